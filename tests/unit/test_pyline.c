@@ -1,0 +1,274 @@
+/* Checks analyzer/pyline.c against CPython 3.11 itself.
+ *
+ * gen_pyline_cases.py (run with the real interpreter given on the command line) dumps
+ * the location tables of thousands of code objects with the line of every code unit as
+ * co_lines()/PyCode_Addr2Line report it; every one must come back from
+ * pyline_addr2line. Truncated, mutated and random tables must give -1 or a line the
+ * full table agrees with, never a read past the end (run the ASan build to prove it).
+ * Exit 77 (skipped) when no Python 3.11 is available.
+ */
+#include "pyline.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct test_pyline_case {
+	uint8_t *table;
+	uint32_t len;
+	int32_t firstlineno;
+	uint32_t units;
+	int32_t *lines;
+} test_pyline_case_t;
+
+static unsigned long test_pyline_checks, test_pyline_failures;
+
+#define expect_int_eq(got, want, ...)                                                       \
+	do {                                                                                \
+		long long got_ = (got), want_ = (want);                                     \
+		test_pyline_checks++;                                                       \
+		if (got_ != want_ && test_pyline_failures++ < 20) {                         \
+			fprintf(stderr, "%s:%d: got %lld, want %lld: ", __FILE__, __LINE__, \
+				got_, want_);                                               \
+			fprintf(stderr, __VA_ARGS__);                                       \
+			fputc('\n', stderr);                                                \
+		}                                                                           \
+	} while (0)
+
+static uint64_t test_pyline_rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t test_pyline_rand(void)
+{
+	test_pyline_rng ^= test_pyline_rng << 13;
+	test_pyline_rng ^= test_pyline_rng >> 7;
+	test_pyline_rng ^= test_pyline_rng << 17;
+	return test_pyline_rng;
+}
+
+/* Runs `python gen out` and waits for it; 0 on success. */
+static int test_pyline_generate(const char *python, const char *gen, const char *out)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		execl(python, python, gen, out, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static uint8_t *test_pyline_read_file(const char *path, size_t *size)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+		buf = malloc((size_t)n + 1);
+		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		}
+		*size = (size_t)n;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* Splits the generator's dump into cases; returns the count or -1 if malformed. */
+static long test_pyline_parse(const uint8_t *buf, size_t size, test_pyline_case_t **out)
+{
+	size_t pos = 8, cap = 0;
+	long n = 0;
+	test_pyline_case_t *cases = NULL;
+
+	if (size < 8 || memcmp(buf, "PYLC0001", 8) != 0)
+		return -1;
+	while (pos < size) {
+		test_pyline_case_t c;
+		if (size - pos < 12)
+			return -1;
+		memcpy(&c.len, buf + pos, 4);
+		memcpy(&c.firstlineno, buf + pos + 4, 4);
+		memcpy(&c.units, buf + pos + 8, 4);
+		pos += 12;
+		if (size - pos < c.len || (size - pos - c.len) / 4 < c.units)
+			return -1;
+		/* Exact-size copies so ASan sees any read past the end of a table. */
+		c.table = malloc(c.len ? c.len : 1);
+		c.lines = malloc(((size_t)c.units + 1) * 4);
+		if (!c.table || !c.lines)
+			return -1;
+		memcpy(c.table, buf + pos, c.len);
+		pos += c.len;
+		memcpy(c.lines, buf + pos, (size_t)c.units * 4);
+		pos += (size_t)c.units * 4;
+		if ((size_t)n == cap) {
+			cap = cap ? cap * 2 : 1024;
+			cases = realloc(cases, cap * sizeof(*cases));
+			if (!cases)
+				return -1;
+		}
+		cases[n++] = c;
+	}
+	*out = cases;
+	return n;
+}
+
+/* Which entry forms (the 4-bit code of each entry's first byte) the cases contain. */
+static void test_pyline_forms(const test_pyline_case_t *c, unsigned long forms[16])
+{
+	for (uint32_t i = 0; i < c->len; i++)
+		if (c->table[i] & 0x80)
+			forms[(c->table[i] >> 3) & 15]++;
+}
+
+static void test_pyline_exact(const test_pyline_case_t *cases, long n)
+{
+	for (long i = 0; i < n; i++) {
+		const test_pyline_case_t *c = &cases[i];
+		for (uint32_t off = 0; off < c->units; off++)
+			expect_int_eq(pyline_addr2line(c->table, c->len, c->firstlineno, off),
+				      c->lines[off], "case %ld offset %" PRIu32, i, off);
+		/* Past the last instruction there is no line. */
+		expect_int_eq(pyline_addr2line(c->table, c->len, c->firstlineno, c->units), -1,
+			      "case %ld past end", i);
+		expect_int_eq(pyline_addr2line(c->table, c->len, c->firstlineno, UINT32_MAX), -1,
+			      "case %ld at UINT32_MAX", i);
+	}
+}
+
+/* Every prefix of small tables: each answer is -1 or what the full table says. */
+static void test_pyline_truncated(const test_pyline_case_t *cases, long n)
+{
+	long done = 0;
+
+	for (long i = 0; i < n && done < 600; i++) {
+		const test_pyline_case_t *c = &cases[i];
+		if (c->len > 160)
+			continue;
+		done++;
+		for (uint32_t cut = 0; cut < c->len; cut++) {
+			uint8_t *t = malloc(cut ? cut : 1);
+			memcpy(t, c->table, cut);
+			for (uint32_t off = 0; off < c->units; off++) {
+				int got = pyline_addr2line(t, cut, c->firstlineno, off);
+				expect_int_eq(got == -1 || got == c->lines[off], 1,
+					      "case %ld cut %" PRIu32 " offset %" PRIu32 ": %d vs %d",
+					      i, cut, off, got, c->lines[off]);
+			}
+			free(t);
+		}
+	}
+}
+
+/* Random bytes and real tables with one byte changed: must not crash or over-read. */
+static void test_pyline_garbage(const test_pyline_case_t *cases, long n)
+{
+	for (int round = 0; round < 200000; round++) {
+		size_t len = test_pyline_rand() % 48;
+		uint8_t *t = malloc(len ? len : 1);
+		for (size_t j = 0; j < len; j++)
+			t[j] = (uint8_t)test_pyline_rand();
+		int got = pyline_addr2line(t, len, (int)(test_pyline_rand() % 100000),
+					   (uint32_t)(test_pyline_rand() % 200));
+		expect_int_eq(got >= -1, 1, "random table gave %d", got);
+		free(t);
+	}
+	for (int round = 0; round < 200000 && n > 0; round++) {
+		const test_pyline_case_t *c = &cases[test_pyline_rand() % (uint64_t)n];
+		if (!c->len || !c->units)
+			continue;
+		uint8_t *t = malloc(c->len);
+		memcpy(t, c->table, c->len);
+		t[test_pyline_rand() % c->len] = (uint8_t)test_pyline_rand();
+		int got = pyline_addr2line(t, c->len, c->firstlineno,
+					   (uint32_t)(test_pyline_rand() % c->units));
+		expect_int_eq(got >= -1, 1, "mutated table gave %d", got);
+		free(t);
+	}
+	expect_int_eq(pyline_addr2line(NULL, 0, 1, 0), -1, "NULL table");
+	/* Hand-made entries: long form with a 5-chunk varint, then a no-line entry. */
+	static const uint8_t hand[] = {0xf0, 0x40 | 0x00, 0x40, 0x40, 0x40, 0x02, 0, 0, 0, 0xf9};
+	expect_int_eq(pyline_addr2line(hand, sizeof(hand), 7, 0), 7 + (1 << 24), "long form");
+	expect_int_eq(pyline_addr2line(hand, sizeof(hand), 7, 1), -1, "no-line entry");
+	expect_int_eq(pyline_addr2line(hand, sizeof(hand), 7, 3), -1, "past end");
+	/* An entry starting without the high bit is damage. */
+	static const uint8_t bad[] = {0x68, 0x00};
+	expect_int_eq(pyline_addr2line(bad, sizeof(bad), 7, 0), -1, "bad entry start");
+}
+
+int main(int argc, char **argv)
+{
+	char path[] = "/tmp/test_pyline_XXXXXX";
+	unsigned long forms[16] = {0};
+	test_pyline_case_t *cases = NULL;
+	size_t size = 0;
+	long n;
+	int fd;
+
+	if (argc < 3 || access(argv[1], X_OK) != 0) {
+		fprintf(stderr, "usage: test_pyline PYTHON3.11 gen_pyline_cases.py (skipped)\n");
+		return 77;
+	}
+	fd = mkstemp(path);
+	if (fd < 0) {
+		perror("mkstemp");
+		return 1;
+	}
+	close(fd);
+	if (test_pyline_generate(argv[1], argv[2], path) != 0) {
+		fprintf(stderr, "generator failed (not Python 3.11?)\n");
+		unlink(path);
+		return 77;
+	}
+	uint8_t *buf = test_pyline_read_file(path, &size);
+	unlink(path);
+	if (!buf || (n = test_pyline_parse(buf, size, &cases)) < 0) {
+		fprintf(stderr, "cannot read generated cases\n");
+		return 1;
+	}
+	free(buf);
+
+	for (long i = 0; i < n; i++)
+		test_pyline_forms(&cases[i], forms);
+	for (unsigned code = 0; code < 16; code++)
+		if (!forms[code] && (code == 0 || code >= 10))
+			fprintf(stderr, "warning: no entry of form %u in the cases\n", code);
+
+	unsigned long before = test_pyline_checks;
+	test_pyline_exact(cases, n);
+	unsigned long exact = test_pyline_checks - before;
+	before = test_pyline_checks;
+	test_pyline_truncated(cases, n);
+	unsigned long truncated = test_pyline_checks - before;
+	before = test_pyline_checks;
+	test_pyline_garbage(cases, n);
+	unsigned long garbage = test_pyline_checks - before;
+
+	printf("test_pyline: %ld code objects; %lu exact checks against CPython, %lu on "
+	       "truncated tables, %lu on random/mutated tables; entry forms short=%lu "
+	       "one-line=%lu no-columns=%lu long=%lu none=%lu; %lu failures\n",
+	       n, exact, truncated, garbage,
+	       forms[0] + forms[1] + forms[2] + forms[3] + forms[4] + forms[5] + forms[6] +
+		       forms[7] + forms[8] + forms[9],
+	       forms[10] + forms[11] + forms[12], forms[13], forms[14], forms[15],
+	       test_pyline_failures);
+	for (long i = 0; i < n; i++) {
+		free(cases[i].table);
+		free(cases[i].lines);
+	}
+	free(cases);
+	return test_pyline_failures ? 1 : 0;
+}
