@@ -13,11 +13,10 @@
  *   standard libdwfl callbacks; stripped objects fall back to .dynsym names.
  * - The modules are reported lazily, at the first lookup after a change, so adding N
  *   modules costs one reporting session, not N.
- * - Every ip is resolved once: a hash map from ip to its frame array (so modules
- *   should all be added before the first lookup: an ip already answered keeps its
- *   answer). Strings are
- *   interned in a set owned by the symbolizer, so frames stay valid (and small) until
- *   symbolize_free whatever libdw does with its own memory.
+ * - Every ip is resolved once: a hash map from ip to its frame array (so add all
+ *   modules before the first lookup: an ip already answered keeps its answer).
+ *   Strings are interned in a set owned by the symbolizer, so frames stay valid (and
+ *   small) until symbolize_free whatever libdw does with its own memory.
  * - C++ names are demangled with __cxa_demangle when libstdc++ can be found at run
  *   time (dlsym/dlopen); the analyzer itself does not link against it.
  */
