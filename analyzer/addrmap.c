@@ -1,0 +1,117 @@
+/* addrmap: see addrmap.h. Fibonacci hashing takes the high bits of key * 2^64/phi,
+ * which spreads 16-byte-aligned heap addresses well. Load factor stays <= 1/2. */
+#include "addrmap.h"
+
+#include <stdlib.h>
+
+static inline size_t addrmap_home(const addrmap_t *m, uint64_t key)
+{
+	return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> m->shift);
+}
+
+static int addrmap_alloc(addrmap_t *m, unsigned bits)
+{
+	m->slots = calloc((size_t)1 << bits, sizeof *m->slots);
+	if (!m->slots)
+		return -1;
+	m->mask = ((size_t)1 << bits) - 1;
+	m->shift = 64 - bits;
+	m->count = 0;
+	return 0;
+}
+
+int addrmap_init(addrmap_t *m, size_t capacity_hint)
+{
+	unsigned bits = 4;
+	while (((size_t)1 << bits) < 2 * capacity_hint)
+		bits++;
+	return addrmap_alloc(m, bits);
+}
+
+void addrmap_free(addrmap_t *m)
+{
+	free(m->slots);
+	m->slots = NULL;
+}
+
+static int addrmap_grow(addrmap_t *m)
+{
+	addrmap_t old = *m;
+	if (addrmap_alloc(m, 64 - old.shift + 1)) {
+		*m = old;
+		return -1;
+	}
+	for (size_t i = 0; i <= old.mask; i++) {
+		if (!old.slots[i].used)
+			continue;
+		size_t j = addrmap_home(m, old.slots[i].key);
+		while (m->slots[j].used)
+			j = (j + 1) & m->mask;
+		m->slots[j] = old.slots[i];
+	}
+	m->count = old.count;
+	free(old.slots);
+	return 0;
+}
+
+addrmap_entry_t *addrmap_get(addrmap_t *m, uint64_t key)
+{
+	for (size_t i = addrmap_home(m, key);; i = (i + 1) & m->mask) {
+		addrmap_entry_t *e = &m->slots[i];
+		if (!e->used)
+			return NULL;
+		if (e->key == key)
+			return e;
+	}
+}
+
+int addrmap_put(addrmap_t *m, uint64_t key, uint64_t a, uint32_t b, addrmap_entry_t *old)
+{
+	if (2 * (m->count + 1) > m->mask + 1 && addrmap_grow(m))
+		return -1;
+	for (size_t i = addrmap_home(m, key);; i = (i + 1) & m->mask) {
+		addrmap_entry_t *e = &m->slots[i];
+		if (!e->used) {
+			*e = (addrmap_entry_t){key, a, b, 1};
+			m->count++;
+			return 0;
+		}
+		if (e->key == key) {
+			if (old)
+				*old = *e;
+			e->a = a;
+			e->b = b;
+			return 1;
+		}
+	}
+}
+
+bool addrmap_take(addrmap_t *m, uint64_t key, addrmap_entry_t *out)
+{
+	size_t i = addrmap_home(m, key);
+	for (;; i = (i + 1) & m->mask) {
+		if (!m->slots[i].used)
+			return false;
+		if (m->slots[i].key == key)
+			break;
+	}
+	if (out)
+		*out = m->slots[i];
+	/* Backward shift: pull later members of the probe run into the hole when their home
+	 * slot does not lie cyclically in (hole, j]. */
+	size_t j = i;
+	for (;;) {
+		j = (j + 1) & m->mask;
+		if (!m->slots[j].used)
+			break;
+		size_t k = addrmap_home(m, m->slots[j].key);
+		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+		if (stays)
+			continue;
+		m->slots[i] = m->slots[j];
+		i = j;
+	}
+	m->slots[i].used = 0;
+	m->count--;
+	return true;
+}

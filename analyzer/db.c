@@ -1,0 +1,344 @@
+/* db: the one place that talks SQL for the small tables.
+ *
+ * Opening is defensive: the file is checked to exist, be a regular non-empty file and
+ * carry the SQLite header before SQLite sees it, so every kind of bad input ends in one
+ * clear reason instead of a crash. The connection is read-write when the OS allows it
+ * (so a WAL left by a killed process can be recovered in memory) but query_only and
+ * without the checkpoint-on-close, so the file is never modified.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "memprof/format.h"
+#include "memprof/schema.h"
+
+/* Node ids are handed out densely by the capture side; anything far sparser than the
+ * row count is damage, and would make the id-indexed arrays absurdly large. */
+#define DB_MAX_NODE_SLACK (1u << 20)
+
+int db_fail(db_t *db, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(db->err, sizeof db->err, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static char *db_strdup(const unsigned char *s)
+{
+	return strdup(s ? (const char *)s : "");
+}
+
+/* A prepare/step failure: names the table the query needed when it is missing. */
+static int db_sql_fail(db_t *db, const char *what)
+{
+	int code = sqlite3_errcode(db->sql);
+	const char *msg = sqlite3_errmsg(db->sql);
+	if (code == SQLITE_NOTADB)
+		return db_fail(db, "not a SQLite database");
+	if (strstr(msg, "no such table") || strstr(msg, "no such column"))
+		return db_fail(db, "not a memprof database (%s)", msg);
+	if (code == SQLITE_CORRUPT)
+		return db_fail(db, "corrupt or truncated database (%s: %s)", what, msg);
+	return db_fail(db, "cannot read %s: %s", what, msg);
+}
+
+static int db_prepare(db_t *db, const char *sql, const char *what, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v2(db->sql, sql, -1, st, NULL) != SQLITE_OK) {
+		*st = NULL;
+		return db_sql_fail(db, what);
+	}
+	return 0;
+}
+
+/* Finishes a statement loop: SQLITE_DONE is success, anything else a failure. */
+static int db_finish(db_t *db, sqlite3_stmt *st, int rc, const char *what)
+{
+	int ret = rc == SQLITE_DONE ? 0 : db_sql_fail(db, what);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+const char *db_meta_get(const db_t *db, const char *key)
+{
+	for (size_t i = 0; i < db->n_meta; i++)
+		if (strcmp(db->meta[i].key, key) == 0)
+			return db->meta[i].value;
+	return NULL;
+}
+
+static int db_check_file(db_t *db, const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return db_fail(db, "%s", strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return db_fail(db, "is a directory");
+	if (!S_ISREG(st.st_mode))
+		return db_fail(db, "not a regular file");
+	if (st.st_size == 0)
+		return db_fail(db, "empty file (not a memprof database)");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return db_fail(db, "%s", strerror(errno));
+	char head[16];
+	ssize_t n = read(fd, head, sizeof head);
+	close(fd);
+	if (n != (ssize_t)sizeof head || memcmp(head, "SQLite format 3", 16) != 0)
+		return db_fail(db, "not a SQLite database");
+	return 0;
+}
+
+static int db_load_meta(db_t *db)
+{
+	sqlite3_stmt *st;
+	if (db_prepare(db, "SELECT key, value FROM meta", "meta", &st))
+		return -1;
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (db->n_meta == cap) {
+			cap = cap ? 2 * cap : 32;
+			db->meta = realloc(db->meta, cap * sizeof *db->meta);
+		}
+		db->meta[db->n_meta].key = db_strdup(sqlite3_column_text(st, 0));
+		db->meta[db->n_meta].value = db_strdup(sqlite3_column_text(st, 1));
+		db->n_meta++;
+	}
+	if (db_finish(db, st, rc, "meta"))
+		return -1;
+
+	const char *v = db_meta_get(db, "schema_version");
+	if (!v)
+		return db_fail(db, "not a memprof database (no schema_version in meta)");
+	char *end;
+	long ver = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || ver != MP_SCHEMA_VERSION)
+		return db_fail(db, "unsupported schema version %s (this memprof reads version %d)", v,
+			       MP_SCHEMA_VERSION);
+
+	db->command = db_meta_get(db, "command");
+	if (!db->command)
+		db->command = "";
+	db->status = db_meta_get(db, "status");
+	if (!db->status)
+		db->status = "unknown";
+	if ((v = db_meta_get(db, "pid")))
+		db->pid = strtoll(v, NULL, 10);
+	if ((v = db_meta_get(db, "start_time_unix")))
+		db->start_time_unix = strtod(v, NULL);
+	if ((v = db_meta_get(db, "clock_start_ticks"))) {
+		db->clock_start = strtoull(v, NULL, 10);
+		db->has_clock_start = true;
+	}
+	db->ticks_per_sec = 1e9;
+	if ((v = db_meta_get(db, "clock_ticks_per_sec")) && strtod(v, NULL) > 0)
+		db->ticks_per_sec = strtod(v, NULL);
+	if ((v = db_meta_get(db, "dropped_events")))
+		db->dropped_events = strtoull(v, NULL, 10);
+	if ((v = db_meta_get(db, "last_ticks")))
+		db->last_ticks = strtoull(v, NULL, 10);
+	return 0;
+}
+
+static int db_load_nodes(db_t *db)
+{
+	sqlite3_stmt *st;
+	if (db_prepare(db, "SELECT count(*), coalesce(max(id), 0), coalesce(min(id), 1) FROM stack_nodes",
+		       "stack_nodes", &st))
+		return -1;
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW)
+		return db_finish(db, st, rc, "stack_nodes");
+	int64_t count = sqlite3_column_int64(st, 0);
+	int64_t max = sqlite3_column_int64(st, 1);
+	int64_t min = sqlite3_column_int64(st, 2);
+	sqlite3_finalize(st);
+	if (min < 1 || max > (int64_t)UINT32_MAX - 1 || max > 16 * count + DB_MAX_NODE_SLACK)
+		return db_fail(db, "corrupt stack_nodes table (ids %lld..%lld for %lld rows)",
+			       (long long)min, (long long)max, (long long)count);
+	db->n_nodes = (uint32_t)max + 1;
+	db->nodes = calloc(db->n_nodes, sizeof *db->nodes);
+	if (!db->nodes)
+		return db_fail(db, "out of memory");
+
+	if (db_prepare(db, "SELECT id, parent, frame FROM stack_nodes", "stack_nodes", &st))
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		int64_t parent = sqlite3_column_int64(st, 1);
+		if (parent < 0 || parent >= id) {
+			sqlite3_finalize(st);
+			return db_fail(db, "corrupt stack_nodes table (node %lld has parent %lld)",
+				       (long long)id, (long long)parent);
+		}
+		db_node_t *n = &db->nodes[id];
+		n->parent = (uint32_t)parent;
+		n->frame = (uint64_t)sqlite3_column_int64(st, 2);
+		n->present = true;
+	}
+	return db_finish(db, st, rc, "stack_nodes");
+}
+
+static int db_load_pycode(db_t *db)
+{
+	sqlite3_stmt *st;
+	if (db_prepare(db,
+		       "SELECT id, filename, name, qualname, firstlineno, linetable FROM pycode ORDER BY id",
+		       "pycode", &st))
+		return -1;
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (db->n_pycode == cap) {
+			cap = cap ? 2 * cap : 256;
+			db->pycode = realloc(db->pycode, cap * sizeof *db->pycode);
+		}
+		db_pycode_t *c = &db->pycode[db->n_pycode++];
+		c->id = sqlite3_column_int64(st, 0);
+		c->filename = db_strdup(sqlite3_column_text(st, 1));
+		c->name = db_strdup(sqlite3_column_text(st, 2));
+		c->qualname = db_strdup(sqlite3_column_text(st, 3));
+		c->firstlineno = sqlite3_column_int(st, 4);
+		const void *blob = sqlite3_column_blob(st, 5);
+		c->linetable_len = (size_t)sqlite3_column_bytes(st, 5);
+		c->linetable = malloc(c->linetable_len + 1);
+		if (c->linetable_len)
+			memcpy(c->linetable, blob, c->linetable_len);
+	}
+	return db_finish(db, st, rc, "pycode");
+}
+
+static int db_load_modules(db_t *db)
+{
+	sqlite3_stmt *st;
+	if (db_prepare(db, "SELECT path, build_id, base, lo, hi FROM modules ORDER BY id", "modules", &st))
+		return -1;
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (db->n_modules == cap) {
+			cap = cap ? 2 * cap : 64;
+			db->modules = realloc(db->modules, cap * sizeof *db->modules);
+		}
+		db_module_t *m = &db->modules[db->n_modules++];
+		m->path = db_strdup(sqlite3_column_text(st, 0));
+		m->build_id = db_strdup(sqlite3_column_text(st, 1));
+		m->base = (uint64_t)sqlite3_column_int64(st, 2);
+		m->lo = (uint64_t)sqlite3_column_int64(st, 3);
+		m->hi = (uint64_t)sqlite3_column_int64(st, 4);
+	}
+	return db_finish(db, st, rc, "modules");
+}
+
+static int db_load_samples(db_t *db)
+{
+	sqlite3_stmt *st;
+	if (db_prepare(db, "SELECT ts, rss FROM samples ORDER BY ts", "samples", &st))
+		return -1;
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (db->n_samples == cap) {
+			cap = cap ? 2 * cap : 1024;
+			db->samples = realloc(db->samples, cap * sizeof *db->samples);
+		}
+		db_sample_t *s = &db->samples[db->n_samples++];
+		s->ts = (uint64_t)sqlite3_column_int64(st, 0);
+		int64_t rss = sqlite3_column_int64(st, 1);
+		s->rss = rss > 0 ? (uint64_t)rss : 0;
+	}
+	return db_finish(db, st, rc, "samples");
+}
+
+static int db_load_threads(db_t *db)
+{
+	sqlite3_stmt *st;
+	if (db_prepare(db, "SELECT count(*) FROM (SELECT id FROM threads UNION SELECT thread FROM events)",
+		       "threads", &st))
+		return -1;
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		db->threads = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = SQLITE_DONE;
+	}
+	return db_finish(db, st, rc, "threads");
+}
+
+int db_open(db_t *db, const char *path)
+{
+	memset(db, 0, sizeof *db);
+	db->path = path;
+	if (db_check_file(db, path))
+		return -1;
+	if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		sqlite3_close(db->sql);
+		db->sql = NULL;
+		if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+			return db_fail(db, "cannot open: %s",
+				       db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+	}
+	/* Leave the file as it was: no checkpoint into it when we close. */
+	sqlite3_db_config(db->sql, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	sqlite3_busy_timeout(db->sql, 5000);
+	sqlite3_exec(db->sql, "PRAGMA query_only=1", NULL, NULL, NULL);
+
+	if (db_load_meta(db) || db_load_nodes(db) || db_load_pycode(db) || db_load_modules(db) ||
+	    db_load_samples(db) || db_load_threads(db))
+		return -1;
+	return 0;
+}
+
+void db_close(db_t *db)
+{
+	if (db->sql)
+		sqlite3_close(db->sql);
+	for (size_t i = 0; i < db->n_meta; i++) {
+		free(db->meta[i].key);
+		free(db->meta[i].value);
+	}
+	free(db->meta);
+	for (size_t i = 0; i < db->n_pycode; i++) {
+		free(db->pycode[i].filename);
+		free(db->pycode[i].name);
+		free(db->pycode[i].qualname);
+		free(db->pycode[i].linetable);
+	}
+	free(db->pycode);
+	for (size_t i = 0; i < db->n_modules; i++) {
+		free(db->modules[i].path);
+		free(db->modules[i].build_id);
+	}
+	free(db->modules);
+	free(db->nodes);
+	free(db->samples);
+	memset(db, 0, sizeof *db);
+}
+
+const db_pycode_t *db_pycode_find(const db_t *db, int64_t id)
+{
+	size_t lo = 0, hi = db->n_pycode;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (db->pycode[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < db->n_pycode && db->pycode[lo].id == id ? &db->pycode[lo] : NULL;
+}
+
+double db_seconds(const db_t *db, uint64_t ts)
+{
+	return (double)(int64_t)(ts - db->clock_start) / db->ticks_per_sec;
+}

@@ -1,0 +1,201 @@
+/* memprof: the analyzer command. Dispatches to one command per profile view; parses
+ * and validates options here so commands only see checked values.
+ * Exit status: 0 success, 1 bad input or output failure, 2 usage error. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "memprof/schema.h"
+#include "output.h"
+
+enum { MAIN_OK = 0, MAIN_BAD_INPUT = 1, MAIN_USAGE = 2 };
+
+/* Which options a command takes, beyond --format and -o. */
+enum { OPT_SORT = 1, OPT_LIMIT = 2, OPT_FOCUS = 4, OPT_BY = 8 };
+
+typedef struct main_cmd {
+	const char *name;
+	const char *formats[4]; /* first = default */
+	unsigned opts;
+	int (*run)(profile_t *p, const cmd_opts_t *o, FILE *out);
+	const char *summary;
+} main_cmd_t;
+
+static int main_peak(profile_t *p, const cmd_opts_t *o, FILE *out)
+{
+	return stacks_run(p, o, out, 0);
+}
+
+static int main_leaks(profile_t *p, const cmd_opts_t *o, FILE *out)
+{
+	return stacks_run(p, o, out, 1);
+}
+
+static const main_cmd_t main_cmds[] = {
+	{"report", {"text", "csv", "json"}, OPT_SORT | OPT_LIMIT | OPT_FOCUS | OPT_BY, report_run,
+	 "per-location table: peak, allocated, allocations, live at end"},
+	{"stats", {"text", "json"}, OPT_FOCUS, stats_run,
+	 "totals, peak heap and RSS, size histogram, top lines"},
+	{"timeseries", {"csv", "json", "mprof"}, 0, timeseries_run,
+	 "RSS and heap over time (mprof: memory_profiler .dat)"},
+	{"peak", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_peak,
+	 "stacks live at the heap peak, largest first"},
+	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_leaks,
+	 "stacks never freed, largest first"},
+};
+
+static void main_usage(FILE *f)
+{
+	fputs("usage: memprof COMMAND [OPTIONS] FILE\n\ncommands:\n", f);
+	for (size_t i = 0; i < sizeof main_cmds / sizeof *main_cmds; i++) {
+		const main_cmd_t *c = &main_cmds[i];
+		fprintf(f, "  %-11s %s\n  %-11s --format=", c->name, c->summary, "");
+		for (int k = 0; k < 4 && c->formats[k]; k++)
+			fprintf(f, "%s%s", k ? "|" : "", c->formats[k]);
+		fputs(c->opts & OPT_SORT ? " --sort=peak|allocated|count|end" : "", f);
+		fputs(c->opts & OPT_LIMIT ? " --limit=N" : "", f);
+		fputs(c->opts & OPT_FOCUS ? " --focus=PATH" : "", f);
+		fputs(c->opts & OPT_BY ? " --by=line|function|file" : "", f);
+		fputc('\n', f);
+	}
+	fputs("\noptions for every command:\n"
+	      "  -o, --output=FILE  write to FILE instead of standard output\n"
+	      "  -h, --help         this help\n"
+	      "  --limit=0 means no limit; --focus=PATH reports the innermost Python frame under PATH\n",
+	      f);
+}
+
+__attribute__((format(printf, 1, 2))) static int main_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("memprof: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(memprof --help for usage)\n", stderr);
+	return MAIN_USAGE;
+}
+
+static int main_pick(const char *what, const char *value, const char *const *names, int n, int *out)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(value, names[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	return main_usage_error("invalid %s '%s'", what, value);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return main_usage(stderr), MAIN_USAGE;
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0)
+		return main_usage(stdout), MAIN_OK;
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("memprof %s (schema version %d)\n", MP_VERSION, MP_SCHEMA_VERSION);
+		return MAIN_OK;
+	}
+	const main_cmd_t *cmd = NULL;
+	for (size_t i = 0; i < sizeof main_cmds / sizeof *main_cmds; i++)
+		if (strcmp(argv[1], main_cmds[i].name) == 0)
+			cmd = &main_cmds[i];
+	if (!cmd)
+		return main_usage_error("unknown command '%s'", argv[1]);
+
+	enum { O_FORMAT = 256, O_SORT, O_LIMIT, O_FOCUS, O_BY };
+	static const struct option longopts[] = {
+		{"format", required_argument, NULL, O_FORMAT}, {"output", required_argument, NULL, 'o'},
+		{"sort", required_argument, NULL, O_SORT},     {"limit", required_argument, NULL, O_LIMIT},
+		{"focus", required_argument, NULL, O_FOCUS},   {"by", required_argument, NULL, O_BY},
+		{"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+	};
+	cmd_opts_t o = {.format = cmd->formats[0], .limit = -1};
+	int c, k;
+	int sub_argc = argc - 1;
+	char **sub_argv = argv + 1;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(sub_argc, sub_argv, ":o:h", longopts, NULL)) != -1) {
+		unsigned need = c == O_SORT ? OPT_SORT : c == O_LIMIT ? OPT_LIMIT : c == O_FOCUS ? OPT_FOCUS
+			      : c == O_BY ? OPT_BY : 0;
+		if (need && !(cmd->opts & need))
+			return main_usage_error("%s does not take %s", cmd->name, sub_argv[optind - 1]);
+		switch (c) {
+		case O_FORMAT: {
+			int n = 0;
+			while (n < 4 && cmd->formats[n])
+				n++;
+			if (main_pick("--format", optarg, cmd->formats, n, &k))
+				return MAIN_USAGE;
+			o.format = cmd->formats[k];
+			break;
+		}
+		case 'o':
+			o.output = optarg;
+			break;
+		case O_SORT: {
+			static const char *const names[] = {"peak", "allocated", "count", "end"};
+			if (main_pick("--sort", optarg, names, 4, &k))
+				return MAIN_USAGE;
+			o.sort = (rows_sort_t)k;
+			break;
+		}
+		case O_BY: {
+			static const char *const names[] = {"line", "function", "file"};
+			if (main_pick("--by", optarg, names, 3, &k))
+				return MAIN_USAGE;
+			o.by = (rows_by_t)k;
+			break;
+		}
+		case O_LIMIT: {
+			char *end;
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (!*optarg || *end || v < 0 || errno)
+				return main_usage_error("invalid --limit '%s'", optarg);
+			o.limit = v;
+			break;
+		}
+		case O_FOCUS:
+			o.focus = optarg;
+			break;
+		case 'h':
+			main_usage(stdout);
+			return MAIN_OK;
+		case ':':
+			return main_usage_error("option %s needs a value", sub_argv[optind - 1]);
+		default:
+			return main_usage_error("unknown option '%s'", sub_argv[optind - 1]);
+		}
+	}
+	if (optind >= sub_argc)
+		return main_usage_error("%s: missing FILE", cmd->name);
+	if (optind + 1 < sub_argc)
+		return main_usage_error("%s: one FILE only ('%s' is extra)", cmd->name, sub_argv[optind + 1]);
+	const char *path = sub_argv[optind];
+
+	profile_t p;
+	if (profile_open(&p, path, o.focus)) {
+		fprintf(stderr, "memprof: %s: %s\n", path, p.db.err);
+		profile_close(&p);
+		return MAIN_BAD_INPUT;
+	}
+	FILE *out = output_open(o.output);
+	if (!out) {
+		fprintf(stderr, "memprof: %s: %s\n", o.output, strerror(errno));
+		profile_close(&p);
+		return MAIN_BAD_INPUT;
+	}
+	int rc = cmd->run(&p, &o, out);
+	if (output_close(out)) {
+		fprintf(stderr, "memprof: %s: write error\n", o.output ? o.output : "standard output");
+		rc = MAIN_BAD_INPUT;
+	}
+	profile_close(&p);
+	return rc ? MAIN_BAD_INPUT : MAIN_OK;
+}

@@ -1,0 +1,182 @@
+/* pass: the single ordered aggregation pass.
+ *
+ * Peak per stack costs O(1) per event through epochs: peak_epoch advances whenever the
+ * global heap reaches a new maximum. A stack whose epoch is behind has not changed since
+ * that maximum, so before its first change in a newer epoch its live value *is* its value
+ * at the latest peak: save it then. At the end a stack still in the current epoch kept
+ * its snapshot; one behind it is unchanged since the peak, so its live value is the peak
+ * value.
+ */
+#include "pass.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "addrmap.h"
+#include "stream.h"
+
+static inline void pass_touch(pass_t *p, pass_stack_t *s)
+{
+	if (s->epoch != p->peak_epoch) {
+		s->peak_bytes = s->live_bytes;
+		s->peak_count = s->live_count;
+		s->epoch = p->peak_epoch;
+	}
+}
+
+static inline unsigned pass_bucket(uint64_t size)
+{
+	return size ? 64u - (unsigned)__builtin_clzll(size) : 0;
+}
+
+static void pass_release(pass_t *p, const addrmap_entry_t *blk)
+{
+	pass_stack_t *s = &p->stacks[blk->b];
+	pass_touch(p, s);
+	s->live_bytes -= blk->a;
+	s->live_count--;
+	p->heap -= blk->a;
+	p->live_blocks--;
+}
+
+static void pass_snapshot_end(pass_t *p, uint64_t ts)
+{
+	for (uint32_t i = 0; i < p->n_stacks; i++) {
+		p->stacks[i].end_bytes = p->stacks[i].live_bytes;
+		p->stacks[i].end_count = p->stacks[i].live_count;
+	}
+	p->has_end = true;
+	p->end_ts = ts;
+	p->end_heap = p->heap;
+}
+
+int pass_run(pass_t *p, db_t *db)
+{
+	memset(p, 0, sizeof *p);
+	int ret = -1;
+	addrmap_t live = {0};
+	stream_t *st = NULL;
+
+	p->n_stacks = db->n_nodes ? db->n_nodes : 1;
+	p->stacks = calloc(p->n_stacks, sizeof *p->stacks);
+	p->sample_heap = calloc(db->n_samples + 1, sizeof *p->sample_heap);
+	if (!p->stacks || !p->sample_heap || addrmap_init(&live, 1 << 16)) {
+		db_fail(db, "out of memory");
+		goto out;
+	}
+	if (!(st = stream_open(db)))
+		goto out;
+
+	const db_sample_t *samples = db->samples;
+	size_t n_samples = db->n_samples, si = 0;
+	mp_event_t ev;
+	int r;
+	while ((r = stream_next(st, &ev)) > 0) {
+		if (p->events++ == 0)
+			p->first_ts = ev.ts;
+		if (ev.ts > p->last_ts)
+			p->last_ts = ev.ts;
+		while (si < n_samples && samples[si].ts < ev.ts)
+			p->sample_heap[si++] = p->heap;
+
+		addrmap_entry_t old;
+		switch (ev.kind) {
+		case MP_EV_ALLOC: {
+			uint32_t sid = ev.stack;
+			if (sid >= p->n_stacks) {
+				p->unknown_stacks++;
+				sid = 0;
+			}
+			int had = addrmap_put(&live, ev.addr, ev.size, sid, &old);
+			if (had < 0) {
+				db_fail(db, "out of memory");
+				goto out;
+			}
+			if (had) {
+				p->replaced_allocations++;
+				pass_release(p, &old);
+			}
+			pass_stack_t *s = &p->stacks[sid];
+			pass_touch(p, s);
+			s->allocations++;
+			s->allocated_bytes += ev.size;
+			s->live_bytes += ev.size;
+			s->live_count++;
+			p->allocations++;
+			p->allocated_bytes += ev.size;
+			p->by_allocator[ev.allocator]++;
+			unsigned b = pass_bucket(ev.size);
+			p->hist_count[b]++;
+			p->hist_bytes[b] += ev.size;
+			p->heap += ev.size;
+			p->live_blocks++;
+			if (p->heap > p->peak_heap) {
+				p->peak_heap = p->heap;
+				p->peak_ts = ev.ts;
+				p->peak_epoch++;
+			}
+			break;
+		}
+		case MP_EV_FREE:
+			if (addrmap_take(&live, ev.addr, &old)) {
+				p->frees++;
+				pass_release(p, &old);
+			} else {
+				p->unmatched_frees++;
+			}
+			break;
+		case MP_EV_END:
+			p->end_markers++;
+			pass_snapshot_end(p, ev.ts);
+			break;
+		}
+	}
+	if (r < 0)
+		goto out;
+	while (si < n_samples)
+		p->sample_heap[si++] = p->heap;
+
+	for (uint32_t i = 0; i < p->n_stacks; i++) {
+		pass_stack_t *s = &p->stacks[i];
+		if (s->epoch != p->peak_epoch) {
+			s->peak_bytes = s->live_bytes;
+			s->peak_count = s->live_count;
+		}
+		if (!p->has_end) {
+			s->end_bytes = s->live_bytes;
+			s->end_count = s->live_count;
+		}
+	}
+	if (!p->has_end)
+		p->end_heap = p->heap;
+	if (!db->has_clock_start) {
+		uint64_t start = p->events ? p->first_ts : 0;
+		if (n_samples && (!p->events || samples[0].ts < start))
+			start = samples[0].ts;
+		db->clock_start = start;
+	}
+	ret = 0;
+out:
+	stream_close(st);
+	addrmap_free(&live);
+	return ret;
+}
+
+void pass_free(pass_t *p)
+{
+	free(p->stacks);
+	free(p->sample_heap);
+	memset(p, 0, sizeof *p);
+}
+
+uint64_t pass_last_ticks(const pass_t *p, const db_t *db)
+{
+	uint64_t t = db->last_ticks;
+	if (p->events && p->last_ts > t)
+		t = p->last_ts;
+	if (db->n_samples && db->samples[db->n_samples - 1].ts > t)
+		t = db->samples[db->n_samples - 1].ts;
+	if (t < db->clock_start)
+		t = db->clock_start;
+	return t;
+}

@@ -1,0 +1,63 @@
+/* The aggregation pass: one walk over the time-ordered event stream holding the map of
+ * live blocks, computing per stack node what every command reports (allocated, live at
+ * the global heap peak, live at end, never freed) plus global totals and the heap value
+ * at each RSS sample. All commands are views of a pass_t. */
+#ifndef MEMPROF_ANALYZER_PASS_H
+#define MEMPROF_ANALYZER_PASS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "memprof/format.h"
+
+#define PASS_HIST_BUCKETS 65 /* 0: size 0; k >= 1: sizes in [2^(k-1), 2^k) */
+
+typedef struct pass_stack {
+	uint64_t allocations;     /* ALLOC events with this stack */
+	uint64_t allocated_bytes; /* their total size */
+	uint64_t live_bytes;      /* during the pass; after it: never freed (leaked) */
+	uint64_t live_count;
+	uint64_t peak_bytes; /* during the pass: snapshot for `epoch`; after it: at the peak */
+	uint64_t peak_count;
+	uint64_t end_bytes; /* live at the END marker (or at stream end without one) */
+	uint64_t end_count;
+	uint32_t epoch;
+} pass_stack_t;
+
+typedef struct pass {
+	pass_stack_t *stacks; /* indexed by stack node id */
+	uint32_t n_stacks;
+
+	uint64_t events;
+	uint64_t allocations;
+	uint64_t allocated_bytes;
+	uint64_t frees;
+	uint64_t unmatched_frees;      /* FREE of an address not live: ignored */
+	uint64_t replaced_allocations; /* ALLOC of an address already live: old block dropped */
+	uint64_t unknown_stacks;       /* ALLOC with a stack id outside stack_nodes: counted on 0 */
+	uint64_t end_markers;
+	uint64_t by_allocator[MP_AL_COUNT];
+	uint64_t hist_count[PASS_HIST_BUCKETS];
+	uint64_t hist_bytes[PASS_HIST_BUCKETS];
+
+	uint64_t heap; /* after the pass: bytes never freed */
+	uint64_t live_blocks;
+	uint64_t peak_heap;
+	uint64_t peak_ts;
+	uint32_t peak_epoch;
+	bool has_end;
+	uint64_t end_ts;
+	uint64_t end_heap;
+	uint64_t first_ts, last_ts; /* of events; 0/0 without events */
+
+	uint64_t *sample_heap; /* heap after all events with ts <= samples[i].ts */
+} pass_t;
+
+/* Runs the pass over db's events. Returns 0, or -1 with db->err set. */
+int pass_run(pass_t *p, db_t *db);
+void pass_free(pass_t *p);
+/* End of the profile in clock ticks: the newest of last event, last sample, last_ticks. */
+uint64_t pass_last_ticks(const pass_t *p, const db_t *db);
+
+#endif

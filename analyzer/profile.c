@@ -1,0 +1,55 @@
+/* profile: see profile.h. */
+#include "profile.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "output.h"
+#include "units.h"
+
+int profile_open(profile_t *p, const char *path, const char *focus)
+{
+	memset(p, 0, sizeof *p);
+	if (db_open(&p->db, path) || pass_run(&p->pass, &p->db))
+		return -1;
+	p->locate = locate_new(&p->db, focus);
+	if (!p->locate)
+		return db_fail(&p->db, "out of memory");
+	p->duration_s = db_seconds(&p->db, pass_last_ticks(&p->pass, &p->db));
+	p->peak_time_s = p->pass.peak_heap ? db_seconds(&p->db, p->pass.peak_ts) : 0;
+	return 0;
+}
+
+void profile_close(profile_t *p)
+{
+	locate_free(p->locate);
+	pass_free(&p->pass);
+	db_close(&p->db);
+}
+
+void profile_text_header(FILE *f, const profile_t *p, const char *what)
+{
+	char b1[UNITS_BUF], b2[UNITS_BUF];
+	fprintf(f, "memprof %s: %s\n", what, p->db.command[0] ? p->db.command : "(unknown command)");
+	fprintf(f, "pid %" PRId64 ", duration %.3f s, peak heap %s at %.3f s, %s allocations\n",
+		p->db.pid, p->duration_s, units_bytes(b1, p->pass.peak_heap), p->peak_time_s,
+		units_count(b2, p->pass.allocations));
+	if (strcmp(p->db.status, "running") == 0)
+		fprintf(f, "note: the profile was not closed cleanly (process killed?): "
+			   "data ends at %.3f s\n", p->duration_s);
+	if (p->db.dropped_events)
+		fprintf(f, "WARNING: %s events were dropped while recording: numbers are incomplete\n",
+			units_count(b1, p->db.dropped_events));
+}
+
+void profile_json_header(FILE *f, const profile_t *p)
+{
+	fputs("\"command\":", f);
+	output_json_str(f, p->db.command);
+	fprintf(f, ",\"pid\":%" PRId64 ",\"duration_s\":", p->db.pid);
+	output_json_double(f, p->duration_s);
+	fprintf(f, ",\"peak_heap_bytes\":%" PRIu64 ",\"peak_time_s\":", p->pass.peak_heap);
+	output_json_double(f, p->peak_time_s);
+	fprintf(f, ",\"dropped_events\":%" PRIu64 ",\"status\":", p->db.dropped_events);
+	output_json_str(f, p->db.status);
+}

@@ -1,0 +1,30 @@
+/* profile: one analyzed profile, what every command starts from: the opened database,
+ * the completed pass and the stack locator, plus the header every output carries
+ * (command, pid, duration, peak heap and its time, dropped events). */
+#ifndef MEMPROF_ANALYZER_PROFILE_H
+#define MEMPROF_ANALYZER_PROFILE_H
+
+#include <stdio.h>
+
+#include "db.h"
+#include "locate.h"
+#include "pass.h"
+
+typedef struct profile {
+	db_t db;
+	pass_t pass;
+	locate_t *locate;
+	double duration_s;
+	double peak_time_s;
+} profile_t;
+
+/* Opens, validates and runs the pass. Returns 0, or -1 with the reason in p->db.err. */
+int profile_open(profile_t *p, const char *path, const char *focus);
+void profile_close(profile_t *p);
+
+/* "memprof <what>: <command>" then pid/duration/peak lines and a dropped-events warning. */
+void profile_text_header(FILE *f, const profile_t *p, const char *what);
+/* `"command":...,"pid":...,...` members (no braces), for the top of a JSON object. */
+void profile_json_header(FILE *f, const profile_t *p);
+
+#endif

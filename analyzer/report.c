@@ -1,0 +1,105 @@
+/* report: the per-location table, as text for people, csv and json for programs. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "output.h"
+#include "source.h"
+#include "units.h"
+
+#define REPORT_TEXT_LIMIT 30
+
+void report_json_row(FILE *f, const profile_t *p, const rows_row_t *r)
+{
+	const locate_loc_t *l = locate_get(p->locate, r->loc);
+	fputs("{\"file\":", f);
+	output_json_str(f, l->file);
+	fprintf(f, ",\"line\":%d,\"function\":", l->line);
+	output_json_str(f, l->function);
+	fprintf(f,
+		",\"peak_bytes\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64 ",\"allocations\":%" PRIu64
+		",\"end_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64 "}",
+		r->peak_bytes, r->allocated_bytes, r->allocations, r->end_bytes, r->leaked_bytes);
+}
+
+static void report_csv(FILE *f, const profile_t *p, const rows_row_t *rows, size_t n)
+{
+	fputs("file,line,function,peak_bytes,allocated_bytes,allocations,end_bytes\n", f);
+	for (size_t i = 0; i < n; i++) {
+		const locate_loc_t *l = locate_get(p->locate, rows[i].loc);
+		output_csv_str(f, l->file);
+		fprintf(f, ",%d,", l->line);
+		output_csv_str(f, l->function);
+		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", rows[i].peak_bytes,
+			rows[i].allocated_bytes, rows[i].allocations, rows[i].end_bytes);
+	}
+}
+
+static void report_json(FILE *f, const profile_t *p, const rows_row_t *rows, size_t n)
+{
+	fputc('{', f);
+	profile_json_header(f, p);
+	fputs(",\"rows\":[", f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		fputs("\n ", f);
+		report_json_row(f, p, &rows[i]);
+	}
+	fputs("\n]}\n", f);
+}
+
+static void report_text(FILE *f, const profile_t *p, const cmd_opts_t *o, const rows_row_t *rows,
+			size_t n, size_t total)
+{
+	profile_text_header(f, p, "report");
+	if (p->pass.unmatched_frees)
+		fprintf(f, "note: %" PRIu64 " frees of unknown addresses were ignored\n",
+			p->pass.unmatched_frees);
+	fputc('\n', f);
+	if (total == 0) {
+		fputs("no allocations recorded\n", f);
+		return;
+	}
+	source_t *src = o->by == ROWS_BY_LINE ? source_new() : NULL;
+	fprintf(f, "%10s %10s %10s %10s  %s\n", "PEAK", "ALLOCATED", "ALLOCS", "AT END",
+		o->by == ROWS_BY_FILE ? "FILE" : o->by == ROWS_BY_FUNCTION ? "FUNCTION" : "LOCATION");
+	for (size_t i = 0; i < n; i++) {
+		const rows_row_t *r = &rows[i];
+		const locate_loc_t *l = locate_get(p->locate, r->loc);
+		char b1[UNITS_BUF], b2[UNITS_BUF], b3[UNITS_BUF], b4[UNITS_BUF];
+		fprintf(f, "%10s %10s %10s %10s  ", units_bytes(b1, r->peak_bytes),
+			units_bytes(b2, r->allocated_bytes), units_count(b3, r->allocations),
+			units_bytes(b4, r->end_bytes));
+		if (o->by == ROWS_BY_FILE)
+			fprintf(f, "%s\n", l->file);
+		else if (l->line > 0)
+			fprintf(f, "%s:%d %s\n", l->file, l->line, l->function);
+		else
+			fprintf(f, "%s (%s)\n", l->function, l->file);
+		const char *text = src ? source_line(src, l->file, l->line) : NULL;
+		if (text && *text)
+			fprintf(f, "%45s%s\n", "", text);
+	}
+	if (n < total)
+		fprintf(f, "... %zu more locations (--limit=0 shows all)\n", total - n);
+	source_free(src);
+}
+
+int report_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+{
+	size_t total;
+	rows_row_t *rows = rows_build(p, o->by, o->sort, &total);
+	const char *fmt = o->format;
+	long limit = o->limit >= 0 ? o->limit : strcmp(fmt, "text") == 0 ? REPORT_TEXT_LIMIT : 0;
+	size_t n = limit > 0 && (size_t)limit < total ? (size_t)limit : total;
+	if (strcmp(fmt, "csv") == 0)
+		report_csv(out, p, rows, n);
+	else if (strcmp(fmt, "json") == 0)
+		report_json(out, p, rows, n);
+	else
+		report_text(out, p, o, rows, n, total);
+	free(rows);
+	return 0;
+}

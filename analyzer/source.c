@@ -1,0 +1,92 @@
+/* source: a small cache of source files split into trimmed lines. Files that cannot be
+ * read are remembered as such, so each file is tried once. */
+#include "source.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SOURCE_MAX_BYTES (64u << 20)
+
+typedef struct source_file {
+	char *path;
+	char *text;   /* NUL-separated trimmed lines, NULL if unreadable */
+	char **lines; /* lines[i] = line i + 1 */
+	int n_lines;
+} source_file_t;
+
+struct source {
+	source_file_t *files;
+	size_t n, cap;
+};
+
+source_t *source_new(void)
+{
+	return calloc(1, sizeof(source_t));
+}
+
+void source_free(source_t *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->files[i].path);
+		free(s->files[i].text);
+		free(s->files[i].lines);
+	}
+	free(s->files);
+	free(s);
+}
+
+static void source_load(source_file_t *sf)
+{
+	FILE *f = fopen(sf->path, "rb");
+	if (!f)
+		return;
+	char *text = malloc(SOURCE_MAX_BYTES + 1);
+	size_t len = text ? fread(text, 1, SOURCE_MAX_BYTES, f) : 0;
+	fclose(f);
+	if (!text)
+		return;
+	text[len] = '\0';
+	int cap = 0;
+	for (char *p = text; p < text + len;) {
+		char *nl = memchr(p, '\n', (size_t)(text + len - p));
+		char *eol = nl ? nl : text + len;
+		*eol = '\0';
+		while (p < eol && isspace((unsigned char)*p))
+			p++;
+		for (char *q = eol; q > p && isspace((unsigned char)q[-1]);)
+			*--q = '\0';
+		if (sf->n_lines == cap) {
+			cap = cap ? 2 * cap : 1024;
+			sf->lines = realloc(sf->lines, (size_t)cap * sizeof *sf->lines);
+		}
+		sf->lines[sf->n_lines++] = p;
+		p = eol + 1;
+	}
+	sf->text = text;
+}
+
+const char *source_line(source_t *s, const char *file, int line)
+{
+	if (!file || !*file || line <= 0)
+		return NULL;
+	source_file_t *sf = NULL;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->files[i].path, file) == 0)
+			sf = &s->files[i];
+	if (!sf) {
+		if (s->n == s->cap) {
+			s->cap = s->cap ? 2 * s->cap : 16;
+			s->files = realloc(s->files, s->cap * sizeof *s->files);
+		}
+		sf = &s->files[s->n++];
+		*sf = (source_file_t){strdup(file), NULL, NULL, 0};
+		source_load(sf);
+	}
+	if (!sf->text || line > sf->n_lines)
+		return NULL;
+	return sf->lines[line - 1];
+}

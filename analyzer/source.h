@@ -1,0 +1,13 @@
+/* source: the text of a source line, for the text report. Files are read once. */
+#ifndef MEMPROF_ANALYZER_SOURCE_H
+#define MEMPROF_ANALYZER_SOURCE_H
+
+typedef struct source source_t;
+
+source_t *source_new(void);
+void source_free(source_t *s);
+/* Line `line` (1-based) of `file`, whitespace-trimmed, or NULL if the file or the line
+ * does not exist. Valid until source_free. */
+const char *source_line(source_t *s, const char *file, int line);
+
+#endif

@@ -1,0 +1,156 @@
+/* stats: totals of the pass, peak heap and RSS, the size histogram, allocators and the
+ * top lines by peak. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "output.h"
+#include "units.h"
+
+#define STATS_TOP 10
+
+typedef struct stats_rss {
+	uint64_t peak;
+	double time_s;
+} stats_rss_t;
+
+static stats_rss_t stats_peak_rss(const profile_t *p)
+{
+	stats_rss_t r = {0, 0};
+	for (size_t i = 0; i < p->db.n_samples; i++)
+		if (p->db.samples[i].rss > r.peak) {
+			r.peak = p->db.samples[i].rss;
+			r.time_s = db_seconds(&p->db, p->db.samples[i].ts);
+		}
+	return r;
+}
+
+static uint64_t stats_bucket_min(unsigned b)
+{
+	return b ? UINT64_C(1) << (b - 1) : 0;
+}
+
+static uint64_t stats_bucket_max(unsigned b)
+{
+	return b == 0 ? 0 : b == 64 ? UINT64_MAX : (UINT64_C(1) << b) - 1;
+}
+
+static void stats_json(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
+{
+	const pass_t *ps = &p->pass;
+	stats_rss_t rss = stats_peak_rss(p);
+	fputc('{', f);
+	profile_json_header(f, p);
+	fprintf(f,
+		",\"threads\":%" PRIu64 ",\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64
+		",\"allocated_bytes\":%" PRIu64 ",\"peak_rss_bytes\":%" PRIu64 ",\"peak_rss_time_s\":",
+		p->db.threads, ps->allocations, ps->frees, ps->allocated_bytes, rss.peak);
+	output_json_double(f, rss.time_s);
+	fprintf(f,
+		",\"end_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64 ",\"leaked_blocks\":%" PRIu64
+		",\"end_marker\":%s,\"unmatched_frees\":%" PRIu64 ",\"replaced_allocations\":%" PRIu64
+		",\"unknown_stacks\":%" PRIu64 ",\"samples\":%zu",
+		ps->end_heap, ps->heap, ps->live_blocks, ps->has_end ? "true" : "false",
+		ps->unmatched_frees, ps->replaced_allocations, ps->unknown_stacks, p->db.n_samples);
+	fputs(",\"allocators\":{", f);
+	int first = 1;
+	for (int a = 0; a < MP_AL_COUNT; a++) {
+		if (!ps->by_allocator[a])
+			continue;
+		fputs(first ? "" : ",", f);
+		first = 0;
+		output_json_str(f, mp_allocator_names[a]);
+		fprintf(f, ":%" PRIu64, ps->by_allocator[a]);
+	}
+	fputs("},\"histogram\":[", f);
+	first = 1;
+	for (unsigned b = 0; b < PASS_HIST_BUCKETS; b++) {
+		if (!ps->hist_count[b])
+			continue;
+		fprintf(f,
+			"%s{\"min\":%" PRIu64 ",\"max\":%" PRIu64 ",\"count\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
+			first ? "" : ",", stats_bucket_min(b), stats_bucket_max(b), ps->hist_count[b],
+			ps->hist_bytes[b]);
+		first = 0;
+	}
+	fputs("],\"top_lines\":[", f);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputc(',', f);
+		report_json_row(f, p, &rows[i]);
+	}
+	fputs("]}\n", f);
+}
+
+static void stats_text(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
+{
+	const pass_t *ps = &p->pass;
+	stats_rss_t rss = stats_peak_rss(p);
+	char b1[UNITS_BUF], b2[UNITS_BUF], b3[UNITS_BUF];
+	profile_text_header(f, p, "stats");
+	fprintf(f, "\n%-22s %s\n", "status:", p->db.status);
+	fprintf(f, "%-22s %" PRIu64 "\n", "threads:", p->db.threads);
+	fprintf(f, "%-22s %s (%s)\n", "allocations:", units_count(b1, ps->allocations),
+		units_bytes(b2, ps->allocated_bytes));
+	fprintf(f, "%-22s %s\n", "frees:", units_count(b1, ps->frees));
+	fprintf(f, "%-22s %s at %.3f s\n", "peak heap:", units_bytes(b1, ps->peak_heap), p->peak_time_s);
+	if (p->db.n_samples)
+		fprintf(f, "%-22s %s at %.3f s (%zu samples)\n", "peak RSS:", units_bytes(b1, rss.peak),
+			rss.time_s, p->db.n_samples);
+	else
+		fprintf(f, "%-22s (no samples)\n", "peak RSS:");
+	fprintf(f, "%-22s %s%s\n", "live at end:", units_bytes(b1, ps->end_heap),
+		ps->has_end ? "" : " (no end-of-program marker: at exit)");
+	fprintf(f, "%-22s %s in %s blocks\n", "never freed:", units_bytes(b1, ps->heap),
+		units_count(b2, ps->live_blocks));
+	fprintf(f, "%-22s %s\n", "dropped events:", units_count(b1, p->db.dropped_events));
+	if (ps->unmatched_frees)
+		fprintf(f, "%-22s %s\n", "unmatched frees:", units_count(b1, ps->unmatched_frees));
+	if (ps->replaced_allocations)
+		fprintf(f, "%-22s %s\n", "reused live addresses:",
+			units_count(b1, ps->replaced_allocations));
+
+	fputs("\nallocations by function:\n", f);
+	for (int a = 0; a < MP_AL_COUNT; a++)
+		if (ps->by_allocator[a])
+			fprintf(f, "  %-18s %12s\n", mp_allocator_names[a], units_count(b1, ps->by_allocator[a]));
+
+	fputs("\nallocation sizes:\n", f);
+	uint64_t maxc = 1;
+	for (unsigned b = 0; b < PASS_HIST_BUCKETS; b++)
+		if (ps->hist_count[b] > maxc)
+			maxc = ps->hist_count[b];
+	for (unsigned b = 0; b < PASS_HIST_BUCKETS; b++) {
+		if (!ps->hist_count[b])
+			continue;
+		char range[2 * UNITS_BUF + 4];
+		snprintf(range, sizeof range, "%s - %s", units_bytes(b1, stats_bucket_min(b)),
+			 units_bytes(b2, stats_bucket_max(b)));
+		int bar = (int)(40 * ps->hist_count[b] / maxc);
+		fprintf(f, "  %-22s %12s  %.*s\n", range, units_count(b3, ps->hist_count[b]),
+			bar ? bar : 1, "########################################");
+	}
+
+	fputs("\ntop lines by peak:\n", f);
+	for (size_t i = 0; i < n; i++) {
+		const locate_loc_t *l = locate_get(p->locate, rows[i].loc);
+		fprintf(f, "  %10s  %s:%d %s\n", units_bytes(b1, rows[i].peak_bytes), l->file, l->line,
+			l->function);
+	}
+	if (n == 0)
+		fputs("  (none)\n", f);
+}
+
+int stats_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+{
+	size_t total;
+	rows_row_t *rows = rows_build(p, ROWS_BY_LINE, ROWS_SORT_PEAK, &total);
+	size_t n = total < STATS_TOP ? total : STATS_TOP;
+	if (strcmp(o->format, "json") == 0)
+		stats_json(out, p, rows, n);
+	else
+		stats_text(out, p, rows, n);
+	free(rows);
+	return 0;
+}

@@ -1,0 +1,20 @@
+/* The event stream: every thread's chunks decompressed one at a time and merged by
+ * timestamp into one ordered sequence (FREE before ALLOC on equal timestamps). */
+#ifndef MEMPROF_ANALYZER_STREAM_H
+#define MEMPROF_ANALYZER_STREAM_H
+
+#include "db.h"
+#include "memprof/format.h"
+
+typedef struct stream stream_t;
+
+/* Reads the chunk index. Returns NULL with db->err set on failure. */
+stream_t *stream_open(db_t *db);
+/* Next event in global time order: 1 = *ev filled, 0 = end of stream, -1 = damaged input
+ * (db->err set). */
+int stream_next(stream_t *s, mp_event_t *ev);
+/* Number of threads that have event chunks. */
+size_t stream_threads(const stream_t *s);
+void stream_close(stream_t *s);
+
+#endif

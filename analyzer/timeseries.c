@@ -1,0 +1,40 @@
+/* timeseries: RSS (sampled by the program's sampler thread) and heap (from the pass)
+ * over time, as csv, json, or memory_profiler's mprof .dat format. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "output.h"
+
+int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+{
+	const db_t *db = &p->db;
+	if (strcmp(o->format, "mprof") == 0) {
+		/* memory_profiler writes "CMDLINE <cmd>" then "MEM <MiB:.6f> <unix time:.4f>". */
+		fprintf(out, "CMDLINE %s\n", db->command);
+		for (size_t i = 0; i < db->n_samples; i++)
+			fprintf(out, "MEM %.6f %.4f\n", (double)db->samples[i].rss / 1048576.0,
+				db->start_time_unix + db_seconds(db, db->samples[i].ts));
+		return 0;
+	}
+	if (strcmp(o->format, "json") == 0) {
+		fputc('{', out);
+		profile_json_header(out, p);
+		fputs(",\"start_time_unix\":", out);
+		output_json_double(out, db->start_time_unix);
+		fputs(",\"samples\":[", out);
+		for (size_t i = 0; i < db->n_samples; i++) {
+			fprintf(out, "%s\n {\"time_s\":", i ? "," : "");
+			output_json_double(out, db_seconds(db, db->samples[i].ts));
+			fprintf(out, ",\"rss_bytes\":%" PRIu64 ",\"heap_bytes\":%" PRIu64 "}",
+				db->samples[i].rss, p->pass.sample_heap[i]);
+		}
+		fputs("\n]}\n", out);
+		return 0;
+	}
+	fputs("time_s,rss_bytes,heap_bytes\n", out);
+	for (size_t i = 0; i < db->n_samples; i++)
+		fprintf(out, "%.6f,%" PRIu64 ",%" PRIu64 "\n", db_seconds(db, db->samples[i].ts),
+			db->samples[i].rss, p->pass.sample_heap[i]);
+	return 0;
+}
