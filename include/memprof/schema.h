@@ -1,0 +1,43 @@
+/* memprof database schema: one SQLite file per profiled process.
+ *
+ * Written by the preload library's writer thread only; read by the analyzer, which
+ * refuses files whose meta.schema_version it does not know. Times are clock ticks
+ * (meta clock_start_ticks, clock_ticks_per_sec convert them to seconds since start).
+ */
+#ifndef MEMPROF_SCHEMA_H
+#define MEMPROF_SCHEMA_H
+
+#define MP_SCHEMA_VERSION 1
+#define MP_VERSION "0.1.0"
+
+/* meta keys: schema_version, memprof_version, pid, ppid, command (shell-quoted), argv
+ * (JSON array), exe, start_time_unix (seconds, float), clock ("tsc" or "monotonic"),
+ * clock_start_ticks, clock_ticks_per_sec, python_version (Python processes), native_stacks,
+ * max_depth, sample_interval_ms, dropped_events, last_ticks (the newest event or sample
+ * written), status ("running", then "complete" after a clean shutdown). */
+#define MP_SCHEMA_SQL                                                                      \
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"    \
+	"CREATE TABLE IF NOT EXISTS threads(id INTEGER PRIMARY KEY, tid INTEGER, name TEXT);" \
+	"CREATE TABLE IF NOT EXISTS modules(id INTEGER PRIMARY KEY, path TEXT, build_id TEXT," \
+	" base INTEGER, lo INTEGER, hi INTEGER, ts INTEGER);"                                  \
+	"CREATE TABLE IF NOT EXISTS pycode(id INTEGER PRIMARY KEY, filename TEXT, name TEXT,"  \
+	" qualname TEXT, firstlineno INTEGER, linetable BLOB);"                                \
+	"CREATE TABLE IF NOT EXISTS stack_nodes(id INTEGER PRIMARY KEY, parent INTEGER,"       \
+	" frame INTEGER);"                                                                     \
+	"CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, thread INTEGER,"            \
+	" count INTEGER, first_ts INTEGER, last_ts INTEGER, raw_bytes INTEGER, data BLOB);"    \
+	"CREATE TABLE IF NOT EXISTS samples(ts INTEGER, rss INTEGER);"
+
+/* Table notes.
+ * modules: one row per loaded object seen (load address `base` = ELF load bias; lo..hi the
+ *   span of its PT_LOAD segments; build_id in hex; ts when first seen). A native frame's ip
+ *   belongs to the newest row whose [lo, hi) holds it.
+ * pycode: a Python code object, captured once when first seen: co_filename, co_name,
+ *   co_qualname, co_firstlineno and co_linetable (CPython 3.11 location table format).
+ * stack_nodes: the interned stack tree. frame is a mp_frame (format.h) stored as a signed
+ *   64-bit integer; parent 0 is the root (the empty stack, which has no row).
+ * events: one row per chunk of one thread's events, in order per thread; data is a zstd
+ *   frame holding `raw_bytes` bytes of records (format.h).
+ * samples: RSS in bytes every sample_interval_ms. */
+
+#endif

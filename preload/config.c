@@ -1,0 +1,46 @@
+/* Environment settings (see config.h and the README's table). */
+#include "config.h"
+#include "mp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+config_t config;
+
+static unsigned config_uint(const char *name, unsigned def, unsigned lo, unsigned hi)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return def;
+	char *end;
+	unsigned long x = strtoul(v, &end, 10);
+	if (*end || x < lo || x > hi) {
+		mp_log("%s=%s is not a number from %u to %u; using %u", name, v, lo, hi, def);
+		return def;
+	}
+	return (unsigned)x;
+}
+
+void config_read(void)
+{
+	const char *v;
+	config.output = getenv("MEMPROF_OUTPUT");
+	if (config.output && !*config.output)
+		config.output = NULL;
+	config.native = -1;
+	if ((v = getenv("MEMPROF_NATIVE")) && *v)
+		config.native = strcmp(v, "0") != 0;
+	config.max_depth = config_uint("MEMPROF_MAX_DEPTH", 64, 1, 256);
+	config.interval_ms = config_uint("MEMPROF_INTERVAL_MS", 10, 1, 3600000);
+	config.flush_ms = config_uint("MEMPROF_FLUSH_MS", 100, 10, 10000);
+	config.follow = CONFIG_FOLLOW_PYTHON;
+	if ((v = getenv("MEMPROF_FOLLOW")) && *v) {
+		if (!strcmp(v, "all"))
+			config.follow = CONFIG_FOLLOW_ALL;
+		else if (!strcmp(v, "root"))
+			config.follow = CONFIG_FOLLOW_ROOT;
+		else if (strcmp(v, "python"))
+			mp_log("MEMPROF_FOLLOW=%s is not python, all or root; using python", v);
+	}
+	config.verbose = (v = getenv("MEMPROF_VERBOSE")) && *v && strcmp(v, "0");
+}

@@ -1,0 +1,162 @@
+/* The exported C allocator entry points. Each calls the real function and then the
+ * recording core; a free is recorded first, so that the address cannot be handed out
+ * again before its free is stamped. Nothing here but thin wrappers. */
+#define _GNU_SOURCE
+#include "clock.h"
+#include "mp.h"
+#include "real.h"
+#include "record.h"
+#include "writer.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <memprof/format.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static inline void hooks_ensure_real(void)
+{
+	if (mp_unlikely(!real.malloc))
+		real_init();
+}
+
+MP_EXPORT void *malloc(size_t size)
+{
+	hooks_ensure_real();
+	if (mp_unlikely(!real.malloc))
+		return real_bootstrap_alloc(size);
+	void *p = real.malloc(size);
+	if (p && mp_should_record())
+		record_alloc(p, size, MP_AL_MALLOC);
+	return p;
+}
+
+MP_EXPORT void free(void *p)
+{
+	if (!p || mp_unlikely(real_is_bootstrap(p)))
+		return;
+	hooks_ensure_real();
+	if (mp_should_record())
+		record_free(p, clock_now());
+	real.free(p);
+}
+
+MP_EXPORT void *calloc(size_t n, size_t size)
+{
+	hooks_ensure_real();
+	if (mp_unlikely(!real.calloc)) {
+		size_t total;
+		if (__builtin_mul_overflow(n, size, &total))
+			return NULL;
+		return real_bootstrap_alloc(total);
+	}
+	void *p = real.calloc(n, size);
+	if (p && mp_should_record())
+		record_alloc(p, n * size, MP_AL_CALLOC);
+	return p;
+}
+
+MP_EXPORT void *realloc(void *old, size_t size)
+{
+	hooks_ensure_real();
+	if (mp_unlikely(old && real_is_bootstrap(old))) {
+		/* a block from the dlsym bootstrap pool: move it to the real heap */
+		void *p = malloc(size);
+		size_t n = real_bootstrap_avail(old);
+		if (p)
+			__builtin_memcpy(p, old, n < size ? n : size);
+		return p;
+	}
+	if (!mp_should_record())
+		return real.realloc(old, size);
+	uint64_t ts = clock_now();
+	void *p = real.realloc(old, size);
+	if (p)
+		record_realloc(old, ts, p, size, MP_AL_REALLOC);
+	else if (old && size == 0)
+		record_free(old, ts); /* realloc(p, 0) freed p */
+	return p;
+}
+
+MP_EXPORT void *reallocarray(void *old, size_t n, size_t size)
+{
+	hooks_ensure_real();
+	if (!mp_should_record() || !real.reallocarray)
+		return real.reallocarray ? real.reallocarray(old, n, size) : NULL;
+	uint64_t ts = clock_now();
+	void *p = real.reallocarray(old, n, size);
+	if (p)
+		record_realloc(old, ts, p, n * size, MP_AL_REALLOCARRAY);
+	else if (old && n * size == 0 && errno != ENOMEM)
+		record_free(old, ts);
+	return p;
+}
+
+MP_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	hooks_ensure_real();
+	int r = real.posix_memalign(out, align, size);
+	if (r == 0 && *out && mp_should_record())
+		record_alloc(*out, size, MP_AL_POSIX_MEMALIGN);
+	return r;
+}
+
+MP_EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	hooks_ensure_real();
+	void *p = real.aligned_alloc(align, size);
+	if (p && mp_should_record())
+		record_alloc(p, size, MP_AL_ALIGNED_ALLOC);
+	return p;
+}
+
+MP_EXPORT void *memalign(size_t align, size_t size)
+{
+	hooks_ensure_real();
+	void *p = real.memalign(align, size);
+	if (p && mp_should_record())
+		record_alloc(p, size, MP_AL_MEMALIGN);
+	return p;
+}
+
+MP_EXPORT void *valloc(size_t size)
+{
+	hooks_ensure_real();
+	void *p = real.valloc(size);
+	if (p && mp_should_record())
+		record_alloc(p, size, MP_AL_VALLOC);
+	return p;
+}
+
+MP_EXPORT void *pvalloc(size_t size)
+{
+	hooks_ensure_real();
+	void *p = real.pvalloc(size);
+	if (p && mp_should_record())
+		record_alloc(p, size, MP_AL_PVALLOC);
+	return p;
+}
+
+/* Before an object is unloaded, make sure the module map has it. */
+MP_EXPORT int dlclose(void *handle)
+{
+	hooks_ensure_real();
+	writer_before_dlclose();
+	return real.dlclose(handle);
+}
+
+/* _exit skips destructors: write everything recorded first. */
+MP_EXPORT void _exit(int status)
+{
+	hooks_ensure_real();
+	writer_final_flush();
+	real.exit_(status);
+}
+
+MP_EXPORT void _Exit(int status)
+{
+	hooks_ensure_real();
+	writer_final_flush();
+	real.Exit_(status);
+}

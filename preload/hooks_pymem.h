@@ -1,0 +1,15 @@
+/* Wrappers around CPython's PyMem allocator domains (see hooks_pymem.c). */
+#ifndef MEMPROF_PRELOAD_HOOKS_PYMEM_H
+#define MEMPROF_PRELOAD_HOOKS_PYMEM_H
+
+#include <Python.h>
+
+typedef void (*hooks_pymem_get_t)(PyMemAllocatorDomain, PyMemAllocatorEx *);
+typedef void (*hooks_pymem_set_t)(PyMemAllocatorDomain, PyMemAllocatorEx *);
+
+/* Wraps the allocators in place of the RAW, MEM and OBJ domains. */
+void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set);
+/* Wraps again any domain whose allocator start-up replaced (PYTHONMALLOC, -X dev). */
+void python_hooks_ensure(void);
+
+#endif

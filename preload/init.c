@@ -1,0 +1,336 @@
+/* Start-up and shutdown of libmemprof.so: the constructor decides whether this process
+ * is followed, attaches to CPython, creates the output file and starts the writer and
+ * sampler threads; the destructor (and the _exit hooks, fatal-signal handlers and
+ * fork handlers) make sure everything recorded reaches the file.
+ *
+ * Which processes write a file (MEMPROF_FOLLOW): the first process started with the
+ * library is the root; MEMPROF_ROOT_PID in the environment tells its descendants that
+ * they are not. `python` (default): Python processes and the root; `all`: every
+ * process; `root`: the root only. When the root process execs (a pyenv shim that execs
+ * the real python3), the new image takes over the root's file name — unless the old
+ * image was Python and the new one is not, under `python`. */
+#define _GNU_SOURCE
+#include "clock.h"
+#include "config.h"
+#include "mem.h"
+#include "modules.h"
+#include "mp.h"
+#include "native.h"
+#include "python.h"
+#include "real.h"
+#include "record.h"
+#include "sampler.h"
+#include "stack.h"
+#include "thread.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <memprof/schema.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+__thread int mp_guard MP_TLS;
+atomic_int mp_recording;
+
+int writer_run(void);
+extern unsigned writer_flush_ms;
+
+static bool init_is_python;
+static char init_path[4096];
+
+/* ---- the output file ----------------------------------------------------------------- */
+
+static void init_expand(const char *pattern, char *out, size_t cap)
+{
+	size_t k = 0;
+	for (const char *p = pattern; *p && k + 24 < cap; p++) {
+		if (p[0] == '%' && p[1] == 'p') {
+			k += (size_t)snprintf(out + k, cap - k, "%d", (int)getpid());
+			p++;
+		} else {
+			out[k++] = *p;
+		}
+	}
+	out[k] = 0;
+}
+
+static void init_unlink_db(const char *path)
+{
+	char aux[4200];
+	unlink(path);
+	snprintf(aux, sizeof aux, "%s-wal", path);
+	unlink(aux);
+	snprintf(aux, sizeof aux, "%s-shm", path);
+	unlink(aux);
+}
+
+/* Claims a file name exclusively: the pattern's name, else name.1.db, name.2.db, ... so
+ * that processes (and pids reused by later processes) never overwrite each other. */
+static int init_claim(bool replace)
+{
+	char base[4096];
+	init_expand(config.output ? config.output : "memprof.%p.db", base, sizeof base);
+	if (replace)
+		init_unlink_db(base);
+	for (int i = 0; i < 10000; i++) {
+		if (i == 0) {
+			snprintf(init_path, sizeof init_path, "%s", base);
+		} else {
+			size_t bl = strlen(base);
+			const char *ext = bl > 3 && !strcmp(base + bl - 3, ".db") ? ".db" : "";
+			int stem = (int)(bl - strlen(ext));
+			snprintf(init_path, sizeof init_path, "%.*s.%d%s", stem, base, i, ext);
+		}
+		int fd = open(init_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (errno != EEXIST) {
+			mp_log("cannot create %s: %s", init_path, strerror(errno));
+			return -1;
+		}
+	}
+	mp_log("cannot find a free file name for %s", base);
+	return -1;
+}
+
+/* ---- meta ------------------------------------------------------------------------------ */
+
+static void init_json_str(char *out, size_t cap, size_t *k, const char *s, size_t n)
+{
+	if (*k + 2 >= cap)
+		return;
+	out[(*k)++] = '"';
+	for (size_t i = 0; i < n && *k + 8 < cap; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			out[(*k)++] = '\\';
+			out[(*k)++] = (char)c;
+		} else if (c < 0x20) {
+			*k += (size_t)snprintf(out + *k, cap - *k, "\\u%04x", c);
+		} else {
+			out[(*k)++] = (char)c;
+		}
+	}
+	out[(*k)++] = '"';
+}
+
+static void init_write_meta(void)
+{
+	static char raw[32768], cmd[32768], argv_json[65536];
+	char buf[64];
+	ssize_t n = 0;
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t r;
+		while (n < (ssize_t)sizeof raw - 1 && (r = read(fd, raw + n, sizeof raw - 1 - (size_t)n)) > 0)
+			n += r;
+		close(fd);
+	}
+	size_t ck = 0, jk = 0;
+	argv_json[jk++] = '[';
+	for (ssize_t i = 0; i < n;) {
+		size_t len = strnlen(raw + i, (size_t)(n - i));
+		if (jk > 1)
+			argv_json[jk++] = ',';
+		init_json_str(argv_json, sizeof argv_json - 2, &jk, raw + i, len);
+		bool quote = len == 0 || strpbrk(raw + i, " \t\"'\\$`*?;&|<>()") != NULL;
+		if (ck && ck < sizeof cmd - 1)
+			cmd[ck++] = ' ';
+		if (quote && ck < sizeof cmd - 1)
+			cmd[ck++] = '\'';
+		for (size_t j = 0; j < len && ck < sizeof cmd - 5; j++) {
+			if (quote && raw[i + (ssize_t)j] == '\'') {
+				memcpy(cmd + ck, "'\\''", 4);
+				ck += 4;
+			} else {
+				cmd[ck++] = raw[i + (ssize_t)j];
+			}
+		}
+		if (quote && ck < sizeof cmd - 1)
+			cmd[ck++] = '\'';
+		i += (ssize_t)len + 1;
+	}
+	cmd[ck] = 0;
+	argv_json[jk++] = ']';
+	argv_json[jk] = 0;
+	writer_set_meta("command", cmd);
+	writer_set_meta("argv", argv_json);
+	char exe[4096];
+	ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	exe[el > 0 ? el : 0] = 0;
+	writer_set_meta("exe", exe);
+	snprintf(buf, sizeof buf, "%d", (int)getpid());
+	writer_set_meta("pid", buf);
+	snprintf(buf, sizeof buf, "%d", (int)getppid());
+	writer_set_meta("ppid", buf);
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	snprintf(buf, sizeof buf, "%.6f", (double)tv.tv_sec + tv.tv_usec / 1e6);
+	writer_set_meta("start_time_unix", buf);
+	writer_set_meta("clock", clock_use_tsc ? "tsc" : "monotonic");
+	snprintf(buf, sizeof buf, "%llu", (unsigned long long)clock_start_ticks);
+	writer_set_meta("clock_start_ticks", buf);
+	snprintf(buf, sizeof buf, "%.3f", clock_ticks_per_sec());
+	writer_set_meta("clock_ticks_per_sec", buf);
+	if (python_version())
+		writer_set_meta("python_version", python_version());
+	writer_set_meta("native_stacks", record_native ? "1" : "0");
+	snprintf(buf, sizeof buf, "%u", record_max_depth);
+	writer_set_meta("max_depth", buf);
+	snprintf(buf, sizeof buf, "%u", sampler_interval_ms);
+	writer_set_meta("sample_interval_ms", buf);
+}
+
+/* Opens the file and starts the threads; recording is on when it returns 0. */
+static int init_start_recording(bool replace)
+{
+	record_native = config.native >= 0 ? config.native == 1 : !python_active;
+	if (init_claim(replace) < 0)
+		return -1;
+	if (writer_start(init_path) < 0) {
+		mp_log("cannot write %s; not recording", init_path);
+		return -1;
+	}
+	init_write_meta();
+	modules_scan();
+	if (writer_run() < 0) {
+		mp_log("cannot start the writer thread; not recording");
+		return -1;
+	}
+	sampler_start();
+	atomic_store(&mp_recording, 1);
+	return 0;
+}
+
+/* ---- fork ------------------------------------------------------------------------------ */
+
+static bool init_followed;
+
+static void init_fork_prepare(void)
+{
+	mp_guard++;
+	writer_fork_prepare();
+	thread_fork_prepare();
+	stack_fork_prepare();
+}
+
+static void init_fork_parent(void)
+{
+	stack_fork_parent();
+	thread_fork_parent();
+	writer_fork_parent();
+	mp_guard--;
+}
+
+static void init_fork_child(void)
+{
+	bool was = atomic_load(&mp_recording);
+	atomic_store(&mp_recording, 0);
+	writer_fork_child();
+	sampler_fork_child();
+	thread_fork_child();
+	stack_fork_child();
+	python_fork_child();
+	modules_fork_child();
+	bool follow = was && (config.follow == CONFIG_FOLLOW_ALL ||
+			      (config.follow == CONFIG_FOLLOW_PYTHON && init_is_python));
+	if (follow)
+		init_start_recording(false);
+	mp_guard--;
+}
+
+/* ---- fatal signals ----------------------------------------------------------------------- */
+
+static const int init_fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM};
+
+static void init_on_fatal(int sig)
+{
+	int saved = errno;
+	writer_emergency_flush(2000);
+	signal(sig, SIG_DFL);
+	errno = saved;
+	raise(sig);
+}
+
+static void init_signals(void)
+{
+	for (size_t i = 0; i < sizeof init_fatal / sizeof init_fatal[0]; i++) {
+		struct sigaction old;
+		if (sigaction(init_fatal[i], NULL, &old) || old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
+			continue;
+		struct sigaction sa = {0};
+		sa.sa_handler = init_on_fatal;
+		sa.sa_flags = SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
+		sigemptyset(&sa.sa_mask);
+		sigaction(init_fatal[i], &sa, NULL);
+	}
+}
+
+/* ---- constructor and destructor ------------------------------------------------------------ */
+
+__attribute__((constructor)) static void init_main(void)
+{
+	mp_guard++;
+	real_init();
+	clock_init();
+	config_read();
+	if (mem_init() < 0 || thread_init() < 0 || stack_init() < 0) {
+		mp_log("cannot initialize; not recording");
+		goto out;
+	}
+	native_init();
+	record_max_depth = config.max_depth;
+	sampler_interval_ms = config.interval_ms;
+	writer_flush_ms = config.flush_ms;
+
+	char pidbuf[32];
+	snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());
+	const char *root = getenv("MEMPROF_ROOT_PID");
+	bool is_root = !root || !strcmp(root, pidbuf);
+	bool after_exec = root && is_root;
+	const char *prev_py = getenv("MEMPROF_ROOT_PYTHON");
+	init_is_python = python_present();
+	bool follow;
+	switch (config.follow) {
+	case CONFIG_FOLLOW_ALL:
+		follow = true;
+		break;
+	case CONFIG_FOLLOW_ROOT:
+		follow = is_root;
+		break;
+	default:
+		follow = init_is_python || (is_root && !(after_exec && prev_py && *prev_py == '1'));
+		break;
+	}
+	if (!root)
+		setenv("MEMPROF_ROOT_PID", pidbuf, 1);
+	if (!follow)
+		goto out;
+	if (is_root)
+		setenv("MEMPROF_ROOT_PYTHON", init_is_python ? "1" : "0", 1);
+	bool want_native = config.native == 1;
+	if (init_is_python)
+		python_attach(want_native);
+	if (init_start_recording(after_exec && config.follow != CONFIG_FOLLOW_ALL) < 0)
+		goto out;
+	init_followed = true;
+	init_signals();
+	pthread_atfork(init_fork_prepare, init_fork_parent, init_fork_child);
+	if (config.verbose && is_root && !after_exec)
+		mp_log("recording to %s", init_path);
+out:
+	mp_guard--;
+}
+
+__attribute__((destructor)) static void init_fini(void)
+{
+	writer_final_flush();
+}

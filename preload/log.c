@@ -1,0 +1,40 @@
+/* Diagnostics of the preload library: formatted into a stack buffer and written with
+ * write(2), so that they never allocate and can be used inside hooks. */
+#include "mp.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static void log_v(const char *fmt, va_list ap)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof buf, "memprof: ");
+	int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+	if (m < 0)
+		m = 0;
+	size_t len = (size_t)n + ((size_t)m < sizeof buf - (size_t)n - 1 ? (size_t)m : sizeof buf - (size_t)n - 2);
+	buf[len++] = '\n';
+	ssize_t r = write(STDERR_FILENO, buf, len);
+	(void)r;
+}
+
+void mp_log(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_v(fmt, ap);
+	va_end(ap);
+}
+
+void mp_fail(const char *fmt, ...)
+{
+	static atomic_int said;
+	atomic_store(&mp_recording, 0);
+	if (atomic_exchange(&said, 1))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	log_v(fmt, ap);
+	va_end(ap);
+}

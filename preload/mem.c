@@ -1,0 +1,54 @@
+/* Private jemalloc arena (see mem.h). Linking Debian's libjemalloc leaves glibc as the
+ * program's allocator (the preloaded library's dependencies come after the program's
+ * own in the lookup order); only the *allocx functions are used here. */
+#include "mem.h"
+#include "mp.h"
+
+#include <jemalloc/jemalloc.h>
+#include <string.h>
+
+static unsigned mem_arena;
+static int mem_flags;
+
+int mem_init(void)
+{
+	unsigned arena;
+	size_t sz = sizeof arena;
+	if (mallctl("arenas.create", &arena, &sz, NULL, 0) != 0)
+		return -1;
+	mem_arena = arena;
+	mem_flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE;
+	return 0;
+}
+
+void *mem_alloc(size_t size)
+{
+	return mallocx(size ? size : 1, mem_flags | MALLOCX_ZERO);
+}
+
+void *mem_realloc(void *p, size_t size)
+{
+	if (!p)
+		return mem_alloc(size);
+	return rallocx(p, size ? size : 1, mem_flags);
+}
+
+void mem_free(void *p)
+{
+	if (p)
+		dallocx(p, mem_flags);
+}
+
+size_t mem_usable(void *p)
+{
+	return p ? sallocx(p, mem_flags) : 0;
+}
+
+char *mem_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = mem_alloc(n);
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}

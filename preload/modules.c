@@ -1,0 +1,165 @@
+/* The module map (see modules.h). */
+#define _GNU_SOURCE
+#include "modules.h"
+#include "clock.h"
+#include "mem.h"
+#include "mp.h"
+
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct modules_known {
+	uint64_t base, lo;
+	char *path;
+	struct modules_known *next;
+} modules_known_t;
+
+static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
+static modules_known_t *modules_known;
+static module_rec_t *modules_new;
+static unsigned long long modules_adds, modules_subs;
+static char modules_exe[4096];
+
+static void modules_build_id(struct dl_phdr_info *info, char out[41])
+{
+	out[0] = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+		const unsigned char *end = p + ph->p_memsz;
+		while (p + sizeof(ElfW(Nhdr)) <= end) {
+			const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+			const unsigned char *name = p + sizeof *nh;
+			const unsigned char *desc = name + ((nh->n_namesz + 3) & ~3u);
+			if (desc + nh->n_descsz > end)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+				unsigned n = nh->n_descsz > 20 ? 20 : nh->n_descsz;
+				for (unsigned k = 0; k < n; k++)
+					snprintf(out + 2 * k, 3, "%02x", desc[k]);
+				return;
+			}
+			p = desc + ((nh->n_descsz + 3) & ~3u);
+		}
+	}
+}
+
+static int modules_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uint64_t a = info->dlpi_addr + ph->p_vaddr;
+		if (a < lo)
+			lo = a;
+		if (a + ph->p_memsz > hi)
+			hi = a + ph->p_memsz;
+	}
+	if (!hi)
+		return 0;
+	const char *path = info->dlpi_name;
+	if (!path || !*path)
+		path = modules_exe; /* the main program */
+	if (!*path)
+		return 0;
+	for (modules_known_t *k = modules_known; k; k = k->next)
+		if (k->base == info->dlpi_addr && k->lo == lo && !strcmp(k->path, path))
+			return 0;
+	modules_known_t *k = mem_alloc(sizeof *k);
+	module_rec_t *m = mem_alloc(sizeof *m);
+	char *p1 = mem_strdup(path), *p2 = mem_strdup(path);
+	if (!k || !m || !p1 || !p2) {
+		mem_free(k), mem_free(m), mem_free(p1), mem_free(p2);
+		return 0;
+	}
+	k->base = info->dlpi_addr;
+	k->lo = lo;
+	k->path = p1;
+	k->next = modules_known;
+	modules_known = k;
+	m->path = p2;
+	modules_build_id(info, m->build_id);
+	m->base = info->dlpi_addr;
+	m->lo = lo;
+	m->hi = hi;
+	m->ts = clock_now();
+	m->next = modules_new;
+	modules_new = m;
+	return 0;
+}
+
+void modules_scan(void)
+{
+	mp_guard++;
+	pthread_mutex_lock(&modules_lock);
+	if (!modules_exe[0]) {
+		ssize_t n = readlink("/proc/self/exe", modules_exe, sizeof modules_exe - 1);
+		modules_exe[n > 0 ? n : 0] = 0;
+	}
+	dl_iterate_phdr(modules_cb, NULL);
+	pthread_mutex_unlock(&modules_lock);
+	mp_guard--;
+}
+
+static int modules_counters(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	unsigned long long *c = arg;
+	c[0] = info->dlpi_adds;
+	c[1] = info->dlpi_subs;
+	return 1;
+}
+
+void modules_scan_if_changed(void)
+{
+	unsigned long long c[2] = {0, 0};
+	dl_iterate_phdr(modules_counters, c);
+	if (c[0] == modules_adds && c[1] == modules_subs)
+		return;
+	modules_adds = c[0];
+	modules_subs = c[1];
+	modules_scan();
+}
+
+module_rec_t *modules_take_new(void)
+{
+	pthread_mutex_lock(&modules_lock);
+	module_rec_t *m = modules_new;
+	modules_new = NULL;
+	pthread_mutex_unlock(&modules_lock);
+	return m;
+}
+
+void modules_rec_free(module_rec_t *m)
+{
+	mem_free(m->path);
+	mem_free(m);
+}
+
+void modules_fork_child(void)
+{
+	pthread_mutex_init(&modules_lock, NULL);
+	modules_known_t *k = modules_known;
+	while (k) {
+		modules_known_t *n = k->next;
+		mem_free(k->path);
+		mem_free(k);
+		k = n;
+	}
+	modules_known = NULL;
+	module_rec_t *m = modules_new;
+	while (m) {
+		module_rec_t *n = m->next;
+		modules_rec_free(m);
+		m = n;
+	}
+	modules_new = NULL;
+	modules_adds = modules_subs = 0;
+}

@@ -1,0 +1,39 @@
+/* Internal definitions shared by the files of libmemprof.so: the re-entrancy guard,
+ * the global on/off switch, branch hints and diagnostics.
+ *
+ * The guard is one initial-exec TLS int: when set, the current thread is inside memprof
+ * (or inside an allocator that a memprof hook is wrapping), and every allocation it makes
+ * goes straight to the real allocator without being recorded. */
+#ifndef MEMPROF_PRELOAD_MP_H
+#define MEMPROF_PRELOAD_MP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MP_EXPORT __attribute__((visibility("default")))
+#define MP_TLS __attribute__((tls_model("initial-exec")))
+#define mp_likely(x) __builtin_expect(!!(x), 1)
+#define mp_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Debug checks compile in every build and switch on this constant. */
+static const bool mp_config_debug = false;
+
+extern __thread int mp_guard MP_TLS;
+
+/* Recording is on: set once the library is initialized and the process is followed;
+ * cleared on internal failure and at the final flush. */
+extern atomic_int mp_recording;
+
+static inline bool mp_should_record(void)
+{
+	return mp_likely(atomic_load_explicit(&mp_recording, memory_order_relaxed)) && !mp_guard;
+}
+
+/* One line on stderr with write(2): never allocates. */
+void mp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Reports an internal failure once and stops recording; the program runs on. */
+void mp_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,70 @@
+/* Native stack capture (see native.h). */
+#define _GNU_SOURCE
+#include "native.h"
+#include "mp.h"
+#include "stack.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <libunwind.h>
+#include <string.h>
+
+static uint64_t native_self_lo, native_self_hi;
+
+static int native_find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uint64_t me = (uint64_t)(uintptr_t)arg;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uint64_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (me >= lo && me < hi) {
+			/* the whole object: all its PT_LOAD segments */
+			uint64_t olo = UINT64_MAX, ohi = 0;
+			for (int j = 0; j < info->dlpi_phnum; j++) {
+				const ElfW(Phdr) *q = &info->dlpi_phdr[j];
+				if (q->p_type != PT_LOAD)
+					continue;
+				uint64_t a = info->dlpi_addr + q->p_vaddr;
+				if (a < olo)
+					olo = a;
+				if (a + q->p_memsz > ohi)
+					ohi = a + q->p_memsz;
+			}
+			native_self_lo = olo;
+			native_self_hi = ohi;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int native_init(void)
+{
+	dl_iterate_phdr(native_find_self, (void *)(uintptr_t)&native_find_self);
+	return native_self_hi ? 0 : -1;
+}
+
+int native_is_self(uint64_t ip)
+{
+	return ip >= native_self_lo && ip < native_self_hi;
+}
+
+unsigned native_backtrace(uint64_t *ips, unsigned max)
+{
+	void *buf[STACK_MAX_FRAMES + 16];
+	unsigned want = max + 16;
+	if (want > STACK_MAX_FRAMES + 16)
+		want = STACK_MAX_FRAMES + 16;
+	int n = unw_backtrace(buf, (int)want);
+	if (n <= 0)
+		return 0;
+	int i = 0;
+	while (i < n && native_is_self((uint64_t)(uintptr_t)buf[i]))
+		i++;
+	unsigned k = 0;
+	for (; i < n && k < max; i++)
+		ips[k++] = (uint64_t)(uintptr_t)buf[i];
+	return k;
+}

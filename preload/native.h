@@ -1,0 +1,15 @@
+/* Native stack capture with libunwind's fast path (unw_backtrace and its cached unwind
+ * info). Instruction pointers are recorded raw and symbolized later by the analyzer. */
+#ifndef MEMPROF_PRELOAD_NATIVE_H
+#define MEMPROF_PRELOAD_NATIVE_H
+
+#include <stdint.h>
+
+int native_init(void);
+/* Fills ips[] innermost first with up to max return addresses of the caller's stack,
+ * memprof's own frames left out. Returns the count. */
+unsigned native_backtrace(uint64_t *ips, unsigned max);
+/* True if ip lies in libmemprof.so itself. */
+int native_is_self(uint64_t ip);
+
+#endif

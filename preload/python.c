@@ -1,0 +1,517 @@
+/* CPython attach, frame walk and code-object capture (see python.h). */
+#define _GNU_SOURCE
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <internal/pycore_code.h>
+#include <internal/pycore_frame.h>
+
+#include "python.h"
+#include "mem.h"
+#include "mp.h"
+#include "native.h"
+#include "record.h"
+#include "hooks_pymem.h"
+#include "stack.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <string.h>
+
+#if PY_VERSION_HEX < 0x030b0000 || PY_VERSION_HEX >= 0x030c0000
+#error "the frame walk in this file is written for the CPython 3.11 layout"
+#endif
+
+bool python_active;
+bool python_scheduled;
+
+static struct {
+	const char *(*GetVersion)(void);
+	PyThreadState *(*UncheckedGet)(void);
+	PyThreadState *(*GILStateGet)(void);
+	int (*IsInitialized)(void);
+	int (*AddPendingCall)(int (*)(void *), void *);
+	PyObject *(*ImportModule)(const char *);
+	PyObject *(*GetAttrString)(PyObject *, const char *);
+	PyObject *(*CFunctionNewEx)(PyMethodDef *, PyObject *, PyObject *);
+	PyObject *(*CallOneArg)(PyObject *, PyObject *);
+	void (*DecRef)(PyObject *);
+	PyObject *None;
+	void (*ErrClear)(void);
+	void (*GetAllocator)(PyMemAllocatorDomain, PyMemAllocatorEx *);
+	void (*SetAllocator)(PyMemAllocatorDomain, PyMemAllocatorEx *);
+} py;
+
+static uint64_t python_eval_lo, python_eval_hi; /* _PyEval_EvalFrameDefault */
+static char python_version_str[32];
+
+/* ---- code objects ---------------------------------------------------------------- */
+
+/* What identifies a code object beyond its address, which is reused after it dies. */
+typedef struct python_code_key {
+	const void *code, *filename, *qualname, *linetable;
+	int firstlineno;
+} python_code_key_t;
+
+typedef struct python_code_slot {
+	python_code_key_t key;
+	uint32_t id;
+} python_code_slot_t;
+
+static pthread_mutex_t python_code_lock = PTHREAD_MUTEX_INITIALIZER;
+static python_code_slot_t *python_codes;
+static size_t python_codes_cap, python_codes_n;
+static uint32_t python_code_next = 1;
+static pycode_rec_t *python_code_new;
+static atomic_uint python_generation;
+
+#define PY_CODE_CACHE 512
+#define PY_MAX_FRAMES 128
+
+typedef struct python_walk_frame {
+	const PyCodeObject *code;
+	uint32_t lasti;
+	bool is_entry;
+} python_walk_frame_t;
+
+/* Per-thread Python state: a code-id cache and the previous stack, compared by raw
+ * (code object, offset) so that an unchanged prefix costs no lookup at all. */
+typedef struct python_tcache {
+	unsigned generation;
+	unsigned prev_n;
+	uint64_t prev_raw[PY_MAX_FRAMES];
+	uint32_t prev_ids[PY_MAX_FRAMES];
+	python_code_slot_t codes[PY_CODE_CACHE];
+} python_tcache_t;
+
+static inline void python_code_key(const PyCodeObject *co, python_code_key_t *k)
+{
+	k->code = co;
+	k->filename = co->co_filename;
+	k->qualname = co->co_qualname;
+	k->linetable = co->co_linetable;
+	k->firstlineno = co->co_firstlineno;
+}
+
+static inline bool python_key_eq(const python_code_key_t *a, const python_code_key_t *b)
+{
+	return a->code == b->code && a->filename == b->filename && a->qualname == b->qualname &&
+	       a->linetable == b->linetable && a->firstlineno == b->firstlineno;
+}
+
+static inline size_t python_ptr_hash(const void *p)
+{
+	uint64_t h = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull;
+	return (size_t)(h >> 20);
+}
+
+/* UTF-8 copy of a str object, read directly (no API call, no allocation by Python). */
+static char *python_utf8(PyObject *o)
+{
+	if (!o || !PyUnicode_Check(o) || !PyUnicode_IS_READY(o))
+		return mem_strdup("?");
+	Py_ssize_t len = PyUnicode_GET_LENGTH(o);
+	int kind = PyUnicode_KIND(o);
+	const void *data = PyUnicode_DATA(o);
+	char *out = mem_alloc((size_t)len * 4 + 1), *p = out;
+	if (!out)
+		return NULL;
+	for (Py_ssize_t i = 0; i < len; i++) {
+		Py_UCS4 c = PyUnicode_READ(kind, data, i);
+		if (c < 0x80) {
+			*p++ = (char)c;
+		} else if (c < 0x800) {
+			*p++ = (char)(0xC0 | (c >> 6));
+			*p++ = (char)(0x80 | (c & 0x3F));
+		} else if (c < 0x10000) {
+			*p++ = (char)(0xE0 | (c >> 12));
+			*p++ = (char)(0x80 | ((c >> 6) & 0x3F));
+			*p++ = (char)(0x80 | (c & 0x3F));
+		} else {
+			*p++ = (char)(0xF0 | (c >> 18));
+			*p++ = (char)(0x80 | ((c >> 12) & 0x3F));
+			*p++ = (char)(0x80 | ((c >> 6) & 0x3F));
+			*p++ = (char)(0x80 | (c & 0x3F));
+		}
+	}
+	*p = 0;
+	return out;
+}
+
+/* Captures a new code object's description for the writer; lock held. */
+static void python_code_capture(const PyCodeObject *co, uint32_t id)
+{
+	pycode_rec_t *r = mem_alloc(sizeof *r);
+	if (!r)
+		return;
+	r->id = id;
+	r->firstlineno = co->co_firstlineno;
+	r->filename = python_utf8(co->co_filename);
+	r->name = python_utf8(co->co_name);
+	r->qualname = python_utf8(co->co_qualname);
+	PyObject *lt = co->co_linetable;
+	if (lt && PyBytes_Check(lt)) {
+		r->linetable_len = (size_t)PyBytes_GET_SIZE(lt);
+		r->linetable = mem_alloc(r->linetable_len + 1);
+		if (r->linetable)
+			memcpy(r->linetable, PyBytes_AS_STRING(lt), r->linetable_len);
+		else
+			r->linetable_len = 0;
+	}
+	r->next = python_code_new;
+	python_code_new = r;
+}
+
+static int python_codes_grow(void)
+{
+	size_t ncap = python_codes_cap ? python_codes_cap * 2 : 4096;
+	python_code_slot_t *nt = mem_alloc(ncap * sizeof *nt);
+	if (!nt)
+		return -1;
+	for (size_t i = 0; i < python_codes_cap; i++) {
+		if (!python_codes[i].id)
+			continue;
+		size_t j = python_ptr_hash(python_codes[i].key.code) & (ncap - 1);
+		while (nt[j].id)
+			j = (j + 1) & (ncap - 1);
+		nt[j] = python_codes[i];
+	}
+	mem_free(python_codes);
+	python_codes = nt;
+	python_codes_cap = ncap;
+	return 0;
+}
+
+static uint32_t python_code_global(const PyCodeObject *co, const python_code_key_t *k)
+{
+	uint32_t id = 0;
+	pthread_mutex_lock(&python_code_lock);
+	if ((python_codes_n + 1) * 2 > python_codes_cap && python_codes_grow() < 0)
+		goto out;
+	size_t i = python_ptr_hash(co) & (python_codes_cap - 1);
+	for (;;) {
+		python_code_slot_t *s = &python_codes[i];
+		if (!s->id)
+			break;
+		if (python_key_eq(&s->key, k)) {
+			id = s->id;
+			goto out;
+		}
+		if (s->key.code == co) {
+			/* same address, another code object: the old one died */
+			break;
+		}
+		i = (i + 1) & (python_codes_cap - 1);
+	}
+	id = python_code_next++;
+	python_code_slot_t *s = &python_codes[i];
+	if (!s->id)
+		python_codes_n++;
+	s->key = *k;
+	s->id = id;
+	python_code_capture(co, id);
+out:
+	pthread_mutex_unlock(&python_code_lock);
+	return id;
+}
+
+static inline uint32_t python_code_id(python_tcache_t *c, const PyCodeObject *co)
+{
+	python_code_key_t k;
+	python_code_key(co, &k);
+	python_code_slot_t *s = &c->codes[python_ptr_hash(co) & (PY_CODE_CACHE - 1)];
+	if (s->id && python_key_eq(&s->key, &k))
+		return s->id;
+	uint32_t id = python_code_global(co, &k);
+	if (id) {
+		s->key = k;
+		s->id = id;
+	}
+	return id;
+}
+
+pycode_rec_t *python_take_new_code(void)
+{
+	pthread_mutex_lock(&python_code_lock);
+	pycode_rec_t *r = python_code_new;
+	python_code_new = NULL;
+	pthread_mutex_unlock(&python_code_lock);
+	return r;
+}
+
+void python_code_rec_free(pycode_rec_t *r)
+{
+	mem_free(r->filename);
+	mem_free(r->name);
+	mem_free(r->qualname);
+	mem_free(r->linetable);
+	mem_free(r);
+}
+
+/* ---- the frame walk ---------------------------------------------------------------- */
+
+/* Frames of tstate innermost first, skipping incomplete frames (as CPython's own frame
+ * APIs do). Reads only; the thread is the caller, so its frames cannot change. */
+static unsigned python_walk(PyThreadState *ts, python_walk_frame_t *out, unsigned max)
+{
+	unsigned n = 0;
+	if (!ts || !ts->cframe)
+		return 0;
+	for (_PyInterpreterFrame *f = ts->cframe->current_frame; f && n < max; f = f->previous) {
+		PyCodeObject *co = f->f_code;
+		_Py_CODEUNIT *first = _PyCode_CODE(co);
+		if (f->owner != FRAME_OWNED_BY_GENERATOR && f->prev_instr < first + co->_co_firsttraceable)
+			continue;
+		out[n].code = co;
+		out[n].lasti = (uint32_t)(f->prev_instr - first);
+		out[n].is_entry = f->is_entry;
+		n++;
+	}
+	return n;
+}
+
+static python_tcache_t *python_tcache(mp_thread_t *t)
+{
+	python_tcache_t *c = t->py;
+	if (mp_unlikely(!c)) {
+		c = t->py = mem_alloc(sizeof *c);
+		if (!c)
+			return NULL;
+		c->generation = atomic_load(&python_generation);
+	}
+	unsigned g = atomic_load_explicit(&python_generation, memory_order_relaxed);
+	if (mp_unlikely(c->generation != g)) {
+		memset(c, 0, sizeof *c);
+		c->generation = g;
+	}
+	return c;
+}
+
+static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
+{
+	python_walk_frame_t fr[PY_MAX_FRAMES];
+	unsigned n = python_walk(ts, fr, PY_MAX_FRAMES);
+	if (!n)
+		return 0;
+	python_tcache_t *c = python_tcache(t);
+	if (!c)
+		return 0;
+	/* outermost first: frame k of the stack is fr[n - 1 - k] */
+	unsigned i = 0, lim = n < c->prev_n ? n : c->prev_n;
+	while (i < lim) {
+		const python_walk_frame_t *f = &fr[n - 1 - i];
+		uint64_t raw = (uint64_t)(uintptr_t)f->code ^ ((uint64_t)f->lasti << 48);
+		if (c->prev_raw[i] != raw)
+			break;
+		i++;
+	}
+	uint32_t id = i ? c->prev_ids[i - 1] : 0;
+	for (; i < n; i++) {
+		const python_walk_frame_t *f = &fr[n - 1 - i];
+		uint32_t code = python_code_id(c, f->code);
+		if (!code)
+			break;
+		id = stack_child(t->cache, id, mp_frame_python(code, f->lasti));
+		if (!id)
+			break;
+		c->prev_raw[i] = (uint64_t)(uintptr_t)f->code ^ ((uint64_t)f->lasti << 48);
+		c->prev_ids[i] = id;
+	}
+	c->prev_n = i;
+	return id;
+}
+
+/* Native frames with Python frames spliced in: the k-th activation of the eval loop
+ * (innermost first) runs the k-th group of Python frames, a group ending at the frame
+ * marked is_entry. */
+static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
+{
+	uint64_t ips[STACK_MAX_FRAMES];
+	python_walk_frame_t fr[PY_MAX_FRAMES];
+	uint64_t out[STACK_MAX_FRAMES + PY_MAX_FRAMES];
+	unsigned nn = native_backtrace(ips, record_max_depth);
+	unsigned pn = python_walk(ts, fr, PY_MAX_FRAMES);
+	python_tcache_t *c = pn ? python_tcache(t) : NULL;
+	if (!c)
+		pn = 0;
+	/* group starts: group g covers fr[gstart[g] .. gstart[g+1]) */
+	unsigned gstart[PY_MAX_FRAMES + 1], ng = 0;
+	for (unsigned i = 0; i < pn; i++) {
+		if (i == 0 || fr[i - 1].is_entry)
+			gstart[ng++] = i;
+	}
+	gstart[ng] = pn;
+	/* which native frames are eval-loop activations, innermost first */
+	unsigned evals = 0;
+	for (unsigned i = 0; i < nn; i++)
+		if (ips[i] >= python_eval_lo && ips[i] < python_eval_hi)
+			evals++;
+	/* build innermost first, then reverse */
+	unsigned k = 0, g = 0;
+	unsigned skip = evals > ng ? evals - ng : 0; /* truncated Python side: none to splice */
+	(void)skip;
+	for (unsigned i = 0; i < nn; i++) {
+		bool is_eval = ips[i] >= python_eval_lo && ips[i] < python_eval_hi;
+		if (is_eval && g < ng) {
+			for (unsigned j = gstart[g]; j < gstart[g + 1]; j++) {
+				uint32_t code = python_code_id(c, fr[j].code);
+				if (code)
+					out[k++] = mp_frame_python(code, fr[j].lasti);
+			}
+			g++;
+		}
+		out[k++] = ips[i];
+	}
+	/* Python frames whose eval activation lies beyond the native depth limit */
+	for (; g < ng; g++)
+		for (unsigned j = gstart[g]; j < gstart[g + 1]; j++) {
+			uint32_t code = python_code_id(c, fr[j].code);
+			if (code)
+				out[k++] = mp_frame_python(code, fr[j].lasti);
+		}
+	for (unsigned i = 0; i < k / 2; i++) {
+		uint64_t x = out[i];
+		out[i] = out[k - 1 - i];
+		out[k - 1 - i] = x;
+	}
+	return stack_intern(t->cache, out, k);
+}
+
+uint32_t python_stack(mp_thread_t *t, bool gil, bool native)
+{
+	PyThreadState *ts = gil ? py.UncheckedGet() : py.GILStateGet();
+	if (native)
+		return python_stack_mixed(t, ts);
+	return python_stack_only(t, ts);
+}
+
+/* ---- end of the main program ------------------------------------------------------- */
+
+static PyObject *python_atexit_cb(PyObject *self, PyObject *args)
+{
+	record_end();
+	PyObject *none = py.None;
+	none->ob_refcnt++;
+	return none;
+}
+
+static PyMethodDef python_atexit_def = {"_memprof_end_of_main", python_atexit_cb, METH_NOARGS,
+					 "memprof: marks the end of the main program"};
+
+/* Pending call: runs in the main thread with the GIL at a safe point of the eval loop.
+ * Registers the atexit callback that marks the end of the main program, and re-wraps
+ * the allocators if start-up replaced them (PYTHONMALLOC, -X dev). */
+static int python_pending(void *arg)
+{
+	mp_guard++;
+	python_hooks_ensure();
+	PyObject *mod = py.ImportModule("atexit");
+	PyObject *reg = mod ? py.GetAttrString(mod, "register") : NULL;
+	PyObject *fn = reg ? py.CFunctionNewEx(&python_atexit_def, NULL, NULL) : NULL;
+	PyObject *r = fn ? py.CallOneArg(reg, fn) : NULL;
+	if (!r)
+		py.ErrClear();
+	if (r)
+		py.DecRef(r);
+	if (fn)
+		py.DecRef(fn);
+	if (reg)
+		py.DecRef(reg);
+	if (mod)
+		py.DecRef(mod);
+	mp_guard--;
+	return 0;
+}
+
+void python_maybe_schedule(void)
+{
+	if (python_scheduled || !py.IsInitialized())
+		return;
+	python_scheduled = true;
+	mp_guard++;
+	py.AddPendingCall(python_pending, NULL);
+	mp_guard--;
+}
+
+/* ---- attach ------------------------------------------------------------------------ */
+
+#define PY_SYM(field, name)                                        \
+	do {                                                       \
+		*(void **)&py.field = dlsym(RTLD_DEFAULT, name);   \
+		if (!py.field)                                     \
+			missing = name;                            \
+	} while (0)
+
+bool python_present(void)
+{
+	return dlsym(RTLD_DEFAULT, "Py_GetVersion") && dlsym(RTLD_DEFAULT, "PyMem_SetAllocator");
+}
+
+const char *python_version(void)
+{
+	return python_version_str[0] ? python_version_str : NULL;
+}
+
+int python_attach(bool mixed)
+{
+	const char *missing = NULL;
+	if (!python_present())
+		return 0;
+	PY_SYM(GetVersion, "Py_GetVersion");
+	const char *v = py.GetVersion ? py.GetVersion() : "";
+	size_t vl = strcspn(v, " ");
+	if (vl >= sizeof python_version_str)
+		vl = sizeof python_version_str - 1;
+	memcpy(python_version_str, v, vl);
+	python_version_str[vl] = 0;
+	if (strncmp(v, "3.11.", 5) != 0) {
+		mp_log("Python %s is not supported (this build walks CPython 3.11 frames); "
+		       "Python allocations are not attributed", python_version_str);
+		return -1;
+	}
+	PY_SYM(UncheckedGet, "_PyThreadState_UncheckedGet");
+	PY_SYM(GILStateGet, "PyGILState_GetThisThreadState");
+	PY_SYM(IsInitialized, "Py_IsInitialized");
+	PY_SYM(AddPendingCall, "Py_AddPendingCall");
+	PY_SYM(ImportModule, "PyImport_ImportModule");
+	PY_SYM(GetAttrString, "PyObject_GetAttrString");
+	PY_SYM(CFunctionNewEx, "PyCFunction_NewEx");
+	PY_SYM(CallOneArg, "PyObject_CallOneArg");
+	PY_SYM(DecRef, "Py_DecRef");
+	PY_SYM(ErrClear, "PyErr_Clear");
+	PY_SYM(None, "_Py_NoneStruct");
+	PY_SYM(GetAllocator, "PyMem_GetAllocator");
+	PY_SYM(SetAllocator, "PyMem_SetAllocator");
+	if (missing) {
+		mp_log("Python %s lacks %s; Python allocations are not attributed", python_version_str, missing);
+		return -1;
+	}
+	void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
+	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
+	if (eval && dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) && sym) {
+		python_eval_lo = (uint64_t)(uintptr_t)eval;
+		python_eval_hi = python_eval_lo + (sym->st_size ? sym->st_size : 1);
+	} else if (mixed) {
+		mp_log("cannot find _PyEval_EvalFrameDefault: native frames are not interleaved with Python frames");
+	}
+	python_hooks_install(py.GetAllocator, py.SetAllocator);
+	python_active = true;
+	return 1;
+}
+
+void python_fork_child(void)
+{
+	pthread_mutex_init(&python_code_lock, NULL);
+	memset(python_codes, 0, python_codes_cap * sizeof *python_codes);
+	python_codes_n = 0;
+	python_code_next = 1;
+	pycode_rec_t *r = python_code_new;
+	while (r) {
+		pycode_rec_t *n = r->next;
+		python_code_rec_free(r);
+		r = n;
+	}
+	python_code_new = NULL;
+	atomic_fetch_add(&python_generation, 1);
+}

@@ -1,0 +1,26 @@
+/* Built without Python headers: no CPython support, native capture only. */
+#include "python.h"
+#include "mp.h"
+
+#include <dlfcn.h>
+
+bool python_active;
+bool python_scheduled = true;
+
+bool python_present(void)
+{
+	return dlsym(RTLD_DEFAULT, "Py_GetVersion") != NULL;
+}
+
+int python_attach(bool mixed)
+{
+	mp_log("this build of memprof has no CPython support; Python allocations are not attributed");
+	return -1;
+}
+
+uint32_t python_stack(mp_thread_t *t, bool gil, bool native) { return 0; }
+void python_maybe_schedule(void) {}
+pycode_rec_t *python_take_new_code(void) { return NULL; }
+void python_code_rec_free(pycode_rec_t *r) {}
+const char *python_version(void) { return NULL; }
+void python_fork_child(void) {}

@@ -1,0 +1,34 @@
+/* The program's real allocator functions, found with dlsym(RTLD_NEXT) so that whatever
+ * allocator the program uses (glibc's or one linked into it) keeps serving it. */
+#ifndef MEMPROF_PRELOAD_REAL_H
+#define MEMPROF_PRELOAD_REAL_H
+
+#include <stddef.h>
+
+typedef struct real_fns {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void *(*reallocarray)(void *, size_t, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	int (*dlclose)(void *);
+	void (*exit_)(int) __attribute__((noreturn));
+	void (*Exit_)(int) __attribute__((noreturn));
+} real_fns_t;
+
+extern real_fns_t real;
+
+/* Resolves every function once; safe to call from any hook (idempotent). */
+void real_init(void);
+/* The dlsym bootstrap (dlsym itself calls calloc) is served from a static pool. */
+void *real_bootstrap_alloc(size_t size);
+int real_is_bootstrap(const void *p);
+/* Bytes from p to the end of the pool (an upper bound of the block's size). */
+size_t real_bootstrap_avail(const void *p);
+
+#endif

@@ -1,0 +1,197 @@
+/* The interned stack tree (see stack.h). */
+#include "stack.h"
+#include "mem.h"
+#include "mp.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define STACK_CACHE_SIZE 4096 /* per-thread direct-mapped (parent, frame) -> id */
+
+typedef struct stack_cache_entry {
+	uint64_t frame;
+	uint32_t parent, id;
+} stack_cache_entry_t;
+
+struct stack_cache {
+	uint32_t generation;
+	unsigned prev_n;
+	uint64_t prev_frames[STACK_MAX_FRAMES];
+	uint32_t prev_ids[STACK_MAX_FRAMES];
+	stack_cache_entry_t entries[STACK_CACHE_SIZE];
+};
+
+typedef struct stack_slot {
+	uint64_t frame;
+	uint32_t parent, id; /* id 0: empty slot */
+} stack_slot_t;
+
+static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
+static stack_slot_t *stack_table;
+static size_t stack_cap, stack_count;
+static uint32_t stack_next_id = 1;
+static stack_node_rec_t *stack_new_recs;
+static unsigned stack_new_n, stack_new_cap;
+/* Bumped in a forked child: caches of another generation are stale. */
+static atomic_uint stack_generation;
+
+static inline uint64_t stack_hash(uint32_t parent, uint64_t frame)
+{
+	uint64_t h = frame * 0x9E3779B97F4A7C15ull ^ ((uint64_t)parent * 0xC2B2AE3D27D4EB4Full);
+	return h ^ (h >> 29);
+}
+
+int stack_init(void)
+{
+	stack_cap = 1 << 16;
+	stack_table = mem_alloc(stack_cap * sizeof *stack_table);
+	return stack_table ? 0 : -1;
+}
+
+stack_cache_t *stack_cache_new(void)
+{
+	stack_cache_t *c = mem_alloc(sizeof *c);
+	if (c)
+		c->generation = atomic_load(&stack_generation);
+	return c;
+}
+
+void stack_cache_free(stack_cache_t *c)
+{
+	mem_free(c);
+}
+
+static int stack_grow(void)
+{
+	size_t ncap = stack_cap * 2;
+	stack_slot_t *nt = mem_alloc(ncap * sizeof *nt);
+	if (!nt)
+		return -1;
+	for (size_t i = 0; i < stack_cap; i++) {
+		stack_slot_t *s = &stack_table[i];
+		if (!s->id)
+			continue;
+		size_t j = stack_hash(s->parent, s->frame) & (ncap - 1);
+		while (nt[j].id)
+			j = (j + 1) & (ncap - 1);
+		nt[j] = *s;
+	}
+	mem_free(stack_table);
+	stack_table = nt;
+	stack_cap = ncap;
+	return 0;
+}
+
+/* Global lookup or insert; called with stack_lock held. */
+static uint32_t stack_global(uint32_t parent, uint64_t frame)
+{
+	size_t i = stack_hash(parent, frame) & (stack_cap - 1);
+	for (;;) {
+		stack_slot_t *s = &stack_table[i];
+		if (!s->id)
+			break;
+		if (s->parent == parent && s->frame == frame)
+			return s->id;
+		i = (i + 1) & (stack_cap - 1);
+	}
+	if ((stack_count + 1) * 2 > stack_cap) {
+		if (stack_grow() < 0)
+			return 0;
+		return stack_global(parent, frame);
+	}
+	if (stack_new_n == stack_new_cap) {
+		unsigned ncap = stack_new_cap ? stack_new_cap * 2 : 1024;
+		stack_node_rec_t *nr = mem_realloc(stack_new_recs, ncap * sizeof *nr);
+		if (!nr)
+			return 0;
+		stack_new_recs = nr;
+		stack_new_cap = ncap;
+	}
+	uint32_t id = stack_next_id++;
+	stack_slot_t *s = &stack_table[i];
+	s->parent = parent;
+	s->frame = frame;
+	s->id = id;
+	stack_count++;
+	stack_new_recs[stack_new_n++] = (stack_node_rec_t){id, parent, frame};
+	return id;
+}
+
+uint32_t stack_child(stack_cache_t *c, uint32_t parent, uint64_t frame)
+{
+	stack_cache_entry_t *e = &c->entries[stack_hash(parent, frame) & (STACK_CACHE_SIZE - 1)];
+	if (e->id && e->parent == parent && e->frame == frame)
+		return e->id;
+	pthread_mutex_lock(&stack_lock);
+	uint32_t id = stack_global(parent, frame);
+	pthread_mutex_unlock(&stack_lock);
+	if (!id) {
+		mp_fail("out of memory for the stack table; recording stopped");
+		return 0;
+	}
+	e->parent = parent;
+	e->frame = frame;
+	e->id = id;
+	return id;
+}
+
+uint32_t stack_intern(stack_cache_t *c, const uint64_t *frames, unsigned n)
+{
+	unsigned g = atomic_load_explicit(&stack_generation, memory_order_relaxed);
+	if (mp_unlikely(c->generation != g)) {
+		memset(c->entries, 0, sizeof c->entries);
+		c->prev_n = 0;
+		c->generation = g;
+	}
+	if (n > STACK_MAX_FRAMES)
+		n = STACK_MAX_FRAMES;
+	unsigned i = 0;
+	unsigned lim = n < c->prev_n ? n : c->prev_n;
+	while (i < lim && c->prev_frames[i] == frames[i])
+		i++;
+	uint32_t id = i ? c->prev_ids[i - 1] : 0;
+	for (; i < n; i++) {
+		id = stack_child(c, id, frames[i]);
+		if (!id) {
+			c->prev_n = 0;
+			return 0;
+		}
+		c->prev_frames[i] = frames[i];
+		c->prev_ids[i] = id;
+	}
+	c->prev_n = n;
+	return id;
+}
+
+unsigned stack_take_new(stack_node_rec_t **out)
+{
+	pthread_mutex_lock(&stack_lock);
+	unsigned n = stack_new_n;
+	*out = stack_new_recs;
+	stack_new_recs = NULL;
+	stack_new_n = stack_new_cap = 0;
+	pthread_mutex_unlock(&stack_lock);
+	return n;
+}
+
+void stack_fork_prepare(void)
+{
+	pthread_mutex_lock(&stack_lock);
+}
+
+void stack_fork_parent(void)
+{
+	pthread_mutex_unlock(&stack_lock);
+}
+
+void stack_fork_child(void)
+{
+	pthread_mutex_init(&stack_lock, NULL);
+	memset(stack_table, 0, stack_cap * sizeof *stack_table);
+	stack_count = 0;
+	stack_next_id = 1;
+	mem_free(stack_new_recs);
+	stack_new_recs = NULL;
+	stack_new_n = stack_new_cap = 0;
+	atomic_fetch_add(&stack_generation, 1);
+}

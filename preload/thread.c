@@ -1,0 +1,180 @@
+/* Per-thread state, block pool and the thread registry (see thread.h). */
+#define _GNU_SOURCE
+#include "thread.h"
+#include "mem.h"
+#include "writer.h"
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define THREAD_MAX_OUTSTANDING 64 /* 8 MiB of unconsumed events per thread */
+
+static mp_thread_t thread_empty; /* cap 0: every first event goes to thread_attach */
+__thread mp_thread_t *thread_self MP_TLS = &thread_empty;
+
+static pthread_mutex_t thread_lock = PTHREAD_MUTEX_INITIALIZER; /* registry */
+static pthread_mutex_t thread_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static mp_thread_t *thread_all;
+static thread_block_t *thread_pool;
+static uint32_t thread_next_id = 1;
+static pthread_key_t thread_key;
+atomic_ulong thread_dropped;
+
+static thread_block_t *thread_block_new(void)
+{
+	thread_block_t *b = NULL;
+	pthread_mutex_lock(&thread_pool_lock);
+	if (thread_pool) {
+		b = thread_pool;
+		thread_pool = atomic_load_explicit(&b->next, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&thread_pool_lock);
+	if (!b)
+		b = mem_alloc(sizeof *b);
+	if (b) {
+		atomic_store_explicit(&b->next, NULL, memory_order_relaxed);
+		atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+	}
+	return b;
+}
+
+void thread_block_release(mp_thread_t *t, thread_block_t *b)
+{
+	pthread_mutex_lock(&thread_pool_lock);
+	atomic_store_explicit(&b->next, thread_pool, memory_order_relaxed);
+	thread_pool = b;
+	pthread_mutex_unlock(&thread_pool_lock);
+	if (t)
+		atomic_fetch_sub_explicit(&t->outstanding, 1, memory_order_release);
+}
+
+/* pthread key destructor: the thread is exiting. Its events stay queued; the writer
+ * frees the state once they are consumed. Allocations the thread still makes
+ * afterwards (other keys' destructors) start a fresh state, and the key's destructor
+ * runs again for it. */
+static void thread_exit(void *arg)
+{
+	mp_thread_t *t = arg;
+	if (!t || t == &thread_empty)
+		return;
+	thread_self = &thread_empty;
+	atomic_store_explicit(&t->exited, 1, memory_order_release);
+	thread_wake_writer();
+}
+
+mp_thread_t *thread_attach(void)
+{
+	mp_thread_t *t = mem_alloc(sizeof *t);
+	thread_block_t *b = t ? thread_block_new() : NULL;
+	stack_cache_t *c = b ? stack_cache_new() : NULL;
+	if (!c) {
+		mem_free(b);
+		mem_free(t);
+		mp_fail("out of memory for a thread buffer; recording stopped");
+		return &thread_empty;
+	}
+	t->cur = b;
+	t->rd = b;
+	t->cap = THREAD_BLOCK_EVENTS;
+	t->cache = c;
+	t->tid = (pid_t)syscall(SYS_gettid);
+	pthread_mutex_lock(&thread_lock);
+	t->id = thread_next_id++;
+	t->next_all = thread_all;
+	thread_all = t;
+	pthread_mutex_unlock(&thread_lock);
+	thread_self = t;
+	pthread_setspecific(thread_key, t);
+	return t;
+}
+
+void thread_wake_writer(void)
+{
+	writer_wake();
+}
+
+void thread_block_full(mp_thread_t *t)
+{
+	thread_block_t *nb = thread_block_new();
+	if (!nb) {
+		/* keep going in the same block: count the overwritten events as dropped */
+		atomic_fetch_add(&thread_dropped, t->n);
+		t->n = 0;
+		mp_fail("out of memory for event buffers; recording stopped");
+		return;
+	}
+	atomic_store_explicit(&t->cur->count, t->n, memory_order_relaxed);
+	unsigned out = atomic_fetch_add_explicit(&t->outstanding, 1, memory_order_relaxed) + 1;
+	atomic_store_explicit(&t->cur->next, nb, memory_order_release);
+	t->cur = nb;
+	t->n = 0;
+	writer_wake();
+	/* back-pressure: let the writer catch up rather than drop or grow without bound */
+	while (out > THREAD_MAX_OUTSTANDING && writer_alive()) {
+		struct timespec ts = {0, 50000};
+		nanosleep(&ts, NULL);
+		writer_wake();
+		out = atomic_load_explicit(&t->outstanding, memory_order_acquire);
+	}
+}
+
+int thread_init(void)
+{
+	return pthread_key_create(&thread_key, thread_exit) ? -1 : 0;
+}
+
+void thread_foreach(void (*fn)(mp_thread_t *, void *), void *arg)
+{
+	pthread_mutex_lock(&thread_lock);
+	for (mp_thread_t *t = thread_all; t; t = t->next_all)
+		fn(t, arg);
+	pthread_mutex_unlock(&thread_lock);
+}
+
+void thread_reap(void (*before_free)(mp_thread_t *))
+{
+	pthread_mutex_lock(&thread_lock);
+	mp_thread_t **pp = &thread_all;
+	while (*pp) {
+		mp_thread_t *t = *pp;
+		if (atomic_load_explicit(&t->exited, memory_order_acquire) &&
+		    !atomic_load_explicit(&t->rd->next, memory_order_acquire) &&
+		    t->rd_pos == atomic_load_explicit(&t->rd->count, memory_order_acquire)) {
+			*pp = t->next_all;
+			before_free(t);
+			thread_block_release(NULL, t->rd);
+			stack_cache_free(t->cache);
+			mem_free(t->py);
+			mem_free(t);
+			continue;
+		}
+		pp = &t->next_all;
+	}
+	pthread_mutex_unlock(&thread_lock);
+}
+
+void thread_fork_prepare(void)
+{
+	pthread_mutex_lock(&thread_lock);
+	pthread_mutex_lock(&thread_pool_lock);
+}
+
+void thread_fork_parent(void)
+{
+	pthread_mutex_unlock(&thread_pool_lock);
+	pthread_mutex_unlock(&thread_lock);
+}
+
+void thread_fork_child(void)
+{
+	pthread_mutex_init(&thread_pool_lock, NULL);
+	pthread_mutex_init(&thread_lock, NULL);
+	/* The parent's states and blocks are the parent's to write. Their memory is
+	 * left alone (a few blocks); the child starts with no thread state at all. */
+	thread_all = NULL;
+	thread_next_id = 1;
+	thread_self = &thread_empty;
+	pthread_setspecific(thread_key, NULL);
+}

@@ -1,0 +1,550 @@
+/* The writer thread (see writer.h). */
+#define _GNU_SOURCE
+#include "writer.h"
+#include "clock.h"
+#include "mem.h"
+#include "modules.h"
+#include "mp.h"
+#include "python.h"
+#include "stack.h"
+#include "sampler.h"
+#include "thread.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <memprof/format.h>
+#include <memprof/schema.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+
+#define WRITER_CHUNK_BYTES (1u << 20) /* raw bytes per chunk before compression */
+#define WRITER_ZSTD_LEVEL 3
+
+unsigned writer_flush_ms = 100;
+
+typedef struct writer_enc {
+	uint8_t *buf;
+	size_t len;
+	uint32_t count;
+	uint64_t first_ts, last_ts;
+	mp_codec_t codec;
+	bool registered; /* its threads row is written */
+} writer_enc_t;
+
+typedef struct writer_sample {
+	uint64_t ts, rss;
+} writer_sample_t;
+
+static sqlite3 *writer_db;
+static sqlite3_stmt *writer_st_chunk, *writer_st_node, *writer_st_code, *writer_st_module,
+	*writer_st_sample, *writer_st_meta, *writer_st_thread;
+static ZSTD_CCtx *writer_zstd;
+static uint8_t *writer_zbuf;
+static size_t writer_zcap;
+static pthread_t writer_thread;
+static sem_t writer_sem;
+static atomic_int writer_running;   /* thread started and not finished */
+static atomic_int writer_stop;      /* final flush requested */
+static atomic_int writer_finished;  /* file closed */
+static pid_t writer_pid;
+static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER; /* one cycle at a time */
+static pthread_mutex_t writer_sample_lock = PTHREAD_MUTEX_INITIALIZER;
+static writer_sample_t *writer_samples;
+static size_t writer_samples_n, writer_samples_cap;
+static bool writer_in_txn;
+static uint64_t writer_last_commit_ns;
+static uint64_t writer_last_ticks;
+
+/* ---- SQLite on memprof's own memory ----------------------------------------------- */
+
+static void *writer_sq_malloc(int n) { return mem_alloc((size_t)n); }
+static void writer_sq_free(void *p) { mem_free(p); }
+static void *writer_sq_realloc(void *p, int n) { return mem_realloc(p, (size_t)n); }
+static int writer_sq_size(void *p) { return (int)mem_usable(p); }
+static int writer_sq_roundup(int n) { return (n + 15) & ~15; }
+static int writer_sq_init(void *x) { return SQLITE_OK; }
+static void writer_sq_shutdown(void *x) {}
+
+static void *writer_zstd_alloc(void *opaque, size_t n) { return mem_alloc(n); }
+static void writer_zstd_free(void *opaque, void *p) { mem_free(p); }
+
+static int writer_exec(const char *sql)
+{
+	char *err = NULL;
+	int rc = sqlite3_exec(writer_db, sql, NULL, NULL, &err);
+	if (rc != SQLITE_OK) {
+		mp_fail("cannot write the profile (%s): %s", sql, err ? err : sqlite3_errstr(rc));
+		sqlite3_free(err);
+		return -1;
+	}
+	return 0;
+}
+
+static int writer_step(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		mp_fail("cannot write the profile: %s", sqlite3_errmsg(writer_db));
+		return -1;
+	}
+	return 0;
+}
+
+void writer_set_meta(const char *key, const char *value)
+{
+	if (!writer_st_meta)
+		return;
+	sqlite3_bind_text(writer_st_meta, 1, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(writer_st_meta, 2, value, -1, SQLITE_TRANSIENT);
+	writer_step(writer_st_meta);
+}
+
+static void writer_meta_u64(const char *key, uint64_t v)
+{
+	char buf[32];
+	snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+	writer_set_meta(key, buf);
+}
+
+static void writer_begin(void)
+{
+	if (!writer_in_txn && writer_exec("BEGIN") == 0)
+		writer_in_txn = true;
+}
+
+/* ---- chunks ---------------------------------------------------------------------- */
+
+static void writer_chunk_flush(mp_thread_t *t, writer_enc_t *e)
+{
+	if (!e->count)
+		return;
+	size_t bound = ZSTD_compressBound(e->len);
+	if (bound > writer_zcap) {
+		uint8_t *nb = mem_realloc(writer_zbuf, bound);
+		if (!nb) {
+			mp_fail("out of memory compressing events");
+			return;
+		}
+		writer_zbuf = nb;
+		writer_zcap = bound;
+	}
+	size_t z = ZSTD_compressCCtx(writer_zstd, writer_zbuf, writer_zcap, e->buf, e->len, WRITER_ZSTD_LEVEL);
+	if (ZSTD_isError(z)) {
+		mp_fail("cannot compress events: %s", ZSTD_getErrorName(z));
+		return;
+	}
+	writer_begin();
+	sqlite3_bind_int64(writer_st_chunk, 1, t->id);
+	sqlite3_bind_int64(writer_st_chunk, 2, e->count);
+	sqlite3_bind_int64(writer_st_chunk, 3, (sqlite3_int64)e->first_ts);
+	sqlite3_bind_int64(writer_st_chunk, 4, (sqlite3_int64)e->last_ts);
+	sqlite3_bind_int64(writer_st_chunk, 5, (sqlite3_int64)e->len);
+	sqlite3_bind_blob(writer_st_chunk, 6, writer_zbuf, (int)z, SQLITE_STATIC);
+	writer_step(writer_st_chunk);
+	if (e->last_ts > writer_last_ticks)
+		writer_last_ticks = e->last_ts;
+	e->len = 0;
+	e->count = 0;
+}
+
+static writer_enc_t *writer_enc(mp_thread_t *t)
+{
+	writer_enc_t *e = t->writer_data;
+	if (e)
+		return e;
+	e = mem_alloc(sizeof *e);
+	if (e)
+		e->buf = mem_alloc(WRITER_CHUNK_BYTES + MP_ENC_MAX_RECORD);
+	if (!e || !e->buf) {
+		mem_free(e);
+		return NULL;
+	}
+	t->writer_data = e;
+	char path[64], name[64] = "";
+	snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)t->tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, name, sizeof name - 1);
+		close(fd);
+		name[n > 0 ? n : 0] = 0;
+		name[strcspn(name, "\n")] = 0;
+	}
+	writer_begin();
+	sqlite3_bind_int64(writer_st_thread, 1, t->id);
+	sqlite3_bind_int64(writer_st_thread, 2, t->tid);
+	sqlite3_bind_text(writer_st_thread, 3, name, -1, SQLITE_TRANSIENT);
+	writer_step(writer_st_thread);
+	return e;
+}
+
+static void writer_consume(mp_thread_t *t, writer_enc_t *e, const mp_event_t *ev, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (!e->count) {
+			e->first_ts = ev[i].ts;
+			mp_codec_init(&e->codec, e->first_ts);
+		}
+		uint8_t *end = mp_encode_event(&e->codec, e->buf + e->len, &ev[i]);
+		e->len = (size_t)(end - e->buf);
+		e->count++;
+		e->last_ts = ev[i].ts;
+		if (e->len >= WRITER_CHUNK_BYTES)
+			writer_chunk_flush(t, e);
+	}
+}
+
+/* Takes every event the thread has published. */
+static void writer_drain(mp_thread_t *t, void *arg)
+{
+	bool timer = *(bool *)arg;
+	if (!t->rd)
+		return;
+	writer_enc_t *e = writer_enc(t);
+	if (!e)
+		return;
+	for (;;) {
+		thread_block_t *b = t->rd;
+		thread_block_t *next = atomic_load_explicit(&b->next, memory_order_acquire);
+		unsigned c = atomic_load_explicit(&b->count, memory_order_acquire);
+		if (c > t->rd_pos) {
+			writer_consume(t, e, &b->ev[t->rd_pos], c - t->rd_pos);
+			t->rd_pos = c;
+		}
+		if (!next)
+			break;
+		t->rd = next;
+		t->rd_pos = 0;
+		thread_block_release(t, b);
+	}
+	if (timer)
+		writer_chunk_flush(t, e);
+}
+
+static void writer_thread_gone(mp_thread_t *t)
+{
+	writer_enc_t *e = t->writer_data;
+	if (!e)
+		return;
+	writer_chunk_flush(t, e);
+	mem_free(e->buf);
+	mem_free(e);
+	t->writer_data = NULL;
+}
+
+/* ---- dimension tables -------------------------------------------------------------- */
+
+static void writer_dimensions(void)
+{
+	stack_node_rec_t *nodes;
+	unsigned n = stack_take_new(&nodes);
+	if (n)
+		writer_begin();
+	for (unsigned i = 0; i < n; i++) {
+		sqlite3_bind_int64(writer_st_node, 1, nodes[i].id);
+		sqlite3_bind_int64(writer_st_node, 2, nodes[i].parent);
+		sqlite3_bind_int64(writer_st_node, 3, (sqlite3_int64)nodes[i].frame);
+		writer_step(writer_st_node);
+	}
+	mem_free(nodes);
+
+	for (pycode_rec_t *r = python_take_new_code(), *nx; r; r = nx) {
+		nx = r->next;
+		writer_begin();
+		sqlite3_bind_int64(writer_st_code, 1, r->id);
+		sqlite3_bind_text(writer_st_code, 2, r->filename ? r->filename : "?", -1, SQLITE_STATIC);
+		sqlite3_bind_text(writer_st_code, 3, r->name ? r->name : "?", -1, SQLITE_STATIC);
+		sqlite3_bind_text(writer_st_code, 4, r->qualname ? r->qualname : "?", -1, SQLITE_STATIC);
+		sqlite3_bind_int64(writer_st_code, 5, r->firstlineno);
+		sqlite3_bind_blob(writer_st_code, 6, r->linetable ? (const void *)r->linetable : "", (int)r->linetable_len,
+				  SQLITE_STATIC);
+		writer_step(writer_st_code);
+		python_code_rec_free(r);
+	}
+
+	for (module_rec_t *m = modules_take_new(), *nx; m; m = nx) {
+		nx = m->next;
+		writer_begin();
+		sqlite3_bind_text(writer_st_module, 1, m->path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(writer_st_module, 2, m->build_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(writer_st_module, 3, (sqlite3_int64)m->base);
+		sqlite3_bind_int64(writer_st_module, 4, (sqlite3_int64)m->lo);
+		sqlite3_bind_int64(writer_st_module, 5, (sqlite3_int64)m->hi);
+		sqlite3_bind_int64(writer_st_module, 6, (sqlite3_int64)m->ts);
+		writer_step(writer_st_module);
+		modules_rec_free(m);
+	}
+
+	pthread_mutex_lock(&writer_sample_lock);
+	writer_sample_t *s = writer_samples;
+	size_t sn = writer_samples_n;
+	writer_samples = NULL;
+	writer_samples_n = writer_samples_cap = 0;
+	pthread_mutex_unlock(&writer_sample_lock);
+	if (sn)
+		writer_begin();
+	for (size_t i = 0; i < sn; i++) {
+		sqlite3_bind_int64(writer_st_sample, 1, (sqlite3_int64)s[i].ts);
+		sqlite3_bind_int64(writer_st_sample, 2, (sqlite3_int64)s[i].rss);
+		writer_step(writer_st_sample);
+		if (s[i].ts > writer_last_ticks)
+			writer_last_ticks = s[i].ts;
+	}
+	mem_free(s);
+}
+
+void writer_add_sample(uint64_t ts, uint64_t rss)
+{
+	pthread_mutex_lock(&writer_sample_lock);
+	if (writer_samples_n == writer_samples_cap) {
+		size_t ncap = writer_samples_cap ? writer_samples_cap * 2 : 256;
+		writer_sample_t *ns = mem_realloc(writer_samples, ncap * sizeof *ns);
+		if (!ns) {
+			pthread_mutex_unlock(&writer_sample_lock);
+			return;
+		}
+		writer_samples = ns;
+		writer_samples_cap = ncap;
+	}
+	writer_samples[writer_samples_n++] = (writer_sample_t){ts, rss};
+	pthread_mutex_unlock(&writer_sample_lock);
+}
+
+/* One pass: drain all threads; on the timer (or at the end) also write the dimension
+ * tables and commit. Dimension rows are taken after the events, so every node an event
+ * refers to is in the same commit. */
+static void writer_cycle(bool final)
+{
+	uint64_t now = clock_mono_ns();
+	bool timer = final || now - writer_last_commit_ns >= (uint64_t)writer_flush_ms * 1000000u;
+	modules_scan_if_changed();
+	thread_foreach(writer_drain, &timer);
+	thread_reap(writer_thread_gone);
+	if (!timer)
+		return;
+	writer_dimensions();
+	writer_begin();
+	char buf[64];
+	snprintf(buf, sizeof buf, "%.3f", clock_ticks_per_sec());
+	writer_set_meta("clock_ticks_per_sec", buf);
+	writer_meta_u64("last_ticks", writer_last_ticks);
+	writer_meta_u64("dropped_events", atomic_load(&thread_dropped));
+	if (writer_in_txn) {
+		writer_exec("COMMIT");
+		writer_in_txn = false;
+	}
+	writer_last_commit_ns = now;
+}
+
+static void writer_close(void)
+{
+	writer_begin();
+	writer_set_meta("status", "complete");
+	if (writer_in_txn)
+		writer_exec("COMMIT");
+	writer_in_txn = false;
+	sqlite3_exec(writer_db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;", NULL, NULL, NULL);
+	sqlite3_stmt *sts[] = {writer_st_chunk, writer_st_node, writer_st_code, writer_st_module,
+			       writer_st_sample, writer_st_meta, writer_st_thread};
+	for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
+		sqlite3_finalize(sts[i]);
+	writer_st_meta = NULL;
+	sqlite3_close(writer_db);
+	writer_db = NULL;
+}
+
+static void *writer_main(void *arg)
+{
+	mp_guard = 1; /* everything this thread allocates is memprof's own */
+	for (;;) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += (long)writer_flush_ms * 1000000L / 4;
+		while (ts.tv_nsec >= 1000000000L) {
+			ts.tv_nsec -= 1000000000L;
+			ts.tv_sec++;
+		}
+		sem_clockwait(&writer_sem, CLOCK_MONOTONIC, &ts);
+		while (sem_trywait(&writer_sem) == 0)
+			;
+		bool stop = atomic_load(&writer_stop);
+		pthread_mutex_lock(&writer_lock);
+		if (writer_db)
+			writer_cycle(stop);
+		if (stop && writer_db)
+			writer_close();
+		pthread_mutex_unlock(&writer_lock);
+		if (stop)
+			break;
+	}
+	atomic_store(&writer_finished, 1);
+	atomic_store(&writer_running, 0);
+	return NULL;
+}
+
+static int writer_prepare(const char *sql, sqlite3_stmt **st)
+{
+	return sqlite3_prepare_v3(writer_db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int writer_start(const char *path)
+{
+	static bool sqlite_configured;
+	if (!sqlite_configured) {
+		static const sqlite3_mem_methods mm = {writer_sq_malloc, writer_sq_free, writer_sq_realloc,
+						       writer_sq_size, writer_sq_roundup, writer_sq_init,
+						       writer_sq_shutdown, NULL};
+		sqlite3_config(SQLITE_CONFIG_MALLOC, &mm);
+		sqlite_configured = true;
+	}
+	if (!writer_zstd) {
+		ZSTD_customMem cm = {writer_zstd_alloc, writer_zstd_free, NULL};
+		writer_zstd = ZSTD_createCCtx_advanced(cm);
+		if (!writer_zstd)
+			return -ENOMEM;
+	}
+	int rc = sqlite3_open_v2(path, &writer_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		mp_log("cannot open %s: %s", path, sqlite3_errstr(rc));
+		sqlite3_close(writer_db);
+		writer_db = NULL;
+		return -EIO;
+	}
+	if (writer_exec("PRAGMA page_size=65536; PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;") < 0 ||
+	    writer_exec(MP_SCHEMA_SQL) < 0)
+		return -EIO;
+	if (writer_prepare("INSERT INTO events(thread,count,first_ts,last_ts,raw_bytes,data) VALUES(?,?,?,?,?,?)",
+			   &writer_st_chunk) ||
+	    writer_prepare("INSERT INTO stack_nodes(id,parent,frame) VALUES(?,?,?)", &writer_st_node) ||
+	    writer_prepare("INSERT INTO pycode(id,filename,name,qualname,firstlineno,linetable) VALUES(?,?,?,?,?,?)",
+			   &writer_st_code) ||
+	    writer_prepare("INSERT INTO modules(path,build_id,base,lo,hi,ts) VALUES(?,?,?,?,?,?)", &writer_st_module) ||
+	    writer_prepare("INSERT INTO samples(ts,rss) VALUES(?,?)", &writer_st_sample) ||
+	    writer_prepare("INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)", &writer_st_meta) ||
+	    writer_prepare("INSERT OR REPLACE INTO threads(id,tid,name) VALUES(?,?,?)", &writer_st_thread)) {
+		mp_log("cannot prepare statements: %s", sqlite3_errmsg(writer_db));
+		return -EIO;
+	}
+	writer_begin();
+	writer_meta_u64("schema_version", MP_SCHEMA_VERSION);
+	writer_set_meta("memprof_version", MP_VERSION);
+	writer_set_meta("status", "running");
+	writer_meta_u64("dropped_events", 0);
+	return 0;
+}
+
+/* Starts the thread; the caller has written its meta rows. */
+int writer_run(void);
+int writer_run(void)
+{
+	writer_exec("COMMIT");
+	writer_in_txn = false;
+	writer_last_commit_ns = clock_mono_ns();
+	sem_init(&writer_sem, 0, 0);
+	atomic_store(&writer_stop, 0);
+	atomic_store(&writer_finished, 0);
+	writer_pid = getpid();
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	atomic_store(&writer_running, 1);
+	int rc = pthread_create(&writer_thread, NULL, writer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		atomic_store(&writer_running, 0);
+		return -rc;
+	}
+	return 0;
+}
+
+void writer_wake(void)
+{
+	if (atomic_load_explicit(&writer_running, memory_order_relaxed))
+		sem_post(&writer_sem);
+}
+
+bool writer_alive(void)
+{
+	return atomic_load_explicit(&writer_running, memory_order_relaxed) && !atomic_load(&writer_finished);
+}
+
+static void writer_wait_finished(unsigned timeout_ms)
+{
+	for (unsigned waited = 0; !atomic_load(&writer_finished) && waited < timeout_ms * 10; waited++) {
+		struct timespec ts = {0, 100000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+void writer_final_flush(void)
+{
+	if (getpid() != writer_pid || !atomic_load(&writer_running)) /* e.g. a vfork child */
+		return;
+	int saved = errno;
+	mp_guard++;
+	sampler_stop();
+	atomic_store(&mp_recording, 0);
+	atomic_store(&writer_stop, 1);
+	sem_post(&writer_sem);
+	if (!pthread_equal(pthread_self(), writer_thread))
+		writer_wait_finished(30000);
+	mp_guard--;
+	errno = saved;
+}
+
+void writer_emergency_flush(unsigned timeout_ms)
+{
+	if (getpid() != writer_pid || !atomic_load(&writer_running))
+		return;
+	mp_guard++;
+	atomic_store(&mp_recording, 0);
+	atomic_store(&writer_stop, 1);
+	sem_post(&writer_sem);
+	if (!pthread_equal(pthread_self(), writer_thread))
+		writer_wait_finished(timeout_ms);
+	mp_guard--;
+}
+
+void writer_before_dlclose(void)
+{
+	if (atomic_load_explicit(&mp_recording, memory_order_relaxed))
+		modules_scan();
+}
+
+void writer_fork_prepare(void)
+{
+	pthread_mutex_lock(&writer_lock);
+	pthread_mutex_lock(&writer_sample_lock);
+}
+
+void writer_fork_parent(void)
+{
+	pthread_mutex_unlock(&writer_sample_lock);
+	pthread_mutex_unlock(&writer_lock);
+}
+
+void writer_fork_child(void)
+{
+	pthread_mutex_init(&writer_sample_lock, NULL);
+	pthread_mutex_init(&writer_lock, NULL);
+	/* The parent's connection and statements belong to the parent: leave them (their
+	 * descriptors are close-on-exec) and never touch its file. */
+	writer_db = NULL;
+	writer_st_chunk = writer_st_node = writer_st_code = writer_st_module = writer_st_sample = writer_st_meta =
+		writer_st_thread = NULL;
+	writer_in_txn = false;
+	writer_samples = NULL;
+	writer_samples_n = writer_samples_cap = 0;
+	writer_last_ticks = 0;
+	atomic_store(&writer_running, 0);
+	atomic_store(&writer_finished, 0);
+	writer_pid = 0;
+}

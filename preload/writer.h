@@ -1,0 +1,33 @@
+/* The writer thread: the only code that touches the file. It drains every thread's
+ * event blocks, encodes them into compressed chunks, and writes them, the new stack
+ * nodes, code objects, modules and samples into the SQLite database in large
+ * transactions, committed every flush interval (so a killed process loses at most
+ * about that much). It runs with all signals blocked and permanently inside the guard;
+ * its SQLite is a private static copy whose memory comes from memprof's own arena. */
+#ifndef MEMPROF_PRELOAD_WRITER_H
+#define MEMPROF_PRELOAD_WRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Opens `path` (already created exclusively by the caller), writes the schema and
+ * meta, starts the thread. 0 on success, negative errno-style on failure. */
+int writer_start(const char *path);
+void writer_wake(void);
+bool writer_alive(void);
+/* Writes everything recorded so far and closes the file; recording stops. Safe to call
+ * more than once and from any thread of the process that owns the writer. */
+void writer_final_flush(void);
+/* Synchronous flush, for fatal signals: waits at most timeout_ms. */
+void writer_emergency_flush(unsigned timeout_ms);
+void writer_before_dlclose(void);
+/* Adds a meta row (before writer_start's thread runs, or from the writer). */
+void writer_set_meta(const char *key, const char *value);
+void writer_add_sample(uint64_t ts, uint64_t rss);
+
+void writer_fork_prepare(void);
+void writer_fork_parent(void);
+/* The child: the parent's writer thread does not exist here; forget its state. */
+void writer_fork_child(void);
+
+#endif
