@@ -85,7 +85,11 @@ MP_EXPORT void *reallocarray(void *old, size_t n, size_t size)
 	if (!mp_should_record() || !real.reallocarray)
 		return real.reallocarray ? real.reallocarray(old, n, size) : NULL;
 	uint64_t ts = clock_now();
+	/* glibc's reallocarray calls realloc through the PLT, that is our realloc hook:
+	 * guard it so that the call is recorded once, as reallocarray */
+	mp_guard++;
 	void *p = real.reallocarray(old, n, size);
+	mp_guard--;
 	if (p)
 		record_realloc(old, ts, p, n * size, MP_AL_REALLOCARRAY);
 	else if (old && n * size == 0 && errno != ENOMEM)
