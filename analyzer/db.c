@@ -30,6 +30,10 @@ int db_fail(db_t *db, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(db->err, sizeof db->err, fmt, ap);
 	va_end(ap);
+	/* The reason may quote bytes from a damaged file: keep it one printable line. */
+	for (char *c = db->err; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
 	return -1;
 }
 
@@ -124,7 +128,7 @@ static int db_load_meta(db_t *db)
 	char *end;
 	long ver = strtol(v, &end, 10);
 	if (*v == '\0' || *end != '\0' || ver != MP_SCHEMA_VERSION)
-		return db_fail(db, "unsupported schema version %s (this memprof reads version %d)", v,
+		return db_fail(db, "unsupported schema version '%.20s' (this memprof reads version %d)", v,
 			       MP_SCHEMA_VERSION);
 
 	db->command = db_meta_get(db, "command");

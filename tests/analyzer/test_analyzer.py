@@ -1,0 +1,598 @@
+#!/usr/bin/python3
+"""End-to-end tests of `memprof` on synthetic profiles written by mkprofile.
+
+usage: test_analyzer.py MEMPROF MKPROFILE
+
+Every expected number below was worked out by hand from the event lists (see the
+comments); the random test compares against a small reference model instead.
+Standard library only; deterministic (fixed seeds, no clocks)."""
+import csv
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+MEMPROF, MKPROFILE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+TMP = tempfile.mkdtemp(prefix="memprof-test-", dir=os.getcwd())
+failures = []
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def eq(got, want, what):
+    check(got == want, "%s: got %r, want %r" % (what, got, want))
+
+
+def run(*args, timeout=60):
+    p = subprocess.run([MEMPROF, *args], capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def ok(*args):
+    rc, out, err = run(*args)
+    eq(rc, 0, "exit status of memprof %s (stderr %r)" % (" ".join(args), err))
+    return out
+
+
+def mk(name, spec):
+    path = os.path.join(TMP, name)
+    p = subprocess.run([MKPROFILE, path], input=spec.encode(), capture_output=True)
+    if p.returncode != 0:
+        sys.exit("mkprofile failed for %s: %s" % (name, p.stderr.decode()))
+    return path
+
+
+def csv_rows(text):
+    return list(csv.reader(io.StringIO(text)))
+
+
+# ---------------------------------------------------------------------------------------
+# The basic profile: 3 threads, interleaved timestamps, frees on other threads, an
+# equal-timestamp FREE/ALLOC of the same address, an unmatched free, an address reused
+# while live, an END marker, Python frames (hand-made and real 3.11 line tables), a
+# native-only stack, RSS samples.
+#
+# clock: 1000 ticks/s, start at tick 1000 -> t(s) = (ts - 1000) / 1000
+# code 1 /src/app.py main, firstlineno 10, hand-made table:
+#   E9 00        code 13 (no columns), 2 units, line +0  -> lasti 0..1 = 10
+#   EA 04        code 13, 3 units, line +2               -> lasti 2..4 = 12
+#   D8 04 08     code 11 (one line, +1), 1 unit          -> lasti 5    = 13
+#   F1 0A000103  code 14 (long form), 2 units, +5        -> lasti 6..7 = 18
+#   F8           code 15 (no location), 1 unit           -> lasti 8    = none (0)
+# code 3: the real co_linetable of f below (CPython 3.11); lasti 16 (CALL) is line 3
+#   def f(n):
+#       a = [0] * n
+#       b = bytearray(n)
+#       return a, b
+BASIC_SPEC = """
+meta schema_version 1
+meta command python3 app.py --x
+meta pid 4242
+meta status complete
+meta clock tsc
+meta clock_start_ticks 1000
+meta clock_ticks_per_sec 1000
+meta start_time_unix 1700000000.5
+meta dropped_events 0
+meta last_ticks 3000
+thread 1 4242 main
+thread 2 4243 worker-1
+thread 3 4244 worker-2
+code 1 /src/app.py main main 10 e900ea04d80408f10a000103f8
+code 2 /src/lib/util.py helper Util.helper 100 ef00
+code 3 /src/real.py f f 1 8000d8090a8803886189078041dd08119021890c8c0c8041d80b0c88618834804b
+node 1 0 ip:1000
+node 2 1 py:1:3
+node 3 2 ip:2000
+node 4 2 py:2:0
+node 5 1 py:1:5
+node 6 1 py:1:7
+node 7 4 ip:3000
+node 8 1 py:1:8
+node 9 0 ip:4000
+node 10 1 py:3:16
+chunk 2
+# heap after each event on the right
+alloc 1 1100 1000 100 2 0
+alloc 2 1200 2000 1000 4 11
+alloc 1 1300 1000 50 3 1
+free 3 1300 1000
+alloc 2 1400 4000 5000 5 10
+free 3 1500 2000
+alloc 1 1600 5000 2000 6 0
+free 2 1700 4000
+alloc 1 1800 6000 300 7 2
+free 2 1800 9999
+alloc 3 1900 7000 10 8 0
+alloc 1 2000 8000 40 9 4
+alloc 2 2050 8100 64 10 0
+end 1 2100
+free 2 2200 5000
+alloc 3 2300 6000 500 2 0
+free 1 2400 3000
+free 1 2500 1000
+sample 1000 10000000
+sample 1300 12000000
+sample 1650 20000000
+sample 2100 15000000
+sample 3000 14000000
+"""
+# 100 (A) | 1100 (B) | free A: 1000, C@0x1000: 1050 (FREE first on equal ts) | D: 6050 |
+# free B: 5050 | E: 7050 = peak at 1600 (C 50 s3, D 5000 s5, E 2000 s6) | free D: 2050 |
+# F: 2350 | unmatched free | G: 2360 | H: 2400 | I: 2464 | END: live C,E,F,G,H,I = 2464 |
+# free E: 464 | J@0x6000 replaces F: 664 | unmatched free | free C: 614 = leaked G,H,I,J.
+
+BASIC_ROWS = [  # file, line, function, peak, allocated, allocations, end, leaked
+    ("/src/app.py", 13, "main", 5000, 5000, 1, 0, 0),
+    ("/src/app.py", 18, "main", 2000, 2000, 1, 2000, 0),
+    ("/src/app.py", 12, "main", 50, 650, 3, 50, 500),
+    ("/src/lib/util.py", 100, "Util.helper", 0, 1300, 2, 300, 0),
+    ("/src/real.py", 3, "f", 0, 64, 1, 64, 64),
+    ("??", 0, "0x4000", 0, 40, 1, 40, 40),
+    ("/src/app.py", 0, "main", 0, 10, 1, 10, 10),
+]
+CSV_HEADER = ["file", "line", "function", "peak_bytes", "allocated_bytes", "allocations", "end_bytes"]
+
+
+def as_csv(rows):
+    return [CSV_HEADER] + [[f, str(l), fn, str(p), str(a), str(c), str(e)] for f, l, fn, p, a, c, e, *_ in rows]
+
+
+def test_basic():
+    db = mk("basic.db", BASIC_SPEC)
+    digest = hashlib.sha256(open(db, "rb").read()).hexdigest()
+
+    s = json.loads(ok("stats", "--format=json", db))
+    want = {
+        "command": "python3 app.py --x", "pid": 4242, "duration_s": 2.0, "status": "complete",
+        "allocations": 10, "frees": 5, "allocated_bytes": 9064, "peak_heap_bytes": 7050,
+        "peak_time_s": 0.6, "peak_rss_bytes": 20000000, "peak_rss_time_s": 0.65,
+        "end_bytes": 2464, "leaked_bytes": 614, "leaked_blocks": 4, "dropped_events": 0,
+        "unmatched_frees": 2, "replaced_allocations": 1, "threads": 3, "end_marker": True,
+        "samples": 5,
+        "allocators": {"malloc": 5, "calloc": 1, "realloc": 1, "posix_memalign": 1,
+                       "PyMem_Malloc": 1, "PyObject_Malloc": 1},
+        "histogram": [
+            {"min": 8, "max": 15, "count": 1, "bytes": 10},
+            {"min": 32, "max": 63, "count": 2, "bytes": 90},
+            {"min": 64, "max": 127, "count": 2, "bytes": 164},
+            {"min": 256, "max": 511, "count": 2, "bytes": 800},
+            {"min": 512, "max": 1023, "count": 1, "bytes": 1000},
+            {"min": 1024, "max": 2047, "count": 1, "bytes": 2000},
+            {"min": 4096, "max": 8191, "count": 1, "bytes": 5000},
+        ],
+    }
+    for k, v in want.items():
+        eq(s.get(k), v, "basic stats %s" % k)
+    eq([(r["file"], r["line"], r["function"], r["peak_bytes"], r["allocated_bytes"], r["allocations"],
+         r["end_bytes"], r["leaked_bytes"]) for r in s["top_lines"]], BASIC_ROWS, "basic stats top_lines")
+
+    eq(csv_rows(ok("report", "--format=csv", db)), as_csv(BASIC_ROWS), "basic report csv")
+    rep = json.loads(ok("report", "--format=json", db))
+    eq((rep["command"], rep["pid"], rep["duration_s"], rep["peak_heap_bytes"], rep["peak_time_s"],
+        rep["dropped_events"]), ("python3 app.py --x", 4242, 2.0, 7050, 0.6, 0), "basic report json header")
+    eq([(r["file"], r["line"], r["function"], r["peak_bytes"], r["allocated_bytes"], r["allocations"],
+         r["end_bytes"], r["leaked_bytes"]) for r in rep["rows"]], BASIC_ROWS, "basic report json rows")
+
+    by_alloc = sorted(BASIC_ROWS, key=lambda r: (-r[4], -r[3], r[0], r[1]))
+    eq(csv_rows(ok("report", "--format=csv", "--sort=allocated", db)), as_csv(by_alloc), "--sort=allocated")
+    by_count = [BASIC_ROWS[i] for i in (2, 3, 0, 1, 4, 5, 6)]
+    eq(csv_rows(ok("report", "--format=csv", "--sort=count", db)), as_csv(by_count), "--sort=count")
+    by_end = [BASIC_ROWS[i] for i in (1, 3, 4, 2, 5, 6, 0)]
+    eq(csv_rows(ok("report", "--format=csv", "--sort=end", db)), as_csv(by_end), "--sort=end")
+    eq(csv_rows(ok("report", "--format=csv", "--limit=2", db)), as_csv(BASIC_ROWS[:2]), "--limit=2")
+    eq(csv_rows(ok("report", "--format=csv", "--limit=0", db)), as_csv(BASIC_ROWS), "--limit=0")
+
+    # --focus: the innermost Python frame under the path wins over util.py's frames
+    focus_rows = [
+        ("/src/app.py", 13, "main", 5000, 5000, 1, 0),
+        ("/src/app.py", 18, "main", 2000, 2000, 1, 2000),
+        ("/src/app.py", 12, "main", 50, 1950, 5, 350),
+        ("/src/real.py", 3, "f", 0, 64, 1, 64),  # nothing under the focus: innermost
+        ("??", 0, "0x4000", 0, 40, 1, 40),
+        ("/src/app.py", 0, "main", 0, 10, 1, 10),
+    ]
+    eq(csv_rows(ok("report", "--format=csv", "--focus=/src/app.py", db)), as_csv(focus_rows), "--focus=file")
+    eq(csv_rows(ok("report", "--format=csv", "--focus=/src", db)), as_csv(BASIC_ROWS), "--focus=dir")
+    eq(csv_rows(ok("report", "--format=csv", "--focus=/src/lib/", db)), as_csv(BASIC_ROWS), "--focus=/src/lib/")
+    eq(csv_rows(ok("report", "--format=csv", "--focus=/src/ap", db)), as_csv(BASIC_ROWS), "--focus is a path prefix, not a string prefix")
+
+    by_fn = [
+        ("/src/app.py", 0, "main", 7050, 7660, 6, 2060),
+        ("/src/lib/util.py", 0, "Util.helper", 0, 1300, 2, 300),
+        ("/src/real.py", 0, "f", 0, 64, 1, 64),
+        ("??", 0, "0x4000", 0, 40, 1, 40),
+    ]
+    eq(csv_rows(ok("report", "--format=csv", "--by=function", db)), as_csv(by_fn), "--by=function")
+    by_file = [(f, 0, "", p, a, c, e) for f, _, _, p, a, c, e in by_fn]
+    eq(csv_rows(ok("report", "--format=csv", "--by=file", db)), as_csv(by_file), "--by=file")
+
+    ts = ok("timeseries", "--format=csv", db)
+    eq(csv_rows(ts), [["time_s", "rss_bytes", "heap_bytes"],
+                      ["0.000000", "10000000", "0"], ["0.300000", "12000000", "1050"],
+                      ["0.650000", "20000000", "7050"], ["1.100000", "15000000", "2464"],
+                      ["2.000000", "14000000", "614"]], "timeseries csv")
+    eq(ok("timeseries", db), ts, "timeseries defaults to csv")
+    eq(ok("timeseries", "--format=mprof", db),
+       "CMDLINE python3 app.py --x\n"
+       "MEM 9.536743 1700000000.5000\nMEM 11.444092 1700000000.8000\nMEM 19.073486 1700000001.1500\n"
+       "MEM 14.305115 1700000001.6000\nMEM 13.351440 1700000002.5000\n", "timeseries mprof")
+    tj = json.loads(ok("timeseries", "--format=json", db))
+    eq([(x["time_s"], x["rss_bytes"], x["heap_bytes"]) for x in tj["samples"]],
+       [(0.0, 10000000, 0), (0.3, 12000000, 1050), (0.65, 20000000, 7050), (1.1, 15000000, 2464),
+        (2.0, 14000000, 614)], "timeseries json")
+
+    # -o on every command, nothing on stdout
+    for cmd, fmt in (("report", "csv"), ("stats", "json"), ("timeseries", "csv"), ("peak", "json"),
+                     ("leaks", "json")):
+        out = os.path.join(TMP, "out." + cmd)
+        rc, so, se = run(cmd, "--format=" + fmt, "-o", out, db)
+        eq((rc, so, se), (0, "", ""), "-o for %s" % cmd)
+        eq(open(out).read(), ok(cmd, "--format=" + fmt, db), "-o content for %s" % cmd)
+    rc, so, se = run("report", "--output=" + os.path.join(TMP, "o2.csv"), "--format=csv", db)
+    eq(rc, 0, "--output=FILE")
+
+    text = ok("report", db)
+    for needle in ("python3 app.py --x", "pid 4242", "duration 2.000 s", "peak heap 6.88 KiB at 0.600 s",
+                   "/src/app.py:13 main", "4.88 KiB", "1.95 KiB", "PEAK", "ALLOCATED"):
+        check(needle in text, "text report mentions %r:\n%s" % (needle, text))
+    check("dropped" not in text, "no dropped-events warning when none were dropped")
+    check(text.index("/src/app.py:13") < text.index("/src/app.py:18") < text.index("/src/app.py:12"),
+          "text report biggest first")
+    st = ok("stats", db)
+    for needle in ("pid 4242", "6.88 KiB", "19.1 MiB", "allocations:", "PyObject_Malloc", "top lines"):
+        check(needle in st, "text stats mentions %r:\n%s" % (needle, st))
+
+    # peak: stacks live at 1600 are s3 (50), s5 (5000), s6 (2000)
+    pk = json.loads(ok("peak", "--format=json", db))
+    eq([(x["stack"], x["bytes"], x["blocks"]) for x in pk["stacks"]], [(5, 5000, 1), (6, 2000, 1), (3, 50, 1)],
+       "peak stacks")
+    eq([f["file"] + ":" + str(f["line"]) for f in pk["stacks"][0]["frames"] if f["python"]], ["/src/app.py:13"],
+       "peak stack frames (innermost first)")
+    lk = json.loads(ok("leaks", "--format=json", db))
+    eq([(x["stack"], x["bytes"]) for x in lk["stacks"]], [(6, 2000), (7, 300), (10, 64), (3, 50), (9, 40), (8, 10)],
+       "leaks stacks (live at END)")
+    check("7050" not in ok("peak", db) and "#1" in ok("peak", db), "peak text")
+
+    eq(hashlib.sha256(open(db, "rb").read()).hexdigest(), digest, "the profile is never modified")
+    return db
+
+
+def test_dropped_and_running():
+    spec = BASIC_SPEC.replace("meta dropped_events 0", "meta dropped_events 17").replace(
+        "meta status complete", "meta status running").replace("end 1 2100\n", "")
+    db = mk("dropped.db", spec)
+    s = json.loads(ok("stats", "--format=json", db))
+    eq(s["dropped_events"], 17, "dropped_events")
+    eq(s["status"], "running", "status running")
+    eq(s["end_marker"], False, "no END marker")
+    eq(s["end_bytes"], 614, "without END, end = never freed")
+    for cmd in ("report", "stats", "peak", "leaks"):
+        out = ok(cmd, db)
+        check("17 events were dropped" in out, "%s text mentions dropped events:\n%s" % (cmd, out))
+    rows = csv_rows(ok("report", "--format=csv", db))
+    eq([r[6] for r in rows[1:]], ["0", "0", "500", "0", "64", "40", "10"], "end_bytes = leaked without END")
+
+
+def test_wal_recovery():
+    """A killed process leaves committed data in the WAL: it must be read, the main file
+    left untouched."""
+    db = os.path.join(TMP, "wal.db")
+    shutil.copy(os.path.join(TMP, "basic.db"), db)
+    code = ("import sqlite3, os, sys\n"
+            "c = sqlite3.connect(sys.argv[1])\n"
+            "c.execute('PRAGMA journal_mode=WAL')\n"
+            "c.execute('PRAGMA wal_autocheckpoint=0')\n"
+            "c.execute(\"UPDATE meta SET value='running' WHERE key='status'\")\n"
+            "c.execute('INSERT INTO samples VALUES (4000, 30000000)')\n"
+            "c.commit()\n"
+            "os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", code, db], check=True)
+    check(os.path.exists(db + "-wal") and os.path.getsize(db + "-wal") > 0, "WAL left behind")
+    digest = hashlib.sha256(open(db, "rb").read()).hexdigest()
+    s = json.loads(ok("stats", "--format=json", db))
+    eq((s["status"], s["samples"], s["peak_rss_bytes"], s["duration_s"], s["allocations"]),
+       ("running", 6, 30000000, 3.0, 10), "WAL content read")
+    eq(hashlib.sha256(open(db, "rb").read()).hexdigest(), digest, "main file not modified with WAL")
+
+
+def test_source_lines():
+    src = os.path.join(TMP, "prog.py")
+    with open(src, "w") as f:
+        f.write("import sys\n\n    data = [bytearray(1000) for _ in range(10)]   \nprint(len(data))\n")
+    spec = ("meta schema_version 1\nmeta command python3 prog.py\nmeta pid 7\nmeta clock_ticks_per_sec 1000000000\n"
+            "code 1 %s <module> <module> 1 ee00\n"  # code 13, 7 units, +0 -> line 1 ...
+            "code 2 %s <listcomp> <listcomp> 3 ee00\n"
+            "node 1 0 py:1:0\nnode 2 1 py:2:0\n"
+            "alloc 1 10 1000 1000 2\nalloc 1 20 2000 1000 2\n" % (src, src))
+    db = mk("source.db", spec)
+    text = ok("report", db)
+    check("\n" + " " * 45 + "data = [bytearray(1000) for _ in range(10)]\n" in text,
+          "text report shows the trimmed source line:\n" + text)
+    check("%s:3 <listcomp>" % src in text, "location in text report")
+
+
+def sites():
+    out = subprocess.run([MKPROFILE, "--sites"], capture_output=True, check=True).stdout.decode()
+    return {int(k): int(line) for k, line, _ in (l.split() for l in out.splitlines())}
+
+
+def test_native():
+    """Real return addresses of mkprofile (-O0 -g), of libc (qsort's comparator call) and
+    of libsqlite3 (sqlite3_exec's callback call), with the module table of the process."""
+    lines = sites()
+    spec = """meta schema_version 1
+meta command ./native
+meta pid 9
+meta clock_ticks_per_sec 1000000000
+modules
+node 1 0 self:1
+node 2 1 libc
+node 3 0 libc
+node 4 0 sqlite
+node 5 1 self:0
+node 6 4 libc
+node 7 1 sqlite
+node 8 0 ip:10
+alloc 1 1 1000 100 2
+alloc 1 2 2000 200 3
+alloc 1 3 3000 300 4
+alloc 1 4 4000 400 5
+alloc 1 5 5000 500 6
+alloc 1 6 6000 600 7
+alloc 1 7 7000 700 8
+"""
+    db = mk("native.db", spec)
+    rows = json.loads(ok("report", "--format=json", db))["rows"]
+    got = {(os.path.basename(r["file"]), r["line"], r["function"]): r["allocated_bytes"] for r in rows}
+    eq(got.get(("mkprofile.c", lines[1], "mk_sites")), 700,
+       "native: innermost frame with a line outside libc (s2: libc skipped; s7: sqlite has no lines) %r" % got)
+    eq(got.get(("mkprofile.c", lines[0], "mk_sites")), 400, "native: innermost frame %r" % got)
+    sq = [r for r in rows if "libsqlite3" in os.path.basename(r["file"])]
+    eq([(r["line"], r["allocated_bytes"]) for r in sq], [(0, 800)],
+       "native: no line anywhere -> innermost frame outside libc as function + module %r" % rows)
+    check(sq and sq[0]["function"] != "", "native: function named for the sqlite frame %r" % sq)
+    lc = [r for r in rows if r["allocated_bytes"] == 200]
+    check(len(lc) == 1 and "mkprofile" not in lc[0]["file"], "native: libc-only stack gets its own row %r" % lc)
+    eq([(r["file"], r["line"], r["function"]) for r in rows if r["allocated_bytes"] == 700 and r["file"] == "??"],
+       [("??", 0, "0x10")], "native: unknown ip")
+    pk = json.loads(ok("peak", "--format=json", db))
+    s2 = [x for x in pk["stacks"] if x["stack"] == 2][0]
+    eq(os.path.basename(s2["frames"][-1]["file"] or "") + ":" + str(s2["frames"][-1]["line"]),
+       "mkprofile.c:%d" % lines[1], "peak: outermost frame of stack 2")
+    check("libc" in (s2["frames"][0]["module"] or ""), "peak: innermost frame of stack 2 in libc %r" % s2)
+
+
+def test_random():
+    """Random multi-threaded workload against a reference model of the pass."""
+    rnd = random.Random(12345)
+    nthreads, nstacks = 5, 40
+    spec = ["meta schema_version 1", "meta command random", "meta pid 1",
+            "meta clock_start_ticks 0", "meta clock_ticks_per_sec 1000", "chunk 7"]
+    for c in range(1, nstacks + 1):
+        # one code object per stack, one line each: row i <-> stack i
+        spec.append("code %d /r/f%02d.py fn%d fn%d %d e800" % (c, c, c, c, c))  # code 13, 1 unit, +0
+        spec.append("node %d 0 py:%d:0" % (c, c))
+    events = []  # (ts, rank, thread, kind, addr, size, stack)
+    live = {}
+    per_thread_ts = [0] * (nthreads + 1)
+    addrs = [0x1000 + 16 * i for i in range(300)]
+    ts = 0
+    for i in range(6000):
+        ts += rnd.choice((0, 0, 1, 2, 5))
+        t = rnd.randint(1, nthreads)
+        r = rnd.random()
+        if r < 0.002 and i > 3000:
+            events.append((ts, 2, t, "end", 0, 0, 0))
+        elif r < 0.45 and live:
+            a = rnd.choice(sorted(live))
+            del live[a]
+            events.append((ts, 0, t, "free", a, 0, 0))
+        elif r < 0.47:
+            events.append((ts, 0, t, "free", 0xdead0, 0, 0))
+        else:
+            a = rnd.choice(addrs)
+            live[a] = 1
+            events.append((ts, 1, t, "alloc", a, rnd.randint(1, 5000), rnd.randint(1, nstacks)))
+    # write per thread in order; the analyzer must merge them back
+    for t in range(1, nthreads + 1):
+        for e in events:
+            if e[2] == t:
+                if e[3] == "alloc":
+                    spec.append("alloc %d %d %x %d %d" % (t, e[0], e[4], e[5], e[6]))
+                elif e[3] == "free":
+                    spec.append("free %d %d %x" % (t, e[0], e[4]))
+                else:
+                    spec.append("end %d %d" % (t, e[0]))
+    db = mk("random.db", "\n".join(spec) + "\n")
+
+    # reference model: per-thread program order, threads merged by (ts, FREE < ALLOC < END,
+    # thread)
+    queues = {t: [e for e in events if e[2] == t] for t in range(1, nthreads + 1)}
+    heads = {t: 0 for t in queues}
+    order = []
+    while True:
+        live_heads = [(queues[t][h][0], queues[t][h][1], t) for t, h in heads.items() if h < len(queues[t])]
+        if not live_heads:
+            break
+        t = min(live_heads)[2]
+        order.append(queues[t][heads[t]])
+        heads[t] += 1
+    m = {}
+    heap = peak = 0
+    st = {s: dict(count=0, alloc=0, live=0) for s in range(1, nstacks + 1)}
+    at_peak = {s: 0 for s in st}
+    end = None
+    frees = unmatched = replaced = 0
+    for ts_, _, t, kind, a, size, s in order:
+        if kind == "alloc":
+            if a in m:
+                replaced += 1
+                osz, os_ = m.pop(a)
+                st[os_]["live"] -= osz
+                heap -= osz
+            m[a] = (size, s)
+            st[s]["count"] += 1
+            st[s]["alloc"] += size
+            st[s]["live"] += size
+            heap += size
+            if heap > peak:
+                peak = heap
+                at_peak = {k: v["live"] for k, v in st.items()}
+        elif kind == "free":
+            if a in m:
+                frees += 1
+                osz, os_ = m.pop(a)
+                st[os_]["live"] -= osz
+                heap -= osz
+            else:
+                unmatched += 1
+        else:
+            end = {k: v["live"] for k, v in st.items()}
+    if end is None:
+        end = {k: v["live"] for k, v in st.items()}
+    s = json.loads(ok("stats", "--format=json", db))
+    eq((s["allocations"], s["frees"], s["unmatched_frees"], s["replaced_allocations"], s["peak_heap_bytes"],
+        s["leaked_bytes"], s["end_bytes"], s["threads"]),
+       (sum(v["count"] for v in st.values()), frees, unmatched, replaced, peak, heap, sum(end.values()), nthreads),
+       "random: totals")
+    want = {("/r/f%02d.py" % k, k, "fn%d" % k): (at_peak[k], v["alloc"], v["count"], end[k])
+            for k, v in st.items() if v["count"]}
+    got = {(r[0], int(r[1]), r[2]): tuple(map(int, r[3:])) for r in csv_rows(ok("report", "--format=csv", db))[1:]}
+    eq(got, want, "random: per-line peak/allocated/count/end")
+
+
+# ---------------------------------------------------------------------------------------
+def bad(path, what, needle=None):
+    rc, out, err = run("stats", path, timeout=30)
+    eq(rc, 1, "%s: exit status (stderr %r)" % (what, err))
+    lines = err.splitlines()
+    eq(len(lines), 1, "%s: exactly one stderr line: %r" % (what, err))
+    check(err.startswith("memprof: %s: " % path), "%s: message names the file: %r" % (what, err))
+    if needle:
+        check(needle in err, "%s: reason mentions %r: %r" % (what, needle, err))
+    eq(out, "", "%s: nothing on stdout" % what)
+
+
+def test_bad_input(basic):
+    bad(os.path.join(TMP, "nonexistent.db"), "nonexistent", "No such file")
+    bad(TMP, "directory", "directory")
+    empty = os.path.join(TMP, "empty.db")
+    open(empty, "w").close()
+    bad(empty, "empty file", "empty")
+    txt = os.path.join(TMP, "text.db")
+    with open(txt, "w") as f:
+        f.write("hello, I am not a database\n" * 100)
+    bad(txt, "text file", "not a SQLite database")
+    other = os.path.join(TMP, "other.db")
+    c = sqlite3.connect(other)
+    c.execute("CREATE TABLE people(name TEXT)")
+    c.execute("INSERT INTO people VALUES ('x')")
+    c.commit()
+    c.close()
+    bad(other, "another SQLite database", "not a memprof database")
+    bad(mk("v99.db", BASIC_SPEC.replace("meta schema_version 1", "meta schema_version 99")),
+        "unknown schema version", "schema version '99'")
+    bad(mk("nover.db", BASIC_SPEC.replace("meta schema_version 1", "")), "no schema version",
+        "not a memprof database")
+    for mode in ("zstd", "rawsize", "count", "record", "truncate"):
+        spec = BASIC_SPEC.replace("alloc 1 1600", "corrupt %s\nalloc 1 1600" % mode)
+        bad(mk("corrupt-%s.db" % mode, spec), "corrupt chunk (%s)" % mode, "corrupt event chunk")
+    # truncated files: at the header, inside the first page, halfway, one page short
+    data = open(basic, "rb").read()
+    for n in (10, 100, 1000, len(data) // 2, len(data) - 4096):
+        p = os.path.join(TMP, "trunc-%d.db" % n)
+        with open(p, "wb") as f:
+            f.write(data[:n])
+        bad(p, "truncated to %d bytes" % n)
+    # every command refuses the same way
+    for cmd in ("report", "timeseries", "peak", "leaks"):
+        rc, out, err = run(cmd, txt)
+        eq((rc, len(err.splitlines()), out), (1, 1, ""), "%s on a text file" % cmd)
+
+
+def test_fuzz(basic):
+    """Random byte damage: never a crash or a hang, one line on failure."""
+    rnd = random.Random(777)
+    data = open(basic, "rb").read()
+    crashes = []
+    for i in range(150):
+        d = bytearray(data)
+        for _ in range(rnd.randint(1, 20)):
+            d[rnd.randrange(len(d))] = rnd.randrange(256)
+        p = os.path.join(TMP, "fuzz.db")
+        with open(p, "wb") as f:
+            f.write(d)
+        try:
+            rc, out, err = run(("stats", "report", "timeseries")[i % 3], "--format=json" if i % 3 < 2 else "--format=csv", p, timeout=20)
+        except subprocess.TimeoutExpired:
+            crashes.append((i, "hang"))
+            continue
+        if rc not in (0, 1) or (rc == 1 and len(err.splitlines()) != 1) or (rc == 0 and err):
+            crashes.append((i, rc, err))
+    eq(crashes, [], "fuzz: exit 0 or 1 with one line")
+
+
+def test_usage(basic):
+    for args, what in (((), "no arguments"), (("frobnicate", basic), "unknown command"),
+                       (("report",), "missing FILE"), (("report", basic, basic), "two files"),
+                       (("report", "--format=xml", basic), "bad format"),
+                       (("stats", "--format=csv", basic), "format of another command"),
+                       (("stats", "--sort=peak", basic), "option of another command"),
+                       (("report", "--sort=size", basic), "bad sort"),
+                       (("report", "--by=module", basic), "bad by"),
+                       (("report", "--limit=-1", basic), "negative limit"),
+                       (("report", "--limit=x", basic), "bad limit"),
+                       (("report", "--bogus", basic), "unknown option"),
+                       (("report", basic, "-o"), "-o without value")):
+        rc, out, err = run(*args)
+        eq(rc, 2, "usage error (%s): %r" % (what, err))
+        check(err.strip() != "", "usage error (%s) explains on stderr" % what)
+    rc, out, err = run("--help")
+    check(rc == 0 and "report" in out and "timeseries" in out, "--help")
+    rc, out, err = run("report", "--help")
+    eq(rc, 0, "report --help")
+    eq(csv_rows(ok("report", basic, "--format=csv"))[0], CSV_HEADER, "options after FILE")
+
+
+def test_empty_profile():
+    db = mk("noevents.db", "meta schema_version 1\nmeta command true\nmeta pid 3\n")
+    s = json.loads(ok("stats", "--format=json", db))
+    eq((s["allocations"], s["peak_heap_bytes"], s["top_lines"], s["histogram"]), (0, 0, [], []),
+       "empty profile stats")
+    eq(csv_rows(ok("report", "--format=csv", db)), [CSV_HEADER], "empty profile csv")
+    eq(ok("timeseries", db), "time_s,rss_bytes,heap_bytes\n", "empty profile timeseries")
+    check("no allocations" in ok("report", db), "empty profile text")
+
+
+def main():
+    basic = test_basic()
+    test_dropped_and_running()
+    test_wal_recovery()
+    test_source_lines()
+    test_native()
+    test_random()
+    test_empty_profile()
+    test_usage(basic)
+    test_bad_input(basic)
+    test_fuzz(basic)
+    print("%d checks, %d failed" % (checks, len(failures)))
+    if not failures:
+        shutil.rmtree(TMP, ignore_errors=True)
+    sys.exit(1 if failures else 0)
+
+
+main()
