@@ -1,0 +1,45 @@
+/* A tiny C "extension" for the Python end-to-end tests, loaded with ctypes:
+ * - cext_alloc / cext_free: malloc/free from C, called at a known Python line;
+ * - cext_run_thread: starts a pthread (created in C, unknown to Python) that calls a
+ *   Python callback n times (ctypes callbacks take the GIL with PyGILState_Ensure),
+ *   and joins it. ctypes releases the GIL around the call, so the callback can run. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+__attribute__((noinline)) void *cext_alloc(size_t n)
+{
+	void *p = malloc(n);
+	if (p)
+		memset(p, 1, n);
+	return p;
+}
+
+void cext_free(void *p)
+{
+	free(p);
+}
+
+typedef void (*cext_cb_t)(int);
+
+struct cext_job {
+	cext_cb_t cb;
+	int n;
+};
+
+static void *cext_thread(void *arg)
+{
+	struct cext_job *job = arg;
+	for (int i = 0; i < job->n; i++)
+		job->cb(i);
+	return NULL;
+}
+
+int cext_run_thread(cext_cb_t cb, int n)
+{
+	struct cext_job job = {cb, n};
+	pthread_t t;
+	if (pthread_create(&t, NULL, cext_thread, &job))
+		return -1;
+	return pthread_join(t, NULL);
+}

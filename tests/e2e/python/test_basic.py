@@ -1,0 +1,117 @@
+"""Python basics, on both interpreters: a line keeping 16 x 8 MiB alive at the peak,
+a thread's list alive at the end, a loop of short-lived objects, and a program whose
+exit status and output are the same as without memprof. Also PYTHONMALLOC=malloc
+(the same figures, nothing recorded twice) and the pyenv shim (one file only)."""
+import os
+import shutil
+
+import harness
+from pycommon import line_rows, line_sum, one, prog, pythons, tag
+
+PROG = prog("peak16.py")
+MIB8 = 8 * 1024 * 1024
+BIG = 16 * MIB8
+N_LOOP = 100000
+N_KEPT = 5000
+OBJECT_SIZE = 16   # object(): PyObject_HEAD only (3.11, 64-bit)
+# What else lives at the big line at the peak: the list object (56 bytes) and its
+# items array (16 pointers, over-allocated while appending), the comprehension's
+# frame-less bookkeeping... A few KB at most; a single stray 8 MiB block is 2000x that.
+SMALL = 4096
+
+
+def check_peak16(py, env=None):
+    plain = harness.run_plain([py, PROG], env=env)
+    p, files = harness.profile([py, PROG], env=env)
+    w = tag(py)
+    harness.expect_eq(plain.returncode, 7, w + " plain exit status")
+    harness.expect_eq(p.returncode, plain.returncode, w + " exit status")
+    harness.expect_eq(p.stdout, plain.stdout, w + " stdout")
+    harness.expect_eq(p.stderr, plain.stderr, w + " stderr")
+    db = one(files, w)
+    rows = harness.report_rows(db)
+    st = harness.stats(db)
+    harness.expect_eq(st["end_marker"], True, w + " end_marker")
+    harness.expect_eq(st["dropped_events"], 0, w + " dropped_events")
+
+    big = harness.line_of(PROG, "# L:big")
+    line_rows(rows, PROG, big)
+    peak = line_sum(rows, PROG, big, "peak_bytes")
+    if not BIG <= peak <= BIG + SMALL:
+        raise AssertionError("%s peak at the big line: %d, want %d + at most %d" % (w, peak, BIG, SMALL))
+    harness.expect_eq(line_sum(rows, PROG, big, "end_bytes"), 0, w + " end bytes at the big line")
+    alloc = line_sum(rows, PROG, big, "allocated_bytes")
+    if not BIG <= alloc <= BIG + SMALL:
+        raise AssertionError("%s allocated at the big line: %d" % (w, alloc))
+    if st["peak_heap_bytes"] < peak:
+        raise AssertionError("%s global peak %d < line peak %d" % (w, st["peak_heap_bytes"], peak))
+    # Everything else the program holds at the peak is the interpreter's start-up
+    # (a few MB), not another copy of the blocks.
+    if st["peak_heap_bytes"] > BIG + 16 * 1024 * 1024:
+        raise AssertionError("%s global peak %d too large" % (w, st["peak_heap_bytes"]))
+
+    # The thread's list lives in a global: alive at the end, at the thread's line.
+    th = harness.line_of(PROG, "# L:thread")
+    end = line_sum(rows, PROG, th, "end_bytes")
+    lo = N_KEPT * (OBJECT_SIZE + 8)             # the objects and one pointer each
+    hi = N_KEPT * (OBJECT_SIZE + 8 * 13 // 10)  # list over-allocation ≤ ~1/8 (+ slack)
+    if not lo <= end <= hi:
+        raise AssertionError("%s end bytes at the thread line: %d, want [%d, %d]" % (w, end, lo, hi))
+    if st["threads"] < 2:
+        raise AssertionError("%s threads: %r" % (w, st["threads"]))
+    if "worker" not in " ".join(r["function"] for r in line_rows(rows, PROG, th)):
+        raise AssertionError("%s thread line not attributed to worker()" % w)
+
+    # The churn loop: 100k iterations, each allocating at that line; nothing of it
+    # is alive at the peak (which is in big(), before) nor at the end.
+    ch = harness.line_of(PROG, "# L:churn")
+    n = line_sum(rows, PROG, ch, "allocations")
+    if n < N_LOOP:
+        raise AssertionError("%s allocations at the churn line: %d < %d" % (w, n, N_LOOP))
+    if line_sum(rows, PROG, ch, "peak_bytes") > 1024 or line_sum(rows, PROG, ch, "end_bytes") > 1024:
+        raise AssertionError("%s churn line alive at peak/end: %r" % (w, line_rows(rows, PROG, ch)))
+    return st
+
+
+def test_peak16_both_pythons():
+    for py in pythons():
+        check_peak16(py)
+
+
+def test_pythonmalloc_malloc():
+    """PYTHONMALLOC=malloc: pymalloc is replaced by malloc underneath the PyMem hooks.
+    Same figures, and each allocation still recorded once (at the PyMem level), so the
+    event count stays that of the default run (a double count would add ~100%)."""
+    for py in pythons():
+        default = check_peak16(py)
+        st = check_peak16(py, env={"PYTHONMALLOC": "malloc"})
+        a, b = default["allocations"], st["allocations"]
+        if abs(a - b) > a * 0.05:
+            raise AssertionError("%s allocations: %d by default, %d with PYTHONMALLOC=malloc" % (py, a, b))
+        if st["allocators"].get("PyObject_Malloc", 0) < N_LOOP:
+            raise AssertionError("%s PyObject_Malloc not recorded: %r" % (py, st["allocators"]))
+
+
+def test_pyenv_shim():
+    """python3 on PATH is pyenv's bash shim, which runs helpers and execs the real
+    python3: exactly one profile file, and it is the Python program's."""
+    shim = shutil.which("python3")
+    if not shim:
+        raise harness.Skip("no python3 on PATH")
+    with open(shim, "rb") as f:
+        if not f.read(2) == b"#!":
+            raise harness.Skip("python3 on PATH is not a script shim: %s" % shim)
+    p, files = harness.profile(["python3", PROG], check_rc=7)
+    db = one(files, "pyenv shim")
+    st = harness.stats(db)
+    if "peak16.py" not in st["command"]:
+        raise AssertionError("the one file is not the Python program's: %r" % st["command"])
+    rows = harness.report_rows(db)
+    big = harness.line_of(PROG, "# L:big")
+    peak = line_sum(rows, PROG, big, "peak_bytes")
+    if not BIG <= peak <= BIG + SMALL:
+        raise AssertionError("shim: peak at the big line %d" % peak)
+
+
+if __name__ == "__main__":
+    harness.run(globals())
