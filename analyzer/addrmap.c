@@ -4,11 +4,6 @@
 
 #include <stdlib.h>
 
-static inline size_t addrmap_home(const addrmap_t *m, uint64_t key)
-{
-	return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> m->shift);
-}
-
 static int addrmap_alloc(addrmap_t *m, unsigned bits)
 {
 	m->slots = calloc((size_t)1 << bits, sizeof *m->slots);
@@ -25,6 +20,7 @@ int addrmap_init(addrmap_t *m, size_t capacity_hint)
 	unsigned bits = 4;
 	while (((size_t)1 << bits) < 2 * capacity_hint)
 		bits++;
+	m->has_zero = false;
 	return addrmap_alloc(m, bits);
 }
 
@@ -42,10 +38,10 @@ static int addrmap_grow(addrmap_t *m)
 		return -1;
 	}
 	for (size_t i = 0; i <= old.mask; i++) {
-		if (!old.slots[i].used)
+		if (!old.slots[i].key)
 			continue;
 		size_t j = addrmap_home(m, old.slots[i].key);
-		while (m->slots[j].used)
+		while (m->slots[j].key)
 			j = (j + 1) & m->mask;
 		m->slots[j] = old.slots[i];
 	}
@@ -56,26 +52,29 @@ static int addrmap_grow(addrmap_t *m)
 
 addrmap_entry_t *addrmap_get(addrmap_t *m, uint64_t key)
 {
+	if (!key)
+		return m->has_zero ? &m->zero : NULL;
 	for (size_t i = addrmap_home(m, key);; i = (i + 1) & m->mask) {
 		addrmap_entry_t *e = &m->slots[i];
-		if (!e->used)
-			return NULL;
 		if (e->key == key)
 			return e;
+		if (!e->key)
+			return NULL;
 	}
 }
 
-int addrmap_put(addrmap_t *m, uint64_t key, uint64_t a, uint32_t b, addrmap_entry_t *old)
+int addrmap_put(addrmap_t *m, uint64_t key, uint32_t a, uint32_t b, addrmap_entry_t *old)
 {
-	if (2 * (m->count + 1) > m->mask + 1 && addrmap_grow(m))
-		return -1;
+	if (!key) {
+		int had = m->has_zero;
+		if (had && old)
+			*old = m->zero;
+		m->zero = (addrmap_entry_t){0, a, b};
+		m->has_zero = true;
+		return had;
+	}
 	for (size_t i = addrmap_home(m, key);; i = (i + 1) & m->mask) {
 		addrmap_entry_t *e = &m->slots[i];
-		if (!e->used) {
-			*e = (addrmap_entry_t){key, a, b, 1};
-			m->count++;
-			return 0;
-		}
 		if (e->key == key) {
 			if (old)
 				*old = *e;
@@ -83,35 +82,54 @@ int addrmap_put(addrmap_t *m, uint64_t key, uint64_t a, uint32_t b, addrmap_entr
 			e->b = b;
 			return 1;
 		}
+		if (!e->key) {
+			if (2 * (m->count + 1) > m->mask + 1) {
+				if (addrmap_grow(m))
+					return -1;
+				return addrmap_put(m, key, a, b, old);
+			}
+			*e = (addrmap_entry_t){key, a, b};
+			m->count++;
+			return 0;
+		}
 	}
 }
 
 bool addrmap_take(addrmap_t *m, uint64_t key, addrmap_entry_t *out)
 {
+	if (!key) {
+		if (!m->has_zero)
+			return false;
+		if (out)
+			*out = m->zero;
+		m->has_zero = false;
+		return true;
+	}
 	size_t i = addrmap_home(m, key);
 	for (;; i = (i + 1) & m->mask) {
-		if (!m->slots[i].used)
-			return false;
 		if (m->slots[i].key == key)
 			break;
+		if (!m->slots[i].key)
+			return false;
 	}
 	if (out)
 		*out = m->slots[i];
-	/* Backward shift: pull later members of the probe run into the hole when their home
-	 * slot does not lie cyclically in (hole, j]. */
+	/* Backward shift: pull later members of the probe run into the hole unless their home
+	 * slot lies cyclically in (hole, j]. */
 	size_t j = i;
 	for (;;) {
 		j = (j + 1) & m->mask;
-		if (!m->slots[j].used)
+		uint64_t kj = m->slots[j].key;
+		if (!kj)
 			break;
-		size_t k = addrmap_home(m, m->slots[j].key);
+		size_t k = addrmap_home(m, kj);
 		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
 		if (stays)
 			continue;
 		m->slots[i] = m->slots[j];
 		i = j;
 	}
-	m->slots[i].used = 0;
+	m->slots[i].key = 0;
 	m->count--;
 	return true;
 }

@@ -24,6 +24,10 @@
 
 #define LOC_NONE UINT32_MAX
 
+typedef struct locate_ipinfo {
+	uint32_t nat, fb, inner;
+} locate_ipinfo_t;
+
 struct locate {
 	const db_t *db;
 	char *focus; /* absolute, no trailing slash; NULL without --focus */
@@ -41,7 +45,9 @@ struct locate {
 	uint8_t *nat_done;
 	uint32_t *result;
 	int8_t *code_under; /* per pycode index: -1 unknown, 0/1 */
-	addrmap_t ipcache;  /* ip -> a = nat << 32 | fb, b = innermost */
+	addrmap_t ipcache;  /* ip -> a = index in ipinfo */
+	locate_ipinfo_t *ipinfo;
+	uint32_t n_ipinfo, cap_ipinfo;
 	uint32_t *chain;
 	size_t chain_cap;
 };
@@ -220,6 +226,7 @@ void locate_free(locate_t *l)
 	free(l->chain);
 	free(l->focus);
 	addrmap_free(&l->ipcache);
+	free(l->ipinfo);
 	symbolize_free(l->sym);
 	free(l);
 }
@@ -289,9 +296,10 @@ static void locate_ip(locate_t *l, uint64_t ip, uint32_t *nat, uint32_t *fb, uin
 {
 	addrmap_entry_t *e = addrmap_get(&l->ipcache, ip);
 	if (e) {
-		*nat = (uint32_t)(e->a >> 32);
-		*fb = (uint32_t)e->a;
-		*inner = e->b;
+		const locate_ipinfo_t *info = &l->ipinfo[e->a];
+		*nat = info->nat;
+		*fb = info->fb;
+		*inner = info->inner;
 		return;
 	}
 	const sym_frame_t *frames;
@@ -314,7 +322,16 @@ static void locate_ip(locate_t *l, uint64_t ip, uint32_t *nat, uint32_t *fb, uin
 		snprintf(hex, sizeof hex, "0x%" PRIx64, ip);
 		*inner = locate_intern(l, "??", 0, hex);
 	}
-	addrmap_put(&l->ipcache, ip, (uint64_t)*nat << 32 | *fb, *inner, NULL);
+	if (l->n_ipinfo == l->cap_ipinfo) {
+		l->cap_ipinfo = l->cap_ipinfo ? 2 * l->cap_ipinfo : 1024;
+		l->ipinfo = realloc(l->ipinfo, l->cap_ipinfo * sizeof *l->ipinfo);
+		if (!l->ipinfo)
+			abort();
+	}
+	l->ipinfo[l->n_ipinfo] = (locate_ipinfo_t){*nat, *fb, *inner};
+	if (addrmap_put(&l->ipcache, ip, l->n_ipinfo, 0, NULL) < 0)
+		abort();
+	l->n_ipinfo++;
 }
 
 /* Fills nat/fb/inner for node and every not yet done ancestor, root side first. */

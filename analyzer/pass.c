@@ -15,6 +15,8 @@
 #include "addrmap.h"
 #include "stream.h"
 
+#define PASS_AHEAD 16
+
 static inline void pass_touch(pass_t *p, pass_stack_t *s)
 {
 	if (s->epoch != p->peak_epoch) {
@@ -29,13 +31,18 @@ static inline unsigned pass_bucket(uint64_t size)
 	return size ? 64u - (unsigned)__builtin_clzll(size) : 0;
 }
 
-static void pass_release(pass_t *p, const addrmap_entry_t *blk)
+/* Sizes of 4 GiB and more do not fit a map slot: they live in a side map `big`. */
+static void pass_release(pass_t *p, addrmap_t *big, uint64_t addr, const addrmap_entry_t *blk)
 {
+	uint64_t size = blk->a;
+	addrmap_entry_t b;
+	if (blk->a == UINT32_MAX && addrmap_take(big, addr, &b))
+		size = (uint64_t)b.b << 32 | b.a;
 	pass_stack_t *s = &p->stacks[blk->b];
 	pass_touch(p, s);
-	s->live_bytes -= blk->a;
+	s->live_bytes -= size;
 	s->live_count--;
-	p->heap -= blk->a;
+	p->heap -= size;
 	p->live_blocks--;
 }
 
@@ -54,13 +61,19 @@ int pass_run(pass_t *p, db_t *db)
 {
 	memset(p, 0, sizeof *p);
 	int ret = -1;
-	addrmap_t live = {0};
+	addrmap_t live = {0}, big = {0};
 	stream_t *st = NULL;
+	/* Events are pulled PASS_AHEAD ahead of the one processed so that the live map's
+	 * slot for each is prefetched: the map is far larger than the caches and the
+	 * addresses are random, so this hides most of the cache-miss latency. */
+	mp_event_t ahead[PASS_AHEAD];
+	size_t head = 0, n_ahead = 0;
+	bool eof = false;
 
 	p->n_stacks = db->n_nodes ? db->n_nodes : 1;
 	p->stacks = calloc(p->n_stacks, sizeof *p->stacks);
 	p->sample_heap = calloc(db->n_samples + 1, sizeof *p->sample_heap);
-	if (!p->stacks || !p->sample_heap || addrmap_init(&live, 1 << 16)) {
+	if (!p->stacks || !p->sample_heap || addrmap_init(&live, 1 << 16) || addrmap_init(&big, 16)) {
 		db_fail(db, "out of memory");
 		goto out;
 	}
@@ -70,8 +83,24 @@ int pass_run(pass_t *p, db_t *db)
 	const db_sample_t *samples = db->samples;
 	size_t n_samples = db->n_samples, si = 0;
 	mp_event_t ev;
-	int r;
-	while ((r = stream_next(st, &ev)) > 0) {
+	for (;;) {
+		while (n_ahead < PASS_AHEAD && !eof) {
+			mp_event_t *slot = &ahead[(head + n_ahead) % PASS_AHEAD];
+			int r = stream_next(st, slot);
+			if (r < 0)
+				goto out;
+			if (r == 0) {
+				eof = true;
+				break;
+			}
+			addrmap_prefetch(&live, slot->addr);
+			n_ahead++;
+		}
+		if (n_ahead == 0)
+			break;
+		ev = ahead[head];
+		head = (head + 1) % PASS_AHEAD;
+		n_ahead--;
 		if (p->events++ == 0)
 			p->first_ts = ev.ts;
 		if (ev.ts > p->last_ts)
@@ -87,14 +116,17 @@ int pass_run(pass_t *p, db_t *db)
 				p->unknown_stacks++;
 				sid = 0;
 			}
-			int had = addrmap_put(&live, ev.addr, ev.size, sid, &old);
-			if (had < 0) {
+			uint32_t small = ev.size < UINT32_MAX ? (uint32_t)ev.size : UINT32_MAX;
+			int had = addrmap_put(&live, ev.addr, small, sid, &old);
+			if (had > 0) {
+				p->replaced_allocations++;
+				pass_release(p, &big, ev.addr, &old);
+			}
+			if (had < 0 || (small == UINT32_MAX &&
+					addrmap_put(&big, ev.addr, (uint32_t)ev.size,
+						    (uint32_t)(ev.size >> 32), NULL) < 0)) {
 				db_fail(db, "out of memory");
 				goto out;
-			}
-			if (had) {
-				p->replaced_allocations++;
-				pass_release(p, &old);
 			}
 			pass_stack_t *s = &p->stacks[sid];
 			pass_touch(p, s);
@@ -120,7 +152,7 @@ int pass_run(pass_t *p, db_t *db)
 		case MP_EV_FREE:
 			if (addrmap_take(&live, ev.addr, &old)) {
 				p->frees++;
-				pass_release(p, &old);
+				pass_release(p, &big, ev.addr, &old);
 			} else {
 				p->unmatched_frees++;
 			}
@@ -131,8 +163,6 @@ int pass_run(pass_t *p, db_t *db)
 			break;
 		}
 	}
-	if (r < 0)
-		goto out;
 	while (si < n_samples)
 		p->sample_heap[si++] = p->heap;
 
@@ -159,6 +189,7 @@ int pass_run(pass_t *p, db_t *db)
 out:
 	stream_close(st);
 	addrmap_free(&live);
+	addrmap_free(&big);
 	return ret;
 }
 
