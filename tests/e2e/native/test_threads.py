@@ -1,0 +1,82 @@
+"""Threads: per-line counts from several threads; a stress run where every block is freed
+by another thread than the one that allocated it."""
+import harness
+from harness import expect_eq
+from native_common import MiB, expect_row, marks, one_file, prog, run_both, src
+
+SRC = src("threads.c")
+LINES_N = 1000
+SHARED_N = 500
+KEPT_PER_THREAD = LINES_N // 100
+
+
+def test_lines():
+    p, files = run_both([prog("threads"), "lines"], expect_rc=0)
+    expect_eq(p.stdout, b"lines done\n", "stdout")
+    db = one_file(files)
+    L = marks(SRC, "T0", "T1", "T2", "T3", "SHARED", "MAIN_PEAK")
+    rows = harness.report_rows(db)
+    kept = 0
+    for i in range(4):
+        size = (i + 1) * 100
+        kept += KEPT_PER_THREAD * size
+        # the global peak is the 8 MiB block, allocated after the threads ended: then only
+        # the kept blocks of each thread are alive
+        expect_row(rows, SRC, L["T%d" % i], "thread %d" % i, allocations=LINES_N, allocated_bytes=LINES_N * size,
+                   end_bytes=KEPT_PER_THREAD * size, peak_bytes=KEPT_PER_THREAD * size)
+    expect_row(rows, SRC, L["SHARED"], "line shared by 4 threads", allocations=4 * SHARED_N,
+               allocated_bytes=4 * SHARED_N * 64, end_bytes=0, peak_bytes=0)
+    expect_row(rows, SRC, L["MAIN_PEAK"], "main after join", allocations=1, allocated_bytes=8 * MiB,
+               end_bytes=0, peak_bytes=8 * MiB)
+    mine = set(L.values())
+    others = [r for r in rows if not (r["file"].endswith("/threads.c") and r["line"] in mine)]
+    # the only other allocations are glibc's thread descriptors, made inside pthread_create
+    create = harness.line_of(SRC, "pthread_create(&th[i], NULL, lines_worker")
+    for r in others:
+        if not (r["file"].endswith("/threads.c") and r["line"] == create):
+            raise AssertionError("unexpected row %r" % r)
+    s = harness.stats(db)
+    other_peak = sum(r["peak_bytes"] for r in others)
+    expect_eq(s["peak_heap_bytes"], 8 * MiB + kept + other_peak, "peak_heap_bytes")
+    expect_eq(s["allocations"], 4 * LINES_N + 4 * SHARED_N + 1 + sum(r["allocations"] for r in others), "allocations")
+    expect_eq(s["end_bytes"], kept + sum(r["end_bytes"] for r in others), "end_bytes")
+    expect_eq(s["threads"], 5, "threads")
+    expect_eq(s["unmatched_frees"], 0, "unmatched_frees")
+    expect_eq(s["dropped_events"], 0, "dropped_events")
+
+
+def stress_size(t, i):
+    return 16 + ((t * 7 + i) % 64) * 8
+
+
+def test_stress_cross_thread_frees():
+    T, N = 8, 1000000
+    # baseline: same program, same threads, no allocation loop (glibc's own thread set-up)
+    p0, f0 = run_both([prog("threads"), "stress", "0", str(T)], expect_rc=0)
+    base = harness.stats(one_file(f0))
+    p, files = run_both([prog("threads"), "stress", str(N), str(T)], expect_rc=0, timeout=400)
+    expect_eq(p.stdout, b"stress done %d x %d\n" % (N, T), "stdout")
+    db = one_file(files)
+    s = harness.stats(db)
+    total = 0
+    # sum over i of 16 + ((7t + i) % 64) * 8: N // 64 full cycles plus a partial one
+    for t in range(T):
+        full, rest = divmod(N, 64)
+        total += full * sum(16 + k * 8 for k in range(64)) + sum(stress_size(t, i) for i in range(rest))
+    expect_eq(s["allocations"], base["allocations"] + T * N, "allocations")
+    expect_eq(s["frees"], base["frees"] + T * N, "frees")
+    expect_eq(s["allocated_bytes"], base["allocated_bytes"] + total, "allocated_bytes")
+    expect_eq(s["end_bytes"], base["end_bytes"], "end_bytes")
+    expect_eq(s["leaked_bytes"], base["leaked_bytes"], "leaked_bytes")
+    expect_eq(s["unmatched_frees"], 0, "unmatched_frees")
+    expect_eq(s["replaced_allocations"], 0, "replaced_allocations (alloc of a live address)")
+    expect_eq(s["dropped_events"], 0, "dropped_events")
+    expect_eq(s["threads"], T + 1, "threads")
+    expect_eq(s["status"], "complete", "status")
+    L = marks(SRC, "STRESS_MALLOC")
+    rows = harness.report_rows(db)
+    expect_row(rows, SRC, L["STRESS_MALLOC"], "stress malloc", allocations=T * N, allocated_bytes=total, end_bytes=0)
+
+
+if __name__ == "__main__":
+    harness.run(globals())

@@ -1,0 +1,169 @@
+/* Threads.
+ *   threads lines           4 threads allocate at their own lines and at one shared line
+ *   threads stress N [T]    T threads (default 8) each malloc N blocks; every block is
+ *                           handed to the next thread, which frees it (N=0: baseline run)
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define MiB (1024 * 1024)
+#define LINES_THREADS 4
+#define LINES_N 1000
+#define SHARED_N 500
+
+static char outbuf[1 << 16];
+static void *volatile sink;
+static pthread_barrier_t barrier;
+
+static void *shared_alloc(size_t n)
+{
+	return malloc(n); /* @SHARED */
+}
+
+static void *lines_worker(void *arg)
+{
+	int id = (int)(long)arg;
+	void *kept[LINES_N / 100];
+	int nk = 0;
+	pthread_barrier_wait(&barrier);
+	for (int k = 0; k < LINES_N; k++) {
+		void *p = NULL;
+		switch (id) {
+		case 0:
+			p = malloc(100); /* @T0 */
+			break;
+		case 1:
+			p = malloc(200); /* @T1 */
+			break;
+		case 2:
+			p = calloc(1, 300); /* @T2 */
+			break;
+		case 3:
+			p = malloc(400); /* @T3 */
+			break;
+		}
+		if (k % 100 == 0)
+			kept[nk++] = p;
+		else
+			free(p);
+		if (k < SHARED_N) {
+			void *s = shared_alloc(64);
+			sink = s;
+			free(s);
+		}
+	}
+	return kept[0]; /* kept blocks stay allocated until the end */
+}
+
+static int lines(void)
+{
+	pthread_t th[LINES_THREADS];
+	pthread_barrier_init(&barrier, NULL, LINES_THREADS);
+	for (long i = 0; i < LINES_THREADS; i++)
+		pthread_create(&th[i], NULL, lines_worker, (void *)i);
+	for (int i = 0; i < LINES_THREADS; i++)
+		pthread_join(th[i], NULL);
+	void *big = malloc(8 * MiB); /* @MAIN_PEAK */
+	memset(big, 1, 8 * MiB);
+	free(big);
+	printf("lines done\n");
+	return 0;
+}
+
+/* ---- stress: single-producer single-consumer hand-over rings, no locks, no malloc ---- */
+
+#define BACKLOG 4096
+
+typedef struct lane {
+	void **slots;             /* what thread t allocated, in order (mmap'd: not a malloc) */
+	_Atomic long produced;    /* written by t */
+	_Atomic long consumed;    /* written by t + 1 */
+	char pad[64];
+} lane_t;
+
+static lane_t *lanes;
+static int n_threads;
+static long n_per_thread;
+
+static size_t stress_size(int t, long i)
+{
+	return 16 + (size_t)((t * 7 + i) % 64) * 8;
+}
+
+/* frees what thread t - 1 handed over; returns how many */
+static long drain(int t)
+{
+	lane_t *in = &lanes[(t + n_threads - 1) % n_threads];
+	long c = atomic_load_explicit(&in->consumed, memory_order_relaxed);
+	long p = atomic_load_explicit(&in->produced, memory_order_acquire);
+	for (long i = c; i < p; i++)
+		free(in->slots[i]); /* @STRESS_FREE */
+	atomic_store_explicit(&in->consumed, p, memory_order_release);
+	return p - c;
+}
+
+static void *stress_worker(void *arg)
+{
+	int t = (int)(long)arg;
+	lane_t *out = &lanes[t];
+	long got = 0;
+	pthread_barrier_wait(&barrier);
+	for (long i = 0; i < n_per_thread; i++) {
+		out->slots[i] = malloc(stress_size(t, i)); /* @STRESS_MALLOC */
+		if ((i & 255) == 255 || i == n_per_thread - 1) {
+			atomic_store_explicit(&out->produced, i + 1, memory_order_release);
+			got += drain(t);
+			while (i + 1 - atomic_load_explicit(&out->consumed, memory_order_acquire) > BACKLOG) {
+				got += drain(t);
+				sched_yield();
+			}
+		}
+	}
+	while (got < n_per_thread) {
+		long d = drain(t);
+		got += d;
+		if (!d)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static int stress(long n, int threads)
+{
+	n_threads = threads;
+	n_per_thread = n;
+	lanes = mmap(NULL, sizeof(lane_t) * (size_t)threads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (int t = 0; t < threads; t++) {
+		lanes[t].slots = mmap(NULL, sizeof(void *) * (size_t)(n ? n : 1), PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (lanes[t].slots == MAP_FAILED) {
+			perror("mmap");
+			return 1;
+		}
+	}
+	pthread_t th[64];
+	pthread_barrier_init(&barrier, NULL, (unsigned)threads);
+	for (long i = 0; i < threads; i++)
+		pthread_create(&th[i], NULL, stress_worker, (void *)i);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	printf("stress done %ld x %d\n", n, threads);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	if (argc >= 2 && !strcmp(argv[1], "lines"))
+		return lines();
+	if (argc >= 3 && !strcmp(argv[1], "stress"))
+		return stress(atol(argv[2]), argc >= 4 ? atoi(argv[3]) : 8);
+	fprintf(stderr, "usage: threads lines | stress N [THREADS]\n");
+	return 2;
+}
