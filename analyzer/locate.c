@@ -368,8 +368,10 @@ static void locate_native(locate_t *l, uint32_t node)
 uint32_t locate_stack(locate_t *l, uint32_t node)
 {
 	const db_t *db = l->db;
-	if (node >= db->n_nodes || node == 0 || !db->nodes[node].present)
-		return locate_intern(l, "<unknown>", 0, "");
+	if (node == 0)
+		return locate_intern(l, "<no stack>", 0, "");
+	if (node >= db->n_nodes || !db->nodes[node].present)
+		return locate_intern(l, "<unknown stack>", 0, "");
 	if (l->result[node] != LOC_NONE)
 		return l->result[node];
 	uint32_t p = l->focus ? l->focus_py[node] : 0;

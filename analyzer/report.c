@@ -72,7 +72,7 @@ static void report_text(FILE *f, const profile_t *p, const cmd_opts_t *o, const 
 		fprintf(f, "%10s %10s %10s %10s  ", units_bytes(b1, r->peak_bytes),
 			units_bytes(b2, r->allocated_bytes), units_count(b3, r->allocations),
 			units_bytes(b4, r->end_bytes));
-		if (o->by == ROWS_BY_FILE)
+		if (o->by == ROWS_BY_FILE || !l->function[0])
 			fprintf(f, "%s\n", l->file);
 		else if (l->line > 0)
 			fprintf(f, "%s:%d %s\n", l->file, l->line, l->function);

@@ -135,8 +135,11 @@ static void stats_text(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 	fputs("\ntop lines by peak:\n", f);
 	for (size_t i = 0; i < n; i++) {
 		const locate_loc_t *l = locate_get(p->locate, rows[i].loc);
-		fprintf(f, "  %10s  %s:%d %s\n", units_bytes(b1, rows[i].peak_bytes), l->file, l->line,
-			l->function);
+		if (l->line > 0)
+			fprintf(f, "  %10s  %s:%d %s\n", units_bytes(b1, rows[i].peak_bytes), l->file, l->line,
+				l->function);
+		else
+			fprintf(f, "  %10s  %s %s\n", units_bytes(b1, rows[i].peak_bytes), l->file, l->function);
 	}
 	if (n == 0)
 		fputs("  (none)\n", f);

@@ -578,6 +578,27 @@ def test_empty_profile():
     check("no allocations" in ok("report", db), "empty profile text")
 
 
+def test_edges():
+    """Address 0, sizes of 4 GiB and more, stack 0 and stack ids without a node."""
+    spec = ("meta schema_version 1\nmeta command edges\nmeta pid 5\nmeta clock_ticks_per_sec 1000\n"
+            "meta clock_start_ticks 0\n"
+            "code 1 /e.py f f 1 e800\nnode 1 0 py:1:0\n"
+            "alloc 1 1 0 10 1\n"               # address 0
+            "alloc 1 2 100 6000000000 1\n"     # 6 GB: 6000000010
+            "alloc 1 3 200 4294967295 0\n"     # UINT32_MAX exactly, empty stack: 10294967305 peak
+            "free 1 4 100\n"                   # 4294967305 live
+            "alloc 1 5 300 7 99\n"             # stack id without a node: counted on the empty stack
+            "free 1 6 0\n"                     # 4294967302 live
+            "alloc 1 7 0 20 1\n")              # 4294967322 live
+    db = mk("edges.db", spec)
+    s = json.loads(ok("stats", "--format=json", db))
+    eq((s["peak_heap_bytes"], s["peak_time_s"], s["leaked_bytes"], s["frees"], s["unknown_stacks"],
+        s["allocated_bytes"]), (10294967305, 0.003, 4294967322, 2, 1, 10294967332), "edges: totals")
+    eq(csv_rows(ok("report", "--format=csv", db))[1:],
+       [["/e.py", "1", "f", "6000000010", "6000000030", "3", "20"],
+        ["<no stack>", "0", "", "4294967295", "4294967302", "2", "4294967302"]], "edges: rows")
+
+
 def main():
     basic = test_basic()
     test_dropped_and_running()
@@ -586,6 +607,7 @@ def main():
     test_native()
     test_random()
     test_empty_profile()
+    test_edges()
     test_usage(basic)
     test_bad_input(basic)
     test_fuzz(basic)
