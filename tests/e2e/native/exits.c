@@ -1,0 +1,105 @@
+/* Exit paths: exits MODE allocates at known lines, writes to stdout and stderr, then ends by
+ *   return3     returning 3 from main
+ *   thread4     exit(4) called by a second thread (main waits in pthread_join)
+ *   _exit5      _exit(5)
+ *   _Exit6      _Exit(6)
+ *   abort       abort()
+ *   segv        a write through a null pointer
+ *   term        raise(SIGTERM)
+ *   sleep       sleeping (the test kills it with SIGKILL)
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MiB (1024 * 1024)
+
+static char outbuf[1 << 16];
+static void *volatile sink;
+static void *blocks[8];
+
+static void before(void)
+{
+	for (int i = 0; i < 5; i++) {
+		blocks[i] = malloc(MiB); /* @BEFORE */
+		memset(blocks[i], 1, MiB);
+	}
+	void *t = malloc(4096); /* @FREED */
+	sink = t;
+	free(t);
+}
+
+static void last(void)
+{
+	sink = malloc(123); /* @LAST */
+}
+
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	sink = malloc(777); /* @THREAD */
+	printf("thread exits\n");
+	fprintf(stderr, "stderr from thread\n");
+	last();
+	exit(4);
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	before();
+	printf("mode %s\n", mode);
+	fprintf(stderr, "stderr %s\n", mode);
+	if (!strcmp(mode, "return3")) {
+		last();
+		return 3;
+	}
+	if (!strcmp(mode, "thread4")) {
+		pthread_t th;
+		pthread_create(&th, NULL, thread_main, NULL);
+		pthread_join(th, NULL);
+		return 99; /* not reached */
+	}
+	if (!strcmp(mode, "_exit5")) {
+		fflush(stdout);
+		last();
+		_exit(5);
+	}
+	if (!strcmp(mode, "_Exit6")) {
+		fflush(stdout);
+		last();
+		_Exit(6);
+	}
+	if (!strcmp(mode, "abort")) {
+		fflush(stdout);
+		last();
+		abort();
+	}
+	if (!strcmp(mode, "segv")) {
+		fflush(stdout);
+		last();
+		volatile int *np = NULL;
+		*np = 1;
+		return 98;
+	}
+	if (!strcmp(mode, "term")) {
+		fflush(stdout);
+		last();
+		raise(SIGTERM);
+		return 97;
+	}
+	if (!strcmp(mode, "sleep")) {
+		last();
+		printf("ready\n");
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
+	fprintf(stderr, "unknown mode\n");
+	return 2;
+}

@@ -1,0 +1,103 @@
+"""Exit paths: the exit status, the signal and the output are those of a plain run, and the
+file holds every event recorded before the end (known lines present, exact)."""
+import os
+import resource
+import signal
+import subprocess
+import time
+
+import harness
+from harness import expect_eq
+from native_common import MiB, expect_row, marks, one_file, prog, run_both, src
+
+SRC = src("exits.c")
+# no core files from the abort/segv runs
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def check_file(db, thread=False, complete=True):
+    L = marks(SRC, "BEFORE", "FREED", "LAST", "THREAD")
+    rows = harness.report_rows(db)
+    expect_row(rows, SRC, L["BEFORE"], "5 x 1 MiB", allocations=5, allocated_bytes=5 * MiB, end_bytes=5 * MiB,
+               peak_bytes=5 * MiB)
+    expect_row(rows, SRC, L["FREED"], "temporary 4 KiB", allocations=1, allocated_bytes=4096, end_bytes=0,
+               peak_bytes=4096)
+    # the last allocation before the end reached the file too
+    expect_row(rows, SRC, L["LAST"], "last allocation", allocations=1, allocated_bytes=123, end_bytes=123)
+    if thread:
+        expect_row(rows, SRC, L["THREAD"], "thread allocation", allocations=1, allocated_bytes=777, end_bytes=777)
+    s = harness.stats(db)
+    expect_eq(s["peak_heap_bytes"], 5 * MiB + 4096, "peak_heap_bytes")
+    expect_eq(s["dropped_events"], 0, "dropped_events")
+    expect_eq(s["unmatched_frees"], 0, "unmatched_frees")
+    if not thread:
+        expect_eq((s["allocations"], s["frees"], s["allocated_bytes"], s["end_bytes"]),
+                  (7, 1, 5 * MiB + 4096 + 123, 5 * MiB + 123), "(allocations, frees, allocated, end)")
+    if complete:
+        expect_eq(s["status"], "complete", "status")
+    return s
+
+
+def run_mode(mode, rc):
+    p, files = run_both([prog("exits"), mode], expect_rc=rc)
+    expect_eq(p.stderr.startswith(b"stderr " + mode.encode() + b"\n"), True, "stderr %r" % p.stderr)
+    return one_file(files)
+
+
+def test_return_status():
+    check_file(run_mode("return3", 3))
+
+
+def test_exit_from_thread():
+    db = run_mode("thread4", 4)
+    check_file(db, thread=True)
+    expect_eq(harness.stats(db)["threads"], 2, "threads")
+
+
+def test__exit():
+    check_file(run_mode("_exit5", 5))
+
+
+def test__Exit():
+    check_file(run_mode("_Exit6", 6))
+
+
+def test_abort():
+    check_file(run_mode("abort", -signal.SIGABRT), complete=False)
+
+
+def test_sigsegv():
+    check_file(run_mode("segv", -signal.SIGSEGV), complete=False)
+
+
+def test_sigterm():
+    check_file(run_mode("term", -signal.SIGTERM), complete=False)
+
+
+def test_sigkill():
+    e = dict(os.environ)
+    for k in ("MEMPROF_ROOT_PID", "MEMPROF_ROOT_PYTHON"):
+        e.pop(k, None)
+    e["LD_PRELOAD"] = harness.LIB
+    p = subprocess.Popen([prog("exits"), "sleep"], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        expect_eq(p.stdout.readline(), b"mode sleep\n", "first line")
+        expect_eq(p.stdout.readline(), b"ready\n", "second line")
+        time.sleep(1.0)
+        p.send_signal(signal.SIGKILL)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    expect_eq(p.returncode, -signal.SIGKILL, "exit status")
+    expect_eq(err, b"stderr sleep\n", "stderr")
+    files = [f for f in os.listdir(".") if f.startswith("memprof.") and f.endswith(".db")]
+    db = one_file(files)
+    # readable (analyze raises on a non-zero exit) and holds everything committed before
+    # the kill: the commit interval is 100 ms, the kill came 1 s after the last allocation
+    check_file(db, complete=False)
+
+
+if __name__ == "__main__":
+    harness.run(globals())
