@@ -302,8 +302,10 @@ static void locate_ip(locate_t *l, uint64_t ip, uint32_t *nat, uint32_t *fb, uin
 		*inner = info->inner;
 		return;
 	}
-	const sym_frame_t *frames;
-	int n = symbolize_ip(locate_symbolizer(l), ip, &frames);
+	/* Without a module table nothing can be resolved: skip the symbolizer. */
+	static const sym_frame_t unknown;
+	const sym_frame_t *frames = &unknown;
+	int n = l->db->n_modules ? symbolize_ip(locate_symbolizer(l), ip, &frames) : 1;
 	*nat = *fb = *inner = LOC_NONE;
 	for (int k = 0; k < n; k++) {
 		const sym_frame_t *fr = &frames[k];
@@ -403,8 +405,9 @@ void locate_walk(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_
 			fn(arg, &fr);
 			continue;
 		}
-		const sym_frame_t *frames;
-		int n = symbolize_ip(locate_symbolizer(l), f, &frames);
+		static const sym_frame_t unknown;
+		const sym_frame_t *frames = &unknown;
+		int n = db->n_modules ? symbolize_ip(locate_symbolizer(l), f, &frames) : 1;
 		for (int k = 0; k < n; k++) {
 			char hex[40];
 			const char *name = frames[k].function;

@@ -9,6 +9,7 @@
  *   thread ID TID NAME
  *   code ID FILENAME NAME QUALNAME FIRSTLINENO HEX|-
  *   node ID PARENT FRAME                    FRAME: py:CODE:LASTI | ip:HEX | self:K | libc | sqlite
+ *                                           (libc: in twalk; sqlite: in sqlite3_exec)
  *   modules                                 rows for every object loaded in this process
  *   alloc THREAD TS ADDR SIZE STACK [ALLOCATOR]   (ADDR hex, others decimal)
  *   free THREAD TS ADDR
@@ -26,6 +27,7 @@
 #include <elf.h>
 #include <inttypes.h>
 #include <link.h>
+#include <search.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,11 +78,23 @@ __attribute__((noinline)) static void mk_sites(void)
 
 static uint64_t mk_libc_ip, mk_sqlite_ip;
 
+static void mk_nofree(void *p)
+{
+	(void)p;
+}
+
 static int mk_cmp(const void *a, const void *b)
 {
+	return *(const int *)a - *(const int *)b;
+}
+
+/* twalk's callback: its return address is inside libc (twalk, unlike qsort, is not
+ * intercepted by ASan, so this holds in sanitizer builds too). */
+static void mk_walk(const void *node, VISIT v, int depth)
+{
+	(void)node, (void)v, (void)depth;
 	if (!mk_libc_ip)
 		mk_libc_ip = (uint64_t)(uintptr_t)__builtin_return_address(0);
-	return *(const int *)a - *(const int *)b;
 }
 
 static int mk_exec_cb(void *arg, int n, char **v, char **c)
@@ -93,10 +107,14 @@ static int mk_exec_cb(void *arg, int n, char **v, char **c)
 static void mk_find_ips(void)
 {
 	mk_sites();
-	int a[64];
-	for (int i = 0; i < 64; i++)
-		a[i] = (i * 37) % 64;
-	qsort(a, 64, sizeof *a, mk_cmp);
+	/* Three nodes: the root's first (preorder) visit is a plain call; a lone leaf's
+	 * would be a tail call and leave twalk's caller as the return address. */
+	static int keys[3] = {1, 2, 3};
+	void *root = NULL;
+	for (int i = 0; i < 3; i++)
+		tsearch(&keys[i], &root, mk_cmp);
+	twalk(root, mk_walk);
+	tdestroy(root, mk_nofree);
 	sqlite3 *tmp;
 	sqlite3_open(":memory:", &tmp);
 	sqlite3_exec(tmp, "SELECT 1", mk_exec_cb, NULL, NULL);
