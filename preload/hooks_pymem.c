@@ -50,7 +50,7 @@ static void *hooks_pymem_calloc(void *ctx, size_t n, size_t size)
 static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
-	uint64_t ts = clock_now();
+	uint64_t ts = d->allocator == MP_AL_PYMEM_RAW ? clock_now() : RECORD_TS_GIL;
 	mp_guard++;
 	void *p = d->orig.realloc(d->orig.ctx, old, size);
 	mp_guard--;
@@ -63,7 +63,7 @@ static void hooks_pymem_free(void *ctx, void *p)
 {
 	hooks_pymem_domain_t *d = ctx;
 	if (p && mp_should_record())
-		record_free(p, clock_now());
+		record_free(p, d->allocator == MP_AL_PYMEM_RAW ? clock_now() : RECORD_TS_GIL);
 	mp_guard++;
 	d->orig.free(d->orig.ctx, p);
 	mp_guard--;

@@ -9,6 +9,8 @@
 #include <libunwind.h>
 #include <string.h>
 
+#define NATIVE_SELF_MAX 8
+
 static uint64_t native_self_lo, native_self_hi;
 
 static int native_find_self(struct dl_phdr_info *info, size_t size, void *arg)
@@ -53,10 +55,11 @@ int native_is_self(uint64_t ip)
 
 unsigned native_backtrace(uint64_t *ips, unsigned max)
 {
-	void *buf[STACK_MAX_FRAMES + 16];
-	unsigned want = max + 16;
-	if (want > STACK_MAX_FRAMES + 16)
-		want = STACK_MAX_FRAMES + 16;
+	/* memprof's own frames (hook, record, capture) are fewer than NATIVE_SELF_MAX */
+	void *buf[STACK_MAX_FRAMES + NATIVE_SELF_MAX];
+	unsigned want = max + NATIVE_SELF_MAX;
+	if (want > STACK_MAX_FRAMES + NATIVE_SELF_MAX)
+		want = STACK_MAX_FRAMES + NATIVE_SELF_MAX;
 	int n = unw_backtrace(buf, (int)want);
 	if (n <= 0)
 		return 0;

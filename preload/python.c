@@ -79,6 +79,7 @@ typedef struct python_walk_frame {
 typedef struct python_tcache {
 	unsigned generation;
 	unsigned prev_n;
+	unsigned mixed_guess; /* native frames to unwind in mixed mode */
 	uint64_t prev_raw[PY_MAX_FRAMES];
 	uint32_t prev_ids[PY_MAX_FRAMES];
 	python_code_slot_t codes[PY_CODE_CACHE];
@@ -321,59 +322,53 @@ static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 	return id;
 }
 
-/* Native frames with Python frames spliced in: the k-th activation of the eval loop
- * (innermost first) runs the k-th group of Python frames, a group ending at the frame
- * marked is_entry. */
+/* Mixed stacks: the Python frames, then the native frames inside the innermost
+ * activation of the eval loop (the C code that the innermost Python line called, down to
+ * the allocator). The native frames outside it are the interpreter's own, which the
+ * Python frames already describe, so they are not unwound at all: libunwind is asked for
+ * a few frames more than this thread needed last time, and for the whole stack only when
+ * the eval loop is not among them. Without Python frames, the whole native stack. */
+static unsigned python_find_eval(const uint64_t *ips, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ips[i] >= python_eval_lo && ips[i] < python_eval_hi)
+			return i;
+	return n;
+}
+
 static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 {
 	uint64_t ips[STACK_MAX_FRAMES];
 	python_walk_frame_t fr[PY_MAX_FRAMES];
 	uint64_t out[STACK_MAX_FRAMES + PY_MAX_FRAMES];
-	unsigned nn = native_backtrace(ips, record_max_depth);
 	unsigned pn = python_walk(ts, fr, PY_MAX_FRAMES);
-	python_tcache_t *c = pn ? python_tcache(t) : NULL;
+	python_tcache_t *c = python_tcache(t);
 	if (!c)
-		pn = 0;
-	/* group starts: group g covers fr[gstart[g] .. gstart[g+1]) */
-	unsigned gstart[PY_MAX_FRAMES + 1], ng = 0;
-	for (unsigned i = 0; i < pn; i++) {
-		if (i == 0 || fr[i - 1].is_entry)
-			gstart[ng++] = i;
-	}
-	gstart[ng] = pn;
-	/* which native frames are eval-loop activations, innermost first */
-	unsigned evals = 0;
-	for (unsigned i = 0; i < nn; i++)
-		if (ips[i] >= python_eval_lo && ips[i] < python_eval_hi)
-			evals++;
-	/* build innermost first, then reverse */
-	unsigned k = 0, g = 0;
-	unsigned skip = evals > ng ? evals - ng : 0; /* truncated Python side: none to splice */
-	(void)skip;
-	for (unsigned i = 0; i < nn; i++) {
-		bool is_eval = ips[i] >= python_eval_lo && ips[i] < python_eval_hi;
-		if (is_eval && g < ng) {
-			for (unsigned j = gstart[g]; j < gstart[g + 1]; j++) {
-				uint32_t code = python_code_id(c, fr[j].code);
-				if (code)
-					out[k++] = mp_frame_python(code, fr[j].lasti);
-			}
-			g++;
+		return 0;
+	unsigned nn, inner;
+	if (pn && python_eval_hi) {
+		unsigned guess = c->mixed_guess ? c->mixed_guess : 8;
+		if (guess > record_max_depth)
+			guess = record_max_depth;
+		nn = native_backtrace(ips, guess);
+		inner = python_find_eval(ips, nn);
+		if (inner == nn && nn == guess && guess < record_max_depth) {
+			nn = native_backtrace(ips, record_max_depth);
+			inner = python_find_eval(ips, nn);
 		}
+		if (inner < nn)
+			c->mixed_guess = inner + 2;
+	} else {
+		nn = inner = native_backtrace(ips, record_max_depth);
+	}
+	unsigned k = 0;
+	for (unsigned j = pn; j-- > 0;) {
+		uint32_t code = python_code_id(c, fr[j].code);
+		if (code)
+			out[k++] = mp_frame_python(code, fr[j].lasti);
+	}
+	for (unsigned i = inner; i-- > 0;)
 		out[k++] = ips[i];
-	}
-	/* Python frames whose eval activation lies beyond the native depth limit */
-	for (; g < ng; g++)
-		for (unsigned j = gstart[g]; j < gstart[g + 1]; j++) {
-			uint32_t code = python_code_id(c, fr[j].code);
-			if (code)
-				out[k++] = mp_frame_python(code, fr[j].lasti);
-		}
-	for (unsigned i = 0; i < k / 2; i++) {
-		uint64_t x = out[i];
-		out[i] = out[k - 1 - i];
-		out[k - 1 - i] = x;
-	}
 	return stack_intern(t->cache, out, k);
 }
 

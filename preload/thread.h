@@ -33,6 +33,8 @@ typedef struct mp_thread {
 	void *py; /* python.c's per-thread cache, created on first use */
 	uint32_t id;
 	pid_t tid;
+	uint64_t stamp;       /* the thread's newest timestamp (record.c) */
+	uint32_t stamp_uses;
 	_Alignas(64) atomic_uint outstanding; /* sealed blocks not yet consumed */
 	atomic_int exited;
 	/* consumer side: the writer only */

@@ -25,7 +25,7 @@
 #include <zstd.h>
 
 #define WRITER_CHUNK_BYTES (1u << 20) /* raw bytes per chunk before compression */
-#define WRITER_ZSTD_LEVEL 3
+#define WRITER_ZSTD_LEVEL 1
 
 unsigned writer_flush_ms = 100;
 
