@@ -109,16 +109,6 @@ static int stream_load_chunk(stream_t *s, stream_thread_t *t, const stream_chunk
 	}
 	const void *blob = sqlite3_column_blob(st, 0);
 	size_t len = (size_t)sqlite3_column_bytes(st, 0);
-	if (t->cap < c->raw_bytes) {
-		free(t->buf);
-		t->cap = c->raw_bytes;
-		t->buf = malloc(t->cap);
-		if (!t->buf) {
-			t->cap = 0;
-			sqlite3_reset(st);
-			return db_fail(s->db, "out of memory");
-		}
-	}
 	size_t got = 0;
 	if (len > 0) {
 		unsigned long long fcs = ZSTD_getFrameContentSize(blob, len);
@@ -129,6 +119,17 @@ static int stream_load_chunk(stream_t *s, stream_thread_t *t, const stream_chunk
 		if (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != c->raw_bytes) {
 			sqlite3_reset(st);
 			return stream_chunk_fail(s, c, "size differs from raw_bytes");
+		}
+		/* Only now: raw_bytes has been checked against the frame header. */
+		if (t->cap < c->raw_bytes) {
+			free(t->buf);
+			t->cap = c->raw_bytes;
+			t->buf = malloc(t->cap);
+			if (!t->buf) {
+				t->cap = 0;
+				sqlite3_reset(st);
+				return db_fail(s->db, "out of memory");
+			}
 		}
 		got = ZSTD_decompressDCtx(s->dctx, t->buf, c->raw_bytes, blob, len);
 		if (ZSTD_isError(got)) {
