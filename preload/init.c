@@ -167,6 +167,9 @@ static void init_write_meta(void)
 	ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	exe[el > 0 ? el : 0] = 0;
 	writer_set_meta("exe", exe);
+	char cwd[4096];
+	if (getcwd(cwd, sizeof cwd))
+		writer_set_meta("cwd", cwd); /* relative source paths are relative to it */
 	snprintf(buf, sizeof buf, "%d", (int)getpid());
 	writer_set_meta("pid", buf);
 	snprintf(buf, sizeof buf, "%d", (int)getppid());

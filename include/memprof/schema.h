@@ -11,7 +11,7 @@
 #define MP_VERSION "0.1.0"
 
 /* meta keys: schema_version, memprof_version, pid, ppid, command (shell-quoted), argv
- * (JSON array), exe, start_time_unix (seconds, float), clock ("tsc" or "monotonic"),
+ * (JSON array), exe, cwd, start_time_unix (seconds, float), clock ("tsc" or "monotonic"),
  * clock_start_ticks, clock_ticks_per_sec, python_version (Python processes), native_stacks,
  * max_depth, sample_interval_ms, dropped_events, last_ticks (the newest event or sample
  * written), status ("running", then "complete" after a clean shutdown). */
