@@ -58,3 +58,17 @@ def expect_no_row(rows, source, line, what):
     m = harness.rows_at(rows, "/" + os.path.basename(source), line)
     if m:
         raise AssertionError("%s: expected no row at %s:%d, got %r" % (what, os.path.basename(source), line, m))
+
+
+def meta(db):
+    """The file's meta table as a dict (read with Python's sqlite3, read-only)."""
+    import sqlite3
+    c = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        return dict(c.execute("SELECT key, value FROM meta"))
+    finally:
+        c.close()
+
+
+def profile_files(cwd="."):
+    return sorted(os.path.join(cwd, f) for f in os.listdir(cwd) if f.endswith(".db"))
