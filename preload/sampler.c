@@ -46,7 +46,6 @@ int sampler_start(void)
 	sampler_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
 	if (sampler_fd < 0)
 		return -1;
-	sampler_take();
 	atomic_store(&sampler_stopping, 0);
 	sigset_t all, old;
 	sigfillset(&all);
