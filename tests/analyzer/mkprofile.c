@@ -5,7 +5,8 @@
  *   mkprofile --bench OUT.db N T write N events over T threads (timing only)
  *
  * SPEC, one directive per line ('#' comments):
- *   meta KEY VALUE...                       (value = rest of the line)
+ *   meta KEY VALUE...                       (value = rest of the line; "-" deletes the key;
+ *                                           schema_version is preset to MP_SCHEMA_VERSION)
  *   thread ID TID NAME
  *   code ID FILENAME NAME QUALNAME FIRSTLINENO HEX|-
  *   node ID PARENT FRAME                    FRAME: py:CODE:LASTI | ip:HEX | self:K | libc | sqlite
@@ -281,7 +282,10 @@ static uint64_t mk_frame(const char *s)
 
 static void mk_prepare(void)
 {
+	char sql[128];
 	mk_exec(MP_SCHEMA_SQL);
+	snprintf(sql, sizeof sql, "INSERT INTO meta VALUES ('schema_version', '%d')", MP_SCHEMA_VERSION);
+	mk_exec(sql);
 	if (sqlite3_prepare_v2(mk_db,
 			       "INSERT INTO events(thread, count, first_ts, last_ts, raw_bytes, data)"
 			       " VALUES (?, ?, ?, ?, ?, ?)",
@@ -305,9 +309,13 @@ static void mk_spec(void)
 			int off = 0;
 			if (sscanf(line, "meta %2047s %n", a, &off) < 1 || !off)
 				goto bad;
-			sqlite3_prepare_v2(mk_db, "INSERT OR REPLACE INTO meta VALUES (?, ?)", -1, &st, NULL);
+			if (strcmp(line + off, "-") == 0) {
+				sqlite3_prepare_v2(mk_db, "DELETE FROM meta WHERE key = ?", -1, &st, NULL);
+			} else {
+				sqlite3_prepare_v2(mk_db, "INSERT OR REPLACE INTO meta VALUES (?, ?)", -1, &st, NULL);
+				sqlite3_bind_text(st, 2, line + off, -1, SQLITE_TRANSIENT);
+			}
 			sqlite3_bind_text(st, 1, a, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(st, 2, line + off, -1, SQLITE_TRANSIENT);
 			if (sqlite3_step(st) != SQLITE_DONE)
 				mk_die("meta");
 			sqlite3_finalize(st);
@@ -412,7 +420,7 @@ bad:
  * on another thread), 1000 stacks, 1 MiB-ish chunks. For timing the analyzer. */
 static void mk_bench(uint64_t n, unsigned nt)
 {
-	mk_exec("INSERT INTO meta VALUES ('schema_version', '1'), ('clock_ticks_per_sec', '1000000000'),"
+	mk_exec("INSERT INTO meta VALUES ('clock_ticks_per_sec', '1000000000'),"
 		" ('clock_start_ticks', '0'), ('command', 'bench'), ('status', 'complete')");
 	for (int i = 1; i <= 1000; i++) {
 		char sql[128];

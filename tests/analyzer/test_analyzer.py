@@ -78,7 +78,6 @@ def csv_rows(text):
 #       b = bytearray(n)
 #       return a, b
 BASIC_SPEC = """
-meta schema_version 1
 meta command python3 app.py --x
 meta pid 4242
 meta status complete
@@ -313,7 +312,7 @@ def test_source_lines():
     src = os.path.join(TMP, "prog.py")
     with open(src, "w") as f:
         f.write("import sys\n\n    data = [bytearray(1000) for _ in range(10)]   \nprint(len(data))\n")
-    spec = ("meta schema_version 1\nmeta command python3 prog.py\nmeta pid 7\nmeta clock_ticks_per_sec 1000000000\n"
+    spec = ("meta command python3 prog.py\nmeta pid 7\nmeta clock_ticks_per_sec 1000000000\n"
             "code 1 %s <module> <module> 1 ee00\n"  # code 13, 7 units, +0 -> line 1 ...
             "code 2 %s <listcomp> <listcomp> 3 ee00\n"
             "node 1 0 py:1:0\nnode 2 1 py:2:0\n"
@@ -334,8 +333,7 @@ def test_native():
     """Real return addresses of mkprofile (-O0 -g), of libc (qsort's comparator call) and
     of libsqlite3 (sqlite3_exec's callback call), with the module table of the process."""
     lines = sites()
-    spec = """meta schema_version 1
-meta command ./native
+    spec = """meta command ./native
 meta pid 9
 meta clock_ticks_per_sec 1000000000
 modules
@@ -380,7 +378,7 @@ def test_random():
     """Random multi-threaded workload against a reference model of the pass."""
     rnd = random.Random(12345)
     nthreads, nstacks = 5, 40
-    spec = ["meta schema_version 1", "meta command random", "meta pid 1",
+    spec = ["meta command random", "meta pid 1",
             "meta clock_start_ticks 0", "meta clock_ticks_per_sec 1000", "chunk 7"]
     for c in range(1, nstacks + 1):
         # one code object per stack, one line each: row i <-> stack i
@@ -504,9 +502,9 @@ def test_bad_input(basic):
     c.commit()
     c.close()
     bad(other, "another SQLite database", "not a memprof database")
-    bad(mk("v99.db", BASIC_SPEC.replace("meta schema_version 1", "meta schema_version 99")),
+    bad(mk("v99.db", BASIC_SPEC + "meta schema_version 99\n"),
         "unknown schema version", "schema version '99'")
-    bad(mk("nover.db", BASIC_SPEC.replace("meta schema_version 1", "")), "no schema version",
+    bad(mk("nover.db", BASIC_SPEC + "meta schema_version -\n"), "no schema version",
         "not a memprof database")
     for mode in ("zstd", "rawsize", "count", "record", "truncate"):
         spec = BASIC_SPEC.replace("alloc 1 1600", "corrupt %s\nalloc 1 1600" % mode)
@@ -569,7 +567,7 @@ def test_usage(basic):
 
 
 def test_empty_profile():
-    db = mk("noevents.db", "meta schema_version 1\nmeta command true\nmeta pid 3\n")
+    db = mk("noevents.db", "meta command true\nmeta pid 3\n")
     s = json.loads(ok("stats", "--format=json", db))
     eq((s["allocations"], s["peak_heap_bytes"], s["top_lines"], s["histogram"]), (0, 0, [], []),
        "empty profile stats")
@@ -580,7 +578,7 @@ def test_empty_profile():
 
 def test_edges():
     """Address 0, sizes of 4 GiB and more, stack 0 and stack ids without a node."""
-    spec = ("meta schema_version 1\nmeta command edges\nmeta pid 5\nmeta clock_ticks_per_sec 1000\n"
+    spec = ("meta command edges\nmeta pid 5\nmeta clock_ticks_per_sec 1000\n"
             "meta clock_start_ticks 0\n"
             "code 1 /e.py f f 1 e800\nnode 1 0 py:1:0\n"
             "alloc 1 1 0 10 1\n"               # address 0
