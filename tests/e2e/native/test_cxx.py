@@ -1,0 +1,43 @@
+"""C++: operator new/delete (plain, array with a cookie, aligned, nothrow, throwing) at known lines."""
+import os
+
+import harness
+from harness import expect_eq
+from native_common import expect_row, marks, one_file, run_both, src
+
+SRC = src("cxx.cpp")
+# an exception object from __cxa_allocate_exception: the 128-byte __cxa_refcounted_exception
+# header (x86_64 Itanium ABI, libstdc++) + sizeof(std::bad_alloc) (a vtable pointer)
+EXCEPTION_BYTES = 128 + 8
+
+
+def test_new_delete():
+    exe = os.path.join(harness.TESTBIN, "native", "cxx")
+    if not os.path.exists(exe):
+        raise harness.Skip("no C++ compiler: cxx not built")
+    p, files = run_both([exe], expect_rc=0)
+    expect_eq(p.stdout, b"aligned 1 nothrow null bad_alloc 1\n", "stdout")
+    db = one_file(files)
+    L = marks(SRC, "NEW_ARRAY", "NEW_OBJ", "NEW_COOKIE", "NEW_ALIGNED", "NEW_NOTHROW", "NEW_THROW")
+    rows = harness.report_rows(db)
+    expect_row(rows, SRC, L["NEW_ARRAY"], "new int[1000]", allocations=1, allocated_bytes=4000, end_bytes=4000,
+               peak_bytes=4000)
+    expect_row(rows, SRC, L["NEW_OBJ"], "10 x new Obj (256 B)", allocations=10, allocated_bytes=2560, end_bytes=0,
+               peak_bytes=2560)
+    # 10 x 16 bytes + the 8-byte array cookie of a type with a destructor
+    expect_row(rows, SRC, L["NEW_COOKIE"], "new WithDtor[10]", allocations=1, allocated_bytes=168, end_bytes=0,
+               peak_bytes=0)
+    expect_row(rows, SRC, L["NEW_ALIGNED"], "aligned new", allocations=1, allocated_bytes=128, end_bytes=0,
+               peak_bytes=0)
+    # a failed new allocates nothing but the bad_alloc exception (libstdc++'s nothrow new
+    # calls the throwing one and catches)
+    for m in ("NEW_NOTHROW", "NEW_THROW"):
+        expect_row(rows, SRC, L[m], m, allocations=1, allocated_bytes=EXCEPTION_BYTES, end_bytes=0)
+    s = harness.stats(db)
+    expect_eq((s["allocations"], s["frees"], s["peak_heap_bytes"], s["end_bytes"], s["unmatched_frees"]),
+              (15, 14, 4000 + 2560, 4000, 0), "(allocations, frees, peak, end, unmatched frees)")
+    expect_eq(s["allocators"], {"malloc": 14, "aligned_alloc": 1}, "allocations by function")
+
+
+if __name__ == "__main__":
+    harness.run(globals())
