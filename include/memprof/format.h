@@ -1,17 +1,28 @@
 /* memprof record encoding: what the preload library writes and the analyzer reads.
  *
  * The capture side produces fixed-size mp_event_t records in per-thread blocks;
- * the writer thread encodes a run of one thread's events into a chunk (varint/delta
- * encoded, then zstd-compressed) stored as one row of the `events` table.
+ * the writer thread encodes a run of one thread's events into a chunk and compresses it
+ * with zstd; the chunk is one row of the `events` table. Encoder and decoder keep the
+ * same small state per chunk (mp_codec_t), so that what repeats costs almost nothing:
+ *   - recently allocated addresses (MP_CODEC_ALLOCS): a free of one of them is its index;
+ *   - recently freed addresses (MP_CODEC_FREES): allocators hand them out again, so an
+ *     allocation at one of them is its index;
+ *   - recently used stacks, most recent first (MP_CODEC_STACKS).
+ * Timestamps are kept exactly (they order events across threads): a delta from the
+ * previous record of the chunk, or a flag when it is zero.
  *
- * Chunk payload (before compression), a sequence of records:
- *   tag      1 byte: low 4 bits = kind (MP_EV_*), high 4 bits = allocator (MP_AL_*)
- *   ts       varint: ticks since the previous record of the chunk (the first record:
- *            ticks since the chunk's `first_ts` column)
- *   ALLOC:   varint zigzag(addr - previous addr of the chunk), varint size, varint stack
- *   FREE:    varint zigzag(addr - previous addr of the chunk)
- *   END:     nothing more (the Python main program finished: "end of program")
- * Addresses start at 0 in every chunk, so chunks decode independently.
+ * Record layout (chunk payload before compression):
+ *   tag byte: bits 0-1 kind (MP_EV_*); bit 2 set = same timestamp as the previous record.
+ *   ALLOC: tag bit 3 = address from the freed ring; bits 4-7 = stack index + 1 in the
+ *          stack list (0: stack follows as a varint).
+ *          then a side byte: bits 0-3 allocator (MP_AL_*), bits 4-7 freed-ring index;
+ *          [varint ts delta] [varint zigzag(addr - previous address), unless from the ring]
+ *          varint size, [varint stack]
+ *   FREE:  tag bits 3-7 = index + 1 in the allocated ring (0: address follows);
+ *          [varint ts delta] [varint zigzag(addr - previous address)]
+ *   END:   [varint ts delta] (the Python main program finished: "end of program")
+ * The first record's delta is from the chunk's `first_ts` column; "previous address"
+ * starts at 0 and follows every explicit address; rings and list start empty (zero).
  */
 #ifndef MEMPROF_FORMAT_H
 #define MEMPROF_FORMAT_H
@@ -69,8 +80,8 @@ static inline int mp_frame_is_python(uint64_t f) { return (f & MP_FRAME_PYTHON) 
 static inline uint32_t mp_frame_code(uint64_t f) { return (uint32_t)((f >> 32) & 0x7fffffffu); }
 static inline uint32_t mp_frame_lasti(uint64_t f) { return (uint32_t)f; }
 
-/* Longest encoded record: tag + 4 varints of 10 bytes. */
-#define MP_ENC_MAX_RECORD 41
+/* Longest encoded record: tag, side byte and 4 varints of 10 bytes. */
+#define MP_ENC_MAX_RECORD 42
 
 static inline uint8_t *mp_put_varint(uint8_t *p, uint64_t v)
 {
@@ -102,37 +113,131 @@ static inline const uint8_t *mp_get_varint(const uint8_t *p, const uint8_t *end,
 	return NULL;
 }
 
+#define MP_CODEC_ALLOCS 31
+#define MP_CODEC_FREES 16
+#define MP_CODEC_STACKS 15
+
 typedef struct mp_codec {
 	uint64_t ts;
 	uint64_t addr;
+	uint64_t allocs[MP_CODEC_ALLOCS]; /* ring, next slot at allocs_pos */
+	uint64_t frees[MP_CODEC_FREES];
+	uint32_t stacks[MP_CODEC_STACKS]; /* most recent first */
+	unsigned allocs_pos, frees_pos;
 } mp_codec_t;
 
 static inline void mp_codec_init(mp_codec_t *c, uint64_t first_ts)
 {
+	*c = (mp_codec_t){0};
 	c->ts = first_ts;
-	c->addr = 0;
+}
+
+/* Index (0 = newest) of addr among the recent allocations, or -1. */
+static inline int mp_codec_find_alloc(const mp_codec_t *c, uint64_t addr)
+{
+	for (unsigned k = 0; k < MP_CODEC_ALLOCS; k++) {
+		unsigned slot = (c->allocs_pos + MP_CODEC_ALLOCS - 1 - k) % MP_CODEC_ALLOCS;
+		if (c->allocs[slot] == addr)
+			return (int)k;
+	}
+	return -1;
+}
+
+static inline int mp_codec_find_free(const mp_codec_t *c, uint64_t addr)
+{
+	for (unsigned k = 0; k < MP_CODEC_FREES; k++) {
+		unsigned slot = (c->frees_pos + MP_CODEC_FREES - 1 - k) % MP_CODEC_FREES;
+		if (c->frees[slot] == addr)
+			return (int)k;
+	}
+	return -1;
+}
+
+static inline uint64_t mp_codec_alloc_at(const mp_codec_t *c, unsigned k)
+{
+	return c->allocs[(c->allocs_pos + MP_CODEC_ALLOCS - 1 - k) % MP_CODEC_ALLOCS];
+}
+
+static inline uint64_t mp_codec_free_at(const mp_codec_t *c, unsigned k)
+{
+	return c->frees[(c->frees_pos + MP_CODEC_FREES - 1 - k) % MP_CODEC_FREES];
+}
+
+static inline void mp_codec_push_alloc(mp_codec_t *c, uint64_t addr)
+{
+	c->allocs[c->allocs_pos] = addr;
+	c->allocs_pos = (c->allocs_pos + 1) % MP_CODEC_ALLOCS;
+}
+
+static inline void mp_codec_push_free(mp_codec_t *c, uint64_t addr)
+{
+	c->frees[c->frees_pos] = addr;
+	c->frees_pos = (c->frees_pos + 1) % MP_CODEC_FREES;
+}
+
+/* Moves stack index k (or a new stack, k = MP_CODEC_STACKS) to the front. */
+static inline void mp_codec_use_stack(mp_codec_t *c, unsigned k, uint32_t stack)
+{
+	if (k >= MP_CODEC_STACKS)
+		k = MP_CODEC_STACKS - 1;
+	for (; k > 0; k--)
+		c->stacks[k] = c->stacks[k - 1];
+	c->stacks[0] = stack;
 }
 
 /* Appends one record at p (room for MP_ENC_MAX_RECORD bytes); returns the new end.
  * Events of a chunk must come in non-decreasing ts order. */
 static inline uint8_t *mp_encode_event(mp_codec_t *c, uint8_t *p, const mp_event_t *e)
 {
-	*p++ = (uint8_t)(e->kind | (e->allocator << 4));
-	p = mp_put_varint(p, e->ts - c->ts);
-	c->ts = e->ts;
-	if (e->kind == MP_EV_ALLOC || e->kind == MP_EV_FREE) {
-		p = mp_put_varint(p, mp_zigzag((int64_t)(e->addr - c->addr)));
-		c->addr = e->addr;
-	}
+	uint8_t *tag = p++;
+	*tag = e->kind;
+	if (e->ts == c->ts)
+		*tag |= 4;
 	if (e->kind == MP_EV_ALLOC) {
+		int fi = mp_codec_find_free(c, e->addr);
+		unsigned si = MP_CODEC_STACKS;
+		for (unsigned k = 0; k < MP_CODEC_STACKS; k++)
+			if (c->stacks[k] == e->stack) {
+				si = k;
+				break;
+			}
+		if (fi >= 0)
+			*tag |= 8;
+		if (si < MP_CODEC_STACKS)
+			*tag |= (uint8_t)((si + 1) << 4);
+		*p++ = (uint8_t)(e->allocator | ((fi >= 0 ? fi : 0) << 4));
+		if (e->ts != c->ts)
+			p = mp_put_varint(p, e->ts - c->ts);
+		if (fi < 0) {
+			p = mp_put_varint(p, mp_zigzag((int64_t)(e->addr - c->addr)));
+			c->addr = e->addr;
+		}
 		p = mp_put_varint(p, e->size);
-		p = mp_put_varint(p, e->stack);
+		if (si == MP_CODEC_STACKS)
+			p = mp_put_varint(p, e->stack);
+		mp_codec_use_stack(c, si, e->stack);
+		mp_codec_push_alloc(c, e->addr);
+	} else if (e->kind == MP_EV_FREE) {
+		int ai = mp_codec_find_alloc(c, e->addr);
+		if (ai >= 0)
+			*tag |= (uint8_t)((ai + 1) << 3);
+		if (e->ts != c->ts)
+			p = mp_put_varint(p, e->ts - c->ts);
+		if (ai < 0) {
+			p = mp_put_varint(p, mp_zigzag((int64_t)(e->addr - c->addr)));
+			c->addr = e->addr;
+		}
+		mp_codec_push_free(c, e->addr);
+	} else {
+		if (e->ts != c->ts)
+			p = mp_put_varint(p, e->ts - c->ts);
 	}
+	c->ts = e->ts;
 	return p;
 }
 
 /* Decodes one record. Returns the position after it, or NULL if the input is
- * damaged (unknown kind, truncated varint, stack id over 32 bits). */
+ * damaged (unknown kind or allocator, truncated varint, stack id over 32 bits). */
 static inline const uint8_t *mp_decode_event(mp_codec_t *c, const uint8_t *p, const uint8_t *end,
 					    mp_event_t *e)
 {
@@ -140,32 +245,73 @@ static inline const uint8_t *mp_decode_event(mp_codec_t *c, const uint8_t *p, co
 	if (p >= end)
 		return NULL;
 	uint8_t tag = *p++;
-	e->kind = tag & 15;
-	e->allocator = tag >> 4;
+	e->kind = tag & 3;
+	e->allocator = 0;
 	e->size = 0;
 	e->stack = 0;
 	e->pad = 0;
-	if (e->kind < MP_EV_ALLOC || e->kind > MP_EV_END || e->allocator >= MP_AL_COUNT)
-		return NULL;
-	if (!(p = mp_get_varint(p, end, &v)))
-		return NULL;
-	c->ts += v;
-	e->ts = c->ts;
 	e->addr = 0;
-	if (e->kind == MP_EV_ALLOC || e->kind == MP_EV_FREE) {
-		if (!(p = mp_get_varint(p, end, &v)))
-			return NULL;
-		c->addr += (uint64_t)mp_unzigzag(v);
-		e->addr = c->addr;
-	}
 	if (e->kind == MP_EV_ALLOC) {
-		if (!(p = mp_get_varint(p, end, &v)))
+		if (p >= end)
 			return NULL;
-		e->size = v;
-		if (!(p = mp_get_varint(p, end, &v)) || v > UINT32_MAX)
+		uint8_t side = *p++;
+		e->allocator = side & 15;
+		if (e->allocator >= MP_AL_COUNT)
 			return NULL;
-		e->stack = (uint32_t)v;
+		if (!(tag & 4)) {
+			if (!(p = mp_get_varint(p, end, &v)))
+				return NULL;
+			c->ts += v;
+		}
+		if (tag & 8) {
+			e->addr = mp_codec_free_at(c, side >> 4);
+		} else {
+			if (!(p = mp_get_varint(p, end, &v)))
+				return NULL;
+			c->addr += (uint64_t)mp_unzigzag(v);
+			e->addr = c->addr;
+		}
+		if (!(p = mp_get_varint(p, end, &e->size)))
+			return NULL;
+		unsigned si = tag >> 4;
+		if (si) {
+			e->stack = c->stacks[si - 1];
+			mp_codec_use_stack(c, si - 1, e->stack);
+		} else {
+			if (!(p = mp_get_varint(p, end, &v)) || v > UINT32_MAX)
+				return NULL;
+			e->stack = (uint32_t)v;
+			mp_codec_use_stack(c, MP_CODEC_STACKS, e->stack);
+		}
+		mp_codec_push_alloc(c, e->addr);
+	} else if (e->kind == MP_EV_FREE) {
+		if (!(tag & 4)) {
+			if (!(p = mp_get_varint(p, end, &v)))
+				return NULL;
+			c->ts += v;
+		}
+		unsigned ai = tag >> 3;
+		if (ai) {
+			e->addr = mp_codec_alloc_at(c, ai - 1);
+		} else {
+			if (!(p = mp_get_varint(p, end, &v)))
+				return NULL;
+			c->addr += (uint64_t)mp_unzigzag(v);
+			e->addr = c->addr;
+		}
+		mp_codec_push_free(c, e->addr);
+	} else if (e->kind == MP_EV_END) {
+		if (tag & ~7)
+			return NULL;
+		if (!(tag & 4)) {
+			if (!(p = mp_get_varint(p, end, &v)))
+				return NULL;
+			c->ts += v;
+		}
+	} else {
+		return NULL;
 	}
+	e->ts = c->ts;
 	return p;
 }
 

@@ -7,7 +7,7 @@
 #ifndef MEMPROF_SCHEMA_H
 #define MEMPROF_SCHEMA_H
 
-#define MP_SCHEMA_VERSION 1
+#define MP_SCHEMA_VERSION 2
 #define MP_VERSION "0.1.0"
 
 /* meta keys: schema_version, memprof_version, pid, ppid, command (shell-quoted), argv
