@@ -134,6 +134,9 @@ static int db_load_meta(db_t *db)
 	db->command = db_meta_get(db, "command");
 	if (!db->command)
 		db->command = "";
+	db->cwd = db_meta_get(db, "cwd");
+	if (db->cwd && db->cwd[0] != '/')
+		db->cwd = NULL;
 	db->status = db_meta_get(db, "status");
 	if (!db->status)
 		db->status = "unknown";

@@ -116,16 +116,21 @@ uint32_t locate_count(const locate_t *l)
 	return l->n_locs;
 }
 
-/* Absolute, symlink-resolved when it exists, without trailing slash. */
-static char *locate_abspath(const char *path)
+/* Absolute (relative paths taken from `base`, or from our working directory when base
+ * is NULL), symlink-resolved when it exists, without trailing slash. */
+static char *locate_abspath(const char *path, const char *base)
 {
 	char buf[PATH_MAX];
-	if (realpath(path, buf))
-		return strdup(buf);
-	if (path[0] == '/')
-		return strdup(path);
+	if (path[0] == '/' || !base) {
+		if (realpath(path, buf))
+			return strdup(buf);
+		if (path[0] == '/')
+			return strdup(path);
+	}
 	char cwd[PATH_MAX];
-	if (!getcwd(cwd, sizeof cwd))
+	if (base)
+		snprintf(cwd, sizeof cwd, "%s", base);
+	else if (!getcwd(cwd, sizeof cwd))
 		return strdup(path);
 	size_t n = strlen(cwd) + strlen(path) + 2;
 	char *out = malloc(n);
@@ -133,6 +138,10 @@ static char *locate_abspath(const char *path)
 	size_t len = strlen(out);
 	while (len > 1 && out[len - 1] == '/')
 		out[--len] = '\0';
+	if (realpath(out, buf)) {
+		free(out);
+		return strdup(buf);
+	}
 	return out;
 }
 
@@ -140,7 +149,8 @@ static bool locate_under(const locate_t *l, const char *filename)
 {
 	if (filename[0] == '<') /* <frozen ...>, <string>, <stdin> */
 		return false;
-	char *abs = locate_abspath(filename);
+	/* co_filename is relative to the profiled program's working directory. */
+	char *abs = locate_abspath(filename, l->db->cwd);
 	size_t n = strlen(l->focus);
 	bool under = strcmp(l->focus, "/") == 0 ||
 		     (strncmp(abs, l->focus, n) == 0 && (abs[n] == '\0' || abs[n] == '/'));
@@ -184,7 +194,7 @@ locate_t *locate_new(const db_t *db, const char *focus)
 	for (uint32_t i = 0; i < n; i++)
 		l->pyloc[i] = l->result[i] = LOC_NONE;
 	if (focus)
-		l->focus = locate_abspath(focus);
+		l->focus = locate_abspath(focus, NULL);
 
 	for (uint32_t i = 1; i < db->n_nodes; i++) {
 		const db_node_t *nd = &db->nodes[i];

@@ -17,13 +17,17 @@ typedef struct source_file {
 } source_file_t;
 
 struct source {
+	char *base;
 	source_file_t *files;
 	size_t n, cap;
 };
 
-source_t *source_new(void)
+source_t *source_new(const char *base)
 {
-	return calloc(1, sizeof(source_t));
+	source_t *s = calloc(1, sizeof(source_t));
+	if (s && base)
+		s->base = strdup(base);
+	return s;
 }
 
 void source_free(source_t *s)
@@ -36,12 +40,24 @@ void source_free(source_t *s)
 		free(s->files[i].lines);
 	}
 	free(s->files);
+	free(s->base);
 	free(s);
 }
 
-static void source_load(source_file_t *sf)
+static void source_load(source_file_t *sf, const char *base)
 {
-	FILE *f = fopen(sf->path, "rb");
+	FILE *f = NULL;
+	if (sf->path[0] != '/' && base) {
+		size_t n = strlen(base) + strlen(sf->path) + 2;
+		char *p = malloc(n);
+		if (p) {
+			snprintf(p, n, "%s/%s", base, sf->path);
+			f = fopen(p, "rb");
+			free(p);
+		}
+	}
+	if (!f)
+		f = fopen(sf->path, "rb");
 	if (!f)
 		return;
 	char *text = malloc(SOURCE_MAX_BYTES + 1);
@@ -84,7 +100,7 @@ const char *source_line(source_t *s, const char *file, int line)
 		}
 		sf = &s->files[s->n++];
 		*sf = (source_file_t){strdup(file), NULL, NULL, 0};
-		source_load(sf);
+		source_load(sf, s->base);
 	}
 	if (!sf->text || line > sf->n_lines)
 		return NULL;

@@ -4,7 +4,8 @@
 
 typedef struct source source_t;
 
-source_t *source_new(void);
+/* base: directory that relative file names are relative to (NULL: ours). */
+source_t *source_new(const char *base);
 void source_free(source_t *s);
 /* Line `line` (1-based) of `file`, whitespace-trimmed, or NULL if the file or the line
  * does not exist. Valid until source_free. */

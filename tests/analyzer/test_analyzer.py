@@ -322,6 +322,21 @@ def test_source_lines():
     check("\n" + " " * 45 + "data = [bytearray(1000) for _ in range(10)]\n" in text,
           "text report shows the trimmed source line:\n" + text)
     check("%s:3 <listcomp>" % src in text, "location in text report")
+    # relative co_filename: relative to the program's working directory (meta cwd)
+    spec = spec.replace(src, "prog.py") + "meta cwd %s\n" % TMP
+    spec += "code 3 /lib/other.py inner inner 1 ee00\nnode 3 2 py:3:0\nalloc 1 30 3000 500 3\n"
+    db = mk("source-rel.db", spec)
+    text = subprocess.run([MEMPROF, "report", db], capture_output=True, cwd="/").stdout.decode()
+    check("\n" + " " * 45 + "data = [bytearray(1000) for _ in range(10)]\n" in text,
+          "relative file name read from meta cwd:\n" + text)
+    rows = csv_rows(subprocess.run([MEMPROF, "report", "--format=csv", "--focus=" + TMP, db],
+                                   capture_output=True, cwd="/").stdout.decode())
+    eq([r[:4] for r in rows[1:]], [["prog.py", "3", "<listcomp>", "2500"]],
+       "--focus resolves relative names against meta cwd")
+    rows = csv_rows(subprocess.run([MEMPROF, "report", "--format=csv", "--focus=/elsewhere", db],
+                                   capture_output=True, cwd="/").stdout.decode())
+    eq([r[:4] for r in rows[1:]], [["prog.py", "3", "<listcomp>", "2000"], ["/lib/other.py", "1", "inner", "500"]],
+       "--focus fallback: innermost Python frame")
 
 
 def sites():
