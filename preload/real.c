@@ -56,6 +56,11 @@ void real_init(void)
 	real.valloc = REAL_SYM(valloc);
 	real.pvalloc = REAL_SYM(pvalloc);
 	real.dlclose = REAL_SYM(dlclose);
+	real.execve = REAL_SYM(execve);
+	real.execv = REAL_SYM(execv);
+	real.execvp = REAL_SYM(execvp);
+	real.execvpe = REAL_SYM(execvpe);
+	real.fexecve = REAL_SYM(fexecve);
 	*(void **)&real.exit_ = dlsym(RTLD_NEXT, "_exit");
 	*(void **)&real.Exit_ = dlsym(RTLD_NEXT, "_Exit");
 	mp_guard--;

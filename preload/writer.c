@@ -53,6 +53,8 @@ static sem_t writer_sem;
 static atomic_int writer_running;   /* thread started and not finished */
 static atomic_int writer_stop;      /* final flush requested */
 static atomic_int writer_finished;  /* file closed */
+static atomic_uint writer_sync_req, writer_sync_done; /* writer_sync requests served */
+static atomic_int writer_status_complete; /* meta status to write at the next commit */
 static pid_t writer_pid;
 static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER; /* one cycle at a time */
 static pthread_mutex_t writer_sample_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -337,6 +339,7 @@ static void writer_cycle(bool final)
 	writer_set_meta("clock_ticks_per_sec", buf);
 	writer_meta_u64("last_ticks", writer_last_ticks);
 	writer_meta_u64("dropped_events", atomic_load(&thread_dropped));
+	writer_set_meta("status", atomic_load(&writer_status_complete) ? "complete" : "running");
 	if (writer_in_txn) {
 		writer_exec("COMMIT");
 		writer_in_txn = false;
@@ -376,9 +379,11 @@ static void *writer_main(void *arg)
 		while (sem_trywait(&writer_sem) == 0)
 			;
 		bool stop = atomic_load(&writer_stop);
+		unsigned req = atomic_load(&writer_sync_req);
 		pthread_mutex_lock(&writer_lock);
 		if (writer_db)
-			writer_cycle(stop);
+			writer_cycle(stop || req != atomic_load(&writer_sync_done));
+		atomic_store(&writer_sync_done, req);
 		if (stop && writer_db)
 			writer_close();
 		pthread_mutex_unlock(&writer_lock);
@@ -498,6 +503,35 @@ void writer_final_flush(void)
 		writer_wait_finished(30000);
 	mp_guard--;
 	errno = saved;
+}
+
+void writer_sync(unsigned timeout_ms)
+{
+	if (getpid() != writer_pid || !writer_alive() || mp_guard)
+		return;
+	int saved = errno;
+	mp_guard++;
+	unsigned req = atomic_fetch_add(&writer_sync_req, 1) + 1;
+	sem_post(&writer_sem);
+	for (unsigned waited = 0; (int)(atomic_load(&writer_sync_done) - req) < 0 && writer_alive() &&
+				  waited < timeout_ms * 10;
+	     waited++) {
+		struct timespec ts = {0, 100000};
+		nanosleep(&ts, NULL);
+	}
+	mp_guard--;
+	errno = saved;
+}
+
+void writer_exec_begin(void)
+{
+	atomic_store(&writer_status_complete, 1);
+	writer_sync(5000);
+}
+
+void writer_exec_failed(void)
+{
+	atomic_store(&writer_status_complete, 0);
 }
 
 void writer_emergency_flush(unsigned timeout_ms)

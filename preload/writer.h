@@ -18,6 +18,12 @@ bool writer_alive(void);
 /* Writes everything recorded so far and closes the file; recording stops. Safe to call
  * more than once and from any thread of the process that owns the writer. */
 void writer_final_flush(void);
+/* Writes and commits everything recorded so far, recording going on (before exec);
+ * waits at most timeout_ms. */
+void writer_sync(unsigned timeout_ms);
+/* Around exec: write everything and mark the file complete; undo if exec failed. */
+void writer_exec_begin(void);
+void writer_exec_failed(void);
 /* Synchronous flush, for fatal signals: waits at most timeout_ms. */
 void writer_emergency_flush(unsigned timeout_ms);
 void writer_before_dlclose(void);
