@@ -7,6 +7,8 @@
  *   segv        a write through a null pointer
  *   term        raise(SIGTERM)
  *   sleep       sleeping (the test kills it with SIGKILL)
+ *   abort_busy  abort() while three other threads allocate and free without pause
+ *   handler     the program's own SIGSEGV handler prints and calls _exit(7)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -46,6 +48,26 @@ static void *thread_main(void *arg)
 	fprintf(stderr, "stderr from thread\n");
 	last();
 	exit(4);
+}
+
+static void *spin(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		void *p = malloc(48); /* @SPIN */
+		sink = p;
+		free(p);
+	}
+	return NULL;
+}
+
+static void on_segv(int sig)
+{
+	static const char msg[] = "handled SIGSEGV\n";
+	(void)sig;
+	if (write(1, msg, sizeof msg - 1) < 0)
+		_exit(8);
+	_exit(7);
 }
 
 int main(int argc, char **argv)
@@ -99,6 +121,23 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		for (;;)
 			pause();
+	}
+	if (!strcmp(mode, "abort_busy")) {
+		pthread_t th[3];
+		for (int i = 0; i < 3; i++)
+			pthread_create(&th[i], NULL, spin, NULL);
+		usleep(200000);
+		fflush(stdout);
+		last();
+		abort();
+	}
+	if (!strcmp(mode, "handler")) {
+		fflush(stdout);
+		signal(SIGSEGV, on_segv);
+		last();
+		volatile int *np = NULL;
+		*np = 1;
+		return 96;
 	}
 	fprintf(stderr, "unknown mode\n");
 	return 2;

@@ -74,6 +74,30 @@ def test_sigterm():
     check_file(run_mode("term", -signal.SIGTERM), complete=False)
 
 
+def test_abort_while_threads_allocate():
+    # the aborting thread's events are all there; the busy threads may lose their last
+    # unpublished events (a fatal signal is flushed "as far as is safe"), but the run ends
+    db = run_mode("abort_busy", -signal.SIGABRT)
+    L = marks(SRC, "BEFORE", "FREED", "LAST", "SPIN")
+    rows = harness.report_rows(db)
+    expect_row(rows, SRC, L["BEFORE"], "5 x 1 MiB", allocations=5, allocated_bytes=5 * MiB, end_bytes=5 * MiB)
+    expect_row(rows, SRC, L["FREED"], "temporary 4 KiB", allocations=1, allocated_bytes=4096, end_bytes=0)
+    expect_row(rows, SRC, L["LAST"], "last allocation", allocations=1, allocated_bytes=123, end_bytes=123)
+    spin = harness.row_at(rows, "/exits.c", L["SPIN"])
+    if spin["allocations"] < 1000:
+        raise AssertionError("busy threads recorded only %d allocations in 0.2 s" % spin["allocations"])
+    expect_eq(spin["allocated_bytes"], 48 * spin["allocations"], "busy threads' bytes")
+    expect_eq(harness.stats(db)["threads"], 4, "threads")
+
+
+def test_own_sigsegv_handler_kept():
+    # a handler the program installs itself runs (memprof's fatal-signal handler is only for
+    # signals left at their default); its _exit flushes the file
+    p, files = run_both([prog("exits"), "handler"], expect_rc=7)
+    expect_eq(p.stdout, b"mode handler\nhandled SIGSEGV\n", "stdout")
+    check_file(one_file(files))
+
+
 def test_sigkill():
     e = dict(os.environ)
     for k in ("MEMPROF_ROOT_PID", "MEMPROF_ROOT_PYTHON"):
