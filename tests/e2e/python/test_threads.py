@@ -1,0 +1,77 @@
+"""Threads, on both interpreters. progs/threads.py: four threading.Threads started
+together (a barrier), each appending N bytearray(1000) to a list it keeps, at its own
+line, and calling libc malloc(SIZES[i]) M times at another line of its own — with the
+GIL released (ctypes), so the four threads run those mallocs truly concurrently and the
+hook must use the calling thread's Python stack, not the GIL holder's. Then a pthread
+created in C (libmpcext.so) calls a Python callback N_C times (ctypes takes the GIL
+with PyGILState_Ensure): those allocations belong to the callback's line."""
+import harness
+from pycommon import cext_lib, line_rows, line_sum, one, prog, pythons, tag
+
+PROG = prog("threads.py")
+N = 20000
+M = 50
+SIZES = [100003, 200003, 300007, 400009]
+N_C = 3000
+BA1000 = 56 + 1001  # sys.getsizeof(bytearray(1000)) on 3.11: object + buffer (+ NUL)
+BA777 = 56 + 778
+
+
+def check(py):
+    w = tag(py)
+    p, files = harness.profile([py, PROG, cext_lib()], check_rc=0)
+    harness.expect_eq(p.stdout, b"done 0 %d %d\n" % (4 * N, N_C), w + " stdout")
+    db = one(files, w)
+    rows = harness.report_rows(db)
+    st = harness.stats(db)
+    harness.expect_eq(st["dropped_events"], 0, w + " dropped")
+    if st["threads"] < 6:  # main, 4 Python threads, the C thread
+        raise AssertionError("%s threads: %d" % (w, st["threads"]))
+    for i in range(4):
+        line = harness.line_of(PROG, "# L:t%d" % i)
+        rs = line_rows(rows, PROG, line)
+        harness.expect_eq(sorted(set(r["function"] for r in rs)), ["t%d" % i], w + " function at t%d" % i)
+        n = line_sum(rows, PROG, line, "allocations")
+        # 2 blocks per bytearray (object, buffer) + the list's resizes (< 100 for 20k
+        # appends with ~1/8 over-allocation).
+        if not 2 * N <= n <= 2 * N + 200:
+            raise AssertionError("%s t%d allocations %d, want [%d, %d]" % (w, i, n, 2 * N, 2 * N + 200))
+        # the bytearrays, plus the list: at most 8 bytes a pointer with 1/8 growth at
+        # the end, and the sum of all reallocs (geometric: < 12x the final size) in
+        # allocated. One misattributed bytearray of another thread changes nothing
+        # visible here, but a thread's whole line would double: see the malloc lines.
+        for field, hi in (("end_bytes", N * (BA1000 + 10)), ("peak_bytes", N * (BA1000 + 10)),
+                          ("allocated_bytes", N * (BA1000 + 8 * 12))):
+            got = line_sum(rows, PROG, line, field)
+            if not N * BA1000 <= got <= hi:
+                raise AssertionError("%s t%d %s %d, want [%d, %d]" % (w, i, field, got, N * BA1000, hi))
+    for i, size in enumerate(SIZES):
+        line = harness.line_of(PROG, "# L:m%d" % i)
+        rs = line_rows(rows, PROG, line)
+        harness.expect_eq(sorted(set(r["function"] for r in rs)), ["t%d" % i], w + " function at m%d" % i)
+        got = line_sum(rows, PROG, line, "allocated_bytes")
+        # M blocks of exactly this thread's size, plus ctypes' small objects (< 200
+        # bytes a call). Any malloc of another thread attributed here adds ≥ 100003.
+        if not M * size <= got <= M * size + M * 200:
+            raise AssertionError("%s m%d allocated %d, want %d + at most %d" % (w, i, got, M * size, M * 200))
+        if line_sum(rows, PROG, line, "end_bytes") < M * size:
+            raise AssertionError("%s m%d end bytes %d" % (w, i, line_sum(rows, PROG, line, "end_bytes")))
+    # The C thread's callback line: N_C bytearray(777), 2 blocks each, plus the list.
+    line = harness.line_of(PROG, "# L:ccb")
+    rs = line_rows(rows, PROG, line)
+    harness.expect_eq(sorted(set(r["function"] for r in rs)), ["callback"], w + " function at ccb")
+    n = line_sum(rows, PROG, line, "allocations")
+    if not 2 * N_C <= n <= 2 * N_C + 100:
+        raise AssertionError("%s callback allocations %d" % (w, n))
+    end = line_sum(rows, PROG, line, "end_bytes")
+    if not N_C * BA777 <= end <= N_C * (BA777 + 10):
+        raise AssertionError("%s callback end bytes %d, want ≈ %d" % (w, end, N_C * BA777))
+
+
+def test_threads_both_pythons():
+    for py in pythons():
+        check(py)
+
+
+if __name__ == "__main__":
+    harness.run(globals())
