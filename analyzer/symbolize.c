@@ -251,7 +251,9 @@ static int symbolize_module_cmp(const void *a, const void *b)
 static void symbolize_report(symbolizer_t *s)
 {
 	if (!s->sorted) {
-		qsort(s->modules, s->n_modules, sizeof(*s->modules), symbolize_module_cmp);
+		/* qsort's pointer must be valid even for 0 elements: none is allocated yet. */
+		if (s->n_modules > 1)
+			qsort(s->modules, s->n_modules, sizeof(*s->modules), symbolize_module_cmp);
 		s->sorted = true;
 	}
 	if (!s->dirty || !s->dwfl)
