@@ -9,6 +9,7 @@
  */
 #include "pass.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,26 @@ static inline unsigned pass_bucket(uint64_t size)
 	return size ? 64u - (unsigned)__builtin_clzll(size) : 0;
 }
 
+/* In sampling mode (meta sample_bytes = N) an allocation of s bytes was recorded with
+ * probability q = 1 - exp(-s/N): it stands for s/q bytes and 1/q allocations, which makes
+ * every sum an unbiased estimate. The count is rounded up or down by a hash of the block
+ * (the same at its free), so that it stays unbiased too. Exact mode: s bytes, 1 block. */
+static inline void pass_weight(const pass_t *p, uint64_t addr, uint64_t size, uint64_t *bytes, uint64_t *count)
+{
+	if (p->sample_bytes <= 0 || size == 0) {
+		*bytes = size;
+		*count = 1;
+		return;
+	}
+	double q = -expm1(-(double)size / p->sample_bytes);
+	double c = 1.0 / q;
+	*bytes = (uint64_t)llround((double)size * c);
+	uint64_t h = (addr ^ size * 0x9E3779B97F4A7C15ull) * 0xC2B2AE3D27D4EB4Full;
+	double u = (double)(h >> 11) / 9007199254740992.0;
+	double fl = floor(c);
+	*count = (uint64_t)fl + (u < c - fl ? 1 : 0);
+}
+
 /* Sizes of 4 GiB and more do not fit a map slot: they live in a side map `big`. */
 static void pass_release(pass_t *p, addrmap_t *big, uint64_t addr, const addrmap_entry_t *blk)
 {
@@ -38,12 +59,14 @@ static void pass_release(pass_t *p, addrmap_t *big, uint64_t addr, const addrmap
 	addrmap_entry_t b;
 	if (blk->a == UINT32_MAX && addrmap_take(big, addr, &b))
 		size = (uint64_t)b.b << 32 | b.a;
+	uint64_t wbytes, wcount;
+	pass_weight(p, addr, size, &wbytes, &wcount);
 	pass_stack_t *s = &p->stacks[blk->b];
 	pass_touch(p, s);
-	s->live_bytes -= size;
-	s->live_count--;
-	p->heap -= size;
-	p->live_blocks--;
+	s->live_bytes -= wbytes;
+	s->live_count -= wcount;
+	p->heap -= wbytes;
+	p->live_blocks -= wcount;
 }
 
 static void pass_snapshot_end(pass_t *p, uint64_t ts)
@@ -79,6 +102,8 @@ int pass_run(pass_t *p, db_t *db)
 	}
 	if (!(st = stream_open(db)))
 		goto out;
+	const char *sb = db_meta_get(db, "sample_bytes");
+	p->sample_bytes = sb ? atof(sb) : 0;
 
 	const db_sample_t *samples = db->samples;
 	size_t n_samples = db->n_samples, si = 0;
@@ -128,20 +153,22 @@ int pass_run(pass_t *p, db_t *db)
 				db_fail(db, "out of memory");
 				goto out;
 			}
+			uint64_t wbytes, wcount;
+			pass_weight(p, ev.addr, ev.size, &wbytes, &wcount);
 			pass_stack_t *s = &p->stacks[sid];
 			pass_touch(p, s);
-			s->allocations++;
-			s->allocated_bytes += ev.size;
-			s->live_bytes += ev.size;
-			s->live_count++;
-			p->allocations++;
-			p->allocated_bytes += ev.size;
-			p->by_allocator[ev.allocator]++;
+			s->allocations += wcount;
+			s->allocated_bytes += wbytes;
+			s->live_bytes += wbytes;
+			s->live_count += wcount;
+			p->allocations += wcount;
+			p->allocated_bytes += wbytes;
+			p->by_allocator[ev.allocator] += wcount;
 			unsigned b = pass_bucket(ev.size);
-			p->hist_count[b]++;
-			p->hist_bytes[b] += ev.size;
-			p->heap += ev.size;
-			p->live_blocks++;
+			p->hist_count[b] += wcount;
+			p->hist_bytes[b] += wbytes;
+			p->heap += wbytes;
+			p->live_blocks += wcount;
 			if (p->heap > p->peak_heap) {
 				p->peak_heap = p->heap;
 				p->peak_ts = ev.ts;

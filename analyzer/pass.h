@@ -52,6 +52,7 @@ typedef struct pass {
 	uint64_t first_ts, last_ts; /* of events; 0/0 without events */
 
 	uint64_t *sample_heap; /* heap after all events with ts <= samples[i].ts */
+	double sample_bytes;   /* meta sample_bytes: > 0 in sampling mode */
 } pass_t;
 
 /* Runs the pass over db's events. Returns 0, or -1 with db->err set. */

@@ -33,6 +33,15 @@ void config_read(void)
 	config.max_depth = config_uint("MEMPROF_MAX_DEPTH", 64, 1, 256);
 	config.interval_ms = config_uint("MEMPROF_INTERVAL_MS", 10, 1, 3600000);
 	config.flush_ms = config_uint("MEMPROF_FLUSH_MS", 100, 10, 10000);
+	config.sample_bytes = 0;
+	if ((v = getenv("MEMPROF_SAMPLE_BYTES")) && *v) {
+		char *end;
+		config.sample_bytes = strtoull(v, &end, 10);
+		if (*end) {
+			mp_log("MEMPROF_SAMPLE_BYTES=%s is not a number of bytes; recording every allocation", v);
+			config.sample_bytes = 0;
+		}
+	}
 	config.follow = CONFIG_FOLLOW_PYTHON;
 	if ((v = getenv("MEMPROF_FOLLOW")) && *v) {
 		if (!strcmp(v, "all"))

@@ -17,6 +17,7 @@ typedef struct config {
 	unsigned interval_ms; /* MEMPROF_INTERVAL_MS */
 	unsigned flush_ms;    /* MEMPROF_FLUSH_MS */
 	config_follow_t follow; /* MEMPROF_FOLLOW */
+	unsigned long long sample_bytes; /* MEMPROF_SAMPLE_BYTES, 0: every allocation */
 	bool verbose;         /* MEMPROF_VERBOSE: say where the file goes */
 } config_t;
 

@@ -27,7 +27,7 @@ MP_EXPORT void *malloc(size_t size)
 	if (mp_unlikely(!real.malloc))
 		return real_bootstrap_alloc(size);
 	void *p = real.malloc(size);
-	if (p && mp_should_record())
+	if (p && mp_should_record() && !record_skip_alloc(size))
 		record_alloc(p, size, MP_AL_MALLOC);
 	return p;
 }
@@ -37,8 +37,8 @@ MP_EXPORT void free(void *p)
 	if (!p || mp_unlikely(real_is_bootstrap(p)))
 		return;
 	hooks_ensure_real();
-	if (mp_should_record())
-		record_free(p, clock_now());
+	if (mp_should_record() && !record_skip_free(p))
+		record_free(p, RECORD_TS_NOW);
 	real.free(p);
 }
 
@@ -52,7 +52,7 @@ MP_EXPORT void *calloc(size_t n, size_t size)
 		return real_bootstrap_alloc(total);
 	}
 	void *p = real.calloc(n, size);
-	if (p && mp_should_record())
+	if (p && mp_should_record() && !record_skip_alloc(n * size))
 		record_alloc(p, n * size, MP_AL_CALLOC);
 	return p;
 }
@@ -101,7 +101,7 @@ MP_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
 	hooks_ensure_real();
 	int r = real.posix_memalign(out, align, size);
-	if (r == 0 && *out && mp_should_record())
+	if (r == 0 && *out && mp_should_record() && !record_skip_alloc(size))
 		record_alloc(*out, size, MP_AL_POSIX_MEMALIGN);
 	return r;
 }
@@ -110,7 +110,7 @@ MP_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
 	hooks_ensure_real();
 	void *p = real.aligned_alloc(align, size);
-	if (p && mp_should_record())
+	if (p && mp_should_record() && !record_skip_alloc(size))
 		record_alloc(p, size, MP_AL_ALIGNED_ALLOC);
 	return p;
 }
@@ -119,7 +119,7 @@ MP_EXPORT void *memalign(size_t align, size_t size)
 {
 	hooks_ensure_real();
 	void *p = real.memalign(align, size);
-	if (p && mp_should_record())
+	if (p && mp_should_record() && !record_skip_alloc(size))
 		record_alloc(p, size, MP_AL_MEMALIGN);
 	return p;
 }
@@ -128,7 +128,7 @@ MP_EXPORT void *valloc(size_t size)
 {
 	hooks_ensure_real();
 	void *p = real.valloc(size);
-	if (p && mp_should_record())
+	if (p && mp_should_record() && !record_skip_alloc(size))
 		record_alloc(p, size, MP_AL_VALLOC);
 	return p;
 }
@@ -137,7 +137,7 @@ MP_EXPORT void *pvalloc(size_t size)
 {
 	hooks_ensure_real();
 	void *p = real.pvalloc(size);
-	if (p && mp_should_record())
+	if (p && mp_should_record() && !record_skip_alloc(size))
 		record_alloc(p, size, MP_AL_PVALLOC);
 	return p;
 }

@@ -31,7 +31,7 @@ static void *hooks_pymem_malloc(void *ctx, size_t size)
 	mp_guard++;
 	void *p = d->orig.malloc(d->orig.ctx, size);
 	mp_guard--;
-	if (p && mp_should_record())
+	if (p && mp_should_record() && !record_skip_alloc(size))
 		record_alloc(p, size, d->allocator);
 	return p;
 }
@@ -42,7 +42,7 @@ static void *hooks_pymem_calloc(void *ctx, size_t n, size_t size)
 	mp_guard++;
 	void *p = d->orig.calloc(d->orig.ctx, n, size);
 	mp_guard--;
-	if (p && mp_should_record())
+	if (p && mp_should_record() && !record_skip_alloc(n * size))
 		record_alloc(p, n * size, d->allocator);
 	return p;
 }
@@ -62,8 +62,8 @@ static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
 static void hooks_pymem_free(void *ctx, void *p)
 {
 	hooks_pymem_domain_t *d = ctx;
-	if (p && mp_should_record())
-		record_free(p, d->allocator == MP_AL_PYMEM_RAW ? clock_now() : RECORD_TS_GIL);
+	if (p && mp_should_record() && !record_skip_free(p))
+		record_free(p, d->allocator == MP_AL_PYMEM_RAW ? RECORD_TS_NOW : RECORD_TS_GIL);
 	mp_guard++;
 	d->orig.free(d->orig.ctx, p);
 	mp_guard--;

@@ -190,6 +190,8 @@ static void init_write_meta(void)
 	writer_set_meta("max_depth", buf);
 	snprintf(buf, sizeof buf, "%u", sampler_interval_ms);
 	writer_set_meta("sample_interval_ms", buf);
+	snprintf(buf, sizeof buf, "%llu", (unsigned long long)record_sample_bytes);
+	writer_set_meta("sample_bytes", buf);
 }
 
 /* Opens the file and starts the threads; recording is on when it returns 0. */
@@ -293,6 +295,11 @@ __attribute__((constructor)) static void init_main(void)
 	record_max_depth = config.max_depth;
 	sampler_interval_ms = config.interval_ms;
 	writer_flush_ms = config.flush_ms;
+	record_sample_bytes = config.sample_bytes;
+	if (record_sampling_init() < 0) {
+		mp_log("cannot allocate the sampling map; not recording");
+		goto out;
+	}
 
 	char pidbuf[32];
 	snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());

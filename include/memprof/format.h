@@ -135,8 +135,9 @@ static inline void mp_codec_init(mp_codec_t *c, uint64_t first_ts)
 /* Index (0 = newest) of addr among the recent allocations, or -1. */
 static inline int mp_codec_find_alloc(const mp_codec_t *c, uint64_t addr)
 {
+	unsigned slot = c->allocs_pos;
 	for (unsigned k = 0; k < MP_CODEC_ALLOCS; k++) {
-		unsigned slot = (c->allocs_pos + MP_CODEC_ALLOCS - 1 - k) % MP_CODEC_ALLOCS;
+		slot = slot ? slot - 1 : MP_CODEC_ALLOCS - 1;
 		if (c->allocs[slot] == addr)
 			return (int)k;
 	}
@@ -145,8 +146,9 @@ static inline int mp_codec_find_alloc(const mp_codec_t *c, uint64_t addr)
 
 static inline int mp_codec_find_free(const mp_codec_t *c, uint64_t addr)
 {
+	unsigned slot = c->frees_pos;
 	for (unsigned k = 0; k < MP_CODEC_FREES; k++) {
-		unsigned slot = (c->frees_pos + MP_CODEC_FREES - 1 - k) % MP_CODEC_FREES;
+		slot = slot ? slot - 1 : MP_CODEC_FREES - 1;
 		if (c->frees[slot] == addr)
 			return (int)k;
 	}
@@ -166,13 +168,13 @@ static inline uint64_t mp_codec_free_at(const mp_codec_t *c, unsigned k)
 static inline void mp_codec_push_alloc(mp_codec_t *c, uint64_t addr)
 {
 	c->allocs[c->allocs_pos] = addr;
-	c->allocs_pos = (c->allocs_pos + 1) % MP_CODEC_ALLOCS;
+	c->allocs_pos = c->allocs_pos + 1 == MP_CODEC_ALLOCS ? 0 : c->allocs_pos + 1;
 }
 
 static inline void mp_codec_push_free(mp_codec_t *c, uint64_t addr)
 {
 	c->frees[c->frees_pos] = addr;
-	c->frees_pos = (c->frees_pos + 1) % MP_CODEC_FREES;
+	c->frees_pos = c->frees_pos + 1 == MP_CODEC_FREES ? 0 : c->frees_pos + 1;
 }
 
 /* Moves stack index k (or a new stack, k = MP_CODEC_STACKS) to the front. */
