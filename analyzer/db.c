@@ -19,6 +19,7 @@
 
 #include "memprof/format.h"
 #include "memprof/schema.h"
+#include "paths.h"
 
 /* Node ids are handed out densely by the capture side; anything far sparser than the
  * row count is damage, and would make the id-indexed arrays absurdly large. */
@@ -213,7 +214,7 @@ static int db_load_pycode(db_t *db)
 		}
 		db_pycode_t *c = &db->pycode[db->n_pycode++];
 		c->id = sqlite3_column_int64(st, 0);
-		c->filename = db_strdup(sqlite3_column_text(st, 1));
+		c->filename = paths_normalize(db_strdup(sqlite3_column_text(st, 1)));
 		c->name = db_strdup(sqlite3_column_text(st, 2));
 		c->qualname = db_strdup(sqlite3_column_text(st, 3));
 		c->firstlineno = sqlite3_column_int(st, 4);

@@ -17,7 +17,7 @@ typedef struct db_node {
 
 typedef struct db_pycode {
 	int64_t id;
-	char *filename;
+	char *filename; /* lexically normalized (paths.h) */
 	char *name;
 	char *qualname;
 	int firstlineno;

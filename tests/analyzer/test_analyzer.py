@@ -339,6 +339,27 @@ def test_source_lines():
        "--focus fallback: innermost Python frame")
 
 
+def test_paths():
+    """Python file names are shown lexically normalized everywhere; <frozen ...> as is."""
+    spec = ("meta command paths\nmeta pid 6\nmeta clock_ticks_per_sec 1000\nmeta clock_start_ticks 0\n"
+            "code 1 /src/demo/../app.py main main 1 e800\n"
+            "code 2 /src/./app.py main main 1 e800\n"
+            "code 3 <frozen\\x20importlib._bootstrap> _load _load 1 e800\n"
+            "code 4 ./lib//../rel.py f f 1 e800\n"
+            "node 1 0 py:1:0\nnode 2 0 py:2:0\nnode 3 1 py:3:0\nnode 4 0 py:4:0\n"
+            "alloc 1 1 1000 100 1\nalloc 1 2 2000 200 2\nalloc 1 3 3000 30 3\nalloc 1 4 4000 4 4\n")
+    db = mk("paths.db", spec)
+    rows = csv_rows(ok("report", "--format=csv", db))[1:]
+    eq([r[:5] for r in rows], [["/src/app.py", "1", "main", "300", "300"],
+                               ["<frozen\\x20importlib._bootstrap>", "1", "_load", "30", "30"],
+                               ["rel.py", "1", "f", "4", "4"]], "normalized file names in report")
+    pk = json.loads(ok("peak", "--format=json", db))
+    eq([[f["file"] for f in x["frames"]] for x in pk["stacks"]],
+       [["/src/app.py"], ["/src/app.py"], ["<frozen\\x20importlib._bootstrap>", "/src/app.py"], ["rel.py"]],
+       "normalized file names in peak stacks")
+    return db
+
+
 def sites():
     out = subprocess.run([MKPROFILE, "--sites"], capture_output=True, check=True).stdout.decode()
     return {int(k): int(line) for k, line, _ in (l.split() for l in out.splitlines())}
@@ -617,6 +638,7 @@ def main():
     test_dropped_and_running()
     test_wal_recovery()
     test_source_lines()
+    test_paths()
     test_native()
     test_random()
     test_empty_profile()
