@@ -11,6 +11,7 @@
 #include "cmd.h"
 #include "memprof/schema.h"
 #include "output.h"
+#include "progress.h"
 
 enum { MAIN_OK = 0, MAIN_BAD_INPUT = 1, MAIN_USAGE = 2 };
 
@@ -46,6 +47,8 @@ static const main_cmd_t main_cmds[] = {
 	 "stacks live at the heap peak, largest first"},
 	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_leaks,
 	 "stacks never freed, largest first"},
+	{"temporary", {"text", "csv", "json"}, OPT_LIMIT | OPT_FOCUS, temporary_run,
+	 "allocations freed by their thread before its next allocation, by line"},
 };
 
 static void main_usage(FILE *f)
@@ -180,6 +183,7 @@ int main(int argc, char **argv)
 	const char *path = sub_argv[optind];
 
 	profile_t p;
+	progress_start();
 	if (profile_open(&p, path, o.focus)) {
 		fprintf(stderr, "memprof: %s: %s\n", path, p.db.err);
 		profile_close(&p);

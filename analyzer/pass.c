@@ -6,6 +6,12 @@
  * at the latest peak: save it then. At the end a stack still in the current epoch kept
  * its snapshot; one behind it is unchanged since the peak, so its live value is the peak
  * value.
+ *
+ * Temporary allocations (heaptrack's notion, per thread): each thread's last allocation
+ * is remembered; when the same thread frees that block before it allocates again, the
+ * allocation was temporary. The block freed must be the one remembered (same address,
+ * stack and size), so a block another thread freed and got back in between does not
+ * count.
  */
 #include "pass.h"
 
@@ -14,9 +20,23 @@
 #include <string.h>
 
 #include "addrmap.h"
+#include "progress.h"
 #include "stream.h"
 
 #define PASS_AHEAD 16
+#define PASS_PROGRESS_EVERY (1u << 16)
+
+typedef struct pass_item {
+	mp_event_t ev;
+	uint32_t thread;
+} pass_item_t;
+
+typedef struct pass_last {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t stack;
+	uint32_t valid;
+} pass_last_t;
 
 static inline void pass_touch(pass_t *p, pass_stack_t *s)
 {
@@ -52,8 +72,9 @@ static inline void pass_weight(const pass_t *p, uint64_t addr, uint64_t size, ui
 	*count = (uint64_t)fl + (u < c - fl ? 1 : 0);
 }
 
-/* Sizes of 4 GiB and more do not fit a map slot: they live in a side map `big`. */
-static void pass_release(pass_t *p, addrmap_t *big, uint64_t addr, const addrmap_entry_t *blk)
+/* Sizes of 4 GiB and more do not fit a map slot: they live in a side map `big`.
+ * Returns the block's recorded size. */
+static uint64_t pass_release(pass_t *p, addrmap_t *big, uint64_t addr, const addrmap_entry_t *blk)
 {
 	uint64_t size = blk->a;
 	addrmap_entry_t b;
@@ -67,6 +88,7 @@ static void pass_release(pass_t *p, addrmap_t *big, uint64_t addr, const addrmap
 	s->live_count -= wcount;
 	p->heap -= wbytes;
 	p->live_blocks -= wcount;
+	return size;
 }
 
 static void pass_snapshot_end(pass_t *p, uint64_t ts)
@@ -89,9 +111,10 @@ int pass_run(pass_t *p, db_t *db)
 	/* Events are pulled PASS_AHEAD ahead of the one processed so that the live map's
 	 * slot for each is prefetched: the map is far larger than the caches and the
 	 * addresses are random, so this hides most of the cache-miss latency. */
-	mp_event_t ahead[PASS_AHEAD];
+	pass_item_t ahead[PASS_AHEAD];
 	size_t head = 0, n_ahead = 0;
 	bool eof = false;
+	pass_last_t *last = NULL;
 
 	p->n_stacks = db->n_nodes ? db->n_nodes : 1;
 	p->stacks = calloc(p->n_stacks, sizeof *p->stacks);
@@ -102,30 +125,42 @@ int pass_run(pass_t *p, db_t *db)
 	}
 	if (!(st = stream_open(db)))
 		goto out;
+	size_t n_threads = stream_threads(st);
+	if (!(last = calloc(n_threads ? n_threads : 1, sizeof *last))) {
+		db_fail(db, "out of memory");
+		goto out;
+	}
 	const char *sb = db_meta_get(db, "sample_bytes");
 	p->sample_bytes = sb ? atof(sb) : 0;
 
 	const db_sample_t *samples = db->samples;
 	size_t n_samples = db->n_samples, si = 0;
 	mp_event_t ev;
+	uint32_t thread;
 	for (;;) {
 		while (n_ahead < PASS_AHEAD && !eof) {
-			mp_event_t *slot = &ahead[(head + n_ahead) % PASS_AHEAD];
-			int r = stream_next(st, slot);
+			pass_item_t *slot = &ahead[(head + n_ahead) % PASS_AHEAD];
+			int r = stream_next(st, &slot->ev, &slot->thread);
 			if (r < 0)
 				goto out;
 			if (r == 0) {
 				eof = true;
 				break;
 			}
-			addrmap_prefetch(&live, slot->addr);
+			addrmap_prefetch(&live, slot->ev.addr);
 			n_ahead++;
 		}
 		if (n_ahead == 0)
 			break;
-		ev = ahead[head];
+		ev = ahead[head].ev;
+		thread = ahead[head].thread;
 		head = (head + 1) % PASS_AHEAD;
 		n_ahead--;
+		if (p->events % PASS_PROGRESS_EVERY == 0) {
+			size_t done, total;
+			stream_progress(st, &done, &total);
+			progress_update(done, total);
+		}
 		if (p->events++ == 0)
 			p->first_ts = ev.ts;
 		if (ev.ts > p->last_ts)
@@ -153,6 +188,7 @@ int pass_run(pass_t *p, db_t *db)
 				db_fail(db, "out of memory");
 				goto out;
 			}
+			last[thread] = (pass_last_t){ev.addr, ev.size, sid, 1};
 			uint64_t wbytes, wcount;
 			pass_weight(p, ev.addr, ev.size, &wbytes, &wcount);
 			pass_stack_t *s = &p->stacks[sid];
@@ -179,7 +215,18 @@ int pass_run(pass_t *p, db_t *db)
 		case MP_EV_FREE:
 			if (addrmap_take(&live, ev.addr, &old)) {
 				p->frees++;
-				pass_release(p, &big, ev.addr, &old);
+				uint64_t size = pass_release(p, &big, ev.addr, &old);
+				pass_last_t *l = &last[thread];
+				if (l->valid && l->addr == ev.addr && l->stack == old.b && l->size == size) {
+					uint64_t wbytes, wcount;
+					pass_weight(p, ev.addr, size, &wbytes, &wcount);
+					pass_stack_t *s = &p->stacks[old.b];
+					s->temp_count += wcount;
+					s->temp_bytes += wbytes;
+					p->temporary += wcount;
+					p->temporary_bytes += wbytes;
+					l->valid = 0;
+				}
 			} else {
 				p->unmatched_frees++;
 			}
@@ -214,6 +261,8 @@ int pass_run(pass_t *p, db_t *db)
 	}
 	ret = 0;
 out:
+	progress_end();
+	free(last);
 	stream_close(st);
 	addrmap_free(&live);
 	addrmap_free(&big);

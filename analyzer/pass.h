@@ -1,7 +1,8 @@
 /* The aggregation pass: one walk over the time-ordered event stream holding the map of
  * live blocks, computing per stack node what every command reports (allocated, live at
  * the global heap peak, live at end, never freed) plus global totals and the heap value
- * at each RSS sample. All commands are views of a pass_t. */
+ * at each RSS sample, and which allocations were temporary. All commands are views of
+ * a pass_t. */
 #ifndef MEMPROF_ANALYZER_PASS_H
 #define MEMPROF_ANALYZER_PASS_H
 
@@ -22,6 +23,8 @@ typedef struct pass_stack {
 	uint64_t peak_count;
 	uint64_t end_bytes; /* live at the END marker (or at stream end without one) */
 	uint64_t end_count;
+	uint64_t temp_count; /* temporary allocations (see pass.c) */
+	uint64_t temp_bytes;
 	uint32_t epoch;
 } pass_stack_t;
 
@@ -37,6 +40,8 @@ typedef struct pass {
 	uint64_t replaced_allocations; /* ALLOC of an address already live: old block dropped */
 	uint64_t unknown_stacks;       /* ALLOC with a stack id outside stack_nodes: counted on 0 */
 	uint64_t end_markers;
+	uint64_t temporary; /* allocations freed by their thread before its next allocation */
+	uint64_t temporary_bytes;
 	uint64_t by_allocator[MP_AL_COUNT];
 	uint64_t hist_count[PASS_HIST_BUCKETS];
 	uint64_t hist_bytes[PASS_HIST_BUCKETS];

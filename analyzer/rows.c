@@ -20,6 +20,7 @@ static uint64_t rows_primary(const rows_row_t *r)
 	case ROWS_SORT_ALLOCATED: return r->allocated_bytes;
 	case ROWS_SORT_COUNT: return r->allocations;
 	case ROWS_SORT_END: return r->end_bytes;
+	case ROWS_SORT_TEMPORARY: return r->temp_count;
 	default: return r->peak_bytes;
 	}
 }
@@ -29,6 +30,8 @@ static int rows_cmp(const void *pa, const void *pb)
 	const rows_row_t *a = pa, *b = pb;
 	int c;
 	if ((c = rows_cmp_u64(rows_primary(a), rows_primary(b))))
+		return c;
+	if (rows_sort_key == ROWS_SORT_TEMPORARY && (c = rows_cmp_u64(a->temp_bytes, b->temp_bytes)))
 		return c;
 	if ((c = rows_cmp_u64(a->allocated_bytes, b->allocated_bytes)))
 		return c;
@@ -79,6 +82,8 @@ rows_row_t *rows_build(profile_t *p, rows_by_t by, rows_sort_t sort, size_t *n_o
 		r->allocations += st->allocations;
 		r->end_bytes += st->end_bytes;
 		r->leaked_bytes += st->live_bytes;
+		r->temp_count += st->temp_count;
+		r->temp_bytes += st->temp_bytes;
 	}
 	size_t n = 0;
 	for (size_t i = 0; i < cap; i++)

@@ -9,7 +9,13 @@
 #include "profile.h"
 
 typedef enum { ROWS_BY_LINE, ROWS_BY_FUNCTION, ROWS_BY_FILE } rows_by_t;
-typedef enum { ROWS_SORT_PEAK, ROWS_SORT_ALLOCATED, ROWS_SORT_COUNT, ROWS_SORT_END } rows_sort_t;
+typedef enum {
+	ROWS_SORT_PEAK,
+	ROWS_SORT_ALLOCATED,
+	ROWS_SORT_COUNT,
+	ROWS_SORT_END,
+	ROWS_SORT_TEMPORARY, /* temporary allocations, then their bytes */
+} rows_sort_t;
 
 typedef struct rows_row {
 	uint32_t loc; /* locate id of the grouped location */
@@ -18,6 +24,8 @@ typedef struct rows_row {
 	uint64_t allocations;
 	uint64_t end_bytes;
 	uint64_t leaked_bytes;
+	uint64_t temp_count; /* temporary allocations (pass.c) */
+	uint64_t temp_bytes;
 } rows_row_t;
 
 /* All rows with at least one allocation, sorted (biggest first). Caller frees. */

@@ -52,6 +52,7 @@ struct stream {
 	size_t n_threads;
 	stream_thread_t **heap;
 	size_t n_heap;
+	size_t chunks_loaded;
 };
 
 static int stream_kind_rank(uint8_t kind)
@@ -140,6 +141,7 @@ static int stream_load_chunk(stream_t *s, stream_thread_t *t, const stream_chunk
 	sqlite3_reset(st);
 	if (got != c->raw_bytes)
 		return stream_chunk_fail(s, c, "size differs from raw_bytes");
+	s->chunks_loaded++;
 	t->chunk = c;
 	t->pos = t->buf;
 	t->end = t->buf + got;
@@ -262,12 +264,13 @@ fail:
 	return NULL;
 }
 
-int stream_next(stream_t *s, mp_event_t *ev)
+int stream_next(stream_t *s, mp_event_t *ev, uint32_t *thread)
 {
 	if (s->n_heap == 0)
 		return 0;
 	stream_thread_t *t = s->heap[0];
 	*ev = t->cur;
+	*thread = t->index;
 	int r = stream_advance(s, t);
 	if (r < 0)
 		return -1;
@@ -281,6 +284,12 @@ int stream_next(stream_t *s, mp_event_t *ev)
 size_t stream_threads(const stream_t *s)
 {
 	return s->n_threads;
+}
+
+void stream_progress(const stream_t *s, size_t *done, size_t *total)
+{
+	*done = s->chunks_loaded;
+	*total = s->n_chunks;
 }
 
 void stream_close(stream_t *s)

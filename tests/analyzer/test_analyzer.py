@@ -360,6 +360,101 @@ def test_paths():
     return db
 
 
+def line_code(spec, lines, file="/t/app.py"):
+    """Code objects whose one instruction is on line L (table e800: 1 unit, +0 from
+    firstlineno) and a one-frame stack node for each: node k is line lines[k-1]."""
+    for k, line in enumerate(lines, 1):
+        spec.append("code %d %s f%d f%d %d e800" % (k, file, line, line, line))
+        spec.append("node %d 0 py:%d:0" % (k, k))
+
+
+def test_temporary():
+    """Temporary = freed by the allocating thread before that thread's next allocation."""
+    spec = ["meta command temp", "meta pid 8", "meta clock_ticks_per_sec 1000", "meta clock_start_ticks 0"]
+    line_code(spec, [10, 20, 30, 40])
+    spec += """alloc 1 1 100 10 1
+free 1 2 100
+alloc 1 3 200 20 2
+alloc 1 4 300 30 1
+free 1 5 200
+free 1 6 300
+alloc 1 7 400 40 3
+free 2 8 400
+alloc 2 9 500 50 4
+free 1 10 500
+free 2 11 999
+alloc 1 12 600 60 2
+free 1 13 700
+free 1 14 600
+alloc 1 15 800 80 3
+free 2 16 800
+alloc 2 17 800 88 3
+free 1 18 800
+alloc 2 19 900 90 4
+free 2 20 900
+alloc 2 20 a00 100 4
+alloc 1 21 b00 5 1
+free 1 22 b00
+alloc 1 23 b00 5 1
+""".splitlines()
+    # temporary: 0x100, 0x300 (0x200 was not the last), 0x600 (an unmatched free in
+    # between does not matter), 0x900 (realloc pattern), the first 0xb00. Not: 0x400,
+    # 0x500 (freed by the other thread), 0x800 (freed by t1 after t2 got it back).
+    db = mk("temporary.db", "\n".join(spec) + "\n")
+    want = [("/t/app.py", 10, "f10", 3, 45, 4), ("/t/app.py", 40, "f40", 1, 90, 3),
+            ("/t/app.py", 20, "f20", 1, 60, 2)]
+    eq(csv_rows(ok("temporary", "--format=csv", db)),
+       [["file", "line", "function", "temporary_allocations", "temporary_bytes", "allocations"]] +
+       [[f, str(l), fn, str(c), str(b), str(a)] for f, l, fn, c, b, a in want], "temporary csv")
+    j = json.loads(ok("temporary", "--format=json", db))
+    eq((j["allocations"], j["temporary_allocations"], j["temporary_bytes"]), (12, 5, 195), "temporary json totals")
+    eq([(r["file"], r["line"], r["function"], r["temporary_allocations"], r["temporary_bytes"], r["allocations"])
+        for r in j["rows"]], want, "temporary json rows")
+    eq(csv_rows(ok("temporary", "--format=csv", "--limit=1", db))[1:], [["/t/app.py", "10", "f10", "3", "45", "4"]],
+       "temporary --limit")
+    text = ok("temporary", db)
+    for needle in ("5 temporary allocations (41.7% of 12), 195 B", "3    75.0%       45 B  /t/app.py:10 f10",
+                   "1    33.3%       90 B  /t/app.py:40 f40"):
+        check(needle in text, "temporary text mentions %r:\n%s" % (needle, text))
+    s = json.loads(ok("stats", "--format=json", db))
+    eq((s["temporary_allocations"], s["temporary_bytes"]), (5, 195), "stats temporary")
+    check("temporary:             5 (41.7%, 195 B)" in ok("stats", db), "stats text temporary")
+    # the basic profile: only D (0x4000, thread 2, /src/app.py:13) is freed before its
+    # thread allocates again
+    basic = os.path.join(TMP, "basic.db")
+    eq(csv_rows(ok("temporary", "--format=csv", basic))[1:], [["/src/app.py", "13", "main", "1", "5000", "1"]],
+       "temporary on the basic profile")
+    nothing = ok("temporary", os.path.join(TMP, "paths.db"))
+    check("no temporary allocations" in nothing, "temporary text without any:\n" + nothing)
+
+
+def test_progress():
+    """The progress bar goes to a terminal only, and is erased."""
+    import pty
+    db = os.path.join(TMP, "basic.db")
+    master, slave = pty.openpty()
+    env = dict(os.environ, MEMPROF_PROGRESS_AFTER_MS="0")
+    p = subprocess.run([MEMPROF, "report", "--format=csv", db], stdout=subprocess.PIPE, stderr=slave,
+                       env=env, timeout=60)
+    os.close(slave)
+    tty = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        tty += chunk
+    os.close(master)
+    eq(p.returncode, 0, "progress run exit status")
+    check(b"memprof: reading events [" in tty and b"chunks)" in tty, "progress bar drawn on a terminal: %r" % tty)
+    check(tty.endswith(b"\r\x1b[K"), "progress bar erased at the end: %r" % tty)
+    eq(p.stdout.decode(), ok("report", "--format=csv", db), "stdout unchanged by the progress bar")
+    p = subprocess.run([MEMPROF, "report", db], capture_output=True, env=env)
+    eq(p.stderr, b"", "no progress bar when stderr is not a terminal")
+
+
 def sites():
     out = subprocess.run([MKPROFILE, "--sites"], capture_output=True, check=True).stdout.decode()
     return {int(k): int(line) for k, line, _ in (l.split() for l in out.splitlines())}
@@ -639,6 +734,8 @@ def main():
     test_wal_recovery()
     test_source_lines()
     test_paths()
+    test_temporary()
+    test_progress()
     test_native()
     test_random()
     test_empty_profile()

@@ -1,0 +1,105 @@
+/* temporary: allocations freed almost at once, by line. An allocation is temporary when
+ * the thread that made it frees it before making its next allocation (pass.c); such
+ * churn costs time in the allocator without ever holding memory. Largest count first. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "output.h"
+#include "source.h"
+#include "units.h"
+
+#define TEMPORARY_TEXT_LIMIT 30
+
+static double temporary_percent(uint64_t part, uint64_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+static void temporary_csv(FILE *f, const profile_t *p, const rows_row_t *rows, size_t n)
+{
+	fputs("file,line,function,temporary_allocations,temporary_bytes,allocations\n", f);
+	for (size_t i = 0; i < n; i++) {
+		const locate_loc_t *l = locate_get(p->locate, rows[i].loc);
+		output_csv_str(f, l->file);
+		fprintf(f, ",%d,", l->line);
+		output_csv_str(f, l->function);
+		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", rows[i].temp_count, rows[i].temp_bytes,
+			rows[i].allocations);
+	}
+}
+
+static void temporary_json(FILE *f, const profile_t *p, const rows_row_t *rows, size_t n)
+{
+	fputc('{', f);
+	profile_json_header(f, p);
+	fprintf(f, ",\"allocations\":%" PRIu64 ",\"temporary_allocations\":%" PRIu64
+		   ",\"temporary_bytes\":%" PRIu64 ",\"rows\":[",
+		p->pass.allocations, p->pass.temporary, p->pass.temporary_bytes);
+	for (size_t i = 0; i < n; i++) {
+		const locate_loc_t *l = locate_get(p->locate, rows[i].loc);
+		fputs(i ? ",\n {\"file\":" : "\n {\"file\":", f);
+		output_json_str(f, l->file);
+		fprintf(f, ",\"line\":%d,\"function\":", l->line);
+		output_json_str(f, l->function);
+		fprintf(f, ",\"temporary_allocations\":%" PRIu64 ",\"temporary_bytes\":%" PRIu64
+			   ",\"allocations\":%" PRIu64 "}",
+			rows[i].temp_count, rows[i].temp_bytes, rows[i].allocations);
+	}
+	fputs("\n]}\n", f);
+}
+
+static void temporary_text(FILE *f, const profile_t *p, const rows_row_t *rows, size_t n, size_t total)
+{
+	char b1[UNITS_BUF], b2[UNITS_BUF], b3[UNITS_BUF];
+	const pass_t *ps = &p->pass;
+	profile_text_header(f, p, "temporary");
+	fprintf(f, "%s temporary allocations (%.1f%% of %s), %s: freed by their thread before its next allocation\n\n",
+		units_count(b1, ps->temporary), temporary_percent(ps->temporary, ps->allocations),
+		units_count(b2, ps->allocations), units_bytes(b3, ps->temporary_bytes));
+	if (total == 0) {
+		fputs("no temporary allocations\n", f);
+		return;
+	}
+	source_t *src = source_new(p->db.cwd);
+	fprintf(f, "%10s %8s %10s  %s\n", "TEMPORARY", "% ALLOCS", "BYTES", "LOCATION");
+	for (size_t i = 0; i < n; i++) {
+		const rows_row_t *r = &rows[i];
+		const locate_loc_t *l = locate_get(p->locate, r->loc);
+		fprintf(f, "%10s %7.1f%% %10s  ", units_count(b1, r->temp_count),
+			temporary_percent(r->temp_count, r->allocations), units_bytes(b2, r->temp_bytes));
+		if (!l->function[0])
+			fprintf(f, "%s\n", l->file);
+		else if (l->line > 0)
+			fprintf(f, "%s:%d %s\n", l->file, l->line, l->function);
+		else
+			fprintf(f, "%s (%s)\n", l->function, l->file);
+		const char *text = source_line(src, l->file, l->line);
+		if (text && *text)
+			fprintf(f, "%32s%s\n", "", text);
+	}
+	if (n < total)
+		fprintf(f, "... %zu more locations (--limit=0 shows all)\n", total - n);
+	source_free(src);
+}
+
+int temporary_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+{
+	size_t all;
+	rows_row_t *rows = rows_build(p, ROWS_BY_LINE, ROWS_SORT_TEMPORARY, &all);
+	size_t total = 0; /* sorted by temp_count first: the rows with any come first */
+	while (total < all && rows[total].temp_count)
+		total++;
+	const char *fmt = o->format;
+	long limit = o->limit >= 0 ? o->limit : strcmp(fmt, "text") == 0 ? TEMPORARY_TEXT_LIMIT : 0;
+	size_t n = limit > 0 && (size_t)limit < total ? (size_t)limit : total;
+	if (strcmp(fmt, "csv") == 0)
+		temporary_csv(out, p, rows, n);
+	else if (strcmp(fmt, "json") == 0)
+		temporary_json(out, p, rows, n);
+	else
+		temporary_text(out, p, rows, n, total);
+	free(rows);
+	return 0;
+}
