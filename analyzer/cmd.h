@@ -13,17 +13,20 @@ typedef struct cmd_opts {
 	const char *format; /* validated against the command's list */
 	const char *output; /* -o; NULL = stdout */
 	const char *focus;
+	const char *target; /* the command's positional argument (lines: FILE.py[:FUNCTION]) */
 	rows_sort_t sort;
 	rows_by_t by;
 	long limit; /* -1 = the format's default, 0 = unlimited */
 } cmd_opts_t;
 
-/* Each returns 0 (write errors are caught when main closes the stream). */
+/* Each returns 0 (write errors are caught when main closes the stream), or 1 after
+ * printing one line "memprof: reason" on stderr. */
 int stats_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 int report_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks);
 int temporary_run(profile_t *p, const cmd_opts_t *o, FILE *out);
+int lines_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 
 /* Writes one rows_row_t as a JSON object. */
 void report_json_row(FILE *f, const profile_t *p, const rows_row_t *r);

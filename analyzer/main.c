@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "memprof/schema.h"
@@ -24,6 +25,7 @@ typedef struct main_cmd {
 	unsigned opts;
 	int (*run)(profile_t *p, const cmd_opts_t *o, FILE *out);
 	const char *summary;
+	const char *target; /* a positional argument before FILE (shown in usage), or NULL */
 } main_cmd_t;
 
 static int main_peak(profile_t *p, const cmd_opts_t *o, FILE *out)
@@ -38,17 +40,19 @@ static int main_leaks(profile_t *p, const cmd_opts_t *o, FILE *out)
 
 static const main_cmd_t main_cmds[] = {
 	{"report", {"text", "csv", "json"}, OPT_SORT | OPT_LIMIT | OPT_FOCUS | OPT_BY, report_run,
-	 "per-location table: peak, allocated, allocations, live at end"},
+	 "per-location table: peak, allocated, allocations, live at end", NULL},
 	{"stats", {"text", "json"}, OPT_FOCUS, stats_run,
-	 "totals, peak heap and RSS, size histogram, top lines"},
+	 "totals, peak heap and RSS, size histogram, top lines", NULL},
 	{"timeseries", {"csv", "json", "mprof"}, 0, timeseries_run,
-	 "RSS and heap over time (mprof: memory_profiler .dat)"},
+	 "RSS and heap over time (mprof: memory_profiler .dat)", NULL},
 	{"peak", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_peak,
-	 "stacks live at the heap peak, largest first"},
+	 "stacks live at the heap peak, largest first", NULL},
 	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_leaks,
-	 "stacks never freed, largest first"},
+	 "stacks never freed, largest first", NULL},
 	{"temporary", {"text", "csv", "json"}, OPT_LIMIT | OPT_FOCUS, temporary_run,
-	 "allocations freed by their thread before its next allocation, by line"},
+	 "allocations freed by their thread before its next allocation, by line", NULL},
+	{"lines", {"text", "csv", "json"}, 0, lines_run,
+	 "every line of a Python file or function with its memory", "FILE.py[:FUNCTION]"},
 };
 
 static void main_usage(FILE *f)
@@ -56,7 +60,10 @@ static void main_usage(FILE *f)
 	fputs("usage: memprof COMMAND [OPTIONS] FILE\n\ncommands:\n", f);
 	for (size_t i = 0; i < sizeof main_cmds / sizeof *main_cmds; i++) {
 		const main_cmd_t *c = &main_cmds[i];
-		fprintf(f, "  %-11s %s\n  %-11s --format=", c->name, c->summary, "");
+		if (c->target)
+			fprintf(f, "  %-11s %s FILE: %s\n  %-11s --format=", c->name, c->target, c->summary, "");
+		else
+			fprintf(f, "  %-11s %s\n  %-11s --format=", c->name, c->summary, "");
 		for (int k = 0; k < 4 && c->formats[k]; k++)
 			fprintf(f, "%s%s", k ? "|" : "", c->formats[k]);
 		fputs(c->opts & OPT_SORT ? " --sort=peak|allocated|count|end" : "", f);
@@ -176,6 +183,11 @@ int main(int argc, char **argv)
 			return main_usage_error("unknown option '%s'", sub_argv[optind - 1]);
 		}
 	}
+	if (cmd->target) {
+		if (optind >= sub_argc)
+			return main_usage_error("%s: missing %s", cmd->name, cmd->target);
+		o.target = sub_argv[optind++];
+	}
 	if (optind >= sub_argc)
 		return main_usage_error("%s: missing FILE", cmd->name);
 	if (optind + 1 < sub_argc)
@@ -196,10 +208,12 @@ int main(int argc, char **argv)
 		return MAIN_BAD_INPUT;
 	}
 	int rc = cmd->run(&p, &o, out);
-	if (output_close(out)) {
+	if (output_close(out) && !rc) {
 		fprintf(stderr, "memprof: %s: write error\n", o.output ? o.output : "standard output");
 		rc = MAIN_BAD_INPUT;
 	}
+	if (rc && out != stdout)
+		unlink(o.output); /* no half-written file: the command said why it failed */
 	profile_close(&p);
 	return rc ? MAIN_BAD_INPUT : MAIN_OK;
 }

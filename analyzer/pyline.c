@@ -76,6 +76,61 @@ static bool pyline_skip(const uint8_t *table, size_t len, size_t *pos, unsigned 
 	return true;
 }
 
+/* Decodes the entry at *pos: its length in code units, whether it has a line, and the
+ * line delta. false for a damaged entry. */
+static bool pyline_entry(const uint8_t *table, size_t len, size_t *pos, unsigned *units, bool *located,
+			 int64_t *delta)
+{
+	uint8_t head = table[(*pos)++];
+	if (!(head & 0x80))
+		return false;
+	unsigned code = (head >> 3) & 15;
+	uint64_t ignored;
+	*units = (head & 7) + 1u;
+	*located = code != PYLINE_CODE_NONE;
+	*delta = 0;
+	if (code < PYLINE_CODE_ONE_LINE0)
+		return pyline_skip(table, len, pos, 1);
+	if (code < PYLINE_CODE_NO_COLUMNS) {
+		*delta = code - PYLINE_CODE_ONE_LINE0;
+		return pyline_skip(table, len, pos, 2);
+	}
+	if (code == PYLINE_CODE_NO_COLUMNS)
+		return pyline_svarint(table, len, pos, delta);
+	if (code == PYLINE_CODE_LONG)
+		return pyline_svarint(table, len, pos, delta) && pyline_varint(table, len, pos, &ignored) &&
+		       pyline_varint(table, len, pos, &ignored) && pyline_varint(table, len, pos, &ignored);
+	return true;
+}
+
+int pyline_range(const uint8_t *table, size_t len, int firstlineno, int *min, int *max)
+{
+	int64_t line = firstlineno, lo = INT64_MAX, hi = INT64_MIN;
+	size_t pos = 0;
+
+	if (!table)
+		return -1;
+	while (pos < len) {
+		unsigned units;
+		bool located;
+		int64_t delta;
+		if (!pyline_entry(table, len, &pos, &units, &located, &delta))
+			return -1;
+		line += delta;
+		if (line > INT32_MAX || line < INT32_MIN)
+			return -1;
+		if (located && line > 0) {
+			lo = line < lo ? line : lo;
+			hi = line > hi ? line : hi;
+		}
+	}
+	if (lo > hi)
+		return -1;
+	*min = (int)lo;
+	*max = (int)hi;
+	return 0;
+}
+
 int pyline_addr2line(const uint8_t *table, size_t len, int firstlineno, uint32_t lasti)
 {
 	/* Line numbers are kept in 64 bits so a hostile table cannot overflow them. */
@@ -86,37 +141,17 @@ int pyline_addr2line(const uint8_t *table, size_t len, int firstlineno, uint32_t
 	if (!table)
 		return -1;
 	while (pos < len) {
-		uint8_t head = table[pos++];
-		if (!(head & 0x80))
-			return -1;
-		unsigned code = (head >> 3) & 15;
-		uint64_t end = start + (head & 7) + 1;
-		int64_t delta = 0;
-		uint64_t ignored;
-		bool ok;
-
-		if (code < PYLINE_CODE_ONE_LINE0) {
-			ok = pyline_skip(table, len, &pos, 1);
-		} else if (code < PYLINE_CODE_NO_COLUMNS) {
-			delta = code - PYLINE_CODE_ONE_LINE0;
-			ok = pyline_skip(table, len, &pos, 2);
-		} else if (code == PYLINE_CODE_NO_COLUMNS) {
-			ok = pyline_svarint(table, len, &pos, &delta);
-		} else if (code == PYLINE_CODE_LONG) {
-			ok = pyline_svarint(table, len, &pos, &delta) &&
-			     pyline_varint(table, len, &pos, &ignored) &&
-			     pyline_varint(table, len, &pos, &ignored) &&
-			     pyline_varint(table, len, &pos, &ignored);
-		} else {
-			ok = true;
-		}
-		if (!ok)
+		unsigned units;
+		bool located;
+		int64_t delta;
+		if (!pyline_entry(table, len, &pos, &units, &located, &delta))
 			return -1;
 		line += delta;
 		if (line > INT32_MAX || line < INT32_MIN)
 			return -1;
+		uint64_t end = start + units;
 		if (lasti < end) {
-			if (code == PYLINE_CODE_NONE || line < 0)
+			if (!located || line < 0)
 				return -1;
 			return (int)line;
 		}

@@ -10,4 +10,8 @@
  * PyCode_Addr2Line(code, lasti * 2) answers. Returns -1 for no line or damaged table. */
 int pyline_addr2line(const uint8_t *table, size_t len, int firstlineno, uint32_t lasti);
 
+/* Smallest and largest line any instruction of the code object is on. Returns 0, or -1
+ * for a damaged table or one without any line. */
+int pyline_range(const uint8_t *table, size_t len, int firstlineno, int *min, int *max);
+
 #endif

@@ -3,15 +3,17 @@
 #include "source.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SOURCE_MAX_BYTES (64u << 20)
 
 typedef struct source_file {
 	char *path;
-	char *text;   /* NUL-separated trimmed lines, NULL if unreadable */
+	char *text;   /* NUL-separated lines without trailing whitespace, NULL if unreadable */
 	char **lines; /* lines[i] = line i + 1 */
 	int n_lines;
 } source_file_t;
@@ -60,8 +62,13 @@ static void source_load(source_file_t *sf, const char *base)
 		f = fopen(sf->path, "rb");
 	if (!f)
 		return;
-	char *text = malloc(SOURCE_MAX_BYTES + 1);
-	size_t len = text ? fread(text, 1, SOURCE_MAX_BYTES, f) : 0;
+	struct stat st;
+	size_t want = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
+				      (uint64_t)st.st_size < SOURCE_MAX_BYTES
+			      ? (size_t)st.st_size
+			      : 0;
+	char *text = malloc(want + 1);
+	size_t len = text ? fread(text, 1, want, f) : 0;
 	fclose(f);
 	if (!text)
 		return;
@@ -71,8 +78,6 @@ static void source_load(source_file_t *sf, const char *base)
 		char *nl = memchr(p, '\n', (size_t)(text + len - p));
 		char *eol = nl ? nl : text + len;
 		*eol = '\0';
-		while (p < eol && isspace((unsigned char)*p))
-			p++;
 		for (char *q = eol; q > p && isspace((unsigned char)q[-1]);)
 			*--q = '\0';
 		if (sf->n_lines == cap) {
@@ -85,10 +90,8 @@ static void source_load(source_file_t *sf, const char *base)
 	sf->text = text;
 }
 
-const char *source_line(source_t *s, const char *file, int line)
+static source_file_t *source_file(source_t *s, const char *file)
 {
-	if (!file || !*file || line <= 0)
-		return NULL;
 	source_file_t *sf = NULL;
 	for (size_t i = 0; i < s->n; i++)
 		if (strcmp(s->files[i].path, file) == 0)
@@ -102,7 +105,31 @@ const char *source_line(source_t *s, const char *file, int line)
 		*sf = (source_file_t){strdup(file), NULL, NULL, 0};
 		source_load(sf, s->base);
 	}
+	return sf;
+}
+
+const char *source_line_raw(source_t *s, const char *file, int line)
+{
+	if (!file || !*file || line <= 0)
+		return NULL;
+	const source_file_t *sf = source_file(s, file);
 	if (!sf->text || line > sf->n_lines)
 		return NULL;
 	return sf->lines[line - 1];
+}
+
+const char *source_line(source_t *s, const char *file, int line)
+{
+	const char *p = source_line_raw(s, file, line);
+	while (p && isspace((unsigned char)*p))
+		p++;
+	return p;
+}
+
+int source_count(source_t *s, const char *file)
+{
+	if (!file || !*file)
+		return -1;
+	const source_file_t *sf = source_file(s, file);
+	return sf->text ? sf->n_lines : -1;
 }

@@ -1,4 +1,4 @@
-/* source: the text of a source line, for the text report. Files are read once. */
+/* source: the text of source lines, for the text outputs. Files are read once. */
 #ifndef MEMPROF_ANALYZER_SOURCE_H
 #define MEMPROF_ANALYZER_SOURCE_H
 
@@ -10,5 +10,9 @@ void source_free(source_t *s);
 /* Line `line` (1-based) of `file`, whitespace-trimmed, or NULL if the file or the line
  * does not exist. Valid until source_free. */
 const char *source_line(source_t *s, const char *file, int line);
+/* The same line with its indentation (trailing whitespace removed). */
+const char *source_line_raw(source_t *s, const char *file, int line);
+/* Number of lines of `file`, -1 if it cannot be read. */
+int source_count(source_t *s, const char *file);
 
 #endif

@@ -455,6 +455,134 @@ def test_progress():
     eq(p.stderr, b"", "no progress bar when stderr is not a terminal")
 
 
+LINES_SRC = """import os
+
+def helper(n):
+    x = bytearray(n)
+    return x
+
+class K:
+    def method(self):
+        return [0] * 10
+def main():
+    # comment
+    a = helper(100)
+    b = [bytearray(5) for _ in range(3)]
+    c = 1
+
+    d = 2
+    e = 3
+    return a, b
+main()
+"""
+
+
+def test_lines():
+    """`lines FILE[:FUNCTION]`: every line of a file or function, allocations charged to
+    the innermost frame in that file (function)."""
+    src = os.path.join(TMP, "lines_app.py")
+    with open(src, "w") as f:
+        f.write(LINES_SRC)
+    other = "/other/dir/lines_app.py"
+    spec = """meta command python3 lines_app.py
+meta pid 11
+meta clock_ticks_per_sec 1000
+meta clock_start_ticks 0
+code 1 {tmp}/./lines_app.py main main 10 e900ea04d80408f10a000103f8
+code 2 {tmp}/lines_app.py helper helper 3 e800e802e802
+code 3 {tmp}/lines_app.py method K.method 8 e800e802
+code 4 {tmp}/lines_app.py <listcomp> main.<locals>.<listcomp> 13 e800
+code 5 {tmp}/lines_app.py <module> <module> 1 e800e824
+code 6 /lib/other.py g g 1 e800
+code 7 {other} h h 1 e800
+node 1 0 py:5:1
+node 2 1 py:1:3
+node 3 2 py:2:1
+node 4 2 py:1:5
+node 5 4 py:4:0
+node 6 1 py:2:1
+node 7 1 py:3:1
+node 8 3 py:6:0
+node 9 2 py:1:8
+node 10 1 py:1:7
+node 11 0 py:6:0
+node 12 0 py:7:0
+alloc 1 10 a 100 3
+alloc 1 20 b 200 8
+alloc 1 30 c 30 5
+alloc 1 40 d 40 6
+alloc 1 50 e 50 7
+alloc 1 60 f 60 9
+alloc 1 70 1a 70 10
+alloc 1 80 1b 80 11
+alloc 1 85 1c 7 12
+free 1 90 a
+free 1 95 1a
+""".format(tmp=TMP, other=other)
+    db = mk("lines.db", spec)
+    # (the frames: 1 <module>:19 > 2 main:12 > 3 helper:4 > 8 other.py; 2 > 4 main:13 >
+    # 5 listcomp:13; 1 > 6 helper:4; 1 > 7 K.method:9; 2 > 9 main, no line; 1 > 10 main:18)
+    rel = os.path.basename(TMP) + "/lines_app.py"
+    text = lambda line: LINES_SRC.splitlines()[line - 1] if line else ""
+
+    def rows(*args, where=None):
+        return csv_rows(subprocess.run([MEMPROF, "lines", "--format=csv", *args, db], capture_output=True,
+                                       cwd=where).stdout.decode())
+
+    def want(lst):
+        return [["file", "line", "peak_bytes", "allocated_bytes", "allocations", "end_bytes", "text"]] + \
+               [[src, str(l), str(p), str(a), str(c), str(e), text(l)] for l, p, a, c, e in lst]
+
+    # the whole file: helper:4 gets a, b (other.py is outside) and d
+    file_rows = [(0, 60, 60, 1, 60), (4, 340, 340, 3, 240), (9, 50, 50, 1, 50), (13, 30, 30, 1, 30),
+                 (18, 70, 70, 1, 0)]
+    eq(rows(rel), want(file_rows), "lines FILE (suffix) csv")
+    eq(rows(src), want(file_rows), "lines FILE (absolute) csv")
+    eq(rows("./" + os.path.basename(src), where=TMP), want(file_rows), "lines FILE relative to our directory")
+    # main: a and b at its line 12 (the call of helper), c in the comprehension nested in it
+    main_rows = [(0, 60, 60, 1, 60), (12, 300, 300, 2, 200), (13, 30, 30, 1, 30), (18, 70, 70, 1, 0)]
+    eq(rows(rel + ":main"), want(main_rows), "lines FILE:main csv")
+    eq(rows(rel + ":K.method"), want([(9, 50, 50, 1, 50)]), "lines FILE:qualname")
+    eq(rows(rel + ":method"), want([(9, 50, 50, 1, 50)]), "lines FILE:name")
+    j = json.loads(ok("lines", "--format=json", rel + ":main", db))
+    eq((j["file"], j["function"], j["first_line"], j["last_line"], j["source_found"], j["peak_bytes"],
+        j["allocated_bytes"], j["allocations"], j["end_bytes"], j["leaked_bytes"]),
+       (src, "main", 10, 18, True, 460, 460, 5, 290, 290), "lines json totals")
+    eq([(r["line"], r["peak_bytes"], r["allocated_bytes"], r["allocations"], r["end_bytes"], r["text"])
+        for r in j["rows"]], [(l, p, a, c, e, text(l)) for l, p, a, c, e in main_rows], "lines json rows")
+
+    out = ok("lines", rel + ":main", db)
+    table = out.split("=" * 20)[-1].strip("=\n").splitlines()
+    eq([r.split()[0] for r in table], [str(n) for n in range(10, 19)] + ["?"], "lines text lists every line of main")
+    check("%s, function main (lines 10-18)" % src in out, "lines text names file and function:\n" + out)
+    check("460 B allocated in 5 allocations, 460 B at the peak, 290 B live at end" in out, "lines text totals:\n" + out)
+    eq(table[2], "    12      300 B      300 B          2      200 B      a = helper(100)", "lines text row with data")
+    eq(table[1], "    11%s  %s" % (" " * 44, "    # comment"), "lines text row without data")
+    eq(table[5], "    15", "lines text empty line")
+    out = ok("lines", rel, db)
+    table = out.split("=" * 20)[-1].strip("=\n").splitlines()
+    eq([r.split()[0] for r in table], [str(n) for n in range(1, 20)] + ["?"], "lines text lists every line of the file")
+
+    # no source: only the lines with data
+    eq(csv_rows(ok("lines", "--format=csv", "/lib/other.py", db))[1:], [["/lib/other.py", "1", "280", "280", "2", "280", ""]],
+       "lines of a file without source")
+    out = ok("lines", "other.py", db)
+    check("(source not found: /lib/other.py)" in out and "\n     1      280 B" in out, "lines text without source:\n" + out)
+
+    for args, needle in (((rel + ":nothing",), "no function 'nothing' in %s (it has: main, helper, K.method, <module>)" % src),
+                         (("lines_app.py",), "'lines_app.py' matches several files"),
+                         (("app.py",), "no Python code from 'app.py'"),
+                         (("/lib/other.py:main",), "no function 'main' in /lib/other.py")):
+        rc, so, se = run("lines", *args, db)
+        eq((rc, so, len(se.splitlines())), (1, "", 1), "lines %s: exit 1 with one line" % args[0])
+        check(needle in se, "lines %s says %r: %r" % (args[0], needle, se))
+    outf = os.path.join(TMP, "lines-fail.txt")
+    rc, so, se = run("lines", "-o", outf, "app.py", db)
+    check(rc == 1 and not os.path.exists(outf), "a failed command leaves no -o file")
+    rc, so, se = run("lines", db)
+    eq(rc, 2, "lines without FILE.py is a usage error")
+
+
 def sites():
     out = subprocess.run([MKPROFILE, "--sites"], capture_output=True, check=True).stdout.decode()
     return {int(k): int(line) for k, line, _ in (l.split() for l in out.splitlines())}
@@ -736,6 +864,7 @@ def main():
     test_paths()
     test_temporary()
     test_progress()
+    test_lines()
     test_native()
     test_random()
     test_empty_profile()
