@@ -3,6 +3,7 @@
  * again before its free is stamped. Nothing here but thin wrappers. */
 #define _GNU_SOURCE
 #include "clock.h"
+#include "modules.h"
 #include "mp.h"
 #include "real.h"
 #include "record.h"
@@ -142,12 +143,18 @@ MP_EXPORT void *pvalloc(size_t size)
 	return p;
 }
 
-/* Before an object is unloaded, make sure the module map has it. */
+/* Before an object is unloaded, make sure the module map has it; once something was
+ * unloaded, a new module generation (modules.h): what is loaded at its address next is
+ * told apart from it. */
 MP_EXPORT int dlclose(void *handle)
 {
 	hooks_ensure_real();
 	writer_before_dlclose();
-	return real.dlclose(handle);
+	unsigned long long unloads = modules_unloads();
+	int r = real.dlclose(handle);
+	if (r == 0)
+		modules_after_dlclose(unloads);
+	return r;
 }
 
 /* _exit skips destructors: write everything recorded first. */

@@ -7,6 +7,7 @@
 #include "hooks_pymem.h"
 #include "clock.h"
 #include "mp.h"
+#include "python.h"
 #include "record.h"
 
 #include <memprof/format.h>
@@ -62,6 +63,8 @@ static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
 static void hooks_pymem_free(void *ctx, void *p)
 {
 	hooks_pymem_domain_t *d = ctx;
+	if (p && d->allocator == MP_AL_PYMEM_OBJ)
+		python_code_free_check(p); /* a code object dying: forget its address */
 	if (p && mp_should_record() && !record_skip_free(p))
 		record_free(p, d->allocator == MP_AL_PYMEM_RAW ? RECORD_TS_NOW : RECORD_TS_GIL);
 	mp_guard++;

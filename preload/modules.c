@@ -15,12 +15,17 @@
 typedef struct modules_known {
 	uint64_t base, lo;
 	char *path;
+	unsigned seen; /* the last scan that saw it */
 	struct modules_known *next;
 } modules_known_t;
 
+atomic_uint modules_gen;
+
 static pthread_mutex_t modules_lock = PTHREAD_MUTEX_INITIALIZER;
 static modules_known_t *modules_known;
-static module_rec_t *modules_new;
+static unsigned modules_scans;
+/* queued for the writer, in the order seen (so row ids follow it) */
+static module_rec_t *modules_new, **modules_new_tail = &modules_new;
 static unsigned long long modules_adds, modules_subs;
 static char modules_exe[4096];
 
@@ -71,8 +76,10 @@ static int modules_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	if (!*path)
 		return 0;
 	for (modules_known_t *k = modules_known; k; k = k->next)
-		if (k->base == info->dlpi_addr && k->lo == lo && !strcmp(k->path, path))
+		if (k->base == info->dlpi_addr && k->lo == lo && !strcmp(k->path, path)) {
+			k->seen = modules_scans;
 			return 0;
+		}
 	modules_known_t *k = mem_alloc(sizeof *k);
 	module_rec_t *m = mem_alloc(sizeof *m);
 	char *p1 = mem_strdup(path), *p2 = mem_strdup(path);
@@ -83,6 +90,7 @@ static int modules_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	k->base = info->dlpi_addr;
 	k->lo = lo;
 	k->path = p1;
+	k->seen = modules_scans;
 	k->next = modules_known;
 	modules_known = k;
 	m->path = p2;
@@ -91,9 +99,26 @@ static int modules_cb(struct dl_phdr_info *info, size_t size, void *arg)
 	m->lo = lo;
 	m->hi = hi;
 	m->ts = clock_now();
-	m->next = modules_new;
-	modules_new = m;
+	m->gen = modules_generation();
+	m->next = NULL;
+	*modules_new_tail = m;
+	modules_new_tail = &m->next;
 	return 0;
+}
+
+/* Forgets the objects the last scan did not see: they were unloaded. */
+static void modules_forget_unseen(void)
+{
+	for (modules_known_t **kp = &modules_known; *kp;) {
+		modules_known_t *k = *kp;
+		if (k->seen == modules_scans) {
+			kp = &k->next;
+			continue;
+		}
+		*kp = k->next;
+		mem_free(k->path);
+		mem_free(k);
+	}
 }
 
 void modules_scan(void)
@@ -104,7 +129,9 @@ void modules_scan(void)
 		ssize_t n = readlink("/proc/self/exe", modules_exe, sizeof modules_exe - 1);
 		modules_exe[n > 0 ? n : 0] = 0;
 	}
+	modules_scans++;
 	dl_iterate_phdr(modules_cb, NULL);
+	modules_forget_unseen();
 	pthread_mutex_unlock(&modules_lock);
 	mp_guard--;
 }
@@ -128,11 +155,25 @@ void modules_scan_if_changed(void)
 	modules_scan();
 }
 
+unsigned long long modules_unloads(void)
+{
+	unsigned long long c[2] = {0, 0};
+	dl_iterate_phdr(modules_counters, c);
+	return c[1];
+}
+
+void modules_after_dlclose(unsigned long long before)
+{
+	if (modules_unloads() != before)
+		atomic_fetch_add_explicit(&modules_gen, 1, memory_order_relaxed);
+}
+
 module_rec_t *modules_take_new(void)
 {
 	pthread_mutex_lock(&modules_lock);
 	module_rec_t *m = modules_new;
 	modules_new = NULL;
+	modules_new_tail = &modules_new;
 	pthread_mutex_unlock(&modules_lock);
 	return m;
 }
@@ -161,5 +202,6 @@ void modules_fork_child(void)
 		m = n;
 	}
 	modules_new = NULL;
+	modules_new_tail = &modules_new;
 	modules_adds = modules_subs = 0;
 }

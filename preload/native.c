@@ -5,6 +5,7 @@
 #include "stack.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <link.h>
 #include <libunwind.h>
 #include <string.h>
@@ -60,7 +61,9 @@ unsigned native_backtrace(uint64_t *ips, unsigned max)
 	unsigned want = max + NATIVE_SELF_MAX;
 	if (want > STACK_MAX_FRAMES + NATIVE_SELF_MAX)
 		want = STACK_MAX_FRAMES + NATIVE_SELF_MAX;
+	int saved = errno; /* libunwind may probe memory with system calls */
 	int n = unw_backtrace(buf, (int)want);
+	errno = saved;
 	if (n <= 0)
 		return 0;
 	int i = 0;

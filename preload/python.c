@@ -4,9 +4,11 @@
 #include <Python.h>
 #include <internal/pycore_code.h>
 #include <internal/pycore_frame.h>
+#include <internal/pycore_runtime.h>
 
 #include "python.h"
 #include "mem.h"
+#include "modules.h"
 #include "mp.h"
 #include "native.h"
 #include "record.h"
@@ -14,6 +16,7 @@
 #include "stack.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
@@ -37,6 +40,7 @@ static struct {
 	PyObject *(*CallOneArg)(PyObject *, PyObject *);
 	void (*DecRef)(PyObject *);
 	PyObject *None;
+	_PyRuntimeState *runtime;
 	void (*ErrClear)(void);
 	void (*GetAllocator)(PyMemAllocatorDomain, PyMemAllocatorEx *);
 	void (*SetAllocator)(PyMemAllocatorDomain, PyMemAllocatorEx *);
@@ -169,13 +173,15 @@ static int python_codes_grow(void)
 	python_code_slot_t *nt = mem_alloc(ncap * sizeof *nt);
 	if (!nt)
 		return -1;
+	python_codes_n = 0;
 	for (size_t i = 0; i < python_codes_cap; i++) {
-		if (!python_codes[i].id)
+		if (!python_codes[i].id || !python_codes[i].key.code) /* empty, or a dead code's */
 			continue;
 		size_t j = python_ptr_hash(python_codes[i].key.code) & (ncap - 1);
 		while (nt[j].id)
 			j = (j + 1) & (ncap - 1);
 		nt[j] = python_codes[i];
+		python_codes_n++;
 	}
 	mem_free(python_codes);
 	python_codes = nt;
@@ -186,6 +192,7 @@ static int python_codes_grow(void)
 static uint32_t python_code_global(const PyCodeObject *co, const python_code_key_t *k)
 {
 	uint32_t id = 0;
+	int saved = errno;
 	pthread_mutex_lock(&python_code_lock);
 	if ((python_codes_n + 1) * 2 > python_codes_cap && python_codes_grow() < 0)
 		goto out;
@@ -211,9 +218,37 @@ static uint32_t python_code_global(const PyCodeObject *co, const python_code_key
 	s->key = *k;
 	s->id = id;
 	python_code_capture(co, id);
+	size_t b = python_code_bit(co);
+	atomic_fetch_or_explicit(&python_code_bits[b / 64], 1ull << (b % 64), memory_order_relaxed);
 out:
 	pthread_mutex_unlock(&python_code_lock);
+	errno = saved;
 	return id;
+}
+
+_Atomic uint64_t python_code_bits[PY_CODE_BITS / 64];
+
+/* A freed block whose address is that of a known code object: that code object died
+ * (blocks of live objects are not freed). Its slot keeps probing sequences intact but
+ * matches nothing any more (key.code = NULL), and every thread's caches (code ids and
+ * the previous stack, both keyed by address) are dropped through the generation. */
+void python_code_freed(const void *p)
+{
+	bool found = false;
+	pthread_mutex_lock(&python_code_lock);
+	if (python_codes_cap) {
+		size_t i = python_ptr_hash(p) & (python_codes_cap - 1);
+		for (; python_codes[i].id; i = (i + 1) & (python_codes_cap - 1)) {
+			if (python_codes[i].key.code == p) {
+				python_codes[i].key.code = NULL;
+				found = true;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&python_code_lock);
+	if (found)
+		atomic_fetch_add(&python_generation, 1);
 }
 
 static inline uint32_t python_code_id(python_tcache_t *c, const PyCodeObject *co)
@@ -271,7 +306,7 @@ static unsigned python_walk(PyThreadState *ts, python_walk_frame_t *out, unsigne
 	return n;
 }
 
-static python_tcache_t *python_tcache(mp_thread_t *t)
+static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_thread_t *t)
 {
 	python_tcache_t *c = t->py;
 	if (mp_unlikely(!c)) {
@@ -367,14 +402,19 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 		if (code)
 			out[k++] = mp_frame_python(code, fr[j].lasti);
 	}
+	unsigned gen = modules_generation();
 	for (unsigned i = inner; i-- > 0;)
-		out[k++] = ips[i];
+		out[k++] = mp_frame_native(ips[i], gen);
 	return stack_intern(t->cache, out, k);
 }
 
 uint32_t python_stack(mp_thread_t *t, bool gil, bool native)
 {
-	PyThreadState *ts = gil ? py.UncheckedGet() : py.GILStateGet();
+	/* With the GIL held, the thread holding it is the caller: read it as
+	 * _PyThreadState_GET() does. Without (RAW domain, malloc), the calling thread's own
+	 * thread state from its thread-specific slot. */
+	PyThreadState *ts = gil ? (PyThreadState *)_Py_atomic_load_relaxed(&py.runtime->gilstate.tstate_current)
+				: py.GILStateGet();
 	if (native)
 		return python_stack_mixed(t, ts);
 	return python_stack_only(t, ts);
@@ -423,9 +463,11 @@ void python_maybe_schedule(void)
 	if (python_scheduled || !py.IsInitialized())
 		return;
 	python_scheduled = true;
+	int saved = errno;
 	mp_guard++;
 	py.AddPendingCall(python_pending, NULL);
 	mp_guard--;
+	errno = saved;
 }
 
 /* ---- attach ------------------------------------------------------------------------ */
@@ -475,6 +517,7 @@ int python_attach(bool mixed)
 	PY_SYM(DecRef, "Py_DecRef");
 	PY_SYM(ErrClear, "PyErr_Clear");
 	PY_SYM(None, "_Py_NoneStruct");
+	PY_SYM(runtime, "_PyRuntime");
 	PY_SYM(GetAllocator, "PyMem_GetAllocator");
 	PY_SYM(SetAllocator, "PyMem_SetAllocator");
 	if (missing) {

@@ -14,7 +14,9 @@
 
 #include "thread.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Python frames and native+Python (mixed) stacks. */
@@ -41,6 +43,25 @@ typedef struct pycode_rec {
 	size_t linetable_len;
 	struct pycode_rec *next;
 } pycode_rec_t;
+
+/* Code objects die, and a new one can be allocated at the same address, with its line
+ * table and names at the addresses of the old one's: the code-id caches must forget a
+ * code object when it is freed. The OBJ-domain free hook tests each freed pointer
+ * against this bitmap of addresses of known code objects (a filter: false positives
+ * only cost a look-up) and reports the known ones to python_code_freed(). */
+#define PY_CODE_BITS (1u << 20)
+extern _Atomic uint64_t python_code_bits[PY_CODE_BITS / 64];
+void python_code_freed(const void *p);
+static inline size_t python_code_bit(const void *p)
+{
+	return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> 20) & (PY_CODE_BITS - 1);
+}
+static inline void python_code_free_check(const void *p)
+{
+	size_t b = python_code_bit(p);
+	if (atomic_load_explicit(&python_code_bits[b / 64], memory_order_relaxed) & (1ull << (b % 64)))
+		python_code_freed(p);
+}
 
 pycode_rec_t *python_take_new_code(void);
 void python_code_rec_free(pycode_rec_t *r);

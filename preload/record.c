@@ -1,7 +1,9 @@
 /* The recording core (see record.h). Runs on the program's threads: no locks on the
- * common path, no allocation from the hooked allocator, errno preserved. */
+ * common path, no allocation from the hooked allocator, errno preserved (the common path
+ * cannot change it; each slow path that calls into libc saves and restores it). */
 #include "record.h"
 #include "clock.h"
+#include "modules.h"
 #include "mp.h"
 #include "native.h"
 #include "python.h"
@@ -81,6 +83,7 @@ static bool record_sample_forget(const void *p)
 
 static int64_t record_sample_draw(mp_thread_t *t)
 {
+	int saved = errno; /* log() may set it */
 	if (!t->rng)
 		t->rng = (clock_now() ^ ((uint64_t)t->tid << 32)) | 1;
 	t->rng ^= t->rng << 13;
@@ -88,6 +91,7 @@ static int64_t record_sample_draw(mp_thread_t *t)
 	t->rng ^= t->rng << 17;
 	double u = ((double)(t->rng >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
 	double d = -log(u) * (double)record_sample_bytes;
+	errno = saved;
 	return d > 9e18 ? INT64_MAX : (int64_t)d + 1;
 }
 
@@ -167,17 +171,19 @@ static uint32_t record_stack(mp_thread_t *t, int allocator)
 		return 0;
 	uint64_t ips[STACK_MAX_FRAMES];
 	unsigned n = native_backtrace(ips, record_max_depth);
+	unsigned gen = modules_generation();
 	for (unsigned i = 0; i < n / 2; i++) {
 		uint64_t x = ips[i];
-		ips[i] = ips[n - 1 - i];
-		ips[n - 1 - i] = x;
+		ips[i] = mp_frame_native(ips[n - 1 - i], gen);
+		ips[n - 1 - i] = mp_frame_native(x, gen);
 	}
+	if (n & 1)
+		ips[n / 2] = mp_frame_native(ips[n / 2], gen);
 	return stack_intern(t->cache, ips, n);
 }
 
 void record_alloc(void *p, size_t size, int allocator)
 {
-	int saved = errno;
 	mp_guard++;
 	mp_thread_t *t = thread_get();
 	if (mp_likely(t->cap) && record_sample_alloc(t, p, size)) {
@@ -194,7 +200,6 @@ void record_alloc(void *p, size_t size, int allocator)
 		thread_publish(t);
 	}
 	mp_guard--;
-	errno = saved;
 }
 
 void record_free(void *p, uint64_t ts)
@@ -203,7 +208,6 @@ void record_free(void *p, uint64_t ts)
 		return;
 	if (ts == RECORD_TS_NOW)
 		ts = clock_now();
-	int saved = errno;
 	mp_guard++;
 	mp_thread_t *t = thread_get();
 	if (mp_likely(t->cap)) {
@@ -218,7 +222,6 @@ void record_free(void *p, uint64_t ts)
 		thread_publish(t);
 	}
 	mp_guard--;
-	errno = saved;
 }
 
 void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator)

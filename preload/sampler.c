@@ -33,6 +33,7 @@ static void sampler_take(void)
 static void *sampler_main(void *arg)
 {
 	mp_guard = 1;
+	pthread_setname_np(pthread_self(), "memprof-sample");
 	while (!atomic_load(&sampler_stopping)) {
 		sampler_take();
 		struct timespec ts = {sampler_interval_ms / 1000, (long)(sampler_interval_ms % 1000) * 1000000L};

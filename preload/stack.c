@@ -3,6 +3,7 @@
 #include "mem.h"
 #include "mp.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -122,13 +123,16 @@ uint32_t stack_child(stack_cache_t *c, uint32_t parent, uint64_t frame)
 	stack_cache_entry_t *e = &c->entries[stack_hash(parent, frame) & (STACK_CACHE_SIZE - 1)];
 	if (e->id && e->parent == parent && e->frame == frame)
 		return e->id;
+	int saved = errno;
 	pthread_mutex_lock(&stack_lock);
 	uint32_t id = stack_global(parent, frame);
 	pthread_mutex_unlock(&stack_lock);
 	if (!id) {
 		mp_fail("out of memory for the stack table; recording stopped");
+		errno = saved;
 		return 0;
 	}
+	errno = saved;
 	e->parent = parent;
 	e->frame = frame;
 	e->id = id;

@@ -4,6 +4,7 @@
 #include "mem.h"
 #include "writer.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -66,6 +67,7 @@ static void thread_exit(void *arg)
 
 mp_thread_t *thread_attach(void)
 {
+	int saved = errno;
 	mp_thread_t *t = mem_alloc(sizeof *t);
 	thread_block_t *b = t ? thread_block_new() : NULL;
 	stack_cache_t *c = b ? stack_cache_new() : NULL;
@@ -73,6 +75,7 @@ mp_thread_t *thread_attach(void)
 		mem_free(b);
 		mem_free(t);
 		mp_fail("out of memory for a thread buffer; recording stopped");
+		errno = saved;
 		return &thread_empty;
 	}
 	t->cur = b;
@@ -87,6 +90,7 @@ mp_thread_t *thread_attach(void)
 	pthread_mutex_unlock(&thread_lock);
 	thread_self = t;
 	pthread_setspecific(thread_key, t);
+	errno = saved;
 	return t;
 }
 
@@ -97,12 +101,14 @@ void thread_wake_writer(void)
 
 void thread_block_full(mp_thread_t *t)
 {
+	int saved = errno;
 	thread_block_t *nb = thread_block_new();
 	if (!nb) {
 		/* keep going in the same block: count the overwritten events as dropped */
 		atomic_fetch_add(&thread_dropped, t->n);
 		t->n = 0;
 		mp_fail("out of memory for event buffers; recording stopped");
+		errno = saved;
 		return;
 	}
 	atomic_store_explicit(&t->cur->count, t->n, memory_order_relaxed);
@@ -118,6 +124,7 @@ void thread_block_full(mp_thread_t *t)
 		writer_wake();
 		out = atomic_load_explicit(&t->outstanding, memory_order_acquire);
 	}
+	errno = saved;
 }
 
 int thread_init(void)

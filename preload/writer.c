@@ -281,6 +281,7 @@ static void writer_dimensions(void)
 		sqlite3_bind_int64(writer_st_module, 4, (sqlite3_int64)m->lo);
 		sqlite3_bind_int64(writer_st_module, 5, (sqlite3_int64)m->hi);
 		sqlite3_bind_int64(writer_st_module, 6, (sqlite3_int64)m->ts);
+		sqlite3_bind_int64(writer_st_module, 7, (sqlite3_int64)m->gen);
 		writer_step(writer_st_module);
 		modules_rec_free(m);
 	}
@@ -367,6 +368,7 @@ static void writer_close(void)
 static void *writer_main(void *arg)
 {
 	mp_guard = 1; /* everything this thread allocates is memprof's own */
+	pthread_setname_np(pthread_self(), "memprof-writer");
 	for (;;) {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -431,7 +433,7 @@ int writer_start(const char *path)
 	    writer_prepare("INSERT INTO stack_nodes(id,parent,frame) VALUES(?,?,?)", &writer_st_node) ||
 	    writer_prepare("INSERT INTO pycode(id,filename,name,qualname,firstlineno,linetable) VALUES(?,?,?,?,?,?)",
 			   &writer_st_code) ||
-	    writer_prepare("INSERT INTO modules(path,build_id,base,lo,hi,ts) VALUES(?,?,?,?,?,?)", &writer_st_module) ||
+	    writer_prepare("INSERT INTO modules(path,build_id,base,lo,hi,ts,gen) VALUES(?,?,?,?,?,?,?)", &writer_st_module) ||
 	    writer_prepare("INSERT INTO samples(ts,rss) VALUES(?,?)", &writer_st_sample) ||
 	    writer_prepare("INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)", &writer_st_meta) ||
 	    writer_prepare("INSERT OR REPLACE INTO threads(id,tid,name) VALUES(?,?,?)", &writer_st_thread)) {

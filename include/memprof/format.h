@@ -14,7 +14,8 @@
  * Record layout (chunk payload before compression):
  *   tag byte: bits 0-1 kind (MP_EV_*); bit 2 set = same timestamp as the previous record.
  *   ALLOC: tag bit 3 = address from the freed ring; bits 4-7 = stack index + 1 in the
- *          stack list (0: stack follows as a varint).
+ *          stack list (0: the stack follows as a varint); the stack then moves to the
+ *          front of the list.
  *          then a side byte: bits 0-3 allocator (MP_AL_*), bits 4-7 freed-ring index;
  *          [varint ts delta] [varint zigzag(addr - previous address), unless from the ring]
  *          varint size, [varint stack]
@@ -69,9 +70,38 @@ typedef struct mp_event {
 	uint16_t pad;
 } mp_event_t;
 
-/* A stack node's frame: native instruction pointer (bit 63 clear), or a Python frame
- * (bit 63 set): code id in bits 32..62, instruction offset in code units in bits 0..31. */
+/* A stack node's frame: a native frame (bit 63 clear), or a Python frame (bit 63 set):
+ * code id in bits 32..62, instruction offset in code units in bits 0..31.
+ *
+ * A native frame is a return address (bits 0..47; user-space addresses on x86-64 and
+ * AArch64 are below 2^48, 2^47 on x86-64 without 5-level paging) and the module
+ * generation it was captured in (bits 48..62): a counter the capture bumps after every
+ * dlclose that unloaded something, so that an address reused by an object loaded where
+ * another was unloaded is still told apart, and the analyzer attributes the frame to the
+ * module row (schema.h) that held the address then. Only the low 15 bits of the counter
+ * are kept: it wraps after 32768 unloads, and generations compare modulo 2^15 (see
+ * mp_frame_gen_distance). Every frame recorded before the first unload is generation 0,
+ * so a native frame is then the plain address. */
 #define MP_FRAME_PYTHON (UINT64_C(1) << 63)
+#define MP_FRAME_IP_BITS 48
+#define MP_FRAME_IP_MASK ((UINT64_C(1) << MP_FRAME_IP_BITS) - 1)
+#define MP_FRAME_GEN_MASK 0x7fffu /* 15 bits */
+static inline uint64_t mp_frame_native(uint64_t ip, uint64_t gen)
+{
+	return (ip & MP_FRAME_IP_MASK) | ((gen & MP_FRAME_GEN_MASK) << MP_FRAME_IP_BITS);
+}
+static inline uint64_t mp_frame_native_ip(uint64_t f) { return f & MP_FRAME_IP_MASK; }
+static inline uint32_t mp_frame_native_gen(uint64_t f)
+{
+	return (uint32_t)(f >> MP_FRAME_IP_BITS) & MP_FRAME_GEN_MASK;
+}
+/* How many generations before a frame of generation frame_gen (15 bits) a module first
+ * seen in generation module_gen (the full counter, modules.gen) was seen, modulo 2^15:
+ * the frame's module is the candidate with the smallest distance. */
+static inline uint32_t mp_frame_gen_distance(uint32_t frame_gen, uint64_t module_gen)
+{
+	return (frame_gen - (uint32_t)module_gen) & MP_FRAME_GEN_MASK;
+}
 static inline uint64_t mp_frame_python(uint32_t code_id, uint32_t lasti)
 {
 	return MP_FRAME_PYTHON | ((uint64_t)code_id << 32) | lasti;
@@ -124,7 +154,14 @@ typedef struct mp_codec {
 	uint64_t frees[MP_CODEC_FREES];
 	uint32_t stacks[MP_CODEC_STACKS]; /* most recent first */
 	unsigned allocs_pos, frees_pos;
+	/* encoder only: where an address was last pushed (verified before use) */
+	uint8_t alloc_at[1024], free_at[512];
 } mp_codec_t;
+
+static inline unsigned mp_codec_hash(uint64_t addr, unsigned bits)
+{
+	return (unsigned)((addr * 0x9E3779B97F4A7C15ull) >> (64 - bits));
+}
 
 static inline void mp_codec_init(mp_codec_t *c, uint64_t first_ts)
 {
@@ -132,27 +169,23 @@ static inline void mp_codec_init(mp_codec_t *c, uint64_t first_ts)
 	c->ts = first_ts;
 }
 
-/* Index (0 = newest) of addr among the recent allocations, or -1. */
+/* Index (0 = newest) of addr among the recent allocations, or -1 (encoder: found
+ * through the hash of where each address was pushed last; a collision only costs an
+ * explicit address). Any index holding the address decodes to it. */
 static inline int mp_codec_find_alloc(const mp_codec_t *c, uint64_t addr)
 {
-	unsigned slot = c->allocs_pos;
-	for (unsigned k = 0; k < MP_CODEC_ALLOCS; k++) {
-		slot = slot ? slot - 1 : MP_CODEC_ALLOCS - 1;
-		if (c->allocs[slot] == addr)
-			return (int)k;
-	}
-	return -1;
+	unsigned slot = c->alloc_at[mp_codec_hash(addr, 10)];
+	if (slot >= MP_CODEC_ALLOCS || c->allocs[slot] != addr || !addr)
+		return -1;
+	return (int)((c->allocs_pos + MP_CODEC_ALLOCS - 1 - slot) % MP_CODEC_ALLOCS);
 }
 
 static inline int mp_codec_find_free(const mp_codec_t *c, uint64_t addr)
 {
-	unsigned slot = c->frees_pos;
-	for (unsigned k = 0; k < MP_CODEC_FREES; k++) {
-		slot = slot ? slot - 1 : MP_CODEC_FREES - 1;
-		if (c->frees[slot] == addr)
-			return (int)k;
-	}
-	return -1;
+	unsigned slot = c->free_at[mp_codec_hash(addr, 9)];
+	if (slot >= MP_CODEC_FREES || c->frees[slot] != addr || !addr)
+		return -1;
+	return (int)((c->frees_pos + MP_CODEC_FREES - 1 - slot) % MP_CODEC_FREES);
 }
 
 static inline uint64_t mp_codec_alloc_at(const mp_codec_t *c, unsigned k)
@@ -165,18 +198,6 @@ static inline uint64_t mp_codec_free_at(const mp_codec_t *c, unsigned k)
 	return c->frees[(c->frees_pos + MP_CODEC_FREES - 1 - k) % MP_CODEC_FREES];
 }
 
-static inline void mp_codec_push_alloc(mp_codec_t *c, uint64_t addr)
-{
-	c->allocs[c->allocs_pos] = addr;
-	c->allocs_pos = c->allocs_pos + 1 == MP_CODEC_ALLOCS ? 0 : c->allocs_pos + 1;
-}
-
-static inline void mp_codec_push_free(mp_codec_t *c, uint64_t addr)
-{
-	c->frees[c->frees_pos] = addr;
-	c->frees_pos = c->frees_pos + 1 == MP_CODEC_FREES ? 0 : c->frees_pos + 1;
-}
-
 /* Moves stack index k (or a new stack, k = MP_CODEC_STACKS) to the front. */
 static inline void mp_codec_use_stack(mp_codec_t *c, unsigned k, uint32_t stack)
 {
@@ -186,6 +207,21 @@ static inline void mp_codec_use_stack(mp_codec_t *c, unsigned k, uint32_t stack)
 		c->stacks[k] = c->stacks[k - 1];
 	c->stacks[0] = stack;
 }
+
+static inline void mp_codec_push_alloc(mp_codec_t *c, uint64_t addr)
+{
+	c->alloc_at[mp_codec_hash(addr, 10)] = (uint8_t)c->allocs_pos;
+	c->allocs[c->allocs_pos] = addr;
+	c->allocs_pos = c->allocs_pos + 1 == MP_CODEC_ALLOCS ? 0 : c->allocs_pos + 1;
+}
+
+static inline void mp_codec_push_free(mp_codec_t *c, uint64_t addr)
+{
+	c->free_at[mp_codec_hash(addr, 9)] = (uint8_t)c->frees_pos;
+	c->frees[c->frees_pos] = addr;
+	c->frees_pos = c->frees_pos + 1 == MP_CODEC_FREES ? 0 : c->frees_pos + 1;
+}
+
 
 /* Appends one record at p (room for MP_ENC_MAX_RECORD bytes); returns the new end.
  * Events of a chunk must come in non-decreasing ts order. */
