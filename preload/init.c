@@ -327,8 +327,9 @@ __attribute__((constructor)) static void init_main(void)
 	if (is_root)
 		setenv("MEMPROF_ROOT_PYTHON", init_is_python ? "1" : "0", 1);
 	bool want_native = config.native == 1;
-	if (init_is_python)
-		python_attach(want_native);
+	/* an unsupported Python is refused (one line on stderr) and runs untouched */
+	if (init_is_python && python_attach(want_native) < 0)
+		goto out;
 	if (init_start_recording(after_exec && config.follow != CONFIG_FOLLOW_ALL) < 0)
 		goto out;
 	init_followed = true;

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if PY_VERSION_HEX < 0x030b0000 || PY_VERSION_HEX >= 0x030c0000
@@ -496,14 +497,18 @@ int python_attach(bool mixed)
 		return 0;
 	PY_SYM(GetVersion, "Py_GetVersion");
 	const char *v = py.GetVersion ? py.GetVersion() : "";
+	/* the version check itself is tested by pretending another version */
+	const char *fake = getenv("MEMPROF_TEST_PYTHON_VERSION");
+	if (fake && *fake)
+		v = fake;
 	size_t vl = strcspn(v, " ");
 	if (vl >= sizeof python_version_str)
 		vl = sizeof python_version_str - 1;
 	memcpy(python_version_str, v, vl);
 	python_version_str[vl] = 0;
 	if (strncmp(v, "3.11.", 5) != 0) {
-		mp_log("Python %s is not supported (this build walks CPython 3.11 frames); "
-		       "Python allocations are not attributed", python_version_str);
+		mp_log("Python %s is not supported (this build supports CPython 3.11); "
+		       "running the program without profiling", python_version_str);
 		return -1;
 	}
 	PY_SYM(UncheckedGet, "_PyThreadState_UncheckedGet");
