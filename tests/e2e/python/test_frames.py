@@ -1,0 +1,50 @@
+"""Line attribution in every kind of frame (progs/frames.py), on both interpreters:
+generator, coroutine (asyncio), recursion 600 deep, lambda, class body, nested
+function, finally block after an exception, a call spread over several lines. Each
+allocates bytearray(10000 + i) at its own line: exactly 56 + 10000 + i + 1 bytes in 2
+blocks there (+ at most a list resize where the result is appended to a list)."""
+import harness
+from pycommon import line_rows, one, prog, pythons, tag
+
+PROG = prog("frames.py")
+# marker: (size, how many, function at that line, list slack)
+CASES = {
+    "gen": (10001, 3, "gen", 0),
+    "coro": (10002, 1, "coro", 256),
+    "coro2": (10003, 1, "coro", 0),
+    "deep": (10004, 1, "deep", 0),
+    "lambda": (10005, 1, "<lambda>", 0),
+    "class": (10006, 1, "K", 0),
+    "inner": (10007, 1, "outer.<locals>.inner", 0),
+    "finally": (10008, 1, "fin", 256),
+    "multi": (10009, 1, "multi", 0),
+}
+
+
+def check(py):
+    w = tag(py)
+    p, files = harness.profile([py, PROG], check_rc=0)
+    harness.expect_eq(p.stdout, b"10\n", w + " stdout")
+    rows = harness.report_rows(one(files, w))
+    for marker, (size, n, func, slack) in CASES.items():
+        line = harness.line_of(PROG, "# L:%s" % marker)
+        # The row of that function at that line (the lambda's line also has a row for
+        # <module>, which makes the function object).
+        rs = [r for r in line_rows(rows, PROG, line) if r["function"] == func]
+        if len(rs) != 1:
+            raise AssertionError("%s %s: no row of %s at line %d: %s" % (w, marker, func, line, line_rows(rows, PROG, line)))
+        want = n * (56 + size + 1)
+        got = rs[0]["allocated_bytes"]
+        blocks = rs[0]["allocations"]
+        if not want <= got <= want + slack or not 2 * n <= blocks <= 2 * n + (1 if slack else 0):
+            raise AssertionError("%s %s (line %d): %d bytes in %d blocks, want %d in %d" % (
+                w, marker, line, got, blocks, want, 2 * n))
+
+
+def test_frames_both_pythons():
+    for py in pythons():
+        check(py)
+
+
+if __name__ == "__main__":
+    harness.run(globals())
