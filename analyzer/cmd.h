@@ -17,6 +17,7 @@ typedef struct cmd_opts {
 	rows_sort_t sort;
 	rows_by_t by;
 	long limit; /* -1 = the format's default, 0 = unlimited */
+	int metric; /* flamegraph: flame_metric_t (flametree.h) */
 } cmd_opts_t;
 
 /* Each returns 0 (write errors are caught when main closes the stream), or 1 after
@@ -27,6 +28,7 @@ int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks);
 int temporary_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 int lines_run(profile_t *p, const cmd_opts_t *o, FILE *out);
+int flamegraph_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 
 /* Writes one rows_row_t as a JSON object. */
 void report_json_row(FILE *f, const profile_t *p, const rows_row_t *r);

@@ -430,3 +430,32 @@ void locate_walk(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_
 		}
 	}
 }
+
+void locate_node_frames(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_frame_t *f),
+			void *arg)
+{
+	const db_t *db = l->db;
+	if (node == 0 || node >= db->n_nodes || !db->nodes[node].present)
+		return;
+	uint64_t f = db->nodes[node].frame;
+	if (mp_frame_is_python(f)) {
+		const locate_loc_t *loc = locate_get(l, locate_python(l, node));
+		locate_frame_t fr = {loc->function, loc->file, loc->line, NULL, 1};
+		fn(arg, &fr);
+		return;
+	}
+	static const sym_frame_t unknown;
+	const sym_frame_t *frames = &unknown;
+	int n = db->n_modules ? symbolize_ip(locate_symbolizer(l), f, &frames) : 1;
+	for (int k = 0; k < n; k++) {
+		char hex[40];
+		const char *name = frames[k].function;
+		if (!name) {
+			snprintf(hex, sizeof hex, "0x%" PRIx64,
+				 frames[k].module ? frames[k].offset : mp_frame_native_ip(f));
+			name = hex;
+		}
+		locate_frame_t fr = {name, frames[k].file, frames[k].line, frames[k].module, 0};
+		fn(arg, &fr);
+	}
+}

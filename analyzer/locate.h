@@ -43,5 +43,9 @@ typedef struct locate_frame {
 /* Calls fn for each frame of node's stack, innermost first (inlined frames included). */
 void locate_walk(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_frame_t *f),
 		 void *arg);
+/* Calls fn for the frames of node itself (not its callers), innermost first: one for a
+ * Python frame, one or more (inlined functions) for a native one. */
+void locate_node_frames(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_frame_t *f),
+			void *arg);
 
 #endif

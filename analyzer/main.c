@@ -17,7 +17,7 @@
 enum { MAIN_OK = 0, MAIN_BAD_INPUT = 1, MAIN_USAGE = 2 };
 
 /* Which options a command takes, beyond --format and -o. */
-enum { OPT_SORT = 1, OPT_LIMIT = 2, OPT_FOCUS = 4, OPT_BY = 8 };
+enum { OPT_SORT = 1, OPT_LIMIT = 2, OPT_FOCUS = 4, OPT_BY = 8, OPT_METRIC = 16 };
 
 typedef struct main_cmd {
 	const char *name;
@@ -53,6 +53,8 @@ static const main_cmd_t main_cmds[] = {
 	 "allocations freed by their thread before its next allocation, by line", NULL},
 	{"lines", {"text", "csv", "json"}, 0, lines_run,
 	 "every line of a Python file or function with its memory", "FILE.py[:FUNCTION]"},
+	{"flamegraph", {"svg", "folded"}, OPT_METRIC, flamegraph_run,
+	 "interactive SVG flame graph of the stacks (folded: frame;frame bytes)", NULL},
 };
 
 static void main_usage(FILE *f)
@@ -70,6 +72,7 @@ static void main_usage(FILE *f)
 		fputs(c->opts & OPT_LIMIT ? " --limit=N" : "", f);
 		fputs(c->opts & OPT_FOCUS ? " --focus=PATH" : "", f);
 		fputs(c->opts & OPT_BY ? " --by=line|function|file" : "", f);
+		fputs(c->opts & OPT_METRIC ? " --metric=peak|allocated|end|leaked" : "", f);
 		fputc('\n', f);
 	}
 	fputs("\noptions for every command:\n"
@@ -117,11 +120,12 @@ int main(int argc, char **argv)
 	if (!cmd)
 		return main_usage_error("unknown command '%s'", argv[1]);
 
-	enum { O_FORMAT = 256, O_SORT, O_LIMIT, O_FOCUS, O_BY };
+	enum { O_FORMAT = 256, O_SORT, O_LIMIT, O_FOCUS, O_BY, O_METRIC };
 	static const struct option longopts[] = {
 		{"format", required_argument, NULL, O_FORMAT}, {"output", required_argument, NULL, 'o'},
 		{"sort", required_argument, NULL, O_SORT},     {"limit", required_argument, NULL, O_LIMIT},
 		{"focus", required_argument, NULL, O_FOCUS},   {"by", required_argument, NULL, O_BY},
+		{"metric", required_argument, NULL, O_METRIC},
 		{"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
 	};
 	cmd_opts_t o = {.format = cmd->formats[0], .limit = -1};
@@ -132,7 +136,7 @@ int main(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(sub_argc, sub_argv, ":o:h", longopts, NULL)) != -1) {
 		unsigned need = c == O_SORT ? OPT_SORT : c == O_LIMIT ? OPT_LIMIT : c == O_FOCUS ? OPT_FOCUS
-			      : c == O_BY ? OPT_BY : 0;
+			      : c == O_BY ? OPT_BY : c == O_METRIC ? OPT_METRIC : 0;
 		if (need && !(cmd->opts & need))
 			return main_usage_error("%s does not take %s", cmd->name, sub_argv[optind - 1]);
 		switch (c) {
@@ -174,6 +178,13 @@ int main(int argc, char **argv)
 		case O_FOCUS:
 			o.focus = optarg;
 			break;
+		case O_METRIC: {
+			static const char *const names[] = {"peak", "allocated", "end", "leaked"};
+			if (main_pick("--metric", optarg, names, 4, &k))
+				return MAIN_USAGE;
+			o.metric = k;
+			break;
+		}
 		case 'h':
 			main_usage(stdout);
 			return MAIN_OK;

@@ -61,6 +61,60 @@ void output_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), 0 if it is not one. */
+static int output_utf8_len(const unsigned char *s)
+{
+	int n;
+	unsigned min;
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		n = 2, min = 0x80;
+	else if ((s[0] & 0xf0) == 0xe0)
+		n = 3, min = 0x800;
+	else if ((s[0] & 0xf8) == 0xf0)
+		n = 4, min = 0x10000;
+	else
+		return 0;
+	unsigned cp = s[0] & (0x7f >> n);
+	for (int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
+		return 0;
+	return n;
+}
+
+void output_xml_str(FILE *f, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	while (*p) {
+		switch (*p) {
+		case '&': fputs("&amp;", f); p++; continue;
+		case '<': fputs("&lt;", f); p++; continue;
+		case '>': fputs("&gt;", f); p++; continue;
+		case '"': fputs("&quot;", f); p++; continue;
+		case '\'': fputs("&apos;", f); p++; continue;
+		default: break;
+		}
+		if (*p < 0x20 && *p != '\t' && *p != '\n') {
+			fputc('?', f);
+			p++;
+			continue;
+		}
+		int n = output_utf8_len(p);
+		if (n == 0) {
+			fputc('?', f);
+			p++;
+			continue;
+		}
+		fwrite(p, 1, (size_t)n, f);
+		p += n;
+	}
+}
+
 void output_json_double(FILE *f, double v)
 {
 	if (!isfinite(v))

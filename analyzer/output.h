@@ -1,4 +1,4 @@
-/* output: where results go (stdout or -o FILE) and the escaping csv and json need. */
+/* output: where results go (stdout or -o FILE) and the escaping csv, json and xml need. */
 #ifndef MEMPROF_ANALYZER_OUTPUT_H
 #define MEMPROF_ANALYZER_OUTPUT_H
 
@@ -14,6 +14,10 @@ int output_close(FILE *f);
 void output_csv_str(FILE *f, const char *s);
 /* A JSON string with quotes; control characters escaped, other bytes as they are. */
 void output_json_str(FILE *f, const char *s);
+/* Text for XML (SVG) content or attribute values: markup characters escaped; control
+ * characters and bytes that are not valid UTF-8 become '?', so the document stays
+ * well-formed whatever the profile holds. */
+void output_xml_str(FILE *f, const char *s);
 /* A JSON number for a double: fixed 6 decimals, never nan/inf. */
 void output_json_double(FILE *f, double v);
 

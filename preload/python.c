@@ -383,17 +383,23 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 		return 0;
 	unsigned nn, inner;
 	if (pn && python_eval_hi) {
+		/* ask for a few frames more than this thread needed lately; on a miss ask for
+		 * twice as many, up to the whole stack */
 		unsigned guess = c->mixed_guess ? c->mixed_guess : 8;
-		if (guess > record_max_depth)
-			guess = record_max_depth;
-		nn = native_backtrace(ips, guess);
-		inner = python_find_eval(ips, nn);
-		if (inner == nn && nn == guess && guess < record_max_depth) {
-			nn = native_backtrace(ips, record_max_depth);
+		for (;;) {
+			if (guess > record_max_depth)
+				guess = record_max_depth;
+			nn = native_backtrace(ips, guess);
 			inner = python_find_eval(ips, nn);
+			if (inner < nn || nn < guess || guess == record_max_depth)
+				break;
+			guess *= 2;
 		}
-		if (inner < nn)
-			c->mixed_guess = inner + 2;
+		if (inner < nn) {
+			/* follow deeper needs at once, shallower ones slowly */
+			unsigned want = inner + 2, g = c->mixed_guess;
+			c->mixed_guess = want >= g ? want : g - (g - want + 7) / 8;
+		}
 	} else {
 		nn = inner = native_backtrace(ips, record_max_depth);
 	}

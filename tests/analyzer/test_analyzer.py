@@ -583,6 +583,112 @@ free 1 95 1a
     eq(rc, 2, "lines without FILE.py is a usage error")
 
 
+def folded(text):
+    return [l.rsplit(" ", 1) for l in text.splitlines()]
+
+
+def test_flamegraph():
+    """Folded stacks per metric (outermost first, children in label order, equal labels
+    merged), and the SVG: well-formed, self-contained, widths proportional."""
+    import xml.etree.ElementTree as ET
+    basic = os.path.join(TMP, "basic.db")
+    top = "0x1000 (??)"
+    want = {
+        "peak": [(top + ";/src/app.py:12 main;0x2000 (??)", 50), (top + ";/src/app.py:13 main", 5000),
+                 (top + ";/src/app.py:18 main", 2000)],
+        "allocated": [(top + ";/src/app.py main", 10), (top + ";/src/app.py:12 main", 600),
+                      (top + ";/src/app.py:12 main;/src/lib/util.py:100 Util.helper", 1000),
+                      (top + ";/src/app.py:12 main;/src/lib/util.py:100 Util.helper;0x3000 (??)", 300),
+                      (top + ";/src/app.py:12 main;0x2000 (??)", 50), (top + ";/src/app.py:13 main", 5000),
+                      (top + ";/src/app.py:18 main", 2000), (top + ";/src/real.py:3 f", 64), ("0x4000 (??)", 40)],
+        "end": [(top + ";/src/app.py main", 10),
+                (top + ";/src/app.py:12 main;/src/lib/util.py:100 Util.helper;0x3000 (??)", 300),
+                (top + ";/src/app.py:12 main;0x2000 (??)", 50), (top + ";/src/app.py:18 main", 2000),
+                (top + ";/src/real.py:3 f", 64), ("0x4000 (??)", 40)],
+        "leaked": [(top + ";/src/app.py main", 10), (top + ";/src/app.py:12 main", 500),
+                   (top + ";/src/real.py:3 f", 64), ("0x4000 (??)", 40)],
+    }
+    for metric, lines in want.items():
+        eq(folded(ok("flamegraph", "--format=folded", "--metric=" + metric, basic)), [[a, str(b)] for a, b in lines],
+           "flamegraph folded --metric=%s" % metric)
+    eq(ok("flamegraph", "--format=folded", basic), ok("flamegraph", "--format=folded", "--metric=peak", basic),
+       "flamegraph metric defaults to peak")
+    # equal labels merge: /src/demo/../app.py and /src/./app.py are one file
+    eq(folded(ok("flamegraph", "--format=folded", os.path.join(TMP, "paths.db"))),
+       [["/src/app.py:1 main", "300"], ["/src/app.py:1 main;<frozen\\x20importlib._bootstrap>:1 _load", "30"],
+        ["rel.py:1 f", "4"]], "flamegraph merges equal frames")
+
+    svg = os.path.join(TMP, "flame.svg")
+    rc, so, se = run("flamegraph", "-o", svg, basic)
+    eq((rc, so, se), (0, "", ""), "flamegraph -o")
+    text = open(svg).read()
+    root = ET.fromstring(text)
+    ns = "{http://www.w3.org/2000/svg}"
+    eq(root.tag, ns + "svg", "flamegraph is an SVG document")
+    check(root.find(ns + "script") is not None and "function zoom" in text and "function unzoom" in text,
+          "flamegraph has its inline script")
+    for bad in ("href", "src=", "@import", "url(", "@font-face"):
+        check(bad not in text, "flamegraph is self-contained (no %r)" % bad)
+    titles = {t.find(ns + "title").text.split("\n")[0]: t for t in root.iter(ns + "g") if t.find(ns + "title") is not None}
+    eq(sorted(titles), sorted(["all", top, "/src/app.py:12 main", "/src/app.py:13 main", "/src/app.py:18 main",
+                               "0x2000 (??)"]), "flamegraph frames")
+    g13 = titles["/src/app.py:13 main"]
+    eq(g13.find(ns + "title").text.split("\n")[1], "4.88 KiB (5,000 bytes, 70.92%)", "flamegraph frame tooltip")
+    eq(g13.find(ns + "rect").get("width"), "%.2f" % (5000 / 7050 * 1180), "flamegraph width proportional to bytes")
+    eq(titles["all"].find(ns + "rect").get("width"), "1180.00", "flamegraph root spans the width")
+    eq(g13.find(ns + "text").text, "app.py:13 main", "flamegraph box label without directories")
+    heading = "".join(root.find(ns + "text").itertext())
+    eq(heading, "memprof flamegraph: python3 app.py --x", "flamegraph title with the command line")
+    check("bytes live at the heap peak: 6.88 KiB (7,050 bytes)" in text, "flamegraph subtitle")
+    for metric in ("allocated", "end", "leaked"):
+        rc, so, se = run("flamegraph", "--metric=" + metric, basic)
+        check(rc == 0 and ET.fromstring(so) is not None, "flamegraph --metric=%s svg" % metric)
+    empty = ok("flamegraph", mk("flame-empty.db", "meta command true\n"))
+    check("(no bytes live at the heap peak)" in empty and ET.fromstring(empty) is not None, "flamegraph of nothing")
+    # markup in names is escaped
+    db = mk("markup.db", "meta command a<b & 'c'\ncode 1 /x/<&>.py f<T> f<T> 1 e800\nnode 1 0 py:1:0\n"
+                         "alloc 1 1 10 5 1\n")
+    root = ET.fromstring(ok("flamegraph", db))
+    eq([t.text.split("\n")[0] for t in root.iter(ns + "title")], ["/x/<&>.py:1 f<T>", "all"], "flamegraph escapes names")
+
+    for args in (("flamegraph", "--metric=size", basic), ("flamegraph", "--format=png", basic),
+                 ("report", "--metric=peak", basic)):
+        eq(run(*args)[0], 2, "usage error: %s" % " ".join(args[:2]))
+
+
+def test_flamegraph_native():
+    lines = sites()
+    db = os.path.join(TMP, "native.db")
+    f = folded(ok("flamegraph", "--format=folded", "--metric=allocated", db))
+    eq(sum(int(b) for _, b in f), 2800, "native flamegraph total")
+    mine = [s for s, b in f if s.split(";")[0].startswith("mk_sites (") and b == "400"]
+    eq(len(mine), 1, "native frame labelled function (file:line): %r" % f)
+    check(mine and mine[0].endswith("mkprofile.c:%d)" % lines[0]), "native frame line %r" % mine)
+    check(any(s.split(";")[-1].startswith("trecurse (") and "tsearch.c:" in s for s, b in f if b == "200")
+          or any(s.endswith("(libc.so.6)") for s, b in f if b == "200"), "libc frame %r" % f)
+
+
+def test_flamegraph_speed():
+    """~10k distinct stacks: a flame graph must take well under a second."""
+    import time
+    spec = ["meta command many", "meta pid 2", "meta clock_ticks_per_sec 1000", "meta clock_start_ticks 0"]
+    for c in range(1, 201):
+        spec.append("code %d /big/mod%03d.py fn%d fn%d %d e800e802e802e802e802e802e802e802" % (c, c % 40, c, c, c))
+    n = 10000
+    for i in range(1, n + 1):
+        spec.append("node %d %d py:%d:%d" % (i, i // 4 if i >= 4 else 0, (i * 7) % 200 + 1, i % 8))
+    for i in range(1, n + 1):
+        spec.append("alloc 1 %d %x %d %d" % (i, 0x1000 + 16 * i, 100 + i % 1000, i))
+    db = mk("many.db", "\n".join(spec) + "\n")
+    for fmt in ("svg", "folded"):
+        t0 = time.monotonic()
+        out = ok("flamegraph", "--format=" + fmt, db)
+        dt = time.monotonic() - t0
+        print("flamegraph --format=%s, %d stacks: %.3f s, %d bytes" % (fmt, n, dt, len(out)))
+        check(dt < 5, "flamegraph of %d stacks took %.2f s" % (n, dt))
+    eq(sum(int(b) for _, b in folded(out)), sum(100 + i % 1000 for i in range(1, n + 1)), "folded total of many stacks")
+
+
 def sites():
     out = subprocess.run([MKPROFILE, "--sites"], capture_output=True, check=True).stdout.decode()
     return {int(k): int(line) for k, line, _ in (l.split() for l in out.splitlines())}
@@ -866,6 +972,9 @@ def main():
     test_progress()
     test_lines()
     test_native()
+    test_flamegraph()
+    test_flamegraph_native()
+    test_flamegraph_speed()
     test_random()
     test_empty_profile()
     test_edges()
