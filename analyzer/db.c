@@ -230,7 +230,7 @@ static int db_load_pycode(db_t *db)
 static int db_load_modules(db_t *db)
 {
 	sqlite3_stmt *st;
-	if (db_prepare(db, "SELECT path, build_id, base, lo, hi FROM modules ORDER BY id", "modules", &st))
+	if (db_prepare(db, "SELECT path, build_id, base, lo, hi, gen FROM modules ORDER BY id", "modules", &st))
 		return -1;
 	size_t cap = 0;
 	int rc;
@@ -245,6 +245,7 @@ static int db_load_modules(db_t *db)
 		m->base = (uint64_t)sqlite3_column_int64(st, 2);
 		m->lo = (uint64_t)sqlite3_column_int64(st, 3);
 		m->hi = (uint64_t)sqlite3_column_int64(st, 4);
+		m->gen = (uint64_t)sqlite3_column_int64(st, 5);
 	}
 	return db_finish(db, st, rc, "modules");
 }

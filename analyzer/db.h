@@ -29,6 +29,7 @@ typedef struct db_module {
 	char *path;
 	char *build_id;
 	uint64_t base, lo, hi;
+	uint64_t gen; /* module generation when first seen (format.h) */
 } db_module_t;
 
 typedef struct db_sample {

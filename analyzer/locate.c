@@ -5,7 +5,8 @@
  * stacks without any Python frame need it; for those, nat[n] / fb[n] (innermost frame
  * with file:line outside the plumbing modules / innermost frame outside them) are built
  * lazily from the parent's answer, so each node's ip is looked at once, and each
- * distinct ip is symbolized once (ipcache).
+ * distinct native frame (ip and module generation, format.h) is symbolized once
+ * (ipcache).
  */
 #include "locate.h"
 
@@ -284,24 +285,26 @@ static symbolizer_t *locate_symbolizer(locate_t *l)
 		l->sym = symbolize_new();
 		for (size_t i = 0; i < l->db->n_modules; i++) {
 			const db_module_t *m = &l->db->modules[i];
-			symbolize_add_module(l->sym, m->path, m->build_id, m->base, m->lo, m->hi);
+			symbolize_add_module_gen(l->sym, m->path, m->build_id, m->base, m->lo, m->hi,
+						 m->gen);
 		}
 	}
 	return l->sym;
 }
 
 /* function + module form, for frames without source lines. */
-static uint32_t locate_module_loc(locate_t *l, const sym_frame_t *fr, uint64_t ip)
+static uint32_t locate_module_loc(locate_t *l, const sym_frame_t *fr, uint64_t frame)
 {
 	char hex[40];
 	const char *fn = fr->function;
 	if (!fn) {
-		snprintf(hex, sizeof hex, "0x%" PRIx64, fr->module ? fr->offset : ip);
+		snprintf(hex, sizeof hex, "0x%" PRIx64, fr->module ? fr->offset : mp_frame_native_ip(frame));
 		fn = hex;
 	}
 	return locate_intern(l, fr->module ? fr->module : "??", 0, fn);
 }
 
+/* A native frame (ip and module generation). */
 static void locate_ip(locate_t *l, uint64_t ip, uint32_t *nat, uint32_t *fb, uint32_t *inner)
 {
 	addrmap_entry_t *e = addrmap_get(&l->ipcache, ip);
@@ -331,7 +334,7 @@ static void locate_ip(locate_t *l, uint64_t ip, uint32_t *nat, uint32_t *fb, uin
 	}
 	if (*inner == LOC_NONE) {
 		char hex[40];
-		snprintf(hex, sizeof hex, "0x%" PRIx64, ip);
+		snprintf(hex, sizeof hex, "0x%" PRIx64, mp_frame_native_ip(ip));
 		*inner = locate_intern(l, "??", 0, hex);
 	}
 	if (l->n_ipinfo == l->cap_ipinfo) {
@@ -422,7 +425,7 @@ void locate_walk(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_
 			char hex[40];
 			const char *name = frames[k].function;
 			if (!name) {
-				snprintf(hex, sizeof hex, "0x%" PRIx64, f);
+				snprintf(hex, sizeof hex, "0x%" PRIx64, mp_frame_native_ip(f));
 				name = hex;
 			}
 			locate_frame_t fr = {name, frames[k].file, frames[k].line, frames[k].module, 0};

@@ -1,26 +1,33 @@
 /* Offline symbolization of native return addresses through elfutils libdwfl.
  *
  * The profiled process recorded its loaded objects (path, build id, load bias, span of
- * the PT_LOAD segments); the analyzer replays them into one Dwfl and turns every return
- * address into frames: function, file:line, and the chain of inlined functions, which
- * DWARF describes as nested DW_TAG_inlined_subroutine scopes whose DW_AT_call_file /
- * DW_AT_call_line give the line in the caller they were inlined into.
+ * the PT_LOAD segments, module generation); the analyzer replays them into libdwfl and
+ * turns every return address into frames: function, file:line, and the chain of inlined
+ * functions, which DWARF describes as nested DW_TAG_inlined_subroutine scopes whose
+ * DW_AT_call_file / DW_AT_call_line give the line in the caller they were inlined into.
  *
  * - A file is only handed to libdwfl if its build id still matches the recorded one
  *   (a rebuilt or upgraded library would otherwise produce confident nonsense); a
  *   missing, unreadable or mismatching file degrades to module+offset frames.
  * - Separate debug info (/usr/lib/debug/.build-id/..., .gnu_debuglink) is found by the
  *   standard libdwfl callbacks; stripped objects fall back to .dynsym names.
- * - The modules are reported lazily, at the first lookup after a change, so adding N
- *   modules costs one reporting session, not N.
- * - Every ip is resolved once: a hash map from ip to its frame array (so add all
- *   modules before the first lookup: an ip already answered keeps its answer).
+ * - An object unloaded during the run may have been replaced by another at the same
+ *   address, so modules can overlap; a frame's generation (memprof/format.h) picks the
+ *   one that held the address then. libdwfl refuses overlapping modules in one Dwfl, so
+ *   each module gets its own Dwfl, made at the first lookup that lands in it (only the
+ *   modules that appear in stacks are ever opened; rows of the same file at the same
+ *   place share one).
+ * - Every ip is resolved once per module: a hash map from (ip, module) to its frame
+ *   array (so add all modules before the first lookup: an ip already answered keeps its
+ *   answer).
  *   Strings are interned in a set owned by the symbolizer, so frames stay valid (and
  *   small) until symbolize_free whatever libdw does with its own memory.
  * - C++ names are demangled with __cxa_demangle when libstdc++ can be found at run
  *   time (dlsym/dlopen); the analyzer itself does not link against it.
  */
 #include "symbolize.h"
+
+#include "memprof/format.h"
 
 #include <dlfcn.h>
 #include <dwarf.h>
@@ -38,21 +45,26 @@ typedef struct symbolize_module {
 	char *path;     /* interned */
 	uint64_t base;  /* load bias */
 	uint64_t lo, hi;
+	uint64_t gen;   /* module generation when first seen */
+	uint32_t order; /* 1 + index in the order added: the cache key, and later wins ties */
 	bool usable;    /* the file on disk is this object: give it to libdwfl */
+	bool reported;  /* dwfl was tried */
+	bool owns_dwfl; /* else shared with a module of the same file and place */
+	Dwfl *dwfl;     /* this module alone */
 } symbolize_module_t;
 
 typedef struct symbolize_entry {
 	uint64_t ip;
+	uint32_t module;    /* order of the module, 0 = none */
 	int count;          /* 0: empty slot */
 	sym_frame_t *frames;
 } symbolize_entry_t;
 
 struct symbolizer {
-	Dwfl *dwfl;
-	bool dirty;         /* modules changed since the last report session */
 	bool sorted;
 
-	symbolize_module_t *modules;
+	symbolize_module_t *modules; /* sorted by lo, then order, before lookups */
+	uint64_t *max_hi;            /* max_hi[i]: largest hi of modules[0..i] */
 	size_t n_modules, cap_modules;
 
 	symbolize_entry_t *cache; /* open addressing, power-of-two size */
@@ -75,8 +87,9 @@ static const Dwfl_Callbacks symbolize_callbacks = {
 /* Frame given when even the cache cannot be allocated. */
 static const sym_frame_t symbolize_unknown_frame;
 
-static uint64_t symbolize_hash_ip(uint64_t ip)
+static uint64_t symbolize_hash_ip(uint64_t ip, uint32_t module)
 {
+	ip ^= (uint64_t)module << 48 ^ (uint64_t)module;
 	ip ^= ip >> 33;
 	ip *= 0xff51afd7ed558ccdull;
 	ip ^= ip >> 33;
@@ -212,68 +225,76 @@ symbolizer_t *symbolize_new(void)
 	if (!s)
 		return NULL;
 	elf_version(EV_CURRENT);
-	s->dwfl = dwfl_begin(&symbolize_callbacks);
 	return s;
+}
+
+void symbolize_add_module_gen(symbolizer_t *s, const char *path, const char *build_id, uint64_t base,
+			      uint64_t lo, uint64_t hi, uint64_t gen)
+{
+	if (!s || hi <= lo || s->n_modules >= UINT32_MAX - 1)
+		return;
+	if (s->n_modules == s->cap_modules) {
+		size_t cap = s->cap_modules ? s->cap_modules * 2 : 64;
+		symbolize_module_t *m = realloc(s->modules, cap * sizeof(*m));
+		uint64_t *max_hi = realloc(s->max_hi, cap * sizeof(*max_hi));
+		if (m)
+			s->modules = m;
+		if (max_hi)
+			s->max_hi = max_hi;
+		if (!m || !max_hi)
+			return;
+		s->cap_modules = cap;
+	}
+	symbolize_module_t *m = &s->modules[s->n_modules];
+	memset(m, 0, sizeof(*m));
+	m->path = (char *)symbolize_intern(s, path && *path ? path : NULL);
+	m->base = base;
+	m->lo = lo;
+	m->hi = hi;
+	m->gen = gen;
+	m->order = (uint32_t)s->n_modules + 1;
+	m->usable = m->path && m->path[0] == '/' && symbolize_file_matches(m->path, build_id);
+	s->n_modules++;
+	s->sorted = false;
 }
 
 void symbolize_add_module(symbolizer_t *s, const char *path, const char *build_id, uint64_t base,
 			  uint64_t lo, uint64_t hi)
 {
-	if (!s || hi <= lo)
-		return;
-	if (s->n_modules == s->cap_modules) {
-		size_t cap = s->cap_modules ? s->cap_modules * 2 : 64;
-		symbolize_module_t *m = realloc(s->modules, cap * sizeof(*m));
-		if (!m)
-			return;
-		s->modules = m;
-		s->cap_modules = cap;
-	}
-	symbolize_module_t *m = &s->modules[s->n_modules];
-	m->path = (char *)symbolize_intern(s, path && *path ? path : NULL);
-	m->base = base;
-	m->lo = lo;
-	m->hi = hi;
-	m->usable = m->path && m->path[0] == '/' && symbolize_file_matches(m->path, build_id);
-	s->n_modules++;
-	s->dirty = true;
-	s->sorted = false;
+	symbolize_add_module_gen(s, path, build_id, base, lo, hi, 0);
 }
 
 static int symbolize_module_cmp(const void *a, const void *b)
 {
 	const symbolize_module_t *x = a, *y = b;
 
-	return x->lo < y->lo ? -1 : x->lo > y->lo;
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* Replays the usable modules into the Dwfl. */
-static void symbolize_report(symbolizer_t *s)
+/* Sorts the modules for lookups. */
+static void symbolize_prepare(symbolizer_t *s)
 {
-	if (!s->sorted) {
-		/* qsort's pointer must be valid even for 0 elements: none is allocated yet. */
-		if (s->n_modules > 1)
-			qsort(s->modules, s->n_modules, sizeof(*s->modules), symbolize_module_cmp);
-		s->sorted = true;
-	}
-	if (!s->dirty || !s->dwfl)
+	if (s->sorted)
 		return;
-	dwfl_report_begin(s->dwfl);
-	for (size_t i = 0; i < s->n_modules; i++) {
-		symbolize_module_t *m = &s->modules[i];
-		/* base is the load bias, i.e. relative to p_vaddr: add_p_vaddr = true. For the
-		 * usual objects whose first PT_LOAD is at vaddr 0 both forms are the same. */
-		if (m->usable && !dwfl_report_elf(s->dwfl, m->path, m->path, -1, m->base, true))
-			m->usable = false;
-	}
-	dwfl_report_end(s->dwfl, NULL, NULL);
-	s->dirty = false;
+	/* qsort's pointer must be valid even for 0 elements: none is allocated yet. */
+	if (s->n_modules > 1)
+		qsort(s->modules, s->n_modules, sizeof(*s->modules), symbolize_module_cmp);
+	for (size_t i = 0; i < s->n_modules; i++)
+		s->max_hi[i] = i && s->max_hi[i - 1] > s->modules[i].hi ? s->max_hi[i - 1]
+									 : s->modules[i].hi;
+	s->sorted = true;
 }
 
-/* The module whose [lo, hi) contains addr, NULL if none. */
-static const symbolize_module_t *symbolize_find_module(const symbolizer_t *s, uint64_t addr)
+/* The module whose [lo, hi) contains addr and that was first seen latest at or before
+ * generation gen (15 bits, compared modulo 2^15; of equal ones the one added last),
+ * NULL if none contains addr. */
+static symbolize_module_t *symbolize_find_module(symbolizer_t *s, uint64_t addr, uint32_t gen)
 {
 	size_t lo = 0, hi = s->n_modules;
+	symbolize_module_t *best = NULL;
+	uint32_t best_distance = 0;
 
 	while (lo < hi) { /* first module with lo > addr */
 		size_t mid = lo + (hi - lo) / 2;
@@ -282,11 +303,58 @@ static const symbolize_module_t *symbolize_find_module(const symbolizer_t *s, ui
 		else
 			hi = mid;
 	}
-	/* Overlaps are unusual (a reused address range); scan back over them. */
-	for (size_t i = lo; i-- > 0;)
-		if (addr < s->modules[i].hi)
-			return &s->modules[i];
-	return NULL;
+	/* Overlaps are unusual (a reused address range); scan back while a module that
+	 * starts lower may still reach addr. */
+	for (size_t i = lo; i-- > 0 && s->max_hi[i] > addr;) {
+		symbolize_module_t *m = &s->modules[i];
+		if (addr >= m->hi)
+			continue;
+		uint32_t d = mp_frame_gen_distance(gen, m->gen);
+		if (!best || d < best_distance ||
+		    (d == best_distance &&
+		     (m->gen > best->gen || (m->gen == best->gen && m->order > best->order)))) {
+			best = m;
+			best_distance = d;
+		}
+	}
+	return best;
+}
+
+/* The module's own Dwfl, made at its first use; NULL if the file cannot be used. */
+static Dwfl *symbolize_module_dwfl(symbolizer_t *s, symbolize_module_t *m)
+{
+	if (!m->usable)
+		return NULL;
+	if (m->reported)
+		return m->dwfl;
+	m->reported = true;
+	/* Another row of the same file at the same place (a library loaded again where it
+	 * was before) is the same object: share its Dwfl. */
+	for (size_t i = 0; i < s->n_modules; i++) {
+		const symbolize_module_t *o = &s->modules[i];
+		if (o != m && o->dwfl && o->path == m->path && o->base == m->base && o->lo == m->lo &&
+		    o->hi == m->hi) {
+			m->dwfl = o->dwfl;
+			return m->dwfl;
+		}
+	}
+	Dwfl *dwfl = dwfl_begin(&symbolize_callbacks);
+	if (dwfl) {
+		dwfl_report_begin(dwfl);
+		/* base is the load bias, i.e. relative to p_vaddr: add_p_vaddr = true. For the
+		 * usual objects whose first PT_LOAD is at vaddr 0 both forms are the same. */
+		bool ok = dwfl_report_elf(dwfl, m->path, m->path, -1, m->base, true) != NULL;
+		dwfl_report_end(dwfl, NULL, NULL);
+		if (!ok) {
+			dwfl_end(dwfl);
+			dwfl = NULL;
+		}
+	}
+	if (!dwfl)
+		m->usable = false;
+	m->dwfl = dwfl;
+	m->owns_dwfl = dwfl != NULL;
+	return dwfl;
 }
 
 /* A function DIE's name: the demangled linkage name for C++ (qualified, with the
@@ -397,19 +465,21 @@ static bool symbolize_inlines(symbolizer_t *s, Dwarf_Die *cudie, Dwarf_Addr pc, 
 	return f->n > before;
 }
 
-/* Computes the frames of ip into f (at least one frame on success). */
-static void symbolize_resolve(symbolizer_t *s, uint64_t ip, symbolize_frames_t *f)
+/* Computes the frames of ip in module m (NULL: none) into f (at least one frame on
+ * success). */
+static void symbolize_resolve(symbolizer_t *s, uint64_t ip, symbolize_module_t *m,
+			      symbolize_frames_t *f)
 {
 	uint64_t addr = ip - 1; /* inside the call instruction, not after it */
 	sym_frame_t frame = {0};
-	const symbolize_module_t *m = symbolize_find_module(s, addr);
 	Dwfl_Module *mod = NULL;
 
 	if (m) {
 		frame.module = m->path;
 		frame.offset = ip - m->base;
-		if (m->usable && s->dwfl)
-			mod = dwfl_addrmodule(s->dwfl, addr);
+		Dwfl *dwfl = symbolize_module_dwfl(s, m);
+		if (dwfl)
+			mod = dwfl_addrmodule(dwfl, addr);
 	}
 	if (!mod) {
 		symbolize_push(f, frame);
@@ -450,7 +520,7 @@ static bool symbolize_cache_grow(symbolizer_t *s)
 	for (size_t i = 0; i < s->cache_size; i++) {
 		if (!s->cache[i].count)
 			continue;
-		size_t j = symbolize_hash_ip(s->cache[i].ip) & (size - 1);
+		size_t j = symbolize_hash_ip(s->cache[i].ip, s->cache[i].module) & (size - 1);
 		while (table[j].count)
 			j = (j + 1) & (size - 1);
 		table[j] = s->cache[i];
@@ -461,30 +531,34 @@ static bool symbolize_cache_grow(symbolizer_t *s)
 	return true;
 }
 
-int symbolize_ip(symbolizer_t *s, uint64_t ip, const sym_frame_t **out)
+int symbolize_ip(symbolizer_t *s, uint64_t frame, const sym_frame_t **out)
 {
 	*out = &symbolize_unknown_frame;
 	if (!s)
 		return 1;
-	symbolize_report(s);
+	symbolize_prepare(s);
 	if ((s->cache_used + 1) * 4 > s->cache_size * 3 && !symbolize_cache_grow(s))
 		return 1;
 
-	size_t i = symbolize_hash_ip(ip) & (s->cache_size - 1);
+	uint64_t ip = mp_frame_native_ip(frame);
+	symbolize_module_t *m = symbolize_find_module(s, ip - 1, mp_frame_native_gen(frame));
+	uint32_t key = m ? m->order : 0;
+	size_t i = symbolize_hash_ip(ip, key) & (s->cache_size - 1);
 	for (; s->cache[i].count; i = (i + 1) & (s->cache_size - 1)) {
-		if (s->cache[i].ip == ip) {
+		if (s->cache[i].ip == ip && s->cache[i].module == key) {
 			*out = s->cache[i].frames;
 			return s->cache[i].count;
 		}
 	}
 
 	symbolize_frames_t f = {0};
-	symbolize_resolve(s, ip, &f);
+	symbolize_resolve(s, ip, m, &f);
 	if (f.n == 0) {
 		free(f.v);
 		return 1;
 	}
 	s->cache[i].ip = ip;
+	s->cache[i].module = key;
 	s->cache[i].count = f.n;
 	s->cache[i].frames = f.v;
 	s->cache_used++;
@@ -496,8 +570,9 @@ void symbolize_free(symbolizer_t *s)
 {
 	if (!s)
 		return;
-	if (s->dwfl)
-		dwfl_end(s->dwfl);
+	for (size_t i = 0; i < s->n_modules; i++)
+		if (s->modules[i].owns_dwfl)
+			dwfl_end(s->modules[i].dwfl);
 	for (size_t i = 0; i < s->cache_size; i++)
 		free(s->cache[i].frames);
 	free(s->cache);
@@ -505,5 +580,6 @@ void symbolize_free(symbolizer_t *s)
 		free(s->strings[i]);
 	free(s->strings);
 	free(s->modules);
+	free(s->max_hi);
 	free(s);
 }

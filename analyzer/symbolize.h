@@ -1,5 +1,6 @@
 /* Offline symbolization of native instruction pointers through elfutils libdw.
- * Owns one Dwfl per profile; every address is resolved once and cached. */
+ * Owns the Dwfl sessions of a profile's modules; every address is resolved once (per
+ * module it is found in) and cached. */
 #ifndef MEMPROF_ANALYZER_SYMBOLIZE_H
 #define MEMPROF_ANALYZER_SYMBOLIZE_H
 
@@ -16,14 +17,23 @@ typedef struct sym_frame {
 } sym_frame_t;
 
 symbolizer_t *symbolize_new(void);
-/* One loaded object as recorded in the `modules` table. */
+/* One loaded object as recorded in the `modules` table, first seen in module generation
+ * gen (the full counter; memprof/format.h). Modules may overlap in address when they
+ * were loaded in different generations. */
+void symbolize_add_module_gen(symbolizer_t *s, const char *path, const char *build_id, uint64_t base,
+			      uint64_t lo, uint64_t hi, uint64_t gen);
+/* The same in generation 0. */
 void symbolize_add_module(symbolizer_t *s, const char *path, const char *build_id, uint64_t base,
 			  uint64_t lo, uint64_t hi);
-/* Resolves a return address (ip - 1 is looked up) into frames, innermost first: inlined
- * functions come before the function they were inlined into. Returns the count (>= 1);
- * the frames stay valid until symbolize_free. Never fails: unknown addresses give one
- * frame with function NULL, module/offset where known. */
-int symbolize_ip(symbolizer_t *s, uint64_t ip, const sym_frame_t **out);
+/* Resolves a native stack frame (memprof/format.h: a return address, with the module
+ * generation it was captured in in the high bits; a plain address is a frame of
+ * generation 0) into frames, innermost first: inlined functions come before the function
+ * they were inlined into. The module is the one holding ip - 1 that was first seen
+ * latest at or before the frame's generation (mp_frame_gen_distance; of equal ones, the
+ * one added last). Returns the count (>= 1); the frames stay valid until symbolize_free.
+ * Never fails: unknown addresses give one frame with function NULL, module/offset where
+ * known (offset from the plain address). */
+int symbolize_ip(symbolizer_t *s, uint64_t frame, const sym_frame_t **out);
 void symbolize_free(symbolizer_t *s);
 
 #endif

@@ -7,7 +7,7 @@
 #ifndef MEMPROF_SCHEMA_H
 #define MEMPROF_SCHEMA_H
 
-#define MP_SCHEMA_VERSION 2
+#define MP_SCHEMA_VERSION 3
 #define MP_VERSION "0.1.0"
 
 /* meta keys: schema_version, memprof_version, pid, ppid, command (shell-quoted), argv
@@ -19,7 +19,7 @@
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"    \
 	"CREATE TABLE IF NOT EXISTS threads(id INTEGER PRIMARY KEY, tid INTEGER, name TEXT);" \
 	"CREATE TABLE IF NOT EXISTS modules(id INTEGER PRIMARY KEY, path TEXT, build_id TEXT," \
-	" base INTEGER, lo INTEGER, hi INTEGER, ts INTEGER);"                                  \
+	" base INTEGER, lo INTEGER, hi INTEGER, ts INTEGER, gen INTEGER);"                     \
 	"CREATE TABLE IF NOT EXISTS pycode(id INTEGER PRIMARY KEY, filename TEXT, name TEXT,"  \
 	" qualname TEXT, firstlineno INTEGER, linetable BLOB);"                                \
 	"CREATE TABLE IF NOT EXISTS stack_nodes(id INTEGER PRIMARY KEY, parent INTEGER,"       \
@@ -30,8 +30,12 @@
 
 /* Table notes.
  * modules: one row per loaded object seen (load address `base` = ELF load bias; lo..hi the
- *   span of its PT_LOAD segments; build_id in hex; ts when first seen). A native frame's ip
- *   belongs to the newest row whose [lo, hi) holds it.
+ *   span of its PT_LOAD segments; build_id in hex; ts when first seen; gen the module
+ *   generation current then, see format.h). An object unloaded and loaded again gets a
+ *   new row. A native frame (ip, generation g) belongs to the row whose [lo, hi) holds ip
+ *   and whose gen is the latest at or before g (mp_frame_gen_distance, modulo 2^15: a row
+ *   first seen after g is only taken when no other holds ip); of rows with the same gen,
+ *   the one written last.
  * pycode: a Python code object, captured once when first seen: co_filename, co_name,
  *   co_qualname, co_firstlineno and co_linetable (CPython 3.11 location table format).
  * stack_nodes: the interned stack tree. frame is a mp_frame (format.h) stored as a signed

@@ -10,8 +10,12 @@
  *   thread ID TID NAME
  *   code ID FILENAME NAME QUALNAME FIRSTLINENO HEX|-
  *   node ID PARENT FRAME                    FRAME: py:CODE:LASTI | ip:HEX | self:K | libc | sqlite
- *                                           (libc: in twalk; sqlite: in sqlite3_exec)
+ *                                           (libc: in twalk; sqlite: in sqlite3_exec);
+ *                                           self:K@GEN: in module generation GEN
  *   modules                                 rows for every object loaded in this process
+ *   overlay OBJ GEN                         a row for OBJ (libc | sqlite) placed at this
+ *                                           program's own load bias, first seen in GEN (as
+ *                                           if loaded where mkprofile was unloaded)
  *   alloc THREAD TS ADDR SIZE STACK [ALLOCATOR]   (ADDR hex, others decimal)
  *   free THREAD TS ADDR
  *   end THREAD TS
@@ -124,10 +128,18 @@ static void mk_find_ips(void)
 
 /* ---- modules ---- */
 
+typedef struct mk_modules {
+	sqlite3_stmt *st;
+	uint64_t only; /* 0: every object; else only the one holding this address... */
+	uint64_t bias; /* ...placed at this load bias */
+	int64_t gen;
+} mk_modules_t;
+
 static int mk_module_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
-	sqlite3_stmt *st = arg;
+	const mk_modules_t *mm = arg;
+	sqlite3_stmt *st = mm->st;
 	char path[4096];
 	if (!info->dlpi_name[0]) {
 		ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
@@ -163,12 +175,19 @@ static int mk_module_cb(struct dl_phdr_info *info, size_t size, void *arg)
 			}
 		}
 	}
+	uint64_t bias = info->dlpi_addr;
+	if (mm->only) {
+		if (mm->only < bias + lo || mm->only >= bias + hi)
+			return 0;
+		bias = mm->bias;
+	}
 	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, path, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, build_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 3, (int64_t)info->dlpi_addr);
-	sqlite3_bind_int64(st, 4, (int64_t)(info->dlpi_addr + lo));
-	sqlite3_bind_int64(st, 5, (int64_t)(info->dlpi_addr + hi));
+	sqlite3_bind_int64(st, 3, (int64_t)bias);
+	sqlite3_bind_int64(st, 4, (int64_t)(bias + lo));
+	sqlite3_bind_int64(st, 5, (int64_t)(bias + hi));
+	sqlite3_bind_int64(st, 6, mm->gen);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		mk_die("modules");
 	return 0;
@@ -265,13 +284,13 @@ static int mk_hex(int c)
 
 static uint64_t mk_frame(const char *s)
 {
-	unsigned code, lasti, k;
+	unsigned code, lasti, k, gen = 0;
 	if (sscanf(s, "py:%u:%u", &code, &lasti) == 2)
 		return mp_frame_python(code, lasti);
 	if (strncmp(s, "ip:", 3) == 0)
 		return strtoull(s + 3, NULL, 16);
-	if (sscanf(s, "self:%u", &k) == 1 && k < MK_SITES)
-		return mk_site_ip[k];
+	if (sscanf(s, "self:%u@%u", &k, &gen) >= 1 && k < MK_SITES)
+		return mp_frame_native(mk_site_ip[k], gen);
 	if (strcmp(s, "libc") == 0)
 		return mk_libc_ip;
 	if (strcmp(s, "sqlite") == 0)
@@ -358,13 +377,25 @@ static void mk_spec(void)
 			if (sqlite3_step(st) != SQLITE_DONE)
 				mk_die("stack_nodes");
 			sqlite3_finalize(st);
-		} else if (strcmp(cmd, "modules") == 0) {
+		} else if (strcmp(cmd, "modules") == 0 || strcmp(cmd, "overlay") == 0) {
+			mk_modules_t mm = {0};
+			if (strcmp(cmd, "overlay") == 0) {
+				Dl_info info;
+				struct link_map *self = NULL;
+				if (sscanf(line, "overlay %2047s %" SCNd64, a, &mm.gen) != 2 ||
+				    (strcmp(a, "libc") != 0 && strcmp(a, "sqlite") != 0))
+					goto bad;
+				mm.only = strcmp(a, "libc") == 0 ? mk_libc_ip : mk_sqlite_ip;
+				if (!dladdr1((void *)mk_sites, &info, (void **)&self, RTLD_DL_LINKMAP) || !self)
+					mk_die("dladdr1");
+				mm.bias = self->l_addr;
+			}
 			sqlite3_prepare_v2(mk_db,
-					   "INSERT INTO modules(path, build_id, base, lo, hi, ts)"
-					   " VALUES (?, ?, ?, ?, ?, 0)",
-					   -1, &st, NULL);
-			dl_iterate_phdr(mk_module_cb, st);
-			sqlite3_finalize(st);
+					   "INSERT INTO modules(path, build_id, base, lo, hi, ts, gen)"
+					   " VALUES (?, ?, ?, ?, ?, 0, ?)",
+					   -1, &mm.st, NULL);
+			dl_iterate_phdr(mk_module_cb, &mm);
+			sqlite3_finalize(mm.st);
 		} else if (strcmp(cmd, "alloc") == 0) {
 			al = MP_AL_MALLOC;
 			int got = sscanf(line, "alloc %" SCNd64 " %" SCNu64 " %" SCNx64 " %" SCNu64 " %" SCNd64 " %u",

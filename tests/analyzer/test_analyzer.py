@@ -739,6 +739,40 @@ alloc 1 7 7000 700 8
     check("libc" in (s2["frames"][0]["module"] or ""), "peak: innermost frame of stack 2 in libc %r" % s2)
 
 
+def test_generations():
+    """An object unloaded and another loaded at its address: native frames carry the module
+    generation, and each resolves in the module of its generation although the two overlap.
+    Here libsqlite3 is placed over mkprofile itself, first seen in generation 1 (its row
+    written first: rows are not taken in id order)."""
+    lines = sites()
+    spec = """meta command ./generations
+meta pid 10
+meta clock_ticks_per_sec 1000000000
+overlay sqlite 1
+modules
+node 1 0 self:0
+node 2 0 self:0@1
+node 3 0 self:1@2
+node 4 0 self:1@0
+alloc 1 1 1000 100 1
+alloc 1 2 2000 200 2
+alloc 1 3 3000 300 3
+alloc 1 4 4000 400 4
+"""
+    db = mk("generations.db", spec)
+    rows = json.loads(ok("report", "--format=json", db))["rows"]
+    got = {(os.path.basename(r["file"]), r["line"], r["function"]): r["allocated_bytes"] for r in rows}
+    eq(got.get(("mkprofile.c", lines[0], "mk_sites")), 100, "generations: generation 0 in mkprofile %r" % got)
+    eq(got.get(("mkprofile.c", lines[1], "mk_sites")), 400, "generations: generation 0 in mkprofile %r" % got)
+    sq = sorted(r["allocated_bytes"] for r in rows if "libsqlite3" in os.path.basename(r["file"]))
+    eq(sq, [200, 300], "generations: generations 1 and 2 in libsqlite3 %r" % rows)
+    pk = json.loads(ok("peak", "--format=json", db))
+    mods = {x["stack"]: os.path.basename(x["frames"][0]["module"] or "") for x in pk["stacks"]}
+    check(mods.get(1, "").startswith("mkprofile") and mods.get(2, "").startswith("libsqlite3")
+          and mods.get(3, "").startswith("libsqlite3") and mods.get(4, "").startswith("mkprofile"),
+          "generations: peak stack frames in their own generation's module %r" % mods)
+
+
 def test_random():
     """Random multi-threaded workload against a reference model of the pass."""
     rnd = random.Random(12345)
@@ -972,6 +1006,7 @@ def main():
     test_progress()
     test_lines()
     test_native()
+    test_generations()
     test_flamegraph()
     test_flamegraph_native()
     test_flamegraph_speed()

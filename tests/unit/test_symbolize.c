@@ -7,15 +7,19 @@
  * inlined function at its line, then the caller at the call site), a return address
  * inside libc (qsort calling our comparator), libc's qsort entry, an address in no
  * module, a module whose build id does not match and a stripped copy of libc that only
- * has .dynsym. Built with -g -O0 so the lines are where the source says.
+ * has .dynsym; and modules of different generations overlapping in address (an object
+ * loaded where another was unloaded): each frame resolves in the module of its own
+ * generation. Built with -g -O0 so the lines are where the source says.
  */
 #define _GNU_SOURCE
 #include "symbolize.h"
+#include "memprof/format.h"
 
 #include <dlfcn.h>
 #include <elf.h>
 #include <inttypes.h>
 #include <link.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,6 +352,86 @@ static void test_symbolize_stripped(void)
 	unlink(copy);
 }
 
+/* Copies the file at from to a new temporary file; its path in to (the template). */
+static bool test_symbolize_copy(const char *from, char *to)
+{
+	char buf[65536];
+	int out = mkstemp(to);
+	FILE *in = fopen(from, "rb");
+	bool ok = out >= 0 && in;
+	size_t n;
+
+	while (ok && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+		ok = write(out, buf, n) == (ssize_t)n;
+	ok = ok && !ferror(in);
+	if (in)
+		fclose(in);
+	if (out >= 0)
+		close(out);
+	return ok;
+}
+
+/* Three objects at the test binary's own addresses, first seen in generations 0 (the
+ * binary), 1 (a copy of it: same code, another path, its own Dwfl although it overlaps)
+ * and 3 (a file gone since), added out of order: a frame belongs to the latest module at
+ * or before its generation, modulo 2^15. */
+static void test_symbolize_generations(const test_symbolize_module_t *self)
+{
+	char copy[] = "/tmp/test_symbolize_copy_XXXXXX";
+	const sym_frame_t *f, *g0;
+	int line;
+	uint64_t ra = test_symbolize_leaf(&line);
+
+	if (!test_symbolize_copy(self->path, copy)) {
+		printf("generations: skipped (cannot copy %s)\n", self->path);
+		unlink(copy);
+		return;
+	}
+	symbolizer_t *s = symbolize_new();
+	symbolize_add_module_gen(s, "/nonexistent/libgone.so", NULL, self->base, self->lo, self->hi, 3);
+	symbolize_add_module_gen(s, copy, self->build_id, self->base, self->lo, self->hi, 1);
+	symbolize_add_module(s, self->path, self->build_id, self->base, self->lo, self->hi);
+
+	static const struct {
+		uint32_t gen;
+		int which; /* 0 the binary, 1 the copy, 2 the gone file */
+	} cases[] = {{0, 0}, {1, 1}, {2, 1}, {3, 2}, {4, 2}, {MP_FRAME_GEN_MASK, 2}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		const char *want = cases[i].which == 0 ? self->path : cases[i].which == 1 ? copy
+												 : "/nonexistent/libgone.so";
+		char what[64];
+		int n = symbolize_ip(s, mp_frame_native(ra, cases[i].gen), &f);
+		snprintf(what, sizeof(what), "generation %u", (unsigned)cases[i].gen);
+		test_symbolize_print(what, f, n);
+		expect_int_eq(n, 1, "generations: one frame");
+		expect_str_eq(f[0].module, want, "generations: module");
+		expect_int_eq(f[0].offset, ra - self->base, "generations: offset of the plain address");
+		expect_str_eq(f[0].function, cases[i].which < 2 ? "test_symbolize_leaf" : NULL,
+			      "generations: function");
+		expect_int_eq(f[0].line, cases[i].which < 2 ? line : 0, "generations: line");
+	}
+	/* A plain address is a frame of generation 0. */
+	int n = symbolize_ip(s, ra, &g0);
+	expect_int_eq(n, 1, "plain address: one frame");
+	expect_str_eq(g0[0].module, self->path, "plain address: generation 0");
+	symbolize_free(s);
+
+	/* Across the wrap: first seen in 32767 and 32768 (15 bits: 0); a frame of 32767 is
+	 * the first one's, frames of 0 and 1 (32768, 32769) the second one's. */
+	s = symbolize_new();
+	symbolize_add_module_gen(s, self->path, self->build_id, self->base, self->lo, self->hi, 32767);
+	symbolize_add_module_gen(s, copy, self->build_id, self->base, self->lo, self->hi, 32768);
+	symbolize_ip(s, mp_frame_native(ra, 32767), &f);
+	expect_str_eq(f[0].module, self->path, "wrap: generation 32767");
+	symbolize_ip(s, mp_frame_native(ra, 0), &f);
+	expect_str_eq(f[0].module, copy, "wrap: generation 32768");
+	symbolize_ip(s, mp_frame_native(ra, 1), &f);
+	expect_str_eq(f[0].module, copy, "wrap: generation 32769");
+	expect_int_eq(f[0].line, line, "wrap: line");
+	symbolize_free(s);
+	unlink(copy);
+}
+
 int main(void)
 {
 	dl_iterate_phdr(test_symbolize_phdr, NULL);
@@ -366,6 +450,7 @@ int main(void)
 	symbolize_free(s);
 	test_symbolize_fallbacks(self);
 	test_symbolize_stripped();
+	test_symbolize_generations(self);
 
 	printf("test_symbolize: %d modules, %lu checks, %lu failures\n", test_symbolize_n_modules,
 	       test_symbolize_checks, test_symbolize_failures);
