@@ -29,6 +29,7 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks);
 int temporary_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 int lines_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 int flamegraph_run(profile_t *p, const cmd_opts_t *o, FILE *out);
+int plot_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 
 /* Writes one rows_row_t as a JSON object. */
 void report_json_row(FILE *f, const profile_t *p, const rows_row_t *r);

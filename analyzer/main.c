@@ -55,6 +55,7 @@ static const main_cmd_t main_cmds[] = {
 	 "every line of a Python file or function with its memory", "FILE.py[:FUNCTION]"},
 	{"flamegraph", {"svg", "folded"}, OPT_METRIC, flamegraph_run,
 	 "interactive SVG flame graph of the stacks (folded: frame;frame bytes)", NULL},
+	{"plot", {"svg"}, 0, plot_run, "RSS and heap over time as an SVG chart, heap peak marked", NULL},
 };
 
 static void main_usage(FILE *f)

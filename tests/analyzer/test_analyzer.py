@@ -689,6 +689,36 @@ def test_flamegraph_speed():
     eq(sum(int(b) for _, b in folded(out)), sum(100 + i % 1000 for i in range(1, n + 1)), "folded total of many stacks")
 
 
+def test_plot():
+    """RSS and heap over time: a well-formed, self-contained SVG with the peak marked."""
+    import xml.etree.ElementTree as ET
+    ns = "{http://www.w3.org/2000/svg}"
+    basic = os.path.join(TMP, "basic.db")
+    out = os.path.join(TMP, "plot.svg")
+    eq(run("plot", "-o", out, basic), (0, "", ""), "plot -o")
+    text = open(out).read()
+    root = ET.fromstring(text)
+    ids = {e.get("id"): e for e in root.iter() if e.get("id")}
+    txt = lambda e: "".join(e.itertext())
+    eq(txt(ids["title"]), "memprof plot: python3 app.py --x", "plot title with the command line")
+    eq(txt(ids["peak-label"]), "peak heap 6.88 KiB at 0.600 s", "plot peak label")
+    # x: 80 + 850 * 0.6 / 2.0; y: 484 - 420 * (7050 / 2^20) / 25 (the axis ends at 25 MiB)
+    eq((ids["peak"].get("cx"), ids["peak"].get("cy")), ("335.0", "483.9"), "plot peak dot position")
+    eq((txt(ids["xlabel"]), txt(ids["ylabel"])), ("time (s)", "memory (MiB)"), "plot axis labels")
+    eq([txt(e) for e in ids["yticks"]], ["0", "5", "10", "15", "20", "25"], "plot y ticks")
+    eq([txt(e) for e in ids["xticks"]], ["%.2f" % (k / 4) for k in range(9)], "plot x ticks")
+    eq(len(ids["rss"].get("points").split()), 5, "plot RSS line: one point per sample")
+    eq(len(ids["heap"].get("points").split()), 6, "plot heap line: the samples and the peak")
+    legend = [txt(e) for e in ids["legend"].iter(ns + "text")]
+    eq(legend, ["RSS (resident memory)", "heap (live tracked allocations)"], "plot legend")
+    for bad in ("href", "<script", "url(", "@import"):
+        check(bad not in text, "plot is self-contained (no %r)" % bad)
+    empty = ok("plot", mk("plot-empty.db", "meta command true\n"))
+    root = ET.fromstring(empty)
+    check("(no RSS samples)" in empty and "peak-label" not in empty, "plot without samples or allocations")
+    eq(run("plot", "--format=png", basic)[0], 2, "plot has svg only")
+
+
 def sites():
     out = subprocess.run([MKPROFILE, "--sites"], capture_output=True, check=True).stdout.decode()
     return {int(k): int(line) for k, line, _ in (l.split() for l in out.splitlines())}
@@ -1006,10 +1036,11 @@ def main():
     test_progress()
     test_lines()
     test_native()
-    test_generations()
     test_flamegraph()
     test_flamegraph_native()
     test_flamegraph_speed()
+    test_plot()
+    test_generations()
     test_random()
     test_empty_profile()
     test_edges()
