@@ -552,7 +552,8 @@ int python_attach(bool mixed)
 void python_fork_child(void)
 {
 	pthread_mutex_init(&python_code_lock, NULL);
-	memset(python_codes, 0, python_codes_cap * sizeof *python_codes);
+	if (python_codes)
+		memset(python_codes, 0, python_codes_cap * sizeof *python_codes);
 	python_codes_n = 0;
 	python_code_next = 1;
 	pycode_rec_t *r = python_code_new;
