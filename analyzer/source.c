@@ -60,6 +60,11 @@ static void source_load(source_file_t *sf, const char *base)
 	}
 	if (!f)
 		f = fopen(sf->path, "rb");
+	/* A project moved (or copied with its profile to another machine): a file under the
+	 * program's working directory is looked up under ours, from the same relative path. */
+	size_t nb = base ? strlen(base) : 0;
+	if (!f && sf->path[0] == '/' && nb > 1 && strncmp(sf->path, base, nb) == 0 && sf->path[nb] == '/')
+		f = fopen(sf->path + nb + 1, "rb");
 	if (!f)
 		return;
 	struct stat st;

@@ -4,7 +4,9 @@
 
 typedef struct source source_t;
 
-/* base: directory that relative file names are relative to (NULL: ours). */
+/* base: the program's working directory (meta cwd): relative file names are relative to
+ * it (else to ours), and a file under it that is not there any more is also looked for
+ * under our working directory (a project moved or copied along with its profile). */
 source_t *source_new(const char *base);
 void source_free(source_t *s);
 /* Line `line` (1-based) of `file`, whitespace-trimmed, or NULL if the file or the line

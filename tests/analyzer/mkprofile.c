@@ -3,6 +3,9 @@
  *   mkprofile OUT.db < SPEC      write a profile described by SPEC (below)
  *   mkprofile --sites            print "K LINE FUNCTION" for the self:K return addresses
  *   mkprofile --bench OUT.db N T write N events over T threads (timing only)
+ *   mkprofile --compact DB       make a real capture small for checking in: every event
+ *                                chunk recompressed at zstd's level 19 (checked to hold
+ *                                the same bytes), 1 KiB pages, vacuumed (golden/regen)
  *
  * SPEC, one directive per line ('#' comments):
  *   meta KEY VALUE...                       (value = rest of the line; "-" deletes the key;
@@ -486,8 +489,52 @@ static void mk_bench(uint64_t n, unsigned nt)
 		mk_flush(&mk_threads[i]);
 }
 
+/* Recompresses every chunk at a high level and vacuums into 1 KiB pages: the same
+ * content in far fewer bytes (the capture side favours speed). */
+static int mk_compact(const char *path)
+{
+	if (sqlite3_open(path, &mk_db) != SQLITE_OK)
+		mk_die(path);
+	mk_exec("PRAGMA journal_mode=DELETE; BEGIN");
+	sqlite3_stmt *sel, *upd;
+	if (sqlite3_prepare_v2(mk_db, "SELECT id, raw_bytes, data FROM events", -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(mk_db, "UPDATE events SET data = ? WHERE id = ?", -1, &upd, NULL) != SQLITE_OK)
+		mk_die("prepare");
+	while (sqlite3_step(sel) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(sel, 0);
+		size_t raw = (size_t)sqlite3_column_int64(sel, 1);
+		const void *z = sqlite3_column_blob(sel, 2);
+		size_t zlen = (size_t)sqlite3_column_bytes(sel, 2);
+		uint8_t *buf = malloc(raw + 1), *back = malloc(raw + 1);
+		size_t bound = ZSTD_compressBound(raw);
+		uint8_t *out = malloc(bound);
+		if (!buf || !back || !out || ZSTD_decompress(buf, raw, z, zlen) != raw)
+			mk_die("events row does not decompress to raw_bytes");
+		size_t olen = ZSTD_compress(out, bound, buf, raw, 19);
+		if (ZSTD_isError(olen) || ZSTD_decompress(back, raw, out, olen) != raw || memcmp(buf, back, raw) != 0)
+			mk_die("recompression");
+		if (olen < zlen) {
+			sqlite3_reset(upd);
+			sqlite3_bind_blob(upd, 1, out, (int)olen, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(upd, 2, id);
+			if (sqlite3_step(upd) != SQLITE_DONE)
+				mk_die("update");
+		}
+		free(buf);
+		free(back);
+		free(out);
+	}
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	mk_exec("COMMIT; PRAGMA page_size=1024; VACUUM");
+	sqlite3_close(mk_db);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--compact") == 0)
+		return mk_compact(argv[2]);
 	mk_find_ips();
 	if (argc == 2 && strcmp(argv[1], "--sites") == 0) {
 		for (int k = 0; k < MK_SITES; k++)
@@ -496,7 +543,8 @@ int main(int argc, char **argv)
 	}
 	int bench = argc == 5 && strcmp(argv[1], "--bench") == 0;
 	if (argc != 2 && !bench) {
-		fprintf(stderr, "usage: mkprofile OUT.db < SPEC | mkprofile --sites | mkprofile --bench OUT.db N THREADS\n");
+		fprintf(stderr, "usage: mkprofile OUT.db < SPEC | mkprofile --sites | mkprofile --bench OUT.db N THREADS"
+				" | mkprofile --compact DB\n");
 		return 2;
 	}
 	const char *out = argv[bench ? 2 : 1];

@@ -333,6 +333,17 @@ def test_source_lines():
                                    capture_output=True, cwd="/").stdout.decode())
     eq([r[:4] for r in rows[1:]], [["prog.py", "3", "<listcomp>", "2500"]],
        "--focus resolves relative names against meta cwd")
+    # a project moved along with its profile: files under the program's working directory
+    # are looked up under ours
+    moved = os.path.join(TMP, "moved")
+    os.makedirs(os.path.join(moved, "sub"), exist_ok=True)
+    shutil.copy(src, os.path.join(moved, "sub", "prog.py"))
+    db2 = mk("source-moved.db", spec.replace("meta cwd %s" % TMP, "meta cwd /nonexistent/proj").replace(
+        "code 1 prog.py", "code 1 /nonexistent/proj/sub/prog.py").replace(
+        "code 2 prog.py", "code 2 /nonexistent/proj/sub/prog.py"))
+    text = subprocess.run([MEMPROF, "report", db2], capture_output=True, cwd=moved).stdout.decode()
+    check("\n" + " " * 45 + "data = [bytearray(1000) for _ in range(10)]\n" in text,
+          "source of a moved project found under our directory:\n" + text)
     rows = csv_rows(subprocess.run([MEMPROF, "report", "--format=csv", "--focus=/elsewhere", db],
                                    capture_output=True, cwd="/").stdout.decode())
     eq([r[:4] for r in rows[1:]], [["prog.py", "3", "<listcomp>", "2000"], ["/lib/other.py", "1", "inner", "500"]],
