@@ -1,5 +1,6 @@
 /* A tiny C "extension" for the Python end-to-end tests, loaded with ctypes:
  * - cext_alloc / cext_free: malloc/free from C, called at a known Python line;
+ * - cext_alloc_many: many of those, without the GIL, for the threads test;
  * - cext_run_thread: starts a pthread (created in C, unknown to Python) that calls a
  *   Python callback n times (ctypes callbacks take the GIL with PyGILState_Ensure),
  *   and joins it. ctypes releases the GIL around the call, so the callback can run. */
@@ -18,6 +19,18 @@ __attribute__((noinline)) void *cext_alloc(size_t n)
 void cext_free(void *p)
 {
 	free(p);
+}
+
+/* n blocks of `size` bytes, each allocated, touched and freed: called through ctypes,
+ * so without the GIL, while other threads run Python code holding it. */
+void cext_alloc_many(int n, size_t size)
+{
+	for (int i = 0; i < n; i++) {
+		volatile char *p = cext_alloc(size);
+		if (p)
+			p[size / 2] = 1;
+		free((void *)p);
+	}
 }
 
 typedef void (*cext_cb_t)(int);

@@ -2,7 +2,8 @@
 together (a barrier), each appending N bytearray(1000) to a list it keeps, at its own
 line, and calling libc malloc(SIZES[i]) M times at another line of its own — with the
 GIL released (ctypes), so the four threads run those mallocs truly concurrently and the
-hook must use the calling thread's Python stack, not the GIL holder's. Then a pthread
+hook must use the calling thread's Python stack, not the GIL holder's; and calling a C
+loop of 20000 malloc/free (libmpcext.so) at a third line, also without the GIL. Then a pthread
 created in C (libmpcext.so) calls a Python callback N_C times (ctypes takes the GIL
 with PyGILState_Ensure): those allocations belong to the callback's line."""
 import harness
@@ -13,6 +14,8 @@ N = 20000
 M = 50
 SIZES = [100003, 200003, 300007, 400009]
 N_C = 3000
+M_C = 20000
+C_SIZES = [1111, 2222, 3333, 4444]
 BA1000 = 56 + 1001  # sys.getsizeof(bytearray(1000)) on 3.11: object + buffer (+ NUL)
 BA777 = 56 + 778
 
@@ -56,6 +59,17 @@ def check(py):
             raise AssertionError("%s m%d allocated %d, want %d + at most %d" % (w, i, got, M * size, M * 200))
         if line_sum(rows, PROG, line, "end_bytes") < M * size:
             raise AssertionError("%s m%d end bytes %d" % (w, i, line_sum(rows, PROG, line, "end_bytes")))
+    for i, size in enumerate(C_SIZES):
+        # malloc/free loops in C without the GIL (cext_alloc_many), overlapping the other
+        # threads' Python code: every block at the calling thread's line, none elsewhere.
+        line = harness.line_of(PROG, "# L:c%d" % i)
+        rs = line_rows(rows, PROG, line)
+        harness.expect_eq(sorted(set(r["function"] for r in rs)), ["t%d" % i], w + " function at c%d" % i)
+        got = line_sum(rows, PROG, line, "allocated_bytes")
+        n = line_sum(rows, PROG, line, "allocations")
+        if not M_C * size <= got <= M_C * size + 1024 or not M_C <= n <= M_C + 10:
+            raise AssertionError("%s c%d: %d bytes in %d blocks, want %d in %d" % (w, i, got, n, M_C * size, M_C))
+        harness.expect_eq(line_sum(rows, PROG, line, "end_bytes"), 0, w + " end bytes at c%d" % i)
     # The C thread's callback line: N_C bytearray(777), 2 blocks each, plus the list.
     line = harness.line_of(PROG, "# L:ccb")
     rs = line_rows(rows, PROG, line)
