@@ -6,6 +6,11 @@
  *   mkprofile --compact DB       make a real capture small for checking in: every event
  *                                chunk recompressed at zstd's level 19 (checked to hold
  *                                the same bytes), 1 KiB pages, vacuumed (golden/regen)
+ *   mkprofile --mutate DB SEED N change N random bytes of every event chunk's payload
+ *                                (before compression; SEED odd: the last byte is also cut
+ *                                off), so damage reaches the record decoder; when the
+ *                                records still decode, `count` follows them, so the
+ *                                garbage events reach every command (test_fuzz.py)
  *
  * SPEC, one directive per line ('#' comments):
  *   meta KEY VALUE...                       (value = rest of the line; "-" deletes the key;
@@ -531,10 +536,79 @@ static int mk_compact(const char *path)
 	return 0;
 }
 
+/* Damages every chunk's records; the frame stays valid zstd with a matching raw_bytes. */
+static int mk_mutate(const char *path, uint64_t seed, unsigned n)
+{
+	if (sqlite3_open(path, &mk_db) != SQLITE_OK)
+		mk_die(path);
+	mk_exec("BEGIN");
+	sqlite3_stmt *sel, *upd;
+	if (sqlite3_prepare_v2(mk_db, "SELECT id, raw_bytes, data FROM events", -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(mk_db, "UPDATE events SET data = ?, raw_bytes = ?, count = coalesce(?, count)"
+				      " WHERE id = ?", -1, &upd, NULL) !=
+		    SQLITE_OK)
+		mk_die("prepare");
+	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+	while (sqlite3_step(sel) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(sel, 0);
+		size_t raw = (size_t)sqlite3_column_int64(sel, 1);
+		const void *z = sqlite3_column_blob(sel, 2);
+		size_t zlen = (size_t)sqlite3_column_bytes(sel, 2);
+		uint64_t first_ts = 0;
+		if (raw > (1u << 30))
+			continue;
+		uint8_t *buf = malloc(raw + 1);
+		if (!buf || !z || ZSTD_decompress(buf, raw, z, zlen) != raw) {
+			free(buf);
+			continue;
+		}
+		for (unsigned k = 0; k < n && raw; k++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			buf[(x >> 8) % raw] = (uint8_t)(x >> 56);
+		}
+		if ((seed & 1) && raw)
+			raw--;
+		/* do the records still decode? then count them */
+		mp_codec_t c;
+		mp_event_t ev;
+		int64_t records = 0;
+		mp_codec_init(&c, first_ts);
+		const uint8_t *p = buf, *end = buf + raw;
+		while (p && p < end) {
+			p = mp_decode_event(&c, p, end, &ev);
+			records++;
+		}
+		size_t bound = ZSTD_compressBound(raw);
+		uint8_t *out = malloc(bound);
+		size_t olen = out ? ZSTD_compress(out, bound, buf, raw, 1) : 0;
+		if (out && !ZSTD_isError(olen)) {
+			sqlite3_reset(upd);
+			sqlite3_bind_blob(upd, 1, out, (int)olen, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(upd, 2, (int64_t)raw);
+			if (p)
+				sqlite3_bind_int64(upd, 3, records);
+			else
+				sqlite3_bind_null(upd, 3);
+			sqlite3_bind_int64(upd, 4, id);
+			if (sqlite3_step(upd) != SQLITE_DONE)
+				mk_die("update");
+		}
+		free(buf);
+		free(out);
+	}
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	mk_exec("COMMIT");
+	sqlite3_close(mk_db);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--compact") == 0)
 		return mk_compact(argv[2]);
+	if (argc == 5 && strcmp(argv[1], "--mutate") == 0)
+		return mk_mutate(argv[2], strtoull(argv[3], NULL, 10), (unsigned)atoi(argv[4]));
 	mk_find_ips();
 	if (argc == 2 && strcmp(argv[1], "--sites") == 0) {
 		for (int k = 0; k < MK_SITES; k++)
@@ -544,7 +618,7 @@ int main(int argc, char **argv)
 	int bench = argc == 5 && strcmp(argv[1], "--bench") == 0;
 	if (argc != 2 && !bench) {
 		fprintf(stderr, "usage: mkprofile OUT.db < SPEC | mkprofile --sites | mkprofile --bench OUT.db N THREADS"
-				" | mkprofile --compact DB\n");
+				" | mkprofile --compact DB | mkprofile --mutate DB SEED N\n");
 		return 2;
 	}
 	const char *out = argv[bench ? 2 : 1];
