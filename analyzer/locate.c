@@ -20,6 +20,7 @@
 
 #include "addrmap.h"
 #include "memprof/format.h"
+#include "paths.h"
 #include "pyline.h"
 #include "symbolize.h"
 
@@ -73,8 +74,22 @@ static void locate_ht_insert(locate_t *l, uint32_t id)
 	l->ht[i] = id + 1;
 }
 
+/* file, lexically normalized (paths.h) into buf when it needs it. Python file names are
+ * normalized when loaded; this is for the source files of native frames (DWARF names
+ * such as /src/build/../lib/x.c). */
+static const char *locate_display_path(char *buf, size_t cap, const char *file)
+{
+	if (!file || !(strstr(file, "/.") || strstr(file, "//") || strncmp(file, "./", 2) == 0) ||
+	    strlen(file) >= cap)
+		return file;
+	memcpy(buf, file, strlen(file) + 1);
+	return paths_normalize(buf);
+}
+
 uint32_t locate_intern(locate_t *l, const char *file, int line, const char *function)
 {
+	char norm[PATH_MAX];
+	file = locate_display_path(norm, sizeof norm, file);
 	if (!file)
 		file = "";
 	if (!function)
@@ -428,7 +443,9 @@ void locate_walk(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_
 				snprintf(hex, sizeof hex, "0x%" PRIx64, mp_frame_native_ip(f));
 				name = hex;
 			}
-			locate_frame_t fr = {name, frames[k].file, frames[k].line, frames[k].module, 0};
+			char norm[PATH_MAX];
+			locate_frame_t fr = {name, locate_display_path(norm, sizeof norm, frames[k].file),
+					     frames[k].line, frames[k].module, 0};
 			fn(arg, &fr);
 		}
 	}
@@ -458,7 +475,9 @@ void locate_node_frames(locate_t *l, uint32_t node, void (*fn)(void *arg, const 
 				 frames[k].module ? frames[k].offset : mp_frame_native_ip(f));
 			name = hex;
 		}
-		locate_frame_t fr = {name, frames[k].file, frames[k].line, frames[k].module, 0};
+		char norm[PATH_MAX];
+		locate_frame_t fr = {name, locate_display_path(norm, sizeof norm, frames[k].file),
+				     frames[k].line, frames[k].module, 0};
 		fn(arg, &fr);
 	}
 }

@@ -675,6 +675,10 @@ def test_flamegraph_native():
     mine = [s for s, b in f if s.split(";")[0].startswith("mk_sites (") and b == "400"]
     eq(len(mine), 1, "native frame labelled function (file:line): %r" % f)
     check(mine and mine[0].endswith("mkprofile.c:%d)" % lines[0]), "native frame line %r" % mine)
+    # DWARF names such as /build/../tests/analyzer/mkprofile.c are shown normalized too
+    check(not any("/../" in s or "/./" in s for s, _ in f), "native file names normalized %r" % f)
+    rows = json.loads(ok("report", "--format=json", db))["rows"]
+    check(not any("/../" in r["file"] or "/./" in r["file"] for r in rows), "report native file names normalized")
     check(any(s.split(";")[-1].startswith("trecurse (") and "tsearch.c:" in s for s, b in f if b == "200")
           or any(s.endswith("(libc.so.6)") for s, b in f if b == "200"), "libc frame %r" % f)
 
