@@ -202,13 +202,19 @@ static int lines_select(const profile_t *p, lines_view_t *v, const char *abs)
 		return lines_fail("no function '%s' in %s (it has: %s)", v->function, v->file,
 				  listed ? names : "no functions");
 	}
+	size_t *selves = malloc((n + 1) * sizeof *selves), n_selves = 0;
+	if (!selves)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (self[i])
+			selves[n_selves++] = i;
 	v->first = INT_MAX;
 	v->last = INT_MIN;
 	for (size_t i = 0; i < n; i++) {
 		const db_pycode_t *c = &db->pycode[i];
 		bool take = self[i];
-		for (size_t k = 0; k < n && !take; k++)
-			take = self[k] && in_file[i] && lines_nested_in(c->qualname, db->pycode[k].qualname);
+		for (size_t k = 0; k < n_selves && !take && in_file[i]; k++)
+			take = lines_nested_in(c->qualname, db->pycode[selves[k]].qualname);
 		if (!take)
 			continue;
 		v->code[i] = 1;
@@ -226,6 +232,7 @@ static int lines_select(const profile_t *p, lines_view_t *v, const char *abs)
 		v->last = v->first;
 	if (v->last - v->first > LINES_MAX_RANGE)
 		v->last = v->first + LINES_MAX_RANGE;
+	free(selves);
 	free(self);
 	free(in_file);
 	return 0;
