@@ -49,6 +49,9 @@ COMMANDS = [
     ("flamegraph-allocated.folded", ["flamegraph", "--format=folded", "--metric=allocated"]),
 ]
 
+REGEN_HINT = ("if the change is intended: tests/analyzer/golden/regen --outputs-only (a new schema "
+              "version needs a new capture: tests/analyzer/golden/regen), then review git diff "
+              "tests/analyzer/golden")
 SOURCE_INDENT = " " * 30  # text outputs print a row's source line indented this far or more
 
 
@@ -75,7 +78,8 @@ def folded_summary(text):
 def output(memprof, db, args):
     p = subprocess.run([memprof, *args, db], capture_output=True, timeout=120, cwd=GOLDEN)
     if p.returncode != 0 or p.stderr:
-        sys.exit("memprof %s: exit status %d, stderr %r" % (" ".join(args), p.returncode, p.stderr.decode()))
+        sys.exit("FAIL: memprof %s: exit status %d, stderr %r\n%s" % (" ".join(args), p.returncode,
+                                                                   p.stderr.decode(), REGEN_HINT))
     text = p.stdout.decode()
     if "--format=folded" in args:
         return folded_summary(text)
@@ -121,8 +125,7 @@ def main():
                     fromfile="expected/" + name, tofile="memprof " + " ".join(args)))
         print("%d golden outputs, %d failed" % (len(COMMANDS), failed))
         if failed:
-            print("if the change is intended: tests/analyzer/golden/regen --outputs-only "
-                  "(or regen for a new capture), then review git diff tests/analyzer/golden")
+            print(REGEN_HINT)
         return 1 if failed else 0
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
