@@ -19,6 +19,7 @@ import sys
 import tempfile
 
 MEMPROF, MKPROFILE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+HERE = os.path.dirname(os.path.abspath(__file__))
 TMP = tempfile.mkdtemp(prefix="memprof-test-", dir=os.getcwd())
 failures = []
 checks = 0
@@ -651,6 +652,27 @@ def test_flamegraph():
     heading = "".join(root.find(ns + "text").itertext())
     eq(heading, "memprof flamegraph: python3 app.py --x", "flamegraph title with the command line")
     check("bytes live at the heap peak: 6.88 KiB (7,050 bytes)" in text, "flamegraph subtitle")
+    if shutil.which("node"):  # the inline script, run against a minimal DOM
+        js = json.loads(subprocess.run(["node", os.path.join(HERE, "flamegraph_dom.js"), svg, "/src/app.py:13 main",
+                                        "app.py:1[23]"], capture_output=True, check=True).stdout)
+        eq(js["details"], "/src/app.py:13 main \u2014 4.88 KiB (5,000 bytes, 70.92%)", "flamegraph hover details")
+        eq(js["after_mouseout"], " ", "flamegraph details cleared")
+        zoomed = {f["name"]: f for f in js["zoomed"]}
+        eq((zoomed["/src/app.py:13 main"]["x"], zoomed["/src/app.py:13 main"]["width"]), ("10.00", "1180.00"),
+           "zoom: the frame fills the width")
+        eq([(n, zoomed[n]["width"], zoomed[n]["faded"]) for n in ("all", top)],
+           [("all", "1180.00", True), (top, "1180.00", True)], "zoom: its callers span the width, faded")
+        eq(sorted(n for n, f in zoomed.items() if not f["shown"]),
+           sorted(["/src/app.py:12 main", "/src/app.py:18 main", "0x2000 (??)"]), "zoom: the others hidden")
+        eq(zoomed["/src/app.py:13 main"]["text"], "app.py:13 main", "zoom: label")
+        eq([(f["name"], f["x"], f["width"], f["shown"], f["faded"]) for f in js["reset"]],
+           [(t.find(ns + "title").text.split("\n")[0], t.find(ns + "rect").get("x"), t.find(ns + "rect").get("width"),
+             True, False) for t in root.find(ns + "g[@id='frames']")], "reset zoom restores every frame")
+        eq((js["matched"], sorted(js["marked"])), ("Matched: 71.6%", ["/src/app.py:12 main", "/src/app.py:13 main"]),
+           "search: matching frames and their share ((5000 + 50) / 7050)")
+        eq(js["cleared"], [" ", 0], "search cleared")
+    else:
+        print("node not installed: the flame graph's script is not exercised")
     for metric in ("allocated", "end", "leaked"):
         rc, so, se = run("flamegraph", "--metric=" + metric, basic)
         check(rc == 0 and ET.fromstring(so) is not None, "flamegraph --metric=%s svg" % metric)
