@@ -219,15 +219,13 @@ static uint32_t python_code_global(const PyCodeObject *co, const python_code_key
 	s->key = *k;
 	s->id = id;
 	python_code_capture(co, id);
-	size_t b = python_code_bit(co);
-	atomic_fetch_or_explicit(&python_code_bits[b / 64], 1ull << (b % 64), memory_order_relaxed);
 out:
 	pthread_mutex_unlock(&python_code_lock);
 	errno = saved;
 	return id;
 }
 
-_Atomic uint64_t python_code_bits[PY_CODE_BITS / 64];
+const void *python_code_type; /* &PyCode_Type once attached */
 
 /* A freed block whose address is that of a known code object: that code object died
  * (blocks of live objects are not freed). Its slot keeps probing sequences intact but
@@ -529,6 +527,7 @@ int python_attach(bool mixed)
 	PY_SYM(ErrClear, "PyErr_Clear");
 	PY_SYM(None, "_Py_NoneStruct");
 	PY_SYM(runtime, "_PyRuntime");
+	python_code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
 	PY_SYM(GetAllocator, "PyMem_GetAllocator");
 	PY_SYM(SetAllocator, "PyMem_SetAllocator");
 	if (missing) {

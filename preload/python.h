@@ -46,20 +46,16 @@ typedef struct pycode_rec {
 
 /* Code objects die, and a new one can be allocated at the same address, with its line
  * table and names at the addresses of the old one's: the code-id caches must forget a
- * code object when it is freed. The OBJ-domain free hook tests each freed pointer
- * against this bitmap of addresses of known code objects (a filter: false positives
- * only cost a look-up) and reports the known ones to python_code_freed(). */
-#define PY_CODE_BITS (1u << 20)
-extern _Atomic uint64_t python_code_bits[PY_CODE_BITS / 64];
+ * code object when it is freed. Code objects are not GC-tracked (3.11), so the pointer
+ * PyObject_Free gets is the object itself, whose memory is still valid in the free hook:
+ * a block whose second word is &PyCode_Type is reported to python_code_freed() (one load
+ * from a line the interpreter's decref just touched; a buffer that merely holds that
+ * address only costs a look-up). */
+extern const void *python_code_type;
 void python_code_freed(const void *p);
-static inline size_t python_code_bit(const void *p)
-{
-	return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> 20) & (PY_CODE_BITS - 1);
-}
 static inline void python_code_free_check(const void *p)
 {
-	size_t b = python_code_bit(p);
-	if (atomic_load_explicit(&python_code_bits[b / 64], memory_order_relaxed) & (1ull << (b % 64)))
+	if (((const void *const *)p)[1] == python_code_type && python_code_type)
 		python_code_freed(p);
 }
 
