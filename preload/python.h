@@ -6,8 +6,7 @@
  * Version handling: the frame walk reads interpreter structures, whose layout changes
  * with every minor version, so it is compiled against that version's internal headers.
  * This build carries the 3.11 walker; any other version is refused at start-up with one
- * line on stderr and the program runs untouched by the Python hooks (native capture
- * still works). Adding 3.9/3.10/3.12/3.13 means one more walker compiled against their
+ * line on stderr, and the program runs untouched (no hooks, no file). Adding 3.9/3.10/3.12/3.13 means one more walker compiled against their
  * headers and chosen at run time from Py_GetVersion(). */
 #ifndef MEMPROF_PRELOAD_PYTHON_H
 #define MEMPROF_PRELOAD_PYTHON_H
