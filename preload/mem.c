@@ -52,3 +52,8 @@ char *mem_strdup(const char *s)
 		memcpy(d, s, n);
 	return d;
 }
+
+/* jemalloc's own start-up settings (it reads this symbol): memprof uses only its private
+ * arena, so one automatic arena, no thread caches and no background threads keep
+ * jemalloc's fixed cost (metadata, per-arena extents) to a minimum. */
+MP_EXPORT const char *malloc_conf = "narenas:1,tcache:false,background_thread:false";

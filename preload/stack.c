@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 
-#define STACK_CACHE_SIZE 4096 /* per-thread direct-mapped (parent, frame) -> id */
+#define STACK_CACHE_SIZE 1024 /* per-thread direct-mapped (parent, frame) -> id */
 
 typedef struct stack_cache_entry {
 	uint64_t frame;
@@ -44,7 +44,7 @@ static inline uint64_t stack_hash(uint32_t parent, uint64_t frame)
 
 int stack_init(void)
 {
-	stack_cap = 1 << 16;
+	stack_cap = 1 << 12;
 	stack_table = mem_alloc(stack_cap * sizeof *stack_table);
 	return stack_table ? 0 : -1;
 }

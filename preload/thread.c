@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define THREAD_MAX_OUTSTANDING 64 /* 8 MiB of unconsumed events per thread */
+#define THREAD_MAX_OUTSTANDING 8 /* 1 MiB of unconsumed events per thread */
 
 static mp_thread_t thread_empty; /* cap 0: every first event goes to thread_attach */
 __thread mp_thread_t *thread_self MP_TLS = &thread_empty;

@@ -25,13 +25,16 @@
 #include <zstd.h>
 
 #define WRITER_CHUNK_BYTES (1u << 20) /* raw bytes per chunk before compression */
+/* A thread's encoder buffer starts small and doubles while the thread keeps it full, so
+ * that a program with many quiet threads does not pay a chunk's worth for each. */
+#define WRITER_CHUNK_START (32u << 10)
 #define WRITER_ZSTD_LEVEL 1
 
 unsigned writer_flush_ms = 100;
 
 typedef struct writer_enc {
 	uint8_t *buf;
-	size_t len;
+	size_t len, cap;
 	uint32_t count;
 	uint64_t first_ts, last_ts;
 	mp_codec_t codec;
@@ -165,7 +168,7 @@ static writer_enc_t *writer_enc(mp_thread_t *t)
 		return e;
 	e = mem_alloc(sizeof *e);
 	if (e)
-		e->buf = mem_alloc(WRITER_CHUNK_BYTES + MP_ENC_MAX_RECORD);
+		e->buf = mem_alloc((e->cap = WRITER_CHUNK_START) + MP_ENC_MAX_RECORD);
 	if (!e || !e->buf) {
 		mem_free(e);
 		return NULL;
@@ -199,8 +202,15 @@ static void writer_consume(mp_thread_t *t, writer_enc_t *e, const mp_event_t *ev
 		e->len = (size_t)(end - e->buf);
 		e->count++;
 		e->last_ts = ev[i].ts;
-		if (e->len >= WRITER_CHUNK_BYTES)
-			writer_chunk_flush(t, e);
+		if (e->len >= e->cap) {
+			uint8_t *nb = e->cap < WRITER_CHUNK_BYTES ? mem_realloc(e->buf, 2 * e->cap + MP_ENC_MAX_RECORD) : NULL;
+			if (nb) {
+				e->buf = nb;
+				e->cap *= 2;
+			} else {
+				writer_chunk_flush(t, e);
+			}
+		}
 	}
 }
 
