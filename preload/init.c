@@ -8,7 +8,8 @@
  * they are not. `python` (default): Python processes and the root; `all`: every
  * process; `root`: the root only. When the root process execs (a pyenv shim that execs
  * the real python3), the new image takes over the root's file name — unless the old
- * image was Python and the new one is not, under `python`. */
+ * image was Python: its profile is kept, and a new Python image writes NAME.1.db (a
+ * non-Python one, under `python`, writes nothing). */
 #define _GNU_SOURCE
 #include "clock.h"
 #include "config.h"
@@ -330,7 +331,10 @@ __attribute__((constructor)) static void init_main(void)
 	/* an unsupported Python is refused (one line on stderr) and runs untouched */
 	if (init_is_python && python_attach(want_native) < 0)
 		goto out;
-	if (init_start_recording(after_exec && config.follow != CONFIG_FOLLOW_ALL) < 0)
+	/* the new image of the root takes the root's file over from a wrapper (a shell shim);
+	 * a Python program's profile is never replaced: the new image gets a name of its own */
+	bool replace = after_exec && config.follow != CONFIG_FOLLOW_ALL && !(prev_py && *prev_py == '1');
+	if (init_start_recording(replace) < 0)
 		goto out;
 	init_followed = true;
 	init_signals();

@@ -355,6 +355,15 @@ static void writer_cycle(bool final)
 		writer_exec("COMMIT");
 		writer_in_txn = false;
 	}
+	/* Before an exec the file is left as one file (no -wal, -shm beside it), as after a
+	 * clean exit; if the exec fails, back to WAL for the next commits. */
+	static bool single_file;
+	bool want_single = atomic_load(&writer_status_complete);
+	if (want_single != single_file) {
+		sqlite3_exec(writer_db, want_single ? "PRAGMA journal_mode=DELETE" : "PRAGMA journal_mode=WAL", NULL,
+			     NULL, NULL);
+		single_file = want_single;
+	}
 	writer_last_commit_ns = now;
 }
 
