@@ -214,7 +214,8 @@ static void writer_consume(mp_thread_t *t, writer_enc_t *e, const mp_event_t *ev
 	}
 }
 
-/* Takes every event the thread has published. */
+/* Takes the events of the thread's sealed blocks, and on the timer every event it has
+ * published. */
 static void writer_drain(mp_thread_t *t, void *arg)
 {
 	bool timer = *(bool *)arg;
@@ -226,6 +227,11 @@ static void writer_drain(mp_thread_t *t, void *arg)
 	for (;;) {
 		thread_block_t *b = t->rd;
 		thread_block_t *next = atomic_load_explicit(&b->next, memory_order_acquire);
+		/* The block the thread is filling is read only on the timer: its count is
+		 * stored on every event, and reading it often would bounce that cache line
+		 * between the program's core and the writer's. */
+		if (!next && !timer)
+			break;
 		unsigned c = atomic_load_explicit(&b->count, memory_order_acquire);
 		if (c > t->rd_pos) {
 			writer_consume(t, e, &b->ev[t->rd_pos], c - t->rd_pos);
