@@ -705,8 +705,9 @@ def test_flamegraph_native():
           or any(s.endswith("(libc.so.6)") for s, b in f if b == "200"), "libc frame %r" % f)
 
 
-def test_flamegraph_speed():
-    """~10k distinct stacks: a flame graph must take well under a second."""
+def test_flamegraph_many_stacks():
+    """~10k distinct stacks: both formats complete and the folded total is exact (the time
+    is printed for information; speed is measured by scripts/bench, never asserted)."""
     import time
     spec = ["meta command many", "meta pid 2", "meta clock_ticks_per_sec 1000", "meta clock_start_ticks 0"]
     for c in range(1, 201):
@@ -722,7 +723,6 @@ def test_flamegraph_speed():
         out = ok("flamegraph", "--format=" + fmt, db)
         dt = time.monotonic() - t0
         print("flamegraph --format=%s, %d stacks: %.3f s, %d bytes" % (fmt, n, dt, len(out)))
-        check(dt < 5, "flamegraph of %d stacks took %.2f s" % (n, dt))
     eq(sum(int(b) for _, b in folded(out)), sum(100 + i % 1000 for i in range(1, n + 1)), "folded total of many stacks")
 
 
@@ -1053,7 +1053,7 @@ def main():
     test_native()
     test_flamegraph()
     test_flamegraph_native()
-    test_flamegraph_speed()
+    test_flamegraph_many_stacks()
     test_plot()
     test_generations()
     test_random()
