@@ -24,9 +24,9 @@ uint64_t record_sample_bytes;
  * the allocation that reaches zero is recorded and the countdown drawn again. So an
  * allocation of s bytes is recorded with probability 1 - exp(-s/N), which the analyzer
  * divides by to get unbiased estimates. Frees are recorded only for sampled live blocks,
- * kept in a small direct-mapped table of addresses (a list under a mutex for the rare
- * collision). The common path is a subtraction and a branch for an allocation, one load
- * from a 64 KiB table for a free. */
+ * kept in a 64 KiB table of 8-way buckets (a list under a mutex when a bucket is full).
+ * The common path is a subtraction and a branch for an allocation, a look at one cache
+ * line for a free. */
 _Atomic uint64_t *record_sample_slots; /* a sampled live block's address, or 0 */
 static pthread_mutex_t record_sample_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t *record_sample_overflow; /* sampled blocks whose slot was taken */
@@ -36,10 +36,13 @@ atomic_size_t record_sample_overflow_n;
 
 static void record_sample_remember(const void *p)
 {
-	uint64_t a = (uint64_t)(uintptr_t)p, expected = 0;
-	_Atomic uint64_t *slot = &record_sample_slots[record_sample_slot(p)];
-	if (atomic_compare_exchange_strong(slot, &expected, a) || expected == a)
-		return;
+	uint64_t a = (uint64_t)(uintptr_t)p;
+	_Atomic uint64_t *b = record_sample_bucket(p);
+	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++) {
+		uint64_t expected = 0;
+		if (atomic_compare_exchange_strong(&b[i], &expected, a) || expected == a)
+			return;
+	}
 	pthread_mutex_lock(&record_sample_lock);
 	size_t n = atomic_load(&record_sample_overflow_n);
 	if (n == record_sample_overflow_cap) {
@@ -61,10 +64,13 @@ static void record_sample_remember(const void *p)
 static bool record_sample_forget(const void *p)
 {
 	uint64_t a = (uint64_t)(uintptr_t)p;
-	_Atomic uint64_t *slot = &record_sample_slots[record_sample_slot(p)];
-	uint64_t expected = a;
-	if (atomic_load_explicit(slot, memory_order_relaxed) == a && atomic_compare_exchange_strong(slot, &expected, 0))
-		return true;
+	_Atomic uint64_t *b = record_sample_bucket(p);
+	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++) {
+		uint64_t expected = a;
+		if (atomic_load_explicit(&b[i], memory_order_relaxed) == a &&
+		    atomic_compare_exchange_strong(&b[i], &expected, 0))
+			return true;
+	}
 	if (mp_likely(!atomic_load_explicit(&record_sample_overflow_n, memory_order_relaxed)))
 		return false;
 	bool found = false;
@@ -99,7 +105,7 @@ int record_sampling_init(void)
 {
 	if (!record_sample_bytes)
 		return 0;
-	record_sample_slots = mem_alloc(RECORD_SAMPLE_SLOTS * sizeof *record_sample_slots);
+	record_sample_slots = mem_alloc(RECORD_SAMPLE_BUCKETS * RECORD_SAMPLE_WAYS * sizeof *record_sample_slots);
 	return record_sample_slots ? 0 : -1;
 }
 

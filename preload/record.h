@@ -18,13 +18,17 @@ extern uint64_t record_sample_bytes;
 int record_sampling_init(void);
 
 /* Sampling mode's fast paths, inlined into the hooks. */
-#define RECORD_SAMPLE_SLOTS (1u << 13) /* 64 KiB: stays in cache */
+/* The addresses of sampled live blocks: 1024 buckets of 8 slots, a bucket one cache line
+ * (64 KiB in all); a bucket that is full spills into a list under a mutex. */
+#define RECORD_SAMPLE_BUCKETS 1024u
+#define RECORD_SAMPLE_WAYS 8u
 extern _Atomic uint64_t *record_sample_slots;
 extern atomic_size_t record_sample_overflow_n;
 
-static inline size_t record_sample_slot(const void *p)
+static inline _Atomic uint64_t *record_sample_bucket(const void *p)
 {
-	return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> 51) & (RECORD_SAMPLE_SLOTS - 1);
+	size_t b = (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> 54) & (RECORD_SAMPLE_BUCKETS - 1);
+	return &record_sample_slots[b * RECORD_SAMPLE_WAYS];
 }
 
 /* True when the allocation is certainly not sampled (just counted down). */
@@ -40,14 +44,22 @@ static inline bool record_skip_alloc(size_t size)
 	return false;
 }
 
-/* True when the block is certainly not a sampled one. */
+/* True when the block is certainly not a sampled one: not in its bucket, and the bucket
+ * has a free slot (or nothing has spilled). */
 static inline bool record_skip_free(const void *p)
 {
 	if (mp_likely(!record_sample_bytes))
 		return false;
-	return atomic_load_explicit(&record_sample_slots[record_sample_slot(p)], memory_order_relaxed) !=
-		       (uint64_t)(uintptr_t)p &&
-	       !atomic_load_explicit(&record_sample_overflow_n, memory_order_relaxed);
+	_Atomic uint64_t *b = record_sample_bucket(p);
+	uint64_t a = (uint64_t)(uintptr_t)p;
+	bool full = true;
+	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++) {
+		uint64_t v = atomic_load_explicit(&b[i], memory_order_relaxed);
+		if (v == a)
+			return false;
+		full &= v != 0;
+	}
+	return !full || !atomic_load_explicit(&record_sample_overflow_n, memory_order_relaxed);
 }
 
 void record_alloc(void *p, size_t size, int allocator);
