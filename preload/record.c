@@ -32,15 +32,21 @@ static pthread_mutex_t record_sample_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t *record_sample_overflow; /* sampled blocks whose slot was taken */
 static size_t record_sample_overflow_cap;
 atomic_size_t record_sample_overflow_n;
+_Atomic uint16_t *record_sample_counts;
 
 
 static void record_sample_remember(const void *p)
 {
 	uint64_t a = (uint64_t)(uintptr_t)p;
 	_Atomic uint64_t *b = record_sample_bucket(p);
+	_Atomic uint16_t *count = &record_sample_counts[record_sample_index(p)];
+	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++)
+		if (atomic_load_explicit(&b[i], memory_order_relaxed) == a)
+			return; /* already known (its free was not seen) */
+	atomic_fetch_add(count, 1);
 	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++) {
 		uint64_t expected = 0;
-		if (atomic_compare_exchange_strong(&b[i], &expected, a) || expected == a)
+		if (atomic_compare_exchange_strong(&b[i], &expected, a))
 			return;
 	}
 	pthread_mutex_lock(&record_sample_lock);
@@ -56,6 +62,8 @@ static void record_sample_remember(const void *p)
 	if (n < record_sample_overflow_cap) {
 		record_sample_overflow[n] = a;
 		atomic_store(&record_sample_overflow_n, n + 1);
+	} else {
+		atomic_fetch_sub(count, 1);
 	}
 	pthread_mutex_unlock(&record_sample_lock);
 }
@@ -65,11 +73,14 @@ static bool record_sample_forget(const void *p)
 {
 	uint64_t a = (uint64_t)(uintptr_t)p;
 	_Atomic uint64_t *b = record_sample_bucket(p);
+	_Atomic uint16_t *count = &record_sample_counts[record_sample_index(p)];
 	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++) {
 		uint64_t expected = a;
 		if (atomic_load_explicit(&b[i], memory_order_relaxed) == a &&
-		    atomic_compare_exchange_strong(&b[i], &expected, 0))
+		    atomic_compare_exchange_strong(&b[i], &expected, 0)) {
+			atomic_fetch_sub(count, 1);
 			return true;
+		}
 	}
 	if (mp_likely(!atomic_load_explicit(&record_sample_overflow_n, memory_order_relaxed)))
 		return false;
@@ -80,6 +91,7 @@ static bool record_sample_forget(const void *p)
 		if (record_sample_overflow[i] == a) {
 			record_sample_overflow[i] = record_sample_overflow[n - 1];
 			atomic_store(&record_sample_overflow_n, n - 1);
+			atomic_fetch_sub(count, 1);
 			found = true;
 			break;
 		}
@@ -106,7 +118,8 @@ int record_sampling_init(void)
 	if (!record_sample_bytes)
 		return 0;
 	record_sample_slots = mem_alloc(RECORD_SAMPLE_BUCKETS * RECORD_SAMPLE_WAYS * sizeof *record_sample_slots);
-	return record_sample_slots ? 0 : -1;
+	record_sample_counts = mem_alloc(RECORD_SAMPLE_BUCKETS * sizeof *record_sample_counts);
+	return record_sample_slots && record_sample_counts ? 0 : -1;
 }
 
 /* True if this allocation is to be recorded (always, outside sampling mode). */
