@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#define THREAD_WAKE_AT 4
 #define THREAD_MAX_OUTSTANDING 8 /* 1 MiB of unconsumed events per thread */
 
 static mp_thread_t thread_empty; /* cap 0: every first event goes to thread_attach */
@@ -116,7 +117,10 @@ void thread_block_full(mp_thread_t *t)
 	atomic_store_explicit(&t->cur->next, nb, memory_order_release);
 	t->cur = nb;
 	t->n = 0;
-	writer_wake();
+	/* Waking the writer is a system call that costs the program more than the writer
+	 * needs: let a few blocks gather first (the writer's timer takes the rest). */
+	if (out >= THREAD_WAKE_AT)
+		writer_wake();
 	/* back-pressure: let the writer catch up rather than drop or grow without bound */
 	while (out > THREAD_MAX_OUTSTANDING && writer_alive()) {
 		struct timespec ts = {0, 50000};
