@@ -36,6 +36,11 @@ static struct {
 	int (*IsInitialized)(void);
 	int (*AddPendingCall)(int (*)(void *), void *);
 	PyObject *(*ImportModule)(const char *);
+	PyObject *(*GetModule)(PyObject *);
+	PyObject *(*UnicodeFromString)(const char *);
+	PyObject *(*LongFromUnsignedLong)(unsigned long);
+	unsigned long (*ThreadIdent)(void);
+	int (*DictContains)(PyObject *, PyObject *);
 	PyObject *(*GetAttrString)(PyObject *, const char *);
 	PyObject *(*CFunctionNewEx)(PyMethodDef *, PyObject *, PyObject *);
 	PyObject *(*CallOneArg)(PyObject *, PyObject *);
@@ -441,11 +446,55 @@ static PyMethodDef python_atexit_def = {"_memprof_end_of_main", python_atexit_cb
 /* Pending call: runs in the main thread with the GIL at a safe point of the eval loop.
  * Registers the atexit callback that marks the end of the main program, and re-wraps
  * the allocators if start-up replaced them (PYTHONMALLOC, -X dev). */
+/* A pending call runs between any two bytecodes, possibly inside importlib's own
+ * bookkeeping (_ModuleLock.acquire keeps `_blocking_on[thread id]` only for its
+ * duration): importing there would re-enter it and break the program's import. So the
+ * atexit module is imported only when this thread is not inside that section; else the
+ * call is made again at the next check. */
+/* sys.modules[name] or NULL, without importing anything. */
+static PyObject *python_get_module(const char *name)
+{
+	PyObject *n = py.UnicodeFromString(name);
+	PyObject *m = n ? py.GetModule(n) : NULL;
+	if (n)
+		py.DecRef(n);
+	return m;
+}
+
+static bool python_import_is_safe(void)
+{
+	PyObject *bs = python_get_module("_frozen_importlib");
+	if (!bs) {
+		py.ErrClear();
+		return false;
+	}
+	PyObject *blocking = py.GetAttrString(bs, "_blocking_on");
+	PyObject *tid = blocking ? py.LongFromUnsignedLong(py.ThreadIdent()) : NULL;
+	int inside = tid ? py.DictContains(blocking, tid) : -1;
+	if (inside < 0)
+		py.ErrClear();
+	if (tid)
+		py.DecRef(tid);
+	if (blocking)
+		py.DecRef(blocking);
+	py.DecRef(bs);
+	return inside == 0;
+}
+
 static int python_pending(void *arg)
 {
 	mp_guard++;
 	python_hooks_ensure();
-	PyObject *mod = py.ImportModule("atexit");
+	PyObject *mod = python_get_module("atexit"); /* already imported: no Python code runs */
+	if (!mod) {
+		py.ErrClear();
+		if (!python_import_is_safe()) {
+			py.AddPendingCall(python_pending, NULL);
+			mp_guard--;
+			return 0;
+		}
+		mod = py.ImportModule("atexit");
+	}
 	PyObject *reg = mod ? py.GetAttrString(mod, "register") : NULL;
 	PyObject *fn = reg ? py.CFunctionNewEx(&python_atexit_def, NULL, NULL) : NULL;
 	PyObject *r = fn ? py.CallOneArg(reg, fn) : NULL;
@@ -520,6 +569,11 @@ int python_attach(bool mixed)
 	PY_SYM(IsInitialized, "Py_IsInitialized");
 	PY_SYM(AddPendingCall, "Py_AddPendingCall");
 	PY_SYM(ImportModule, "PyImport_ImportModule");
+	PY_SYM(GetModule, "PyImport_GetModule");
+	PY_SYM(UnicodeFromString, "PyUnicode_FromString");
+	PY_SYM(LongFromUnsignedLong, "PyLong_FromUnsignedLong");
+	PY_SYM(ThreadIdent, "PyThread_get_thread_ident");
+	PY_SYM(DictContains, "PyDict_Contains");
 	PY_SYM(GetAttrString, "PyObject_GetAttrString");
 	PY_SYM(CFunctionNewEx, "PyCFunction_NewEx");
 	PY_SYM(CallOneArg, "PyObject_CallOneArg");
