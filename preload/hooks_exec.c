@@ -58,48 +58,42 @@ MP_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 }
 
 /* The list forms: collect the arguments, then the vector forms above. */
-#define HOOKS_EXEC_COLLECT(arg0, ap, argv, n)                          \
-	do {                                                           \
-		argv[0] = (char *)arg0;                                \
-		n = 1;                                                 \
-		while (argv[n - 1] && n < HOOKS_EXEC_MAX_ARGS)         \
-			argv[n++] = va_arg(ap, char *);                \
-		argv[HOOKS_EXEC_MAX_ARGS - 1] = NULL;                  \
-	} while (0)
+static void hooks_exec_collect(const char *arg0, va_list *ap, char **argv)
+{
+	size_t n = 1;
+	argv[0] = (char *)arg0;
+	while (argv[n - 1] && n < HOOKS_EXEC_MAX_ARGS)
+		argv[n++] = va_arg(*ap, char *);
+	argv[HOOKS_EXEC_MAX_ARGS - 1] = NULL;
+}
 
 MP_EXPORT int execl(const char *path, const char *arg, ...)
 {
 	char *argv[HOOKS_EXEC_MAX_ARGS];
-	size_t n;
 	va_list ap;
 	va_start(ap, arg);
-	HOOKS_EXEC_COLLECT(arg, ap, argv, n);
+	hooks_exec_collect(arg, &ap, argv);
 	va_end(ap);
-	(void)n;
 	return execv(path, argv);
 }
 
 MP_EXPORT int execlp(const char *file, const char *arg, ...)
 {
 	char *argv[HOOKS_EXEC_MAX_ARGS];
-	size_t n;
 	va_list ap;
 	va_start(ap, arg);
-	HOOKS_EXEC_COLLECT(arg, ap, argv, n);
+	hooks_exec_collect(arg, &ap, argv);
 	va_end(ap);
-	(void)n;
 	return execvp(file, argv);
 }
 
 MP_EXPORT int execle(const char *path, const char *arg, ...)
 {
 	char *argv[HOOKS_EXEC_MAX_ARGS];
-	size_t n;
 	va_list ap;
 	va_start(ap, arg);
-	HOOKS_EXEC_COLLECT(arg, ap, argv, n);
+	hooks_exec_collect(arg, &ap, argv);
 	char *const *envp = va_arg(ap, char *const *);
 	va_end(ap);
-	(void)n;
 	return execve(path, argv, envp);
 }

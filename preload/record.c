@@ -201,6 +201,20 @@ static uint32_t record_stack(mp_thread_t *t, int allocator)
 	return stack_intern(t->cache, ips, n);
 }
 
+/* Appends one event to the thread's block and publishes it to the writer. */
+static inline void record_put(mp_thread_t *t, uint64_t ts, const void *p, uint64_t size, uint32_t stack, int kind,
+			      int allocator)
+{
+	mp_event_t *e = thread_append(t);
+	e->ts = ts;
+	e->addr = (uint64_t)(uintptr_t)p;
+	e->size = size;
+	e->stack = stack;
+	e->kind = (uint8_t)kind;
+	e->allocator = (uint8_t)allocator;
+	thread_publish(t);
+}
+
 void record_alloc(void *p, size_t size, int allocator)
 {
 	mp_guard++;
@@ -209,14 +223,7 @@ void record_alloc(void *p, size_t size, int allocator)
 		uint32_t stack = record_stack(t, allocator);
 		uint64_t ts = record_holds_gil(allocator) && size <= RECORD_SMALL_REQUEST ? record_gil_stamp(t)
 											    : record_fresh(t, clock_after());
-		mp_event_t *e = thread_append(t);
-		e->ts = ts;
-		e->addr = (uint64_t)(uintptr_t)p;
-		e->size = size;
-		e->stack = stack;
-		e->kind = MP_EV_ALLOC;
-		e->allocator = (uint8_t)allocator;
-		thread_publish(t);
+		record_put(t, ts, p, size, stack, MP_EV_ALLOC, allocator);
 	}
 	mp_guard--;
 }
@@ -231,14 +238,7 @@ void record_free(void *p, uint64_t ts)
 	mp_thread_t *t = thread_get();
 	if (mp_likely(t->cap)) {
 		ts = ts == RECORD_TS_GIL ? record_gil_stamp(t) : record_fresh(t, ts);
-		mp_event_t *e = thread_append(t);
-		e->ts = ts;
-		e->addr = (uint64_t)(uintptr_t)p;
-		e->size = 0;
-		e->stack = 0;
-		e->kind = MP_EV_FREE;
-		e->allocator = 0;
-		thread_publish(t);
+		record_put(t, ts, p, 0, 0, MP_EV_FREE, 0);
 	}
 	mp_guard--;
 }
@@ -256,14 +256,7 @@ void record_end(void)
 	mp_guard++;
 	mp_thread_t *t = thread_get();
 	if (t->cap) {
-		mp_event_t *e = thread_append(t);
-		e->ts = record_fresh(t, clock_after());
-		e->addr = 0;
-		e->size = 0;
-		e->stack = 0;
-		e->kind = MP_EV_END;
-		e->allocator = 0;
-		thread_publish(t);
+		record_put(t, record_fresh(t, clock_after()), NULL, 0, 0, MP_EV_END, 0);
 	}
 	mp_guard--;
 	errno = saved;
