@@ -48,7 +48,7 @@ static const main_cmd_t main_cmds[] = {
 	{"peak", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_peak,
 	 "stacks live at the heap peak, largest first", NULL},
 	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_leaks,
-	 "stacks never freed, largest first", NULL},
+	 "stacks alive at the end of the program, largest first", NULL},
 	{"temporary", {"text", "csv", "json"}, OPT_LIMIT | OPT_FOCUS, temporary_run,
 	 "allocations freed by their thread before its next allocation, by line", NULL},
 	{"lines", {"text", "csv", "json"}, 0, lines_run,
