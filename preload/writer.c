@@ -28,7 +28,7 @@
 /* A thread's encoder buffer starts small and doubles while the thread keeps it full, so
  * that a program with many quiet threads does not pay a chunk's worth for each. */
 #define WRITER_CHUNK_START (32u << 10)
-#define WRITER_ZSTD_LEVEL 1
+#define WRITER_ZSTD_LEVEL 2
 
 unsigned writer_flush_ms = 100;
 
