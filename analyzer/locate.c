@@ -439,8 +439,9 @@ void locate_walk(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_
 		for (int k = 0; k < n; k++) {
 			char hex[40];
 			const char *name = frames[k].function;
-			if (!name) {
-				snprintf(hex, sizeof hex, "0x%" PRIx64, mp_frame_native_ip(f));
+			if (!name) { /* no symbol: the offset in its module, as addr2line takes it */
+				snprintf(hex, sizeof hex, "0x%" PRIx64,
+					 frames[k].module ? frames[k].offset : mp_frame_native_ip(f));
 				name = hex;
 			}
 			char norm[PATH_MAX];
