@@ -55,7 +55,7 @@ static void report_text(FILE *f, const profile_t *p, const cmd_opts_t *o, const 
 {
 	profile_text_header(f, p, "report");
 	if (p->pass.unmatched_frees)
-		fprintf(f, "note: %" PRIu64 " frees of unknown addresses were ignored\n",
+		fprintf(f, "note: %" PRIu64 " frees of blocks not recorded (allocated before recording started) were ignored\n",
 			p->pass.unmatched_frees);
 	fputc('\n', f);
 	if (total == 0) {
