@@ -16,7 +16,7 @@
 #include <memprof/format.h>
 #include <sys/types.h>
 
-#define THREAD_BLOCK_EVENTS 4096
+#define THREAD_BLOCK_EVENTS 2048
 
 typedef struct thread_block {
 	_Atomic(struct thread_block *) next;
