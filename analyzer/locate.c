@@ -420,38 +420,6 @@ uint32_t locate_stack(locate_t *l, uint32_t node)
 	return l->result[node] = id;
 }
 
-void locate_walk(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_frame_t *f),
-		 void *arg)
-{
-	const db_t *db = l->db;
-	for (uint32_t m = node; m != 0 && m < db->n_nodes && db->nodes[m].present;
-	     m = db->nodes[m].parent) {
-		uint64_t f = db->nodes[m].frame;
-		if (mp_frame_is_python(f)) {
-			const locate_loc_t *loc = locate_get(l, locate_python(l, m));
-			locate_frame_t fr = {loc->function, loc->file, loc->line, NULL, 1};
-			fn(arg, &fr);
-			continue;
-		}
-		static const sym_frame_t unknown;
-		const sym_frame_t *frames = &unknown;
-		int n = db->n_modules ? symbolize_ip(locate_symbolizer(l), f, &frames) : 1;
-		for (int k = 0; k < n; k++) {
-			char hex[40];
-			const char *name = frames[k].function;
-			if (!name) { /* no symbol: the offset in its module, as addr2line takes it */
-				snprintf(hex, sizeof hex, "0x%" PRIx64,
-					 frames[k].module ? frames[k].offset : mp_frame_native_ip(f));
-				name = hex;
-			}
-			char norm[PATH_MAX];
-			locate_frame_t fr = {name, locate_display_path(norm, sizeof norm, frames[k].file),
-					     frames[k].line, frames[k].module, 0};
-			fn(arg, &fr);
-		}
-	}
-}
-
 void locate_node_frames(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_frame_t *f),
 			void *arg)
 {
@@ -471,7 +439,7 @@ void locate_node_frames(locate_t *l, uint32_t node, void (*fn)(void *arg, const 
 	for (int k = 0; k < n; k++) {
 		char hex[40];
 		const char *name = frames[k].function;
-		if (!name) {
+		if (!name) { /* no symbol: the offset in its module, as addr2line takes it */
 			snprintf(hex, sizeof hex, "0x%" PRIx64,
 				 frames[k].module ? frames[k].offset : mp_frame_native_ip(f));
 			name = hex;
@@ -481,4 +449,12 @@ void locate_node_frames(locate_t *l, uint32_t node, void (*fn)(void *arg, const 
 				     frames[k].line, frames[k].module, 0};
 		fn(arg, &fr);
 	}
+}
+
+void locate_walk(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_frame_t *f),
+		 void *arg)
+{
+	const db_t *db = l->db;
+	for (uint32_t m = node; m != 0 && m < db->n_nodes && db->nodes[m].present; m = db->nodes[m].parent)
+		locate_node_frames(l, m, fn, arg);
 }
