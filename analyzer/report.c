@@ -72,15 +72,7 @@ static void report_text(FILE *f, const profile_t *p, const cmd_opts_t *o, const 
 		fprintf(f, "%10s %10s %10s %10s  ", units_bytes(b1, r->peak_bytes),
 			units_bytes(b2, r->allocated_bytes), units_count(b3, r->allocations),
 			units_bytes(b4, r->end_bytes));
-		if (o->by == ROWS_BY_FILE || !l->function[0])
-			fprintf(f, "%s\n", l->file);
-		else if (l->line > 0)
-			fprintf(f, "%s:%d %s\n", l->file, l->line, l->function);
-		else
-			fprintf(f, "%s (%s)\n", l->function, l->file);
-		const char *text = src ? source_line(src, l->file, l->line) : NULL;
-		if (text && *text)
-			fprintf(f, "%45s%s\n", "", text);
+		rows_text_location(f, l, o->by == ROWS_BY_FILE, src, 45);
 	}
 	if (n < total)
 		fprintf(f, "... %zu more locations (--limit=0 shows all)\n", total - n);

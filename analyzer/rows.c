@@ -96,3 +96,16 @@ rows_row_t *rows_build(profile_t *p, rows_by_t by, rows_sort_t sort, size_t *n_o
 	*n_out = n;
 	return sums;
 }
+
+void rows_text_location(FILE *f, const locate_loc_t *l, bool file_only, source_t *src, int indent)
+{
+	if (file_only || !l->function[0])
+		fprintf(f, "%s\n", l->file);
+	else if (l->line > 0)
+		fprintf(f, "%s:%d %s\n", l->file, l->line, l->function);
+	else
+		fprintf(f, "%s (%s)\n", l->function, l->file);
+	const char *text = src ? source_line(src, l->file, l->line) : NULL;
+	if (text && *text)
+		fprintf(f, "%*s%s\n", indent, "", text);
+}

@@ -3,10 +3,13 @@
 #ifndef MEMPROF_ANALYZER_ROWS_H
 #define MEMPROF_ANALYZER_ROWS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "profile.h"
+#include "source.h"
 
 typedef enum { ROWS_BY_LINE, ROWS_BY_FUNCTION, ROWS_BY_FILE } rows_by_t;
 typedef enum {
@@ -27,6 +30,10 @@ typedef struct rows_row {
 	uint64_t temp_count; /* temporary allocations (pass.c) */
 	uint64_t temp_bytes;
 } rows_row_t;
+
+/* Text outputs: a row's location (file:line function, function (module), or the file
+ * alone) and, below it indented by `indent`, the source line's text when src has it. */
+void rows_text_location(FILE *f, const locate_loc_t *l, bool file_only, source_t *src, int indent);
 
 /* All rows with at least one allocation, sorted (biggest first). Caller frees. */
 rows_row_t *rows_build(profile_t *p, rows_by_t by, rows_sort_t sort, size_t *n_out);

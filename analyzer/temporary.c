@@ -69,15 +69,7 @@ static void temporary_text(FILE *f, const profile_t *p, const rows_row_t *rows, 
 		const locate_loc_t *l = locate_get(p->locate, r->loc);
 		fprintf(f, "%10s %7.1f%% %10s  ", units_count(b1, r->temp_count),
 			temporary_percent(r->temp_count, r->allocations), units_bytes(b2, r->temp_bytes));
-		if (!l->function[0])
-			fprintf(f, "%s\n", l->file);
-		else if (l->line > 0)
-			fprintf(f, "%s:%d %s\n", l->file, l->line, l->function);
-		else
-			fprintf(f, "%s (%s)\n", l->function, l->file);
-		const char *text = source_line(src, l->file, l->line);
-		if (text && *text)
-			fprintf(f, "%32s%s\n", "", text);
+		rows_text_location(f, l, false, src, 32);
 	}
 	if (n < total)
 		fprintf(f, "... %zu more locations (--limit=0 shows all)\n", total - n);
