@@ -205,13 +205,7 @@ static uint32_t record_stack(mp_thread_t *t, int allocator)
 static inline void record_put(mp_thread_t *t, uint64_t ts, const void *p, uint64_t size, uint32_t stack, int kind,
 			      int allocator)
 {
-	mp_event_t *e = thread_append(t);
-	e->ts = ts;
-	e->addr = (uint64_t)(uintptr_t)p;
-	e->size = size;
-	e->stack = stack;
-	e->kind = (uint8_t)kind;
-	e->allocator = (uint8_t)allocator;
+	thread_append(t, ts, (uint64_t)(uintptr_t)p, size, stack, (unsigned)kind, (unsigned)allocator);
 	thread_publish(t);
 }
 

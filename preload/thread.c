@@ -81,7 +81,7 @@ mp_thread_t *thread_attach(void)
 	}
 	t->cur = b;
 	t->rd = b;
-	t->cap = THREAD_BLOCK_EVENTS;
+	t->cap = THREAD_BLOCK_WORDS - THREAD_EVENT_MAX_WORDS;
 	t->cache = c;
 	t->tid = (pid_t)syscall(SYS_gettid);
 	pthread_mutex_lock(&thread_lock);

@@ -16,19 +16,36 @@
 #include <memprof/format.h>
 #include <sys/types.h>
 
-#define THREAD_BLOCK_EVENTS 2048
+/* Events cross to the writer as 8-byte words, 1-5 per event (8 bytes for a free and 16
+ * for an allocation that reuse the thread's previous timestamp, which most Python events
+ * do): fewer bytes crossing between cores than a fixed 32-byte record, which costs the
+ * program's thread more than the encoding does.
+ *   word A: bits 0-55 address; 56-57 kind (MP_EV_*); 58 a timestamp word follows;
+ *           59 wide; 60-63 allocator (ALLOC).
+ *   [timestamp]  when it differs from the thread's previous event's
+ *   [address]    wide only (an address of 2^56 or more; A's address bits are 0)
+ *   ALLOC: word B: bits 0-31 stack, 32-63 size; wide: size 0 there and [size] follows. */
+#define THREAD_BLOCK_WORDS 8192 /* 64 KiB */
+#define THREAD_EVENT_MAX_WORDS 5
+#define THREAD_W_ADDR_MASK ((1ull << 56) - 1)
+#define THREAD_W_KIND_SHIFT 56
+#define THREAD_W_TS (1ull << 58)
+#define THREAD_W_WIDE (1ull << 59)
+#define THREAD_W_ALLOC_SHIFT 60
 
 typedef struct thread_block {
 	_Atomic(struct thread_block *) next;
-	atomic_uint count;
-	mp_event_t ev[THREAD_BLOCK_EVENTS];
+	atomic_uint count; /* words published */
+	_Alignas(64) uint64_t w[THREAD_BLOCK_WORDS];
 } thread_block_t;
 
 typedef struct mp_thread {
 	/* producer side: touched by the owning thread on every event */
 	thread_block_t *cur;
-	uint32_t n;
-	uint32_t cap; /* 0 in the static empty state: the first event takes the slow path */
+	uint32_t n;   /* words used in cur */
+	uint32_t cap; /* last word index an event may start at; 0 in the static empty state:
+		       * the first event takes the slow path */
+	uint64_t wts; /* timestamp of the thread's last event in the word stream */
 	stack_cache_t *cache;
 	void *py; /* python.c's per-thread cache, created on first use */
 	uint32_t id;
@@ -62,12 +79,58 @@ static inline mp_thread_t *thread_get(void)
 /* Seals the full block and starts a new one; may wait for the writer. */
 void thread_block_full(mp_thread_t *t);
 
-/* Appends an event to the calling thread's buffer. */
-static inline mp_event_t *thread_append(mp_thread_t *t)
+/* Appends one event to the calling thread's buffer (publish it with thread_publish). */
+static inline void thread_append(mp_thread_t *t, uint64_t ts, uint64_t addr, uint64_t size, uint32_t stack,
+				 unsigned kind, unsigned allocator)
 {
-	if (mp_unlikely(t->n == t->cap))
+	if (mp_unlikely(t->n > t->cap))
 		thread_block_full(t);
-	return &t->cur->ev[t->n++];
+	uint64_t *w = &t->cur->w[t->n];
+	bool wide = (addr & ~THREAD_W_ADDR_MASK) || (size >> 32);
+	uint64_t a = (wide ? THREAD_W_WIDE : addr) | (uint64_t)kind << THREAD_W_KIND_SHIFT |
+		     (uint64_t)allocator << THREAD_W_ALLOC_SHIFT;
+	unsigned k = 1;
+	if (ts != t->wts) {
+		a |= THREAD_W_TS;
+		w[k++] = ts;
+		t->wts = ts;
+	}
+	w[0] = a;
+	if (mp_unlikely(wide))
+		w[k++] = addr;
+	if (kind == MP_EV_ALLOC) {
+		w[k++] = stack | (wide ? 0 : size << 32);
+		if (mp_unlikely(wide))
+			w[k++] = size;
+	}
+	t->n += k;
+}
+
+/* Reads the event at w (the writer); *ts carries the thread's timestamp from event to
+ * event. Returns the number of words it took. */
+static inline unsigned thread_decode(const uint64_t *w, uint64_t *ts, mp_event_t *e)
+{
+	uint64_t a = w[0];
+	unsigned k = 1;
+	if (a & THREAD_W_TS)
+		*ts = w[k++];
+	e->ts = *ts;
+	e->kind = (uint8_t)((a >> THREAD_W_KIND_SHIFT) & 3);
+	e->allocator = (uint8_t)(a >> THREAD_W_ALLOC_SHIFT);
+	e->pad = 0;
+	e->addr = a & THREAD_W_ADDR_MASK;
+	if (a & THREAD_W_WIDE)
+		e->addr = w[k++];
+	e->size = 0;
+	e->stack = 0;
+	if (e->kind == MP_EV_ALLOC) {
+		uint64_t b = w[k++];
+		e->stack = (uint32_t)b;
+		e->size = (a & THREAD_W_WIDE) ? w[k++] : b >> 32;
+	} else {
+		e->allocator = 0;
+	}
+	return k;
 }
 
 static inline void thread_publish(mp_thread_t *t)

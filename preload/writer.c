@@ -37,6 +37,7 @@ typedef struct writer_enc {
 	size_t len, cap;
 	uint32_t count;
 	uint64_t first_ts, last_ts;
+	uint64_t wts; /* the thread's timestamp in the word stream (thread_decode) */
 	mp_codec_t codec;
 	bool registered; /* its threads row is written */
 } writer_enc_t;
@@ -191,17 +192,19 @@ static writer_enc_t *writer_enc(mp_thread_t *t)
 	return e;
 }
 
-static void writer_consume(mp_thread_t *t, writer_enc_t *e, const mp_event_t *ev, unsigned n)
+static void writer_consume(mp_thread_t *t, writer_enc_t *e, const uint64_t *w, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < n;) {
+		mp_event_t ev;
+		i += thread_decode(&w[i], &e->wts, &ev);
 		if (!e->count) {
-			e->first_ts = ev[i].ts;
+			e->first_ts = ev.ts;
 			mp_codec_init(&e->codec, e->first_ts);
 		}
-		uint8_t *end = mp_encode_event(&e->codec, e->buf + e->len, &ev[i]);
+		uint8_t *end = mp_encode_event(&e->codec, e->buf + e->len, &ev);
 		e->len = (size_t)(end - e->buf);
 		e->count++;
-		e->last_ts = ev[i].ts;
+		e->last_ts = ev.ts;
 		if (e->len >= e->cap) {
 			uint8_t *nb = e->cap < WRITER_CHUNK_BYTES ? mem_realloc(e->buf, 2 * e->cap + MP_ENC_MAX_RECORD) : NULL;
 			if (nb) {
@@ -234,7 +237,7 @@ static void writer_drain(mp_thread_t *t, void *arg)
 			break;
 		unsigned c = atomic_load_explicit(&b->count, memory_order_acquire);
 		if (c > t->rd_pos) {
-			writer_consume(t, e, &b->ev[t->rd_pos], c - t->rd_pos);
+			writer_consume(t, e, &b->w[t->rd_pos], c - t->rd_pos);
 			t->rd_pos = c;
 		}
 		if (!next)
