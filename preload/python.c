@@ -81,7 +81,6 @@ static atomic_uint python_generation;
 typedef struct python_walk_frame {
 	const PyCodeObject *code;
 	uint32_t lasti;
-	bool is_entry;
 } python_walk_frame_t;
 
 /* Per-thread Python state: a code-id cache and the previous stack, compared by raw
@@ -90,8 +89,9 @@ typedef struct python_tcache {
 	unsigned generation;
 	unsigned prev_n;
 	unsigned mixed_guess; /* native frames to unwind in mixed mode */
-	uint64_t prev_raw[PY_MAX_FRAMES];
-	uint32_t prev_ids[PY_MAX_FRAMES];
+	python_walk_frame_t prev[PY_MAX_FRAMES]; /* outermost first */
+	uint32_t prev_codes[PY_MAX_FRAMES];      /* their code ids */
+	uint32_t prev_ids[PY_MAX_FRAMES];        /* their stack nodes */
 	python_code_slot_t codes[PY_CODE_CACHE];
 } python_tcache_t;
 
@@ -304,7 +304,6 @@ static unsigned python_walk(PyThreadState *ts, python_walk_frame_t *out, unsigne
 			continue;
 		out[n].code = co;
 		out[n].lasti = (uint32_t)(f->prev_instr - first);
-		out[n].is_entry = f->is_entry;
 		n++;
 	}
 	return n;
@@ -336,25 +335,23 @@ static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 	python_tcache_t *c = python_tcache(t);
 	if (!c)
 		return 0;
-	/* outermost first: frame k of the stack is fr[n - 1 - k] */
+	/* outermost first: frame k of the stack is fr[n - 1 - k]. The unchanged prefix costs
+	 * no lookup; below it, a frame whose code object is the one the previous stack had
+	 * at that depth (most often only the innermost line moved) reuses its code id. */
 	unsigned i = 0, lim = n < c->prev_n ? n : c->prev_n;
-	while (i < lim) {
-		const python_walk_frame_t *f = &fr[n - 1 - i];
-		uint64_t raw = (uint64_t)(uintptr_t)f->code ^ ((uint64_t)f->lasti << 48);
-		if (c->prev_raw[i] != raw)
-			break;
+	while (i < lim && c->prev[i].code == fr[n - 1 - i].code && c->prev[i].lasti == fr[n - 1 - i].lasti)
 		i++;
-	}
 	uint32_t id = i ? c->prev_ids[i - 1] : 0;
 	for (; i < n; i++) {
 		const python_walk_frame_t *f = &fr[n - 1 - i];
-		uint32_t code = python_code_id(c, f->code);
+		uint32_t code = i < c->prev_n && c->prev[i].code == f->code ? c->prev_codes[i] : python_code_id(c, f->code);
 		if (!code)
 			break;
 		id = stack_child(t->cache, id, mp_frame_python(code, f->lasti));
 		if (!id)
 			break;
-		c->prev_raw[i] = (uint64_t)(uintptr_t)f->code ^ ((uint64_t)f->lasti << 48);
+		c->prev[i] = *f;
+		c->prev_codes[i] = code;
 		c->prev_ids[i] = id;
 	}
 	c->prev_n = i;
