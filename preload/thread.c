@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define THREAD_WAKE_AT 8
-#define THREAD_MAX_OUTSTANDING 16 /* 1 MiB of unconsumed events per thread */
+#define THREAD_WAKE_AT 4
+#define THREAD_MAX_OUTSTANDING 8 /* 512 KiB (about 40,000 events) unconsumed per thread */
 
 static mp_thread_t thread_empty; /* cap 0: every first event goes to thread_attach */
 __thread mp_thread_t *thread_self MP_TLS = &thread_empty;
