@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
+#include <stdatomic.h>
 #include <libunwind.h>
 #include <string.h>
 
@@ -54,23 +55,31 @@ int native_is_self(uint64_t ip)
 	return ip >= native_self_lo && ip < native_self_hi;
 }
 
-unsigned native_backtrace(uint64_t *ips, unsigned max)
+/* The most of memprof's own frames seen on top of a stack: how many more frames a short
+ * unwind asks for (learned, since LTO decides how many there are). */
+static atomic_uint native_self_seen;
+
+unsigned native_backtrace(uint64_t *ips, unsigned max, bool exact, bool *whole)
 {
-	/* memprof's own frames (hook, record, capture) are fewer than NATIVE_SELF_MAX */
 	void *buf[STACK_MAX_FRAMES + NATIVE_SELF_MAX];
-	unsigned want = max + NATIVE_SELF_MAX;
+	unsigned slack = exact ? atomic_load_explicit(&native_self_seen, memory_order_relaxed) : NATIVE_SELF_MAX;
+	unsigned want = max + slack;
 	if (want > STACK_MAX_FRAMES + NATIVE_SELF_MAX)
 		want = STACK_MAX_FRAMES + NATIVE_SELF_MAX;
 	int saved = errno; /* libunwind may probe memory with system calls */
 	int n = unw_backtrace(buf, (int)want);
 	errno = saved;
+	if (whole)
+		*whole = n < (int)want;
 	if (n <= 0)
 		return 0;
-	int i = 0;
-	while (i < n && native_is_self((uint64_t)(uintptr_t)buf[i]))
+	unsigned i = 0;
+	while (i < (unsigned)n && native_is_self((uint64_t)(uintptr_t)buf[i]))
 		i++;
+	if (mp_unlikely(i > slack && i <= NATIVE_SELF_MAX && i < (unsigned)n))
+		atomic_store_explicit(&native_self_seen, i, memory_order_relaxed);
 	unsigned k = 0;
-	for (; i < n && k < max; i++)
+	for (; i < (unsigned)n && k < max; i++)
 		ips[k++] = (uint64_t)(uintptr_t)buf[i];
 	return k;
 }

@@ -3,12 +3,16 @@
 #ifndef MEMPROF_PRELOAD_NATIVE_H
 #define MEMPROF_PRELOAD_NATIVE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 int native_init(void);
 /* Fills ips[] innermost first with up to max return addresses of the caller's stack,
- * memprof's own frames left out. Returns the count. */
-unsigned native_backtrace(uint64_t *ips, unsigned max);
+ * memprof's own frames left out. Returns the count. With `exact`, libunwind is asked for
+ * only as many frames more than max as memprof's own frames have been seen to take, so
+ * fewer than max may come back although the stack goes on; *whole (if not NULL) tells
+ * whether the unwind reached the end of the stack. */
+unsigned native_backtrace(uint64_t *ips, unsigned max, bool exact, bool *whole);
 /* True if ip lies in libmemprof.so itself. */
 int native_is_self(uint64_t ip);
 

@@ -92,6 +92,9 @@ typedef struct python_tcache {
 	python_walk_frame_t prev[PY_MAX_FRAMES]; /* outermost first */
 	uint32_t prev_codes[PY_MAX_FRAMES];      /* their code ids */
 	uint32_t prev_ids[PY_MAX_FRAMES];        /* their stack nodes */
+	uint32_t nat_parent, nat_n;               /* mixed mode: the previous native frames */
+	uint64_t nat_frames[STACK_MAX_FRAMES];    /* below node nat_parent, outermost first */
+	uint32_t nat_ids[STACK_MAX_FRAMES];
 	python_code_slot_t codes[PY_CODE_CACHE];
 } python_tcache_t;
 
@@ -326,18 +329,12 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
 	return c;
 }
 
-static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
+/* Interns the walked frames fr[0..n) (innermost first) and returns the node. Outermost
+ * first: frame k of the stack is fr[n - 1 - k]. The unchanged prefix of the previous
+ * stack costs no lookup; below it, a frame whose code object is the one the previous
+ * stack had at that depth (most often only the innermost line moved) reuses its code id. */
+static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_walk_frame_t *fr, unsigned n)
 {
-	python_walk_frame_t fr[PY_MAX_FRAMES];
-	unsigned n = python_walk(ts, fr, PY_MAX_FRAMES);
-	if (!n)
-		return 0;
-	python_tcache_t *c = python_tcache(t);
-	if (!c)
-		return 0;
-	/* outermost first: frame k of the stack is fr[n - 1 - k]. The unchanged prefix costs
-	 * no lookup; below it, a frame whose code object is the one the previous stack had
-	 * at that depth (most often only the innermost line moved) reuses its code id. */
 	unsigned i = 0, lim = n < c->prev_n ? n : c->prev_n;
 	while (i < lim && c->prev[i].code == fr[n - 1 - i].code && c->prev[i].lasti == fr[n - 1 - i].lasti)
 		i++;
@@ -358,6 +355,42 @@ static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 	return id;
 }
 
+/* Interns native frames ips[0..n) (innermost first) below node `parent`, reusing the
+ * prefix they share with the previous native frames interned below the same node. */
+static uint32_t python_intern_native(mp_thread_t *t, python_tcache_t *c, uint32_t parent, const uint64_t *ips,
+				     unsigned n)
+{
+	unsigned gen = modules_generation();
+	unsigned i = 0;
+	if (c->nat_parent == parent) {
+		unsigned lim = n < c->nat_n ? n : c->nat_n;
+		while (i < lim && c->nat_frames[i] == mp_frame_native(ips[n - 1 - i], gen))
+			i++;
+	}
+	uint32_t id = i ? c->nat_ids[i - 1] : parent;
+	for (; i < n; i++) {
+		uint64_t f = mp_frame_native(ips[n - 1 - i], gen);
+		id = stack_child(t->cache, id, f);
+		if (!id)
+			break;
+		c->nat_frames[i] = f;
+		c->nat_ids[i] = id;
+	}
+	c->nat_parent = parent;
+	c->nat_n = i;
+	return id;
+}
+
+static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
+{
+	python_walk_frame_t fr[PY_MAX_FRAMES];
+	unsigned n = python_walk(ts, fr, PY_MAX_FRAMES);
+	if (!n)
+		return 0;
+	python_tcache_t *c = python_tcache(t);
+	return c ? python_intern(t, c, fr, n) : 0;
+}
+
 /* Mixed stacks: the Python frames, then the native frames inside the innermost
  * activation of the eval loop (the C code that the innermost Python line called, down to
  * the allocator). The native frames outside it are the interpreter's own, which the
@@ -376,7 +409,6 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 {
 	uint64_t ips[STACK_MAX_FRAMES];
 	python_walk_frame_t fr[PY_MAX_FRAMES];
-	uint64_t out[STACK_MAX_FRAMES + PY_MAX_FRAMES];
 	unsigned pn = python_walk(ts, fr, PY_MAX_FRAMES);
 	python_tcache_t *c = python_tcache(t);
 	if (!c)
@@ -389,30 +421,26 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 		for (;;) {
 			if (guess > record_max_depth)
 				guess = record_max_depth;
-			nn = native_backtrace(ips, guess);
+			bool whole;
+			nn = native_backtrace(ips, guess, guess < record_max_depth, &whole);
 			inner = python_find_eval(ips, nn);
-			if (inner < nn || nn < guess || guess == record_max_depth)
+			if (inner < nn || whole || guess == record_max_depth)
 				break;
 			guess *= 2;
 		}
 		if (inner < nn) {
-			/* follow deeper needs at once, shallower ones slowly */
+			/* follow deeper needs at once, shallower ones slowly: the frames inside
+			 * the eval loop and the eval loop's own */
 			unsigned want = inner + 2, g = c->mixed_guess;
 			c->mixed_guess = want >= g ? want : g - (g - want + 7) / 8;
 		}
 	} else {
-		nn = inner = native_backtrace(ips, record_max_depth);
+		nn = inner = native_backtrace(ips, record_max_depth, false, NULL);
 	}
-	unsigned k = 0;
-	for (unsigned j = pn; j-- > 0;) {
-		uint32_t code = python_code_id(c, fr[j].code);
-		if (code)
-			out[k++] = mp_frame_python(code, fr[j].lasti);
-	}
-	unsigned gen = modules_generation();
-	for (unsigned i = inner; i-- > 0;)
-		out[k++] = mp_frame_native(ips[i], gen);
-	return stack_intern(t->cache, out, k);
+	uint32_t id = pn ? python_intern(t, c, fr, pn) : 0;
+	if (pn && !id)
+		return 0;
+	return python_intern_native(t, c, id, ips, inner);
 }
 
 uint32_t python_stack(mp_thread_t *t, bool gil, bool native)

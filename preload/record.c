@@ -189,7 +189,7 @@ static uint32_t record_stack(mp_thread_t *t, int allocator)
 	if (!record_native)
 		return 0;
 	uint64_t ips[STACK_MAX_FRAMES];
-	unsigned n = native_backtrace(ips, record_max_depth);
+	unsigned n = native_backtrace(ips, record_max_depth, false, NULL);
 	unsigned gen = modules_generation();
 	for (unsigned i = 0; i < n / 2; i++) {
 		uint64_t x = ips[i];
