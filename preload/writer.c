@@ -453,7 +453,7 @@ int writer_start(const char *path)
 		writer_db = NULL;
 		return -EIO;
 	}
-	if (writer_exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;") < 0 ||
+	if (writer_exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-256;") < 0 ||
 	    writer_exec(MP_SCHEMA_SQL) < 0)
 		return -EIO;
 	if (writer_prepare("INSERT INTO events(thread,count,first_ts,last_ts,raw_bytes,data) VALUES(?,?,?,?,?,?)",
