@@ -22,14 +22,14 @@ struct stack_cache {
 	stack_cache_entry_t entries[STACK_CACHE_SIZE];
 };
 
-typedef struct stack_slot {
-	uint64_t frame;
-	uint32_t parent, id; /* id 0: empty slot */
-} stack_slot_t;
-
+/* The global table: an open-addressing hash of node ids (4 bytes a slot, at most 3/4
+ * full), the nodes themselves in arrays indexed by id (12 bytes a node). */
 static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
-static stack_slot_t *stack_table;
+static uint32_t *stack_table; /* slot -> node id, 0: empty */
 static size_t stack_cap, stack_count;
+static uint64_t *stack_frames; /* by id */
+static uint32_t *stack_parents;
+static size_t stack_nodes_cap; /* ids below this have room in the arrays */
 static uint32_t stack_next_id = 1;
 static stack_node_rec_t *stack_new_recs;
 static unsigned stack_new_n, stack_new_cap;
@@ -62,24 +62,41 @@ void stack_cache_free(stack_cache_t *c)
 	mem_free(c);
 }
 
+static void stack_place(uint32_t *table, size_t cap, uint32_t id)
+{
+	size_t j = stack_hash(stack_parents[id], stack_frames[id]) & (cap - 1);
+	while (table[j])
+		j = (j + 1) & (cap - 1);
+	table[j] = id;
+}
+
 static int stack_grow(void)
 {
 	size_t ncap = stack_cap * 2;
-	stack_slot_t *nt = mem_alloc(ncap * sizeof *nt);
+	uint32_t *nt = mem_alloc(ncap * sizeof *nt);
 	if (!nt)
 		return -1;
-	for (size_t i = 0; i < stack_cap; i++) {
-		stack_slot_t *s = &stack_table[i];
-		if (!s->id)
-			continue;
-		size_t j = stack_hash(s->parent, s->frame) & (ncap - 1);
-		while (nt[j].id)
-			j = (j + 1) & (ncap - 1);
-		nt[j] = *s;
-	}
+	for (size_t i = 0; i < stack_cap; i++)
+		if (stack_table[i])
+			stack_place(nt, ncap, stack_table[i]);
 	mem_free(stack_table);
 	stack_table = nt;
 	stack_cap = ncap;
+	return 0;
+}
+
+static int stack_grow_nodes(void)
+{
+	size_t ncap = stack_nodes_cap ? stack_nodes_cap * 2 : 4096;
+	uint64_t *nf = mem_realloc(stack_frames, ncap * sizeof *nf);
+	if (!nf)
+		return -1;
+	stack_frames = nf;
+	uint32_t *np = mem_realloc(stack_parents, ncap * sizeof *np);
+	if (!np)
+		return -1;
+	stack_parents = np;
+	stack_nodes_cap = ncap;
 	return 0;
 }
 
@@ -87,19 +104,16 @@ static int stack_grow(void)
 static uint32_t stack_global(uint32_t parent, uint64_t frame)
 {
 	size_t i = stack_hash(parent, frame) & (stack_cap - 1);
-	for (;;) {
-		stack_slot_t *s = &stack_table[i];
-		if (!s->id)
-			break;
-		if (s->parent == parent && s->frame == frame)
-			return s->id;
-		i = (i + 1) & (stack_cap - 1);
-	}
-	if ((stack_count + 1) * 2 > stack_cap) {
+	for (uint32_t id; (id = stack_table[i]); i = (i + 1) & (stack_cap - 1))
+		if (stack_parents[id] == parent && stack_frames[id] == frame)
+			return id;
+	if ((stack_count + 1) * 4 > stack_cap * 3) {
 		if (stack_grow() < 0)
 			return 0;
 		return stack_global(parent, frame);
 	}
+	if (stack_next_id >= stack_nodes_cap && stack_grow_nodes() < 0)
+		return 0;
 	if (stack_new_n == stack_new_cap) {
 		unsigned ncap = stack_new_cap ? stack_new_cap * 2 : 1024;
 		stack_node_rec_t *nr = mem_realloc(stack_new_recs, ncap * sizeof *nr);
@@ -109,10 +123,9 @@ static uint32_t stack_global(uint32_t parent, uint64_t frame)
 		stack_new_cap = ncap;
 	}
 	uint32_t id = stack_next_id++;
-	stack_slot_t *s = &stack_table[i];
-	s->parent = parent;
-	s->frame = frame;
-	s->id = id;
+	stack_parents[id] = parent;
+	stack_frames[id] = frame;
+	stack_table[i] = id;
 	stack_count++;
 	stack_new_recs[stack_new_n++] = (stack_node_rec_t){id, parent, frame};
 	return id;
