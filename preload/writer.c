@@ -24,11 +24,11 @@
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 
-#define WRITER_CHUNK_BYTES (1u << 19) /* raw bytes per chunk before compression */
+#define WRITER_CHUNK_BYTES (1u << 20) /* raw bytes per chunk before compression */
 /* A thread's encoder buffer starts small and doubles while the thread keeps it full, so
  * that a program with many quiet threads does not pay a chunk's worth for each. */
 #define WRITER_CHUNK_START (32u << 10)
-#define WRITER_ZSTD_LEVEL 2
+#define WRITER_ZSTD_LEVEL 3
 
 unsigned writer_flush_ms = 100;
 
