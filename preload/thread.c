@@ -12,6 +12,9 @@
 
 #define THREAD_WAKE_AT 4
 #define THREAD_MAX_OUTSTANDING 8 /* 512 KiB (about 40,000 events) unconsumed per thread */
+/* How many back-pressure sleeps (50 us asked, 60-110 us taken) without the writer
+ * consuming a single block before the thread stops waiting: about 100 ms. */
+#define THREAD_STALL_WAITS 1000
 
 static mp_thread_t thread_empty; /* cap 0: every first event goes to thread_attach */
 __thread mp_thread_t *thread_self MP_TLS = &thread_empty;
@@ -23,6 +26,7 @@ static thread_block_t *thread_pool;
 static uint32_t thread_next_id = 1;
 static pthread_key_t thread_key;
 atomic_ulong thread_dropped;
+static atomic_ulong thread_released; /* blocks the writer has consumed: its progress */
 
 static thread_block_t *thread_block_new(void)
 {
@@ -48,6 +52,7 @@ void thread_block_release(mp_thread_t *t, thread_block_t *b)
 	atomic_store_explicit(&b->next, thread_pool, memory_order_relaxed);
 	thread_pool = b;
 	pthread_mutex_unlock(&thread_pool_lock);
+	atomic_fetch_add_explicit(&thread_released, 1, memory_order_relaxed);
 	if (t)
 		atomic_fetch_sub_explicit(&t->outstanding, 1, memory_order_release);
 }
@@ -82,6 +87,7 @@ mp_thread_t *thread_attach(void)
 	t->cur = b;
 	t->rd = b;
 	t->cap = THREAD_BLOCK_WORDS - THREAD_EVENT_MAX_WORDS;
+	t->stuck_at = ~0ul;
 	t->cache = c;
 	t->tid = (pid_t)syscall(SYS_gettid);
 	pthread_mutex_lock(&thread_lock);
@@ -121,12 +127,28 @@ void thread_block_full(mp_thread_t *t)
 	 * needs: let a few blocks gather first (the writer's timer takes the rest). */
 	if (out >= THREAD_WAKE_AT)
 		writer_wake();
-	/* back-pressure: let the writer catch up rather than drop or grow without bound */
-	while (out > THREAD_MAX_OUTSTANDING && writer_alive()) {
-		struct timespec ts = {0, 50000};
-		nanosleep(&ts, NULL);
-		writer_wake();
-		out = atomic_load_explicit(&t->outstanding, memory_order_acquire);
+	/* Back-pressure: let the writer catch up rather than drop or grow without bound.
+	 * But the writer may be waiting for something this thread holds (the loader's lock,
+	 * while the program allocates inside a dl_iterate_phdr callback): when it consumes
+	 * nothing for about 100 ms, stop waiting and queue more blocks, and wait again only
+	 * once it has made progress. Nothing is dropped either way. */
+	unsigned long progress = atomic_load_explicit(&thread_released, memory_order_relaxed);
+	if (out > THREAD_MAX_OUTSTANDING && progress != t->stuck_at) {
+		unsigned waits = 0;
+		while (out > THREAD_MAX_OUTSTANDING && writer_alive()) {
+			struct timespec ts = {0, 50000};
+			nanosleep(&ts, NULL);
+			writer_wake();
+			unsigned long now = atomic_load_explicit(&thread_released, memory_order_relaxed);
+			if (now != progress) {
+				progress = now;
+				waits = 0;
+			} else if (++waits >= THREAD_STALL_WAITS) {
+				t->stuck_at = now;
+				break;
+			}
+			out = atomic_load_explicit(&t->outstanding, memory_order_acquire);
+		}
 	}
 	errno = saved;
 }
