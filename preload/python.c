@@ -430,7 +430,7 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 		}
 		if (inner < nn) {
 			/* follow deeper needs at once, shallower ones slowly: the frames inside
-			 * the eval loop and the eval loop's own */
+			 * the eval loop, the eval loop's own and one spare */
 			unsigned want = inner + 2, g = c->mixed_guess;
 			c->mixed_guess = want >= g ? want : g - (g - want + 7) / 8;
 		}
