@@ -12,11 +12,8 @@
 
 void report_json_row(FILE *f, const profile_t *p, const rows_row_t *r)
 {
-	const locate_loc_t *l = locate_get(p->locate, r->loc);
-	fputs("{\"file\":", f);
-	output_json_str(f, l->file);
-	fprintf(f, ",\"line\":%d,\"function\":", l->line);
-	output_json_str(f, l->function);
+	fputc('{', f);
+	rows_json_location(f, locate_get(p->locate, r->loc));
 	fprintf(f,
 		",\"peak_bytes\":%" PRIu64 ",\"allocated_bytes\":%" PRIu64 ",\"allocations\":%" PRIu64
 		",\"end_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64 "}",
@@ -27,10 +24,7 @@ static void report_csv(FILE *f, const profile_t *p, const rows_row_t *rows, size
 {
 	fputs("file,line,function,peak_bytes,allocated_bytes,allocations,end_bytes\n", f);
 	for (size_t i = 0; i < n; i++) {
-		const locate_loc_t *l = locate_get(p->locate, rows[i].loc);
-		output_csv_str(f, l->file);
-		fprintf(f, ",%d,", l->line);
-		output_csv_str(f, l->function);
+		rows_csv_location(f, locate_get(p->locate, rows[i].loc));
 		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", rows[i].peak_bytes,
 			rows[i].allocated_bytes, rows[i].allocations, rows[i].end_bytes);
 	}

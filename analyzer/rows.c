@@ -2,6 +2,7 @@
  * line location with the line (and for files the function) blanked, so the grouped
  * location ids index the same sums array. */
 #include "rows.h"
+#include "output.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,21 @@ rows_row_t *rows_build(profile_t *p, rows_by_t by, rows_sort_t sort, size_t *n_o
 	qsort(sums, n, sizeof *sums, rows_cmp);
 	*n_out = n;
 	return sums;
+}
+
+void rows_csv_location(FILE *f, const locate_loc_t *l)
+{
+	output_csv_str(f, l->file);
+	fprintf(f, ",%d,", l->line);
+	output_csv_str(f, l->function);
+}
+
+void rows_json_location(FILE *f, const locate_loc_t *l)
+{
+	fputs("\"file\":", f);
+	output_json_str(f, l->file);
+	fprintf(f, ",\"line\":%d,\"function\":", l->line);
+	output_json_str(f, l->function);
 }
 
 void rows_text_location(FILE *f, const locate_loc_t *l, bool file_only, source_t *src, int indent)

@@ -35,6 +35,11 @@ typedef struct rows_row {
  * alone) and, below it indented by `indent`, the source line's text when src has it. */
 void rows_text_location(FILE *f, const locate_loc_t *l, bool file_only, source_t *src, int indent);
 
+/* Machine outputs: a row's location as the csv fields `file,line,function` and as the
+ * json members `"file":…,"line":…,"function":…`. */
+void rows_csv_location(FILE *f, const locate_loc_t *l);
+void rows_json_location(FILE *f, const locate_loc_t *l);
+
 /* All rows with at least one allocation, sorted (biggest first). Caller frees. */
 rows_row_t *rows_build(profile_t *p, rows_by_t by, rows_sort_t sort, size_t *n_out);
 

@@ -21,10 +21,7 @@ static void temporary_csv(FILE *f, const profile_t *p, const rows_row_t *rows, s
 {
 	fputs("file,line,function,temporary_allocations,temporary_bytes,allocations\n", f);
 	for (size_t i = 0; i < n; i++) {
-		const locate_loc_t *l = locate_get(p->locate, rows[i].loc);
-		output_csv_str(f, l->file);
-		fprintf(f, ",%d,", l->line);
-		output_csv_str(f, l->function);
+		rows_csv_location(f, locate_get(p->locate, rows[i].loc));
 		fprintf(f, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n", rows[i].temp_count, rows[i].temp_bytes,
 			rows[i].allocations);
 	}
@@ -38,11 +35,8 @@ static void temporary_json(FILE *f, const profile_t *p, const rows_row_t *rows, 
 		   ",\"temporary_bytes\":%" PRIu64 ",\"rows\":[",
 		p->pass.allocations, p->pass.temporary, p->pass.temporary_bytes);
 	for (size_t i = 0; i < n; i++) {
-		const locate_loc_t *l = locate_get(p->locate, rows[i].loc);
-		fputs(i ? ",\n {\"file\":" : "\n {\"file\":", f);
-		output_json_str(f, l->file);
-		fprintf(f, ",\"line\":%d,\"function\":", l->line);
-		output_json_str(f, l->function);
+		fputs(i ? ",\n {" : "\n {", f);
+		rows_json_location(f, locate_get(p->locate, rows[i].loc));
 		fprintf(f, ",\"temporary_allocations\":%" PRIu64 ",\"temporary_bytes\":%" PRIu64
 			   ",\"allocations\":%" PRIu64 "}",
 			rows[i].temp_count, rows[i].temp_bytes, rows[i].allocations);
