@@ -8,6 +8,7 @@
  * Exit 77 (skipped) when no Python 3.11 is available.
  */
 #include "pyline.h"
+#include "unit_rand.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -43,10 +44,7 @@ static uint64_t test_pyline_rng = 0x9e3779b97f4a7c15ull;
 
 static uint64_t test_pyline_rand(void)
 {
-	test_pyline_rng ^= test_pyline_rng << 13;
-	test_pyline_rng ^= test_pyline_rng >> 7;
-	test_pyline_rng ^= test_pyline_rng << 17;
-	return test_pyline_rng;
+	return unit_rand(&test_pyline_rng);
 }
 
 /* Runs `python gen out` and waits for it; 0 on success. */

@@ -5,6 +5,7 @@
  * stack ids up to 2^32 - 1 and block boundaries (the block-full path is this test's
  * own: it decodes the block and starts the next one, as the writer would). */
 #include "thread.h"
+#include "unit_rand.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -53,10 +54,7 @@ void thread_block_full(mp_thread_t *t)
 static uint64_t test_words_rng = 0x9E3779B97F4A7C15ull;
 static uint64_t test_words_rand(void)
 {
-	test_words_rng ^= test_words_rng << 13;
-	test_words_rng ^= test_words_rng >> 7;
-	test_words_rng ^= test_words_rng << 17;
-	return test_words_rng;
+	return unit_rand(&test_words_rng);
 }
 
 int main(void)
