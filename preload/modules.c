@@ -55,19 +55,26 @@ static void modules_build_id(struct dl_phdr_info *info, char out[41])
 	}
 }
 
-static int modules_cb(struct dl_phdr_info *info, size_t size, void *arg)
+void modules_span(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *hi)
 {
-	uint64_t lo = UINT64_MAX, hi = 0;
+	*lo = UINT64_MAX;
+	*hi = 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
 		if (ph->p_type != PT_LOAD)
 			continue;
 		uint64_t a = info->dlpi_addr + ph->p_vaddr;
-		if (a < lo)
-			lo = a;
-		if (a + ph->p_memsz > hi)
-			hi = a + ph->p_memsz;
+		if (a < *lo)
+			*lo = a;
+		if (a + ph->p_memsz > *hi)
+			*hi = a + ph->p_memsz;
 	}
+}
+
+static int modules_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uint64_t lo, hi;
+	modules_span(info, &lo, &hi);
 	if (!hi)
 		return 0;
 	const char *path = info->dlpi_name;

@@ -31,6 +31,11 @@ static inline unsigned modules_generation(void)
 	return atomic_load_explicit(&modules_gen, memory_order_relaxed);
 }
 
+struct dl_phdr_info;
+/* The address range of a loaded object, from its lowest PT_LOAD segment to the end of
+ * its highest: *hi is 0 when it has none. */
+void modules_span(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *hi);
+
 /* The loader's count of unloaded objects so far (read before the real dlclose). */
 unsigned long long modules_unloads(void);
 /* After a successful dlclose: a new generation if an object was unloaded since `before`. */

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "native.h"
 #include "mp.h"
+#include "modules.h"
 #include "stack.h"
 
 #include <dlfcn.h>
@@ -17,31 +18,14 @@ static uint64_t native_self_lo, native_self_hi;
 
 static int native_find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
-	uint64_t me = (uint64_t)(uintptr_t)arg;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD)
-			continue;
-		uint64_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if (me >= lo && me < hi) {
-			/* the whole object: all its PT_LOAD segments */
-			uint64_t olo = UINT64_MAX, ohi = 0;
-			for (int j = 0; j < info->dlpi_phnum; j++) {
-				const ElfW(Phdr) *q = &info->dlpi_phdr[j];
-				if (q->p_type != PT_LOAD)
-					continue;
-				uint64_t a = info->dlpi_addr + q->p_vaddr;
-				if (a < olo)
-					olo = a;
-				if (a + q->p_memsz > ohi)
-					ohi = a + q->p_memsz;
-			}
-			native_self_lo = olo;
-			native_self_hi = ohi;
-			return 1;
-		}
-	}
-	return 0;
+	/* the object whose loaded range holds this function: all its PT_LOAD segments */
+	uint64_t me = (uint64_t)(uintptr_t)arg, lo, hi;
+	modules_span(info, &lo, &hi);
+	if (me < lo || me >= hi)
+		return 0;
+	native_self_lo = lo;
+	native_self_hi = hi;
+	return 1;
 }
 
 int native_init(void)
