@@ -26,8 +26,13 @@
 
 #define WRITER_CHUNK_BYTES (1u << 20) /* raw bytes per chunk before compression */
 /* A thread's encoder buffer starts small and doubles while the thread keeps it full, so
- * that a program with many quiet threads does not pay a chunk's worth for each. */
+ * that a program with many quiet threads does not pay a chunk's worth for each; it
+ * halves again when a flush interval fills less than a quarter of it. All buffers
+ * together grow to at most WRITER_RAW_BUDGET: one busy thread gets whole chunks (the
+ * best compression), several busy threads share the budget (smaller chunks, and the
+ * profiler's memory does not grow with the number of threads). */
 #define WRITER_CHUNK_START (32u << 10)
+#define WRITER_RAW_BUDGET (2u << 20)
 #define WRITER_ZSTD_LEVEL 3
 
 unsigned writer_flush_ms = 100;
@@ -40,6 +45,7 @@ typedef struct writer_enc {
 	uint64_t wts; /* the thread's timestamp in the word stream (thread_decode) */
 	mp_codec_t codec;
 	bool registered; /* its threads row is written */
+	bool filled;     /* the buffer filled up since the last timer flush */
 } writer_enc_t;
 
 typedef struct writer_sample {
@@ -64,6 +70,7 @@ static pthread_mutex_t writer_lock = PTHREAD_MUTEX_INITIALIZER; /* one cycle at 
 static pthread_mutex_t writer_sample_lock = PTHREAD_MUTEX_INITIALIZER;
 static writer_sample_t *writer_samples;
 static size_t writer_samples_n, writer_samples_cap;
+static size_t writer_raw_total; /* capacity of all threads' encoder buffers */
 static bool writer_in_txn;
 static uint64_t writer_last_commit_ns;
 static uint64_t writer_last_ticks;
@@ -174,6 +181,7 @@ static writer_enc_t *writer_enc(mp_thread_t *t)
 		mem_free(e);
 		return NULL;
 	}
+	writer_raw_total += e->cap;
 	t->writer_data = e;
 	char path[64], name[64] = "";
 	snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)t->tid);
@@ -192,6 +200,21 @@ static writer_enc_t *writer_enc(mp_thread_t *t)
 	return e;
 }
 
+/* Gives the encoder buffer `cap` bytes (it holds e->len of them); false if that would
+ * pass the budget or the limit, or memory is short. */
+static bool writer_enc_resize(writer_enc_t *e, size_t cap)
+{
+	if (cap > e->cap && (cap > WRITER_CHUNK_BYTES || writer_raw_total + cap - e->cap > WRITER_RAW_BUDGET))
+		return false;
+	uint8_t *nb = mem_realloc(e->buf, cap + MP_ENC_MAX_RECORD);
+	if (!nb)
+		return false;
+	writer_raw_total = writer_raw_total + cap - e->cap;
+	e->buf = nb;
+	e->cap = cap;
+	return true;
+}
+
 static void writer_consume(mp_thread_t *t, writer_enc_t *e, const uint64_t *w, unsigned n)
 {
 	for (unsigned i = 0; i < n;) {
@@ -206,13 +229,9 @@ static void writer_consume(mp_thread_t *t, writer_enc_t *e, const uint64_t *w, u
 		e->count++;
 		e->last_ts = ev.ts;
 		if (e->len >= e->cap) {
-			uint8_t *nb = e->cap < WRITER_CHUNK_BYTES ? mem_realloc(e->buf, 2 * e->cap + MP_ENC_MAX_RECORD) : NULL;
-			if (nb) {
-				e->buf = nb;
-				e->cap *= 2;
-			} else {
+			e->filled = true;
+			if (!writer_enc_resize(e, 2 * e->cap))
 				writer_chunk_flush(t, e);
-			}
 		}
 	}
 }
@@ -246,8 +265,13 @@ static void writer_drain(mp_thread_t *t, void *arg)
 		t->rd_pos = 0;
 		thread_block_release(t, b);
 	}
-	if (timer)
+	if (timer) {
+		bool quiet = !e->filled && e->len < e->cap / 4;
 		writer_chunk_flush(t, e);
+		e->filled = false;
+		if (quiet && e->cap > WRITER_CHUNK_START)
+			writer_enc_resize(e, e->cap / 2);
+	}
 }
 
 static void writer_thread_gone(mp_thread_t *t)
@@ -256,6 +280,7 @@ static void writer_thread_gone(mp_thread_t *t)
 	if (!e)
 		return;
 	writer_chunk_flush(t, e);
+	writer_raw_total -= e->cap;
 	mem_free(e->buf);
 	mem_free(e);
 	t->writer_data = NULL;
@@ -608,6 +633,7 @@ void writer_fork_child(void)
 	writer_samples = NULL;
 	writer_samples_n = writer_samples_cap = 0;
 	writer_last_ticks = 0;
+	writer_raw_total = 0; /* the parent's encoder buffers are left with its thread states */
 	atomic_store(&writer_running, 0);
 	atomic_store(&writer_finished, 0);
 	writer_pid = 0;

@@ -1,5 +1,5 @@
 """Threads: per-line counts from several threads; a stress run where every block is freed
-by another thread than the one that allocated it."""
+by another thread than the one that allocated it; bursts with quiet spells between them."""
 import harness
 from harness import expect_eq
 from native_common import MiB, expect_row, marks, one_file, prog, run_both, src
@@ -76,6 +76,33 @@ def test_stress_cross_thread_frees():
     L = marks(SRC, "STRESS_MALLOC")
     rows = harness.report_rows(db)
     expect_row(rows, SRC, L["STRESS_MALLOC"], "stress malloc", allocations=T * N, allocated_bytes=total, end_bytes=0)
+
+
+def burst_size(t, r, i):
+    return 8 + ((t + r * 3 + i) % 32) * 16
+
+
+def test_bursts():
+    # Busy threads share the writer's buffer budget, and a buffer left quiet for a flush
+    # interval shrinks: bursts of 300,000 allocations per thread (about 1 MiB encoded),
+    # then quiet for five flush intervals, three times over. Every event must arrive.
+    T, N, R, QUIET = 6, 300000, 3, 100
+    env = {"MEMPROF_FLUSH_MS": "20"}
+    p, files = run_both([prog("threads"), "bursts", str(N), str(R), str(T), str(QUIET)], env=env, expect_rc=0)
+    expect_eq(p.stdout, b"bursts done\n", "stdout")
+    db = one_file(files)
+    total = sum(burst_size(t, r, i) for t in range(T) for r in range(R) for i in range(N))
+    L = marks(SRC, "BURST")
+    rows = harness.report_rows(db)
+    r = expect_row(rows, SRC, L["BURST"], "burst malloc", allocations=T * N * R, allocated_bytes=total,
+                   end_bytes=0)
+    # at the peak each thread has at most its one block alive
+    if r["peak_bytes"] > T * burst_size(0, 0, 31):
+        raise AssertionError("burst peak_bytes %d > %d" % (r["peak_bytes"], T * burst_size(0, 0, 31)))
+    s = harness.stats(db)
+    expect_eq(s["unmatched_frees"], 0, "unmatched_frees")
+    expect_eq(s["dropped_events"], 0, "dropped_events")
+    expect_eq(s["threads"], T + 1, "threads")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
  *   threads lines           4 threads allocate at their own lines and at one shared line
  *   threads stress N [T]    T threads (default 8) each malloc N blocks; every block is
  *                           handed to the next thread, which frees it (N=0: baseline run)
+ *   threads bursts N R T MS T threads each make R bursts of N malloc/free pairs with MS ms
+ *                           of quiet between them (the writer's buffers grow and shrink)
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #define MiB (1024 * 1024)
 #define LINES_THREADS 4
@@ -157,6 +160,46 @@ static int stress(long n, int threads)
 	return 0;
 }
 
+/* ---- bursts --------------------------------------------------------------------- */
+
+static long burst_n, burst_rounds, burst_quiet_ms;
+
+static size_t burst_size(int t, long r, long i)
+{
+	return 8 + (size_t)((t + r * 3 + i) % 32) * 16;
+}
+
+static void *burst_worker(void *arg)
+{
+	int t = (int)(long)arg;
+	pthread_barrier_wait(&barrier);
+	for (long r = 0; r < burst_rounds; r++) {
+		for (long i = 0; i < burst_n; i++) {
+			void *p = malloc(burst_size(t, r, i)); /* @BURST */
+			sink = p;
+			free(p);
+		}
+		struct timespec q = {burst_quiet_ms / 1000, (burst_quiet_ms % 1000) * 1000000L};
+		nanosleep(&q, NULL);
+	}
+	return NULL;
+}
+
+static int bursts(long n, long rounds, int threads, long quiet_ms)
+{
+	burst_n = n;
+	burst_rounds = rounds;
+	burst_quiet_ms = quiet_ms;
+	pthread_t th[64];
+	pthread_barrier_init(&barrier, NULL, (unsigned)threads);
+	for (long i = 0; i < threads; i++)
+		pthread_create(&th[i], NULL, burst_worker, (void *)i);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	printf("bursts done\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
@@ -164,6 +207,8 @@ int main(int argc, char **argv)
 		return lines();
 	if (argc >= 3 && !strcmp(argv[1], "stress"))
 		return stress(atol(argv[2]), argc >= 4 ? atoi(argv[3]) : 8);
-	fprintf(stderr, "usage: threads lines | stress N [THREADS]\n");
+	if (argc >= 6 && !strcmp(argv[1], "bursts"))
+		return bursts(atol(argv[2]), atol(argv[3]), atoi(argv[4]), atol(argv[5]));
+	fprintf(stderr, "usage: threads lines | stress N [THREADS] | bursts N ROUNDS THREADS QUIET_MS\n");
 	return 2;
 }
