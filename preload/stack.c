@@ -7,20 +7,6 @@
 #include <pthread.h>
 #include <string.h>
 
-#define STACK_CACHE_SIZE 1024 /* per-thread direct-mapped (parent, frame) -> id */
-
-typedef struct stack_cache_entry {
-	uint64_t frame;
-	uint32_t parent, id;
-} stack_cache_entry_t;
-
-struct stack_cache {
-	uint32_t generation;
-	unsigned prev_n;
-	uint64_t prev_frames[STACK_MAX_FRAMES];
-	uint32_t prev_ids[STACK_MAX_FRAMES];
-	stack_cache_entry_t entries[STACK_CACHE_SIZE];
-};
 
 /* The global table: an open-addressing hash of node ids (4 bytes a slot, at most 3/4
  * full), the nodes themselves in arrays indexed by id (12 bytes a node). */
@@ -36,11 +22,6 @@ static unsigned stack_new_n, stack_new_cap;
 /* Bumped in a forked child: caches of another generation are stale. */
 static atomic_uint stack_generation;
 
-static inline uint64_t stack_hash(uint32_t parent, uint64_t frame)
-{
-	uint64_t h = frame * 0x9E3779B97F4A7C15ull ^ ((uint64_t)parent * 0xC2B2AE3D27D4EB4Full);
-	return h ^ (h >> 29);
-}
 
 int stack_init(void)
 {
@@ -131,11 +112,9 @@ static uint32_t stack_global(uint32_t parent, uint64_t frame)
 	return id;
 }
 
-uint32_t stack_child(stack_cache_t *c, uint32_t parent, uint64_t frame)
+uint32_t stack_child_slow(stack_cache_t *c, uint32_t parent, uint64_t frame)
 {
 	stack_cache_entry_t *e = &c->entries[stack_hash(parent, frame) & (STACK_CACHE_SIZE - 1)];
-	if (e->id && e->parent == parent && e->frame == frame)
-		return e->id;
 	int saved = errno;
 	pthread_mutex_lock(&stack_lock);
 	uint32_t id = stack_global(parent, frame);

@@ -5,6 +5,7 @@
  * through the global table, which takes a mutex. */
 #ifndef MEMPROF_PRELOAD_STACK_H
 #define MEMPROF_PRELOAD_STACK_H
+#include "mp.h"
 
 #include <stdint.h>
 
@@ -26,7 +27,36 @@ void stack_cache_free(stack_cache_t *c);
 uint32_t stack_intern(stack_cache_t *c, const uint64_t *frames, unsigned n);
 
 /* The child of node `parent` for `frame` (one step of stack_intern). 0 on failure. */
-uint32_t stack_child(stack_cache_t *c, uint32_t parent, uint64_t frame);
+uint32_t stack_child_slow(stack_cache_t *c, uint32_t parent, uint64_t frame);
+
+#define STACK_CACHE_SIZE 1024 /* per-thread direct-mapped (parent, frame) -> id */
+
+typedef struct stack_cache_entry {
+	uint64_t frame;
+	uint32_t parent, id;
+} stack_cache_entry_t;
+
+struct stack_cache {
+	uint32_t generation;
+	unsigned prev_n;
+	uint64_t prev_frames[STACK_MAX_FRAMES];
+	uint32_t prev_ids[STACK_MAX_FRAMES];
+	stack_cache_entry_t entries[STACK_CACHE_SIZE];
+};
+
+static inline uint64_t stack_hash(uint32_t parent, uint64_t frame)
+{
+	uint64_t h = frame * 0x9E3779B97F4A7C15ull ^ ((uint64_t)parent * 0xC2B2AE3D27D4EB4Full);
+	return h ^ (h >> 29);
+}
+
+static inline uint32_t stack_child(stack_cache_t *c, uint32_t parent, uint64_t frame)
+{
+	stack_cache_entry_t *e = &c->entries[stack_hash(parent, frame) & (STACK_CACHE_SIZE - 1)];
+	if (mp_likely(e->id && e->parent == parent && e->frame == frame))
+		return e->id;
+	return stack_child_slow(c, parent, frame);
+}
 
 /* Takes the nodes created since the last call (writer). Returns the count; *out is
  * freed by the caller with mem_free. */
