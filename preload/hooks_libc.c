@@ -22,7 +22,11 @@ static inline void hooks_ensure_real(void)
 		real_init();
 }
 
-MP_EXPORT void *malloc(size_t size)
+/* malloc, free and calloc first ask whether the call is to be recorded at all: when it
+ * is not (memprof's own calls, calls inside a wrapped allocator, and most calls in
+ * sampling mode, which are only counted down) they tail-call the real function, and no
+ * frame of memprof's stays on the stack around it. */
+static __attribute__((noinline)) void *hooks_malloc(size_t size)
 {
 	hooks_ensure_real();
 	if (mp_unlikely(!real.malloc))
@@ -33,7 +37,14 @@ MP_EXPORT void *malloc(size_t size)
 	return p;
 }
 
-MP_EXPORT void free(void *p)
+MP_EXPORT void *malloc(size_t size)
+{
+	if (mp_likely(real.malloc) && (!mp_should_record() || record_skip_alloc(size)))
+		return real.malloc(size);
+	return hooks_malloc(size);
+}
+
+static __attribute__((noinline)) void hooks_free(void *p)
 {
 	if (!p || mp_unlikely(real_is_bootstrap(p)))
 		return;
@@ -43,7 +54,14 @@ MP_EXPORT void free(void *p)
 	real.free(p);
 }
 
-MP_EXPORT void *calloc(size_t n, size_t size)
+MP_EXPORT void free(void *p)
+{
+	if (mp_likely(p && real.free && !real_is_bootstrap(p)) && (!mp_should_record() || record_skip_free(p)))
+		return real.free(p);
+	hooks_free(p);
+}
+
+static __attribute__((noinline)) void *hooks_calloc(size_t n, size_t size)
 {
 	hooks_ensure_real();
 	if (mp_unlikely(!real.calloc)) {
@@ -56,6 +74,13 @@ MP_EXPORT void *calloc(size_t n, size_t size)
 	if (p && mp_should_record() && !record_skip_alloc(n * size))
 		record_alloc(p, n * size, MP_AL_CALLOC);
 	return p;
+}
+
+MP_EXPORT void *calloc(size_t n, size_t size)
+{
+	if (mp_likely(real.calloc) && (!mp_should_record() || record_skip_alloc(n * size)))
+		return real.calloc(n, size);
+	return hooks_calloc(n, size);
 }
 
 MP_EXPORT void *realloc(void *old, size_t size)

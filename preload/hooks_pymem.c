@@ -10,6 +10,8 @@
 #include "python.h"
 #include "record.h"
 
+#include <string.h>
+
 #include <memprof/format.h>
 
 typedef struct hooks_pymem_domain {
@@ -25,6 +27,7 @@ static hooks_pymem_domain_t hooks_pymem_domains[3] = {
 };
 static hooks_pymem_get_t hooks_pymem_get;
 static hooks_pymem_set_t hooks_pymem_set;
+static const char *(*hooks_pymem_name)(void); /* _PyMem_GetCurrentAllocatorName, if any */
 
 static void *hooks_pymem_malloc(void *ctx, size_t size)
 {
@@ -72,27 +75,112 @@ static void hooks_pymem_free(void *ctx, void *p)
 	mp_guard--;
 }
 
-static void hooks_pymem_wrap(hooks_pymem_domain_t *d)
+/* Sampling mode's wrappers for the MEM and OBJ domains (GIL held) when they are
+ * pymalloc's own (the default), where most calls are only counted down. A request of at most 512 bytes is served by pymalloc, which calls
+ * no other hooked allocator for it (its arenas come from mmap; only the rare growth of
+ * its arena table goes through PyMem_RawRealloc, which may then be sampled as the
+ * memory it is), so these skip the guard; larger requests take the guarded wrappers,
+ * so that pymalloc's fallback to the RAW domain is not counted down twice. A free needs
+ * no guard: a sampled block is forgotten before the real free runs, so the RAW domain's
+ * free that pymalloc may make for it finds nothing to record. */
+/* Sampling mode: a request that is not counted down to its sample, or that is larger
+ * than pymalloc's limit. */
+static __attribute__((noinline)) void *hooks_pymem_malloc_sampled(void *ctx, size_t size)
+{
+	hooks_pymem_domain_t *d = ctx;
+	if (size > RECORD_SMALL_REQUEST)
+		return hooks_pymem_malloc(ctx, size);
+	void *p = d->orig.malloc(d->orig.ctx, size);
+	if (p && mp_should_record())
+		record_alloc(p, size, d->allocator);
+	return p;
+}
+
+static __attribute__((noinline)) void *hooks_pymem_calloc_sampled(void *ctx, size_t n, size_t size)
+{
+	hooks_pymem_domain_t *d = ctx;
+	if (size && n > RECORD_SMALL_REQUEST / size)
+		return hooks_pymem_calloc(ctx, n, size);
+	void *p = d->orig.calloc(d->orig.ctx, n, size);
+	if (p && mp_should_record())
+		record_alloc(p, n * size, d->allocator);
+	return p;
+}
+
+/* The common case counts down and tail-calls the real allocator: no frame of memprof's
+ * stays on the stack around it. */
+static void *hooks_pymem_malloc_sampling(void *ctx, size_t size)
+{
+	hooks_pymem_domain_t *d = ctx;
+	if (mp_likely(size <= RECORD_SMALL_REQUEST) && record_skip_alloc(size))
+		return d->orig.malloc(d->orig.ctx, size);
+	return hooks_pymem_malloc_sampled(ctx, size);
+}
+
+static void *hooks_pymem_calloc_sampling(void *ctx, size_t n, size_t size)
+{
+	hooks_pymem_domain_t *d = ctx;
+	if (mp_likely(!size || n <= RECORD_SMALL_REQUEST / size) && record_skip_alloc(n * size))
+		return d->orig.calloc(d->orig.ctx, n, size);
+	return hooks_pymem_calloc_sampled(ctx, n, size);
+}
+
+static __attribute__((noinline)) void hooks_pymem_free_sampled(void *ctx, void *p)
+{
+	hooks_pymem_domain_t *d = ctx;
+	if (d->allocator == MP_AL_PYMEM_OBJ)
+		python_code_free_check(p);
+	if (!record_skip_free(p) && mp_should_record())
+		record_free(p, RECORD_TS_GIL);
+	d->orig.free(d->orig.ctx, p);
+}
+
+static void hooks_pymem_free_sampling(void *ctx, void *p)
+{
+	hooks_pymem_domain_t *d = ctx;
+	if (mp_likely(p) && (mp_unlikely(python_code_maybe(p)) || !record_skip_free(p)))
+		hooks_pymem_free_sampled(ctx, p);
+	else
+		d->orig.free(d->orig.ctx, p);
+}
+
+static void hooks_pymem_wrap(hooks_pymem_domain_t *d, bool pymalloc)
 {
 	PyMemAllocatorEx cur;
 	hooks_pymem_get(d->domain, &cur);
-	if (cur.malloc == hooks_pymem_malloc)
+	if (cur.malloc == hooks_pymem_malloc || cur.malloc == hooks_pymem_malloc_sampling)
 		return;
 	d->orig = cur;
 	PyMemAllocatorEx w = {d, hooks_pymem_malloc, hooks_pymem_calloc, hooks_pymem_realloc, hooks_pymem_free};
+	if (record_sample_bytes && pymalloc && d->domain != PYMEM_DOMAIN_RAW) {
+		w.malloc = hooks_pymem_malloc_sampling;
+		w.calloc = hooks_pymem_calloc_sampling;
+		w.free = hooks_pymem_free_sampling;
+	}
 	hooks_pymem_set(d->domain, &w);
 }
 
-void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set)
+/* Wraps every domain that is not wrapped. Asked before any is wrapped, CPython names
+ * the allocators in place ("pymalloc" by default; "malloc", "pymalloc_debug", ... after
+ * PYTHONMALLOC; NULL once any is custom): the lean sampling wrappers are for pymalloc
+ * only. */
+static void hooks_pymem_wrap_all(void)
+{
+	const char *name = hooks_pymem_name ? hooks_pymem_name() : NULL;
+	bool pymalloc = name && !strcmp(name, "pymalloc");
+	for (int i = 0; i < 3; i++)
+		hooks_pymem_wrap(&hooks_pymem_domains[i], pymalloc);
+}
+
+void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set, const char *(*name)(void))
 {
 	hooks_pymem_get = get;
 	hooks_pymem_set = set;
-	for (int i = 0; i < 3; i++)
-		hooks_pymem_wrap(&hooks_pymem_domains[i]);
+	hooks_pymem_name = name;
+	hooks_pymem_wrap_all();
 }
 
 void python_hooks_ensure(void)
 {
-	for (int i = 0; i < 3; i++)
-		hooks_pymem_wrap(&hooks_pymem_domains[i]);
+	hooks_pymem_wrap_all();
 }

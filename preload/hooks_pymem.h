@@ -7,8 +7,9 @@
 typedef void (*hooks_pymem_get_t)(PyMemAllocatorDomain, PyMemAllocatorEx *);
 typedef void (*hooks_pymem_set_t)(PyMemAllocatorDomain, PyMemAllocatorEx *);
 
-/* Wraps the allocators in place of the RAW, MEM and OBJ domains. */
-void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set);
+/* Wraps the allocators in place of the RAW, MEM and OBJ domains; `name` is CPython's
+ * _PyMem_GetCurrentAllocatorName, or NULL. */
+void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set, const char *(*name)(void));
 /* Wraps again any domain whose allocator start-up replaced (PYTHONMALLOC, -X dev). */
 void python_hooks_ensure(void);
 

@@ -622,7 +622,8 @@ int python_attach(bool mixed)
 	} else if (mixed) {
 		mp_log("cannot find _PyEval_EvalFrameDefault: native frames are not interleaved with Python frames");
 	}
-	python_hooks_install(py.GetAllocator, py.SetAllocator);
+	python_hooks_install(py.GetAllocator, py.SetAllocator,
+			     (const char *(*)(void))dlsym(RTLD_DEFAULT, "_PyMem_GetCurrentAllocatorName"));
 	python_active = true;
 	return 1;
 }

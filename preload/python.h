@@ -52,9 +52,15 @@ typedef struct pycode_rec {
  * address only costs a look-up). */
 extern const void *python_code_type;
 void python_code_freed(const void *p);
+/* The block may be a code object (its type field says so). */
+static inline bool python_code_maybe(const void *p)
+{
+	return ((const void *const *)p)[1] == python_code_type;
+}
+
 static inline void python_code_free_check(const void *p)
 {
-	if (((const void *const *)p)[1] == python_code_type && python_code_type)
+	if (python_code_maybe(p) && python_code_type)
 		python_code_freed(p);
 }
 

@@ -154,7 +154,6 @@ static inline bool record_sample_free(const void *p)
  * always safe for a free. Every fresh stamp updates the thread's newest stamp, so each
  * thread's stamps never decrease. */
 #define RECORD_STAMP_REUSE 32
-#define RECORD_SMALL_REQUEST 512
 static uint32_t record_gil_last; /* id of the thread that made the last GIL event */
 
 static inline uint64_t record_fresh(mp_thread_t *t, uint64_t ts)

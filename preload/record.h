@@ -72,6 +72,9 @@ static inline bool record_skip_free(const void *p)
 	return !full || !atomic_load_explicit(&record_sample_overflow_n, memory_order_relaxed);
 }
 
+/* pymalloc's limit: larger requests of the MEM and OBJ domains go to the RAW domain. */
+#define RECORD_SMALL_REQUEST 512
+
 void record_alloc(void *p, size_t size, int allocator);
 /* A free stamped at `ts` (taken before the real free ran), or RECORD_TS_GIL for a free
  * made with the GIL held (PyMem MEM/OBJ domains). */
