@@ -29,6 +29,17 @@ static void *shared_alloc(size_t n)
 	return malloc(n); /* @SHARED */
 }
 
+/* Starts n threads running fn((void *)i), all released by one barrier; joins them. */
+static void run_threads(int n, void *(*fn)(void *))
+{
+	pthread_t th[64];
+	pthread_barrier_init(&barrier, NULL, (unsigned)n);
+	for (long i = 0; i < n; i++)
+		pthread_create(&th[i], NULL, fn, (void *)i);
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+}
+
 static void *lines_worker(void *arg)
 {
 	int id = (int)(long)arg;
@@ -66,12 +77,7 @@ static void *lines_worker(void *arg)
 
 static int lines(void)
 {
-	pthread_t th[LINES_THREADS];
-	pthread_barrier_init(&barrier, NULL, LINES_THREADS);
-	for (long i = 0; i < LINES_THREADS; i++)
-		pthread_create(&th[i], NULL, lines_worker, (void *)i);
-	for (int i = 0; i < LINES_THREADS; i++)
-		pthread_join(th[i], NULL);
+	run_threads(LINES_THREADS, lines_worker);
 	void *big = malloc(8 * MiB); /* @MAIN_PEAK */
 	memset(big, 1, 8 * MiB);
 	free(big);
@@ -150,12 +156,7 @@ static int stress(long n, int threads)
 			return 1;
 		}
 	}
-	pthread_t th[64];
-	pthread_barrier_init(&barrier, NULL, (unsigned)threads);
-	for (long i = 0; i < threads; i++)
-		pthread_create(&th[i], NULL, stress_worker, (void *)i);
-	for (int i = 0; i < threads; i++)
-		pthread_join(th[i], NULL);
+	run_threads(threads, stress_worker);
 	printf("stress done %ld x %d\n", n, threads);
 	return 0;
 }
@@ -190,12 +191,7 @@ static int bursts(long n, long rounds, int threads, long quiet_ms)
 	burst_n = n;
 	burst_rounds = rounds;
 	burst_quiet_ms = quiet_ms;
-	pthread_t th[64];
-	pthread_barrier_init(&barrier, NULL, (unsigned)threads);
-	for (long i = 0; i < threads; i++)
-		pthread_create(&th[i], NULL, burst_worker, (void *)i);
-	for (int i = 0; i < threads; i++)
-		pthread_join(th[i], NULL);
+	run_threads(threads, burst_worker);
 	printf("bursts done\n");
 	return 0;
 }
