@@ -68,8 +68,12 @@ static void hooks_pymem_free(void *ctx, void *p)
 	hooks_pymem_domain_t *d = ctx;
 	if (p && d->allocator == MP_AL_PYMEM_OBJ)
 		python_code_free_check(p); /* a code object dying: forget its address */
-	if (p && mp_should_record() && !record_skip_free(p))
-		record_free(p, d->allocator == MP_AL_PYMEM_RAW ? RECORD_TS_NOW : RECORD_TS_GIL);
+	if (p && mp_should_record() && !record_skip_free(p)) {
+		if (d->allocator == MP_AL_PYMEM_RAW)
+			record_free(p, RECORD_TS_NOW);
+		else
+			record_free_gil(p);
+	}
 	mp_guard++;
 	d->orig.free(d->orig.ctx, p);
 	mp_guard--;

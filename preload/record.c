@@ -153,8 +153,7 @@ static inline bool record_sample_free(const void *p)
  * the GIL share, so their allocations are always stamped fresh; an early stamp is
  * always safe for a free. Every fresh stamp updates the thread's newest stamp, so each
  * thread's stamps never decrease. */
-#define RECORD_STAMP_REUSE 32
-static uint32_t record_gil_last; /* id of the thread that made the last GIL event */
+uint32_t record_gil_last;
 
 static inline uint64_t record_fresh(mp_thread_t *t, uint64_t ts)
 {
@@ -198,14 +197,6 @@ static uint32_t record_stack(mp_thread_t *t, int allocator)
 	if (n & 1)
 		ips[n / 2] = mp_frame_native(ips[n / 2], gen);
 	return stack_intern(t->cache, ips, n);
-}
-
-/* Appends one event to the thread's block and publishes it to the writer. */
-static inline void record_put(mp_thread_t *t, uint64_t ts, const void *p, uint64_t size, uint32_t stack, int kind,
-			      int allocator)
-{
-	thread_append(t, ts, (uint64_t)(uintptr_t)p, size, stack, (unsigned)kind, (unsigned)allocator);
-	thread_publish(t);
 }
 
 void record_alloc(void *p, size_t size, int allocator)

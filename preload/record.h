@@ -11,6 +11,8 @@
 #include "mp.h"
 #include "thread.h"
 
+#include <memprof/format.h>
+
 extern unsigned record_max_depth;
 extern bool record_native;
 /* MEMPROF_SAMPLE_BYTES: 0 = every allocation; N = sampling, mean one sample per N bytes. */
@@ -82,6 +84,34 @@ void record_alloc(void *p, size_t size, int allocator);
 /* A free stamped inside record_free (after the sampling check, before the real free). */
 #define RECORD_TS_NOW 1
 void record_free(void *p, uint64_t ts);
+
+/* GIL events reuse the thread's newest stamp while the same thread makes them, for at
+ * most RECORD_STAMP_REUSE events (record.c explains why that is safe). */
+#define RECORD_STAMP_REUSE 32
+extern uint32_t record_gil_last; /* id of the thread that made the last GIL event */
+
+/* Appends one event to the thread's block and publishes it to the writer. */
+static inline void record_put(mp_thread_t *t, uint64_t ts, const void *p, uint64_t size, uint32_t stack, int kind,
+			      int allocator)
+{
+	thread_append(t, ts, (uint64_t)(uintptr_t)p, size, stack, (unsigned)kind, (unsigned)allocator);
+	thread_publish(t);
+}
+
+/* record_free(p, RECORD_TS_GIL) in exact mode, with its common case inline: the
+ * thread's state exists and its stamp is reused (a free is a third of what a Python
+ * program's thread records, and a call around it cost as much as the rest). */
+static inline void record_free_gil(void *p)
+{
+	mp_thread_t *t = thread_self;
+	if (mp_likely(!record_sample_bytes && t->cap && record_gil_last == t->id &&
+		      t->stamp_uses + 1 < RECORD_STAMP_REUSE)) {
+		t->stamp_uses++;
+		record_put(t, t->stamp, p, 0, 0, MP_EV_FREE, 0);
+		return;
+	}
+	record_free(p, RECORD_TS_GIL);
+}
 /* A successful realloc: the free of `old` stamped at ts_free, then the new block. */
 void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator);
 /* The Python main program finished ("end of program"). */

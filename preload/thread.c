@@ -109,6 +109,7 @@ void thread_wake_writer(void)
 void thread_block_full(mp_thread_t *t)
 {
 	int saved = errno;
+	mp_guard++; /* the inline free path (record_free_gil) comes here unguarded */
 	thread_block_t *nb = thread_block_new();
 	if (!nb) {
 		/* keep going in the same block: count the overwritten events as dropped */
@@ -116,6 +117,7 @@ void thread_block_full(mp_thread_t *t)
 		t->n = 0;
 		mp_fail("out of memory for event buffers; recording stopped");
 		errno = saved;
+		mp_guard--;
 		return;
 	}
 	atomic_store_explicit(&t->cur->count, t->n, memory_order_relaxed);
@@ -151,6 +153,7 @@ void thread_block_full(mp_thread_t *t)
 		}
 	}
 	errno = saved;
+	mp_guard--;
 }
 
 int thread_init(void)
