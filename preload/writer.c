@@ -33,7 +33,13 @@
  * profiler's memory does not grow with the number of threads). */
 #define WRITER_CHUNK_START (32u << 10)
 #define WRITER_RAW_BUDGET (2u << 20)
+/* zstd level 3 with smaller match tables than its default for 1 MiB inputs (2^17 and
+ * 2^16 entries): the compressor's state is 888 KiB instead of 1,272 KiB, for files
+ * about 1% larger (the py_json capture 12.58 -> 12.69 MB, black's 55.8 -> 56.6 MB,
+ * py_threads' unchanged, recompressing the same chunks). */
 #define WRITER_ZSTD_LEVEL 3
+#define WRITER_ZSTD_HASH_LOG 16
+#define WRITER_ZSTD_CHAIN_LOG 15
 
 unsigned writer_flush_ms = 100;
 
@@ -150,7 +156,7 @@ static void writer_chunk_flush(mp_thread_t *t, writer_enc_t *e)
 		writer_zbuf = nb;
 		writer_zcap = bound;
 	}
-	size_t z = ZSTD_compressCCtx(writer_zstd, writer_zbuf, writer_zcap, e->buf, e->len, WRITER_ZSTD_LEVEL);
+	size_t z = ZSTD_compress2(writer_zstd, writer_zbuf, writer_zcap, e->buf, e->len);
 	if (ZSTD_isError(z)) {
 		mp_fail("cannot compress events: %s", ZSTD_getErrorName(z));
 		return;
@@ -470,6 +476,11 @@ int writer_start(const char *path)
 		writer_zstd = ZSTD_createCCtx_advanced(cm);
 		if (!writer_zstd)
 			return -ENOMEM;
+		/* parameters stay with the context across ZSTD_compress2 calls */
+		if (ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_compressionLevel, WRITER_ZSTD_LEVEL)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_hashLog, WRITER_ZSTD_HASH_LOG)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_chainLog, WRITER_ZSTD_CHAIN_LOG)))
+			return -EINVAL;
 	}
 	int rc = sqlite3_open_v2(path, &writer_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
