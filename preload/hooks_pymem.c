@@ -10,6 +10,7 @@
 #include "python.h"
 #include "record.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include <memprof/format.h>
@@ -20,18 +21,34 @@ typedef struct hooks_pymem_domain {
 	int allocator;
 } hooks_pymem_domain_t;
 
-static hooks_pymem_domain_t hooks_pymem_domains[3] = {
+static const hooks_pymem_domain_t hooks_pymem_domains[3] = {
 	{.domain = PYMEM_DOMAIN_RAW, .allocator = MP_AL_PYMEM_RAW},
 	{.domain = PYMEM_DOMAIN_MEM, .allocator = MP_AL_PYMEM_MEM},
 	{.domain = PYMEM_DOMAIN_OBJ, .allocator = MP_AL_PYMEM_OBJ},
 };
+/* Each wrapping of a domain has its own record of what it wraps: a wrapper that another
+ * allocator wrapped in turn (tracemalloc started during start-up, debug hooks set up at
+ * run time) keeps calling what it wrapped, whatever is wrapped later. */
+#define HOOKS_PYMEM_WRAPS 8
+static hooks_pymem_domain_t hooks_pymem_wraps[3][HOOKS_PYMEM_WRAPS];
+static unsigned hooks_pymem_nwraps[3];
 static hooks_pymem_get_t hooks_pymem_get;
 static hooks_pymem_set_t hooks_pymem_set;
 static const char *(*hooks_pymem_name)(void); /* _PyMem_GetCurrentAllocatorName, if any */
 
+/* A request no allocator can satisfy. memprof's wrappers answer it with NULL at once and
+ * note the domain they serve: so a probe tells whether a domain's allocator still
+ * reaches a wrapper of memprof's (another allocator wrapped it) or replaced it. */
+#define HOOKS_PYMEM_PROBE ((size_t)-1 - 4093)
+static atomic_int hooks_pymem_probe_seen; /* domain + 1 */
+
 static void *hooks_pymem_malloc(void *ctx, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
+	if (mp_unlikely(size == HOOKS_PYMEM_PROBE)) {
+		atomic_store(&hooks_pymem_probe_seen, (int)d->domain + 1);
+		return NULL;
+	}
 	mp_guard++;
 	void *p = d->orig.malloc(d->orig.ctx, size);
 	mp_guard--;
@@ -142,26 +159,49 @@ static __attribute__((noinline)) void hooks_pymem_free_sampled(void *ctx, void *
 static void hooks_pymem_free_sampling(void *ctx, void *p)
 {
 	hooks_pymem_domain_t *d = ctx;
-	if (mp_likely(p) && (mp_unlikely(python_code_maybe(p)) || !record_skip_free(p)))
+	if (mp_likely(p) && ((d->allocator == MP_AL_PYMEM_OBJ && mp_unlikely(python_code_maybe(p))) || !record_skip_free(p)))
 		hooks_pymem_free_sampled(ctx, p);
 	else
 		d->orig.free(d->orig.ctx, p);
 }
 
-static void hooks_pymem_wrap(hooks_pymem_domain_t *d, bool pymalloc)
+/* True if the allocator `cur` of domain i still calls a wrapper of memprof's. */
+static bool hooks_pymem_reaches_wrapper(int i, const PyMemAllocatorEx *cur)
+{
+	int saved = errno;
+	atomic_store(&hooks_pymem_probe_seen, 0);
+	void *p = cur->malloc(cur->ctx, HOOKS_PYMEM_PROBE);
+	if (p) /* no allocator grants it; were one to, give it back */
+		cur->free(cur->ctx, p);
+	errno = saved;
+	return atomic_load(&hooks_pymem_probe_seen) == (int)hooks_pymem_domains[i].domain + 1;
+}
+
+static void hooks_pymem_wrap(int i, bool pymalloc)
 {
 	PyMemAllocatorEx cur;
-	hooks_pymem_get(d->domain, &cur);
+	PyMemAllocatorDomain domain = hooks_pymem_domains[i].domain;
+	hooks_pymem_get(domain, &cur);
 	if (cur.malloc == hooks_pymem_malloc || cur.malloc == hooks_pymem_malloc_sampling)
 		return;
+	/* wrapped by another allocator since (tracemalloc started during start-up): every
+	 * call still reaches memprof's wrapper, and wrapping again would record twice */
+	if (hooks_pymem_nwraps[i] && hooks_pymem_reaches_wrapper(i, &cur))
+		return;
+	if (hooks_pymem_nwraps[i] == HOOKS_PYMEM_WRAPS) {
+		mp_log("Python's allocators were replaced %d times; not wrapping them again", HOOKS_PYMEM_WRAPS);
+		return;
+	}
+	hooks_pymem_domain_t *d = &hooks_pymem_wraps[i][hooks_pymem_nwraps[i]++];
+	*d = hooks_pymem_domains[i];
 	d->orig = cur;
 	PyMemAllocatorEx w = {d, hooks_pymem_malloc, hooks_pymem_calloc, hooks_pymem_realloc, hooks_pymem_free};
-	if (record_sample_bytes && pymalloc && d->domain != PYMEM_DOMAIN_RAW) {
+	if (record_sample_bytes && pymalloc && domain != PYMEM_DOMAIN_RAW) {
 		w.malloc = hooks_pymem_malloc_sampling;
 		w.calloc = hooks_pymem_calloc_sampling;
 		w.free = hooks_pymem_free_sampling;
 	}
-	hooks_pymem_set(d->domain, &w);
+	hooks_pymem_set(domain, &w);
 }
 
 /* Wraps every domain that is not wrapped. Asked before any is wrapped, CPython names
@@ -173,7 +213,7 @@ static void hooks_pymem_wrap_all(void)
 	const char *name = hooks_pymem_name ? hooks_pymem_name() : NULL;
 	bool pymalloc = name && !strcmp(name, "pymalloc");
 	for (int i = 0; i < 3; i++)
-		hooks_pymem_wrap(&hooks_pymem_domains[i], pymalloc);
+		hooks_pymem_wrap(i, pymalloc);
 }
 
 void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set, const char *(*name)(void))

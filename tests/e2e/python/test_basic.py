@@ -1,7 +1,8 @@
 """Python basics, on both interpreters: a line keeping 16 x 8 MiB alive at the peak,
 a thread's list alive at the end, a loop of short-lived objects, and a program whose
 exit status and output are the same as without memprof. Also PYTHONMALLOC=malloc
-(the same figures, nothing recorded twice) and the pyenv shim (one file only)."""
+(the same figures, nothing recorded twice), tracemalloc started at start-up, and the
+pyenv shim (one file only)."""
 import os
 import shutil
 
@@ -90,6 +91,31 @@ def test_pythonmalloc_malloc():
             raise AssertionError("%s allocations: %d by default, %d with PYTHONMALLOC=malloc" % (py, a, b))
         if st["allocators"].get("PyObject_Malloc", 0) < N_LOOP:
             raise AssertionError("%s PyObject_Malloc not recorded: %r" % (py, st["allocators"]))
+
+
+def test_tracemalloc_at_startup():
+    """PYTHONTRACEMALLOC=1: tracemalloc wraps memprof's wrappers during start-up, before
+    memprof checks its wrapping (it crashed there once, recursing until the stack ran
+    out). The program runs as without memprof, in exact and in sampling mode, and the big
+    line is recorded once: 128 MiB at the peak plus tracemalloc's own entries for those
+    blocks, not twice that."""
+    for py in pythons():
+        for mode, env in (("exact", {}), ("sampling", {"MEMPROF_SAMPLE_BYTES": "65536"})):
+            env = dict(env, PYTHONTRACEMALLOC="1")
+            w = "%s %s" % (tag(py), mode)
+            plain = harness.run_plain([py, PROG], env=env)
+            p, files = harness.profile([py, PROG], env=env)
+            harness.expect_eq(plain.returncode, 7, w + " plain exit status")
+            harness.expect_eq(p.returncode, plain.returncode, w + " exit status")
+            harness.expect_eq(p.stdout, plain.stdout, w + " stdout")
+            harness.expect_eq(p.stderr, plain.stderr, w + " stderr")
+            db = one(files, w)
+            rows = harness.report_rows(db)
+            big = harness.line_of(PROG, "# L:big")
+            peak = line_sum(rows, PROG, big, "peak_bytes")
+            if not BIG <= peak <= BIG + 64 * 1024:
+                raise AssertionError("%s peak at the big line: %d, want %d + at most 64 KiB" % (w, peak, BIG))
+            harness.expect_eq(harness.stats(db)["dropped_events"], 0, w + " dropped_events")
 
 
 def test_pyenv_shim():
