@@ -21,15 +21,21 @@ OBJECT_SIZE = 16   # object(): PyObject_HEAD only (3.11, 64-bit)
 SMALL = 4096
 
 
-def check_peak16(py, env=None):
+def run_peak16(py, env, w):
+    """peak16.py plainly and under memprof: same exit status (7), output and errors.
+    Returns the profile."""
     plain = harness.run_plain([py, PROG], env=env)
     p, files = harness.profile([py, PROG], env=env)
-    w = tag(py)
     harness.expect_eq(plain.returncode, 7, w + " plain exit status")
     harness.expect_eq(p.returncode, plain.returncode, w + " exit status")
     harness.expect_eq(p.stdout, plain.stdout, w + " stdout")
     harness.expect_eq(p.stderr, plain.stderr, w + " stderr")
-    db = one(files, w)
+    return one(files, w)
+
+
+def check_peak16(py, env=None):
+    w = tag(py)
+    db = run_peak16(py, env, w)
     rows = harness.report_rows(db)
     st = harness.stats(db)
     harness.expect_eq(st["end_marker"], True, w + " end_marker")
@@ -103,13 +109,7 @@ def test_tracemalloc_at_startup():
         for mode, env in (("exact", {}), ("sampling", {"MEMPROF_SAMPLE_BYTES": "65536"})):
             env = dict(env, PYTHONTRACEMALLOC="1")
             w = "%s %s" % (tag(py), mode)
-            plain = harness.run_plain([py, PROG], env=env)
-            p, files = harness.profile([py, PROG], env=env)
-            harness.expect_eq(plain.returncode, 7, w + " plain exit status")
-            harness.expect_eq(p.returncode, plain.returncode, w + " exit status")
-            harness.expect_eq(p.stdout, plain.stdout, w + " stdout")
-            harness.expect_eq(p.stderr, plain.stderr, w + " stderr")
-            db = one(files, w)
+            db = run_peak16(py, env, w)
             rows = harness.report_rows(db)
             big = harness.line_of(PROG, "# L:big")
             peak = line_sum(rows, PROG, big, "peak_bytes")
