@@ -10,6 +10,7 @@
 #include <link.h>
 #include <stdatomic.h>
 #include <libunwind.h>
+#include <memprof/format.h>
 #include <string.h>
 
 #define NATIVE_SELF_MAX 8
@@ -66,4 +67,16 @@ unsigned native_backtrace(uint64_t *ips, unsigned max, bool exact, bool *whole)
 	for (; i < (unsigned)n && k < max; i++)
 		ips[k++] = (uint64_t)(uintptr_t)buf[i];
 	return k;
+}
+
+void native_frames(uint64_t *ips, unsigned n)
+{
+	unsigned gen = modules_generation();
+	for (unsigned i = 0; i < n / 2; i++) {
+		uint64_t x = ips[i];
+		ips[i] = mp_frame_native(ips[n - 1 - i], gen);
+		ips[n - 1 - i] = mp_frame_native(x, gen);
+	}
+	if (n & 1)
+		ips[n / 2] = mp_frame_native(ips[n / 2], gen);
 }

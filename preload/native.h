@@ -13,6 +13,9 @@ int native_init(void);
  * fewer than max may come back although the stack goes on; *whole (if not NULL) tells
  * whether the unwind reached the end of the stack. */
 unsigned native_backtrace(uint64_t *ips, unsigned max, bool exact, bool *whole);
+/* Turns ips[0..n) from native_backtrace (innermost first) into stack frames outermost
+ * first (stack_intern's order), in place. */
+void native_frames(uint64_t *ips, unsigned n);
 /* True if ip lies in libmemprof.so itself. */
 int native_is_self(uint64_t ip);
 

@@ -8,7 +8,6 @@
 
 #include "python.h"
 #include "mem.h"
-#include "modules.h"
 #include "mp.h"
 #include "native.h"
 #include "record.h"
@@ -92,9 +91,6 @@ typedef struct python_tcache {
 	python_walk_frame_t prev[PY_MAX_FRAMES]; /* outermost first */
 	uint32_t prev_codes[PY_MAX_FRAMES];      /* their code ids */
 	uint32_t prev_ids[PY_MAX_FRAMES];        /* their stack nodes */
-	uint32_t nat_parent, nat_n;               /* mixed mode: the previous native frames */
-	uint64_t nat_frames[STACK_MAX_FRAMES];    /* below node nat_parent, outermost first */
-	uint32_t nat_ids[STACK_MAX_FRAMES];
 	python_code_slot_t codes[PY_CODE_CACHE];
 } python_tcache_t;
 
@@ -355,32 +351,6 @@ static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_w
 	return id;
 }
 
-/* Interns native frames ips[0..n) (innermost first) below node `parent`, reusing the
- * prefix they share with the previous native frames interned below the same node. */
-static uint32_t python_intern_native(mp_thread_t *t, python_tcache_t *c, uint32_t parent, const uint64_t *ips,
-				     unsigned n)
-{
-	unsigned gen = modules_generation();
-	unsigned i = 0;
-	if (c->nat_parent == parent) {
-		unsigned lim = n < c->nat_n ? n : c->nat_n;
-		while (i < lim && c->nat_frames[i] == mp_frame_native(ips[n - 1 - i], gen))
-			i++;
-	}
-	uint32_t id = i ? c->nat_ids[i - 1] : parent;
-	for (; i < n; i++) {
-		uint64_t f = mp_frame_native(ips[n - 1 - i], gen);
-		id = stack_child(t->cache, id, f);
-		if (!id)
-			break;
-		c->nat_frames[i] = f;
-		c->nat_ids[i] = id;
-	}
-	c->nat_parent = parent;
-	c->nat_n = i;
-	return id;
-}
-
 static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 {
 	python_walk_frame_t fr[PY_MAX_FRAMES];
@@ -440,7 +410,8 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 	uint32_t id = pn ? python_intern(t, c, fr, pn) : 0;
 	if (pn && !id)
 		return 0;
-	return python_intern_native(t, c, id, ips, inner);
+	native_frames(ips, inner);
+	return stack_intern(t->cache, id, ips, inner);
 }
 
 uint32_t python_stack(mp_thread_t *t, bool gil, bool native)

@@ -3,7 +3,6 @@
  * cannot change it; each slow path that calls into libc saves and restores it). */
 #include "record.h"
 #include "clock.h"
-#include "modules.h"
 #include "mp.h"
 #include "native.h"
 #include "python.h"
@@ -188,15 +187,8 @@ static uint32_t record_stack(mp_thread_t *t, int allocator)
 		return 0;
 	uint64_t ips[STACK_MAX_FRAMES];
 	unsigned n = native_backtrace(ips, record_max_depth, false, NULL);
-	unsigned gen = modules_generation();
-	for (unsigned i = 0; i < n / 2; i++) {
-		uint64_t x = ips[i];
-		ips[i] = mp_frame_native(ips[n - 1 - i], gen);
-		ips[n - 1 - i] = mp_frame_native(x, gen);
-	}
-	if (n & 1)
-		ips[n / 2] = mp_frame_native(ips[n / 2], gen);
-	return stack_intern(t->cache, ips, n);
+	native_frames(ips, n);
+	return stack_intern(t->cache, 0, ips, n);
 }
 
 void record_alloc(void *p, size_t size, int allocator)

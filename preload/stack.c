@@ -131,7 +131,7 @@ uint32_t stack_child_slow(stack_cache_t *c, uint32_t parent, uint64_t frame)
 	return id;
 }
 
-uint32_t stack_intern(stack_cache_t *c, const uint64_t *frames, unsigned n)
+uint32_t stack_intern(stack_cache_t *c, uint32_t parent, const uint64_t *frames, unsigned n)
 {
 	unsigned g = atomic_load_explicit(&stack_generation, memory_order_relaxed);
 	if (mp_unlikely(c->generation != g)) {
@@ -142,10 +142,11 @@ uint32_t stack_intern(stack_cache_t *c, const uint64_t *frames, unsigned n)
 	if (n > STACK_MAX_FRAMES)
 		n = STACK_MAX_FRAMES;
 	unsigned i = 0;
-	unsigned lim = n < c->prev_n ? n : c->prev_n;
+	unsigned lim = c->prev_parent != parent ? 0 : n < c->prev_n ? n : c->prev_n;
 	while (i < lim && c->prev_frames[i] == frames[i])
 		i++;
-	uint32_t id = i ? c->prev_ids[i - 1] : 0;
+	c->prev_parent = parent;
+	uint32_t id = i ? c->prev_ids[i - 1] : parent;
 	for (; i < n; i++) {
 		id = stack_child(c, id, frames[i]);
 		if (!id) {

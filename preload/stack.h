@@ -22,11 +22,12 @@ int stack_init(void);
 stack_cache_t *stack_cache_new(void);
 void stack_cache_free(stack_cache_t *c);
 
-/* Interns frames[0..n) given outermost first; returns the node id (0 for n == 0),
- * or 0 after an internal failure. */
-uint32_t stack_intern(stack_cache_t *c, const uint64_t *frames, unsigned n);
+/* Interns frames[0..n) given outermost first below node `parent` (0: the root);
+ * returns the node id (`parent` for n == 0), or 0 after an internal failure. The prefix
+ * shared with the previous call below the same parent costs no lookup. */
+uint32_t stack_intern(stack_cache_t *c, uint32_t parent, const uint64_t *frames, unsigned n);
 
-/* The child of node `parent` for `frame` (one step of stack_intern). 0 on failure. */
+/* stack_child's look-up beyond the thread's cache. */
 uint32_t stack_child_slow(stack_cache_t *c, uint32_t parent, uint64_t frame);
 
 #define STACK_CACHE_SIZE 1024 /* per-thread direct-mapped (parent, frame) -> id */
@@ -39,6 +40,7 @@ typedef struct stack_cache_entry {
 struct stack_cache {
 	uint32_t generation;
 	unsigned prev_n;
+	uint32_t prev_parent; /* the node the previous frames were interned below */
 	uint64_t prev_frames[STACK_MAX_FRAMES];
 	uint32_t prev_ids[STACK_MAX_FRAMES];
 	stack_cache_entry_t entries[STACK_CACHE_SIZE];
@@ -50,6 +52,7 @@ static inline uint64_t stack_hash(uint32_t parent, uint64_t frame)
 	return h ^ (h >> 29);
 }
 
+/* The child of node `parent` for `frame` (one step of stack_intern). 0 on failure. */
 static inline uint32_t stack_child(stack_cache_t *c, uint32_t parent, uint64_t frame)
 {
 	stack_cache_entry_t *e = &c->entries[stack_hash(parent, frame) & (STACK_CACHE_SIZE - 1)];
