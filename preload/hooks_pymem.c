@@ -97,15 +97,17 @@ static void hooks_pymem_free(void *ctx, void *p)
 }
 
 /* Sampling mode's wrappers for the MEM and OBJ domains (GIL held) when they are
- * pymalloc's own (the default), where most calls are only counted down. A request of at most 512 bytes is served by pymalloc, which calls
- * no other hooked allocator for it (its arenas come from mmap; only the rare growth of
- * its arena table goes through PyMem_RawRealloc, which may then be sampled as the
- * memory it is), so these skip the guard; larger requests take the guarded wrappers,
- * so that pymalloc's fallback to the RAW domain is not counted down twice. A free needs
- * no guard: a sampled block is forgotten before the real free runs, so the RAW domain's
- * free that pymalloc may make for it finds nothing to record. */
-/* Sampling mode: a request that is not counted down to its sample, or that is larger
- * than pymalloc's limit. */
+ * pymalloc's own (the default), where most calls are only counted down. A request of at
+ * most 512 bytes is served by pymalloc, which calls no other hooked allocator for it
+ * (its arenas come from mmap; only the rare growth of its arena table goes through
+ * PyMem_RawRealloc, which may then be sampled as the memory it is), so these skip the
+ * guard; larger requests take the guarded wrappers, so that pymalloc's fallback to the
+ * RAW domain is not counted down twice. A free needs no guard: a sampled block is
+ * forgotten before the real free runs, so the RAW domain's free that pymalloc may make
+ * for it finds nothing to record.
+ *
+ * The *_sampled functions take what the fast paths below leave: a request counted down
+ * to its sample, or one larger than pymalloc's limit. */
 static __attribute__((noinline)) void *hooks_pymem_malloc_sampled(void *ctx, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;

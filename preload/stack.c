@@ -7,7 +7,6 @@
 #include <pthread.h>
 #include <string.h>
 
-
 /* The global table: an open-addressing hash of node ids (4 bytes a slot, at most 3/4
  * full), the nodes themselves in arrays indexed by id (12 bytes a node). */
 static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -21,7 +20,6 @@ static stack_node_rec_t *stack_new_recs;
 static unsigned stack_new_n, stack_new_cap;
 /* Bumped in a forked child: caches of another generation are stale. */
 static atomic_uint stack_generation;
-
 
 int stack_init(void)
 {
