@@ -154,22 +154,6 @@ static inline bool record_sample_free(const void *p)
  * thread's stamps never decrease. */
 uint32_t record_gil_last;
 
-static inline uint64_t record_fresh(mp_thread_t *t, uint64_t ts)
-{
-	t->stamp = ts;
-	t->stamp_uses = 0;
-	return ts;
-}
-
-static inline uint64_t record_gil_stamp(mp_thread_t *t)
-{
-	if (mp_unlikely(record_gil_last != t->id || ++t->stamp_uses >= RECORD_STAMP_REUSE)) {
-		record_gil_last = t->id;
-		return record_fresh(t, clock_now());
-	}
-	return t->stamp;
-}
-
 static inline bool record_holds_gil(int allocator)
 {
 	return allocator == MP_AL_PYMEM_MEM || allocator == MP_AL_PYMEM_OBJ;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "mp.h"
 #include "thread.h"
 
@@ -90,6 +91,24 @@ void record_free(void *p, uint64_t ts);
 #define RECORD_STAMP_REUSE 32
 extern uint32_t record_gil_last; /* id of the thread that made the last GIL event */
 
+/* A fresh stamp: the thread's newest from now on. */
+static inline uint64_t record_fresh(mp_thread_t *t, uint64_t ts)
+{
+	t->stamp = ts;
+	t->stamp_uses = 0;
+	return ts;
+}
+
+/* The stamp of an event made with the GIL held. */
+static inline uint64_t record_gil_stamp(mp_thread_t *t)
+{
+	if (mp_unlikely(record_gil_last != t->id || ++t->stamp_uses >= RECORD_STAMP_REUSE)) {
+		record_gil_last = t->id;
+		return record_fresh(t, clock_now());
+	}
+	return t->stamp;
+}
+
 /* Appends one event to the thread's block and publishes it to the writer. */
 static inline void record_put(mp_thread_t *t, uint64_t ts, const void *p, uint64_t size, uint32_t stack, int kind,
 			      int allocator)
@@ -98,16 +117,14 @@ static inline void record_put(mp_thread_t *t, uint64_t ts, const void *p, uint64
 	thread_publish(t);
 }
 
-/* record_free(p, RECORD_TS_GIL) in exact mode, with its common case inline: the
- * thread's state exists and its stamp is reused (a free is a third of what a Python
- * program's thread records, and a call around it cost as much as the rest). */
+/* record_free(p, RECORD_TS_GIL) in exact mode, inline once the thread's state exists (a
+ * free is a third of what a Python program's thread records, and a call around it cost
+ * as much as the rest). */
 static inline void record_free_gil(void *p)
 {
 	mp_thread_t *t = thread_self;
-	if (mp_likely(!record_sample_bytes && t->cap && record_gil_last == t->id &&
-		      t->stamp_uses + 1 < RECORD_STAMP_REUSE)) {
-		t->stamp_uses++;
-		record_put(t, t->stamp, p, 0, 0, MP_EV_FREE, 0);
+	if (mp_likely(!record_sample_bytes && t->cap)) {
+		record_put(t, record_gil_stamp(t), p, 0, 0, MP_EV_FREE, 0);
 		return;
 	}
 	record_free(p, RECORD_TS_GIL);
