@@ -1,9 +1,15 @@
-/* Private jemalloc arena (see mem.h). Linking Debian's libjemalloc leaves glibc as the
- * program's allocator (the preloaded library's dependencies come after the program's
- * own in the lookup order); only the *allocx functions are used here. */
+/* Private jemalloc arena (see mem.h). jemalloc is linked in statically with its public
+ * names renamed memprof_je_* and hidden (preload/jemalloc_private.sh): the program keeps
+ * its own allocator and can never reach this one. Only the *allocx functions are used. */
 #include "mem.h"
 #include "mp.h"
 
+#define mallctl memprof_je_mallctl
+#define mallocx memprof_je_mallocx
+#define rallocx memprof_je_rallocx
+#define dallocx memprof_je_dallocx
+#define sallocx memprof_je_sallocx
+#define malloc_conf memprof_je_malloc_conf
 #include <jemalloc/jemalloc.h>
 #include <string.h>
 
@@ -56,4 +62,4 @@ char *mem_strdup(const char *s)
 /* jemalloc's own start-up settings (it reads this symbol): memprof uses only its private
  * arena, so one automatic arena, no thread caches and no background threads keep
  * jemalloc's fixed cost (metadata, per-arena extents) to a minimum. */
-MP_EXPORT const char *malloc_conf = "narenas:1,tcache:false,background_thread:false";
+const char *malloc_conf = "narenas:1,tcache:false,background_thread:false";

@@ -1,9 +1,10 @@
 """C++: operator new/delete (plain, array with a cookie, aligned, nothrow, throwing) at known lines."""
 import os
+import subprocess
 
 import harness
 from harness import expect_eq
-from native_common import expect_row, marks, one_file, run_both, src
+from native_common import MiB, expect_row, marks, one_file, run_both, src
 
 SRC = src("cxx.cpp")
 # an exception object from __cxa_allocate_exception: the 128-byte __cxa_refcounted_exception
@@ -11,13 +12,18 @@ SRC = src("cxx.cpp")
 EXCEPTION_BYTES = 128 + 8
 
 
-def test_new_delete():
-    exe = os.path.join(harness.TESTBIN, "native", "cxx")
+def run_cxx(name, stdout):
+    """Runs the C++ test program `name` plainly and profiled; returns its profile."""
+    exe = os.path.join(harness.TESTBIN, "native", name)
     if not os.path.exists(exe):
-        raise harness.Skip("no C++ compiler: cxx not built")
+        raise harness.Skip("no C++ compiler: %s not built" % name)
     p, files = run_both([exe], expect_rc=0)
-    expect_eq(p.stdout, b"aligned 1 nothrow null bad_alloc 1\n", "stdout")
-    db = one_file(files)
+    expect_eq(p.stdout, stdout, "stdout")
+    return one_file(files)
+
+
+def test_new_delete():
+    db = run_cxx("cxx", b"aligned 1 nothrow null bad_alloc 1\n")
     L = marks(SRC, "NEW_ARRAY", "NEW_OBJ", "NEW_COOKIE", "NEW_ALIGNED", "NEW_NOTHROW", "NEW_THROW")
     rows = harness.report_rows(db)
     expect_row(rows, SRC, L["NEW_ARRAY"], "new int[1000]", allocations=1, allocated_bytes=4000, end_bytes=4000,
@@ -37,6 +43,29 @@ def test_new_delete():
     expect_eq((s["allocations"], s["frees"], s["peak_heap_bytes"], s["end_bytes"], s["unmatched_frees"]),
               (15, 14, 4000 + 2560, 4000, 0), "(allocations, frees, peak, end, unmatched frees)")
     expect_eq(s["allocators"], {"malloc": 14, "aligned_alloc": 1}, "allocations by function")
+
+
+def test_new_through_a_library():
+    """libstdc++ loaded only as a C++ library's dependency: operator new is the program's
+    (libstdc++'s, over glibc's malloc), recorded, never memprof's private allocator."""
+    db = run_cxx("cxxindirect", b"2 3\n")
+    lib = src("cxxlib.cpp")
+    rows = harness.report_rows(db)
+    expect_row(rows, lib, marks(lib, "CXXLIB_NEW")["CXXLIB_NEW"], "new char[1 MiB] x 3", allocations=3,
+               allocated_bytes=3 * MiB, peak_bytes=3 * MiB, end_bytes=MiB)
+    s = harness.stats(db)
+    expect_eq(s["unmatched_frees"], 0, "unmatched frees")
+
+
+def test_exports():
+    """libmemprof.so exports its hooks and nothing else: no allocator function of the
+    jemalloc it uses for itself can be bound by the program."""
+    out = subprocess.run(["nm", "-D", "--defined-only", harness.LIB], capture_output=True, text=True, check=True)
+    names = sorted(line.split()[-1] for line in out.stdout.splitlines() if line.strip())
+    hooks = ["_Exit", "_exit", "aligned_alloc", "calloc", "dlclose", "execl", "execle", "execlp", "execv", "execve",
+             "execvp", "execvpe", "fexecve", "free", "malloc", "memalign", "posix_memalign", "pvalloc", "realloc",
+             "reallocarray", "valloc"]
+    expect_eq(names, hooks, "libmemprof.so's exported symbols")
 
 
 if __name__ == "__main__":
