@@ -589,14 +589,21 @@ void writer_sync(unsigned timeout_ms)
 	errno = saved;
 }
 
+/* A vfork child (Python's subprocess, posix_spawn-like launchers) shares the parent's
+ * memory and runs its exec hooks: only the process that owns the writer marks its file
+ * complete, else the parent's file would say so (and go on as one file) while it runs. */
 void writer_exec_begin(void)
 {
+	if (getpid() != writer_pid)
+		return;
 	atomic_store(&writer_status_complete, 1);
 	writer_sync(5000);
 }
 
 void writer_exec_failed(void)
 {
+	if (getpid() != writer_pid)
+		return;
 	atomic_store(&writer_status_complete, 0);
 }
 

@@ -12,7 +12,7 @@ import tempfile
 import time
 
 import harness
-from pycommon import line_sum, prog, pythons, tag
+from pycommon import line_sum, one, prog, pythons, tag
 
 PROG = prog("mp.py")
 CHILD = prog("child.py")
@@ -174,6 +174,22 @@ def test_subprocess_default_follow():
 def test_subprocess_follow_all():
     for py in pythons():
         run_subprocess(py, "all")
+
+
+def test_subprocess_then_killed():
+    """subprocess execs its child from a vfork child, which shares the parent's memory and
+    runs memprof's exec hooks: the parent's file must not be marked complete by them."""
+    prog_ = prog("vforkkill.py")
+    for py in pythons():
+        w = tag(py)
+        p, files = harness.profile([py, prog_])
+        harness.expect_eq(p.returncode, -9, w + " exit status")
+        db = one(files, w)
+        st = harness.stats(db)
+        harness.expect_eq(st["status"], "running", w + " status of a killed run")
+        rows = harness.report_rows(db)
+        harness.expect_eq(line_sum(rows, prog_, harness.line_of(prog_, "# L:kept"), "allocated_bytes"),
+                          3 * 1024 * 1024 + 57, w + " the kept line (a bytearray's header and NUL)")
 
 
 if __name__ == "__main__":
