@@ -1,4 +1,5 @@
-"""C++: operator new/delete (plain, array with a cookie, aligned, nothrow, throwing) at known lines."""
+"""C++: operator new/delete (plain, array with a cookie, aligned, nothrow, throwing) at known lines;
+and what keeps memprof's own allocator (jemalloc) apart from the program's."""
 import os
 import subprocess
 
@@ -55,6 +56,18 @@ def test_new_through_a_library():
                allocated_bytes=3 * MiB, peak_bytes=3 * MiB, end_bytes=MiB)
     s = harness.stats(db)
     expect_eq(s["unmatched_frees"], 0, "unmatched frees")
+
+
+def test_program_with_its_own_jemalloc():
+    """A program linked with jemalloc: recorded, and its jemalloc keeps its own settings
+    (the output, which prints two of them, is the same as without memprof)."""
+    p, files = run_both([os.path.join(harness.TESTBIN, "native", "jemalloc_user")], expect_rc=0)
+    if not p.stdout.startswith(b"narenas ") or b"tcache 1" not in p.stdout:
+        raise AssertionError("unexpected output %r" % p.stdout)
+    db = one_file(files)
+    jsrc = src("jemalloc_user.c")
+    expect_row(harness.report_rows(db), jsrc, marks(jsrc, "JE_MALLOC")["JE_MALLOC"], "3 x malloc(1 MiB)",
+               allocations=3, allocated_bytes=3 * MiB, peak_bytes=3 * MiB, end_bytes=MiB)
 
 
 def test_exports():
