@@ -104,17 +104,18 @@ def test_tracemalloc_at_startup():
     memprof checks its wrapping (it crashed there once, recursing until the stack ran
     out). The program runs as without memprof, in exact and in sampling mode, and the big
     line is recorded once: 128 MiB at the peak plus tracemalloc's own entries for those
-    blocks, not twice that."""
+    blocks, not twice that. In sampling mode one sampled entry of tracemalloc's (tens of
+    bytes) stands for about 64 KiB, the sampling interval: a few of them are allowed."""
     for py in pythons():
-        for mode, env in (("exact", {}), ("sampling", {"MEMPROF_SAMPLE_BYTES": "65536"})):
+        for mode, env, slack in (("exact", {}, 64 * 1024), ("sampling", {"MEMPROF_SAMPLE_BYTES": "65536"}, 1024 * 1024)):
             env = dict(env, PYTHONTRACEMALLOC="1")
             w = "%s %s" % (tag(py), mode)
             db = run_peak16(py, env, w)
             rows = harness.report_rows(db)
             big = harness.line_of(PROG, "# L:big")
             peak = line_sum(rows, PROG, big, "peak_bytes")
-            if not BIG <= peak <= BIG + 64 * 1024:
-                raise AssertionError("%s peak at the big line: %d, want %d + at most 64 KiB" % (w, peak, BIG))
+            if not BIG <= peak <= BIG + slack:
+                raise AssertionError("%s peak at the big line: %d, want %d + at most %d" % (w, peak, BIG, slack))
             harness.expect_eq(harness.stats(db)["dropped_events"], 0, w + " dropped_events")
 
 
