@@ -290,19 +290,29 @@ void python_code_rec_free(pycode_rec_t *r)
 /* ---- the frame walk ---------------------------------------------------------------- */
 
 /* Frames of tstate innermost first, skipping incomplete frames (as CPython's own frame
- * APIs do). Reads only; the thread is the caller, so its frames cannot change. */
-static unsigned python_walk(PyThreadState *ts, python_walk_frame_t *out, unsigned max)
+ * APIs do). Reads only; the thread is the caller, so its frames cannot change.
+ *
+ * Whether a frame is complete takes a read of its code object (_co_firsttraceable),
+ * most often a cache miss for the outer frames. It is not needed for a frame whose
+ * (code, offset) the previous stack had at the same depth counted from the outermost
+ * frame (when the depth is unchanged, which is the common case): that frame was
+ * complete, and completeness depends on code and offset alone (a generator's frame,
+ * complete whatever its offset, is never on a stack before its first instructions
+ * have run). A mismatch only costs the read. */
+static unsigned python_walk(_PyInterpreterFrame *f, const python_tcache_t *c, python_walk_frame_t *out,
+			    unsigned max)
 {
 	unsigned n = 0;
-	if (!ts || !ts->cframe)
-		return 0;
-	for (_PyInterpreterFrame *f = ts->cframe->current_frame; f && n < max; f = f->previous) {
+	for (; f && n < max; f = f->previous) {
 		PyCodeObject *co = f->f_code;
 		_Py_CODEUNIT *first = _PyCode_CODE(co);
-		if (f->owner != FRAME_OWNED_BY_GENERATOR && f->prev_instr < first + co->_co_firsttraceable)
+		uint32_t lasti = (uint32_t)(f->prev_instr - first);
+		unsigned j = c->prev_n - 1 - n; /* the same depth in the previous stack */
+		if (!(j < c->prev_n && c->prev[j].code == co && c->prev[j].lasti == lasti) &&
+		    f->owner != FRAME_OWNED_BY_GENERATOR && f->prev_instr < first + co->_co_firsttraceable)
 			continue;
 		out[n].code = co;
-		out[n].lasti = (uint32_t)(f->prev_instr - first);
+		out[n].lasti = lasti;
 		n++;
 	}
 	return n;
@@ -351,14 +361,21 @@ static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_w
 	return id;
 }
 
+/* The innermost frame of the thread, or NULL (no thread state, no Python frames). */
+static inline _PyInterpreterFrame *python_top(PyThreadState *ts)
+{
+	return ts && ts->cframe ? ts->cframe->current_frame : NULL;
+}
+
 static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 {
 	python_walk_frame_t fr[PY_MAX_FRAMES];
-	unsigned n = python_walk(ts, fr, PY_MAX_FRAMES);
-	if (!n)
+	_PyInterpreterFrame *top = python_top(ts);
+	python_tcache_t *c = top ? python_tcache(t) : NULL;
+	if (!c)
 		return 0;
-	python_tcache_t *c = python_tcache(t);
-	return c ? python_intern(t, c, fr, n) : 0;
+	unsigned n = python_walk(top, c, fr, PY_MAX_FRAMES);
+	return n ? python_intern(t, c, fr, n) : 0;
 }
 
 /* Mixed stacks: the Python frames, then the native frames inside the innermost
@@ -379,10 +396,10 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 {
 	uint64_t ips[STACK_MAX_FRAMES];
 	python_walk_frame_t fr[PY_MAX_FRAMES];
-	unsigned pn = python_walk(ts, fr, PY_MAX_FRAMES);
 	python_tcache_t *c = python_tcache(t);
 	if (!c)
 		return 0;
+	unsigned pn = python_walk(python_top(ts), c, fr, PY_MAX_FRAMES);
 	unsigned nn, inner;
 	if (pn && python_eval_hi) {
 		/* ask for a few frames more than this thread needed lately; on a miss ask for

@@ -2,7 +2,9 @@
 generator, coroutine (asyncio), recursion 600 deep, lambda, class body, nested
 function, finally block after an exception, a call spread over several lines. Each
 allocates bytearray(10000 + i) at its own line: exactly 56 + 10000 + i + 1 bytes in 2
-blocks there (+ at most a list resize where the result is appended to a list)."""
+blocks there (+ at most a list resize where the result is appended to a list). A
+function's cells, made before its frame is complete, are its caller's: 1000 calls make
+1000 cells at the calling line (+ the list's resizes), none at the function's own."""
 import harness
 from pycommon import line_rows, one, prog, pythons, tag
 
@@ -24,7 +26,7 @@ CASES = {
 def check(py):
     w = tag(py)
     p, files = harness.profile([py, PROG], check_rc=0)
-    harness.expect_eq(p.stdout, b"10\n", w + " stdout")
+    harness.expect_eq(p.stdout, b"11\n", w + " stdout")
     rows = harness.report_rows(one(files, w))
     for marker, (size, n, func, slack) in CASES.items():
         line = harness.line_of(PROG, "# L:%s" % marker)
@@ -39,6 +41,14 @@ def check(py):
         if not want <= got <= want + slack or not 2 * n <= blocks <= 2 * n + (1 if slack else 0):
             raise AssertionError("%s %s (line %d): %d bytes in %d blocks, want %d in %d" % (
                 w, marker, line, got, blocks, want, 2 * n))
+    cells = harness.line_of(PROG, "# L:cells")
+    rs = [r for r in line_rows(rows, PROG, cells) if r["function"] == "make_cells"]
+    if len(rs) != 1 or not 1000 <= rs[0]["allocations"] <= 1100:
+        raise AssertionError("%s cells at the calling line %d: %s" % (w, cells, rs))
+    celldef = harness.line_of(PROG, "# L:celldef")
+    rs = [r for r in line_rows(rows, PROG, celldef) if r["function"] == "with_cell"]
+    if rs:
+        raise AssertionError("%s allocations at with_cell's first line %d: %s" % (w, celldef, rs))
 
 
 def test_frames_both_pythons():

@@ -1,7 +1,9 @@
 """Allocations in every kind of Python frame, each a bytearray of a distinct size at a
 known line: generator, coroutine under asyncio, deep recursion (deeper than any stack
 limit a profiler might use), lambda, class body, nested function, a finally block after
-an exception, a multi-line call (the line of the call's argument being evaluated)."""
+an exception, a multi-line call (the line of the call's argument being evaluated); and
+the cells a function makes before its first line runs (its frame is not complete yet:
+they belong to the caller's line, as tracemalloc has it)."""
 import asyncio
 
 kept = []
@@ -53,6 +55,20 @@ def multi():
             len("b"))
 
 
+def with_cell(i):  # L:celldef
+    v = i
+    def get():
+        return v
+    return get
+
+
+def make_cells():
+    out = []
+    for i in range(1000):
+        out.append(with_cell(i))  # L:cells
+    return out
+
+
 kept.extend(gen(3))
 kept.append(asyncio.run(coro()))
 kept.append(deep(600))
@@ -60,4 +76,5 @@ kept.append(make())
 kept.append(outer())
 fin()
 kept.append(multi())
+kept.append(make_cells())
 print(len(kept))
