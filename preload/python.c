@@ -79,7 +79,8 @@ static atomic_uint python_generation;
 
 typedef struct python_walk_frame {
 	const PyCodeObject *code;
-	uint32_t lasti;
+	uint32_t lasti; /* in code units; -1 before the first instruction */
+	uint32_t generator; /* the frame is a generator's (complete at any offset) */
 } python_walk_frame_t;
 
 /* Per-thread Python state: a code-id cache and the previous stack, compared by raw
@@ -289,31 +290,16 @@ void python_code_rec_free(pycode_rec_t *r)
 
 /* ---- the frame walk ---------------------------------------------------------------- */
 
-/* Frames of tstate innermost first, skipping incomplete frames (as CPython's own frame
- * APIs do). Reads only; the thread is the caller, so its frames cannot change.
- *
- * Whether a frame is complete takes a read of its code object (_co_firsttraceable),
- * most often a cache miss for the outer frames. It is not needed for a frame whose
- * (code, offset) the previous stack had at the same depth counted from the outermost
- * frame (when the depth is unchanged, which is the common case): that frame was
- * complete, and completeness depends on code and offset alone (a generator's frame,
- * complete whatever its offset, is never on a stack before its first instructions
- * have run). A mismatch only costs the read. */
-static unsigned python_walk(_PyInterpreterFrame *f, const python_tcache_t *c, python_walk_frame_t *out,
-			    unsigned max)
+/* The frames from f outwards, innermost first, all of them: python_intern leaves out the
+ * incomplete ones. Reads only the frames; the thread is the caller, so they cannot
+ * change. */
+static unsigned python_walk(_PyInterpreterFrame *f, python_walk_frame_t *out, unsigned max)
 {
 	unsigned n = 0;
-	for (; f && n < max; f = f->previous) {
-		PyCodeObject *co = f->f_code;
-		_Py_CODEUNIT *first = _PyCode_CODE(co);
-		uint32_t lasti = (uint32_t)(f->prev_instr - first);
-		unsigned j = c->prev_n - 1 - n; /* the same depth in the previous stack */
-		if (!(j < c->prev_n && c->prev[j].code == co && c->prev[j].lasti == lasti) &&
-		    f->owner != FRAME_OWNED_BY_GENERATOR && f->prev_instr < first + co->_co_firsttraceable)
-			continue;
-		out[n].code = co;
-		out[n].lasti = lasti;
-		n++;
+	for (; f && n < max; f = f->previous, n++) {
+		out[n].code = f->f_code;
+		out[n].lasti = (uint32_t)(f->prev_instr - _PyCode_CODE(f->f_code));
+		out[n].generator = f->owner == FRAME_OWNED_BY_GENERATOR;
 	}
 	return n;
 }
@@ -338,26 +324,37 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
 /* Interns the walked frames fr[0..n) (innermost first) and returns the node. Outermost
  * first: frame k of the stack is fr[n - 1 - k]. The unchanged prefix of the previous
  * stack costs no lookup; below it, a frame whose code object is the one the previous
- * stack had at that depth (most often only the innermost line moved) reuses its code id. */
+ * stack had at that depth (most often only the innermost line moved) reuses its code id.
+ *
+ * Frames that are not complete yet (still in their prologue: making cells, copying free
+ * variables) are left out, as CPython's own frame APIs do. Telling them apart reads the
+ * code object (_co_firsttraceable), most often a cache miss on a deep stack, so it is
+ * read only below the unchanged prefix: a frame of the prefix was complete in the
+ * previous stack, and completeness depends on code and offset alone (a generator's
+ * frame, complete at any offset, is never on a stack before its first instructions have
+ * run). */
 static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_walk_frame_t *fr, unsigned n)
 {
-	unsigned i = 0, lim = n < c->prev_n ? n : c->prev_n;
-	while (i < lim && c->prev[i].code == fr[n - 1 - i].code && c->prev[i].lasti == fr[n - 1 - i].lasti)
-		i++;
-	uint32_t id = i ? c->prev_ids[i - 1] : 0;
-	for (; i < n; i++) {
-		const python_walk_frame_t *f = &fr[n - 1 - i];
-		uint32_t code = i < c->prev_n && c->prev[i].code == f->code ? c->prev_codes[i] : python_code_id(c, f->code);
+	unsigned d = 0, lim = n < c->prev_n ? n : c->prev_n;
+	while (d < lim && c->prev[d].code == fr[n - 1 - d].code && c->prev[d].lasti == fr[n - 1 - d].lasti)
+		d++;
+	uint32_t id = d ? c->prev_ids[d - 1] : 0;
+	for (unsigned k = d; k < n; k++) {
+		const python_walk_frame_t *f = &fr[n - 1 - k];
+		if (!f->generator && (int32_t)f->lasti < f->code->_co_firsttraceable)
+			continue; /* incomplete */
+		uint32_t code = d < c->prev_n && c->prev[d].code == f->code ? c->prev_codes[d] : python_code_id(c, f->code);
 		if (!code)
 			break;
 		id = stack_child(t->cache, id, mp_frame_python(code, f->lasti));
 		if (!id)
 			break;
-		c->prev[i] = *f;
-		c->prev_codes[i] = code;
-		c->prev_ids[i] = id;
+		c->prev[d] = *f;
+		c->prev_codes[d] = code;
+		c->prev_ids[d] = id;
+		d++;
 	}
-	c->prev_n = i;
+	c->prev_n = d;
 	return id;
 }
 
@@ -374,7 +371,7 @@ static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 	python_tcache_t *c = top ? python_tcache(t) : NULL;
 	if (!c)
 		return 0;
-	unsigned n = python_walk(top, c, fr, PY_MAX_FRAMES);
+	unsigned n = python_walk(top, fr, PY_MAX_FRAMES);
 	return n ? python_intern(t, c, fr, n) : 0;
 }
 
@@ -399,7 +396,7 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 	python_tcache_t *c = python_tcache(t);
 	if (!c)
 		return 0;
-	unsigned pn = python_walk(python_top(ts), c, fr, PY_MAX_FRAMES);
+	unsigned pn = python_walk(python_top(ts), fr, PY_MAX_FRAMES);
 	unsigned nn, inner;
 	if (pn && python_eval_hi) {
 		/* ask for a few frames more than this thread needed lately; on a miss ask for
@@ -425,7 +422,7 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 		nn = inner = native_backtrace(ips, record_max_depth, false, NULL);
 	}
 	uint32_t id = pn ? python_intern(t, c, fr, pn) : 0;
-	if (pn && !id)
+	if (pn && !id && c->prev_n) /* failed (not: no complete frame) */
 		return 0;
 	native_frames(ips, inner);
 	return stack_intern(t->cache, id, ips, inner);
