@@ -59,7 +59,25 @@ char *mem_strdup(const char *s)
 	return d;
 }
 
-/* jemalloc's own start-up settings (it reads this symbol): memprof uses only its private
- * arena, so one automatic arena, no thread caches and no background threads keep
- * jemalloc's fixed cost (metadata, per-arena extents) to a minimum. */
-const char *malloc_conf = "narenas:1,tcache:false,background_thread:false";
+/* jemalloc's own start-up settings. memprof uses only its private arena, so one
+ * automatic arena, no thread caches and no background threads keep jemalloc's fixed cost
+ * (metadata, per-arena extents) to a minimum. jemalloc reads malloc_conf, then
+ * /etc/malloc.conf and MALLOC_CONF, which are the program's (for its own jemalloc, if
+ * it has one), then malloc_conf_2_conf_harder: so the settings are given last as well,
+ * with profiling and the statistics report at exit off (they would write the program's
+ * jeprof files and stderr), and jemalloc's messages (an option this copy does not know,
+ * say) are dropped: the program's stderr is its own. */
+#define MEM_CONF "narenas:1,tcache:false,background_thread:false"
+const char *malloc_conf = MEM_CONF;
+const char *memprof_je_malloc_conf_2_conf_harder = MEM_CONF ",prof:false,stats_print:false,abort:false,abort_conf:false";
+extern void (*memprof_je_malloc_message)(void *, const char *);
+
+static void mem_message(void *arg, const char *s)
+{
+}
+
+/* Before jemalloc's own constructor can run (constructors with a priority come first). */
+__attribute__((constructor(101))) static void mem_quiet(void)
+{
+	memprof_je_malloc_message = mem_message;
+}

@@ -321,6 +321,11 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
 	return c;
 }
 
+static inline bool python_frame_same(const python_walk_frame_t *a, const python_walk_frame_t *b)
+{
+	return a->code == b->code && a->lasti == b->lasti && a->generator == b->generator;
+}
+
 /* Interns the walked frames fr[0..n) (innermost first) and returns the node. Outermost
  * first: frame k of the stack is fr[n - 1 - k]. The unchanged prefix of the previous
  * stack costs no lookup; below it, a frame whose code object is the one the previous
@@ -330,13 +335,13 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
  * variables) are left out, as CPython's own frame APIs do. Telling them apart reads the
  * code object (_co_firsttraceable), most often a cache miss on a deep stack, so it is
  * read only below the unchanged prefix: a frame of the prefix was complete in the
- * previous stack, and completeness depends on code and offset alone (a generator's
- * frame, complete at any offset, is never on a stack before its first instructions have
- * run). */
+ * previous stack, and completeness depends on code, offset and whether the frame is a
+ * generator's (complete at any offset) alone. c->prev_n is left at the number of frames
+ * interned: 0 when none is complete (or the first failed). */
 static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_walk_frame_t *fr, unsigned n)
 {
 	unsigned d = 0, lim = n < c->prev_n ? n : c->prev_n;
-	while (d < lim && c->prev[d].code == fr[n - 1 - d].code && c->prev[d].lasti == fr[n - 1 - d].lasti)
+	while (d < lim && python_frame_same(&c->prev[d], &fr[n - 1 - d]))
 		d++;
 	uint32_t id = d ? c->prev_ids[d - 1] : 0;
 	for (unsigned k = d; k < n; k++) {
@@ -397,6 +402,11 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 	if (!c)
 		return 0;
 	unsigned pn = python_walk(python_top(ts), fr, PY_MAX_FRAMES);
+	uint32_t id = pn ? python_intern(t, c, fr, pn) : 0;
+	if (pn && !c->prev_n)
+		pn = 0; /* no complete frame: the whole native stack, as without Python frames */
+	else if (pn && !id)
+		return 0;
 	unsigned nn, inner;
 	if (pn && python_eval_hi) {
 		/* ask for a few frames more than this thread needed lately; on a miss ask for
@@ -421,9 +431,6 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 	} else {
 		nn = inner = native_backtrace(ips, record_max_depth, false, NULL);
 	}
-	uint32_t id = pn ? python_intern(t, c, fr, pn) : 0;
-	if (pn && !id && c->prev_n) /* failed (not: no complete frame) */
-		return 0;
 	native_frames(ips, inner);
 	return stack_intern(t->cache, id, ips, inner);
 }

@@ -60,14 +60,20 @@ def test_new_through_a_library():
 
 def test_program_with_its_own_jemalloc():
     """A program linked with jemalloc: recorded, and its jemalloc keeps its own settings
-    (the output, which prints two of them, is the same as without memprof)."""
-    p, files = run_both([os.path.join(harness.TESTBIN, "native", "jemalloc_user")], expect_rc=0)
-    if not p.stdout.startswith(b"narenas ") or b"tcache 1" not in p.stdout:
-        raise AssertionError("unexpected output %r" % p.stdout)
-    db = one_file(files)
+    (the output, which prints two of them, is the same as without memprof). MALLOC_CONF
+    is the program's: memprof's private jemalloc neither takes its settings nor complains
+    about them (an unknown option is reported once, by the program's jemalloc)."""
+    exe = os.path.join(harness.TESTBIN, "native", "jemalloc_user")
     jsrc = src("jemalloc_user.c")
-    expect_row(harness.report_rows(db), jsrc, marks(jsrc, "JE_MALLOC")["JE_MALLOC"], "3 x malloc(1 MiB)",
-               allocations=3, allocated_bytes=3 * MiB, peak_bytes=3 * MiB, end_bytes=MiB)
+    for conf, want in ((None, b"tcache 1"), ("narenas:3,tcache:false,bogus_option:1", b"narenas 3 tcache 0")):
+        p, files = run_both([exe], env={"MALLOC_CONF": conf} if conf else None, expect_rc=0)
+        if not p.stdout.startswith(b"narenas ") or want not in p.stdout:
+            raise AssertionError("MALLOC_CONF=%s: unexpected output %r" % (conf, p.stdout))
+        if conf:
+            expect_eq(p.stderr.count(b"bogus_option"), 1, "MALLOC_CONF=%s: jemalloc's complaints" % conf)
+        db = one_file(files)
+        expect_row(harness.report_rows(db), jsrc, marks(jsrc, "JE_MALLOC")["JE_MALLOC"], "3 x malloc(1 MiB)",
+                   allocations=3, allocated_bytes=3 * MiB, peak_bytes=3 * MiB, end_bytes=MiB)
 
 
 def test_exports():
