@@ -4,7 +4,6 @@
 #include "mem.h"
 #include "mp.h"
 
-#define mallctl memprof_je_mallctl
 #define mallocx memprof_je_mallocx
 #define rallocx memprof_je_rallocx
 #define dallocx memprof_je_dallocx
@@ -13,17 +12,19 @@
 #include <jemalloc/jemalloc.h>
 #include <string.h>
 
-static unsigned mem_arena;
 static int mem_flags;
 
+/* This jemalloc is memprof's alone, so its automatic arena is memprof's private arena.
+ * No mallctl call: its first use sets up statistics for every arena, ~0.4 MB (python3
+ * -c pass 12.4 -> 12.0 MB without it). An allocation initializes jemalloc here, during
+ * memprof's start-up. */
 int mem_init(void)
 {
-	unsigned arena;
-	size_t sz = sizeof arena;
-	if (mallctl("arenas.create", &arena, &sz, NULL, 0) != 0)
+	mem_flags = MALLOCX_ARENA(0) | MALLOCX_TCACHE_NONE;
+	void *p = mallocx(1, mem_flags);
+	if (!p)
 		return -1;
-	mem_arena = arena;
-	mem_flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE;
+	dallocx(p, mem_flags);
 	return 0;
 }
 
