@@ -175,7 +175,7 @@ static void python_code_capture(const PyCodeObject *co, uint32_t id)
 
 static int python_codes_grow(void)
 {
-	size_t ncap = python_codes_cap ? python_codes_cap * 2 : 4096;
+	size_t ncap = python_codes_cap ? python_codes_cap * 2 : 1024;
 	python_code_slot_t *nt = mem_alloc(ncap * sizeof *nt);
 	if (!nt)
 		return -1;
