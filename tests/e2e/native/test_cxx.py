@@ -49,6 +49,11 @@ def test_new_delete():
 def test_new_through_a_library():
     """libstdc++ loaded only as a C++ library's dependency: operator new is the program's
     (libstdc++'s, over glibc's malloc), recorded, never memprof's private allocator."""
+    exe = os.path.join(harness.TESTBIN, "native", "cxxindirect")
+    if os.path.exists(exe):
+        dyn = subprocess.run(["readelf", "-d", exe], capture_output=True, text=True, check=True).stdout
+        if "libstdc++" in dyn:
+            raise AssertionError("cxxindirect links libstdc++ itself: the case is not the one meant")
     db = run_cxx("cxxindirect", b"2 3\n")
     lib = src("cxxlib.cpp")
     rows = harness.report_rows(db)
