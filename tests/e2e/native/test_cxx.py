@@ -70,8 +70,9 @@ def test_program_with_its_own_jemalloc():
     about them (an unknown option is reported once, by the program's jemalloc)."""
     exe = os.path.join(harness.TESTBIN, "native", "jemalloc_user")
     jsrc = src("jemalloc_user.c")
-    for conf, want in ((None, b"tcache 1"), ("narenas:3,tcache:false,bogus_option:1", b"narenas 3 tcache 0")):
-        p, files = run_both([exe], env={"MALLOC_CONF": conf} if conf else None, expect_rc=0)
+    # (an empty MALLOC_CONF: jemalloc's defaults, whatever the caller's environment says)
+    for conf, want in (("", b"tcache 1"), ("narenas:3,tcache:false,bogus_option:1", b"narenas 3 tcache 0")):
+        p, files = run_both([exe], env={"MALLOC_CONF": conf}, expect_rc=0)
         if not p.stdout.startswith(b"narenas ") or want not in p.stdout:
             raise AssertionError("MALLOC_CONF=%s: unexpected output %r" % (conf, p.stdout))
         if conf:
