@@ -8,7 +8,6 @@
 #define rallocx memprof_je_rallocx
 #define dallocx memprof_je_dallocx
 #define sallocx memprof_je_sallocx
-#define malloc_conf memprof_je_malloc_conf
 #include <jemalloc/jemalloc.h>
 #include <string.h>
 
@@ -64,13 +63,12 @@ char *mem_strdup(const char *s)
  * automatic arena, no thread caches and no background threads keep jemalloc's fixed cost
  * (metadata, per-arena extents) to a minimum. jemalloc reads malloc_conf, then
  * /etc/malloc.conf and MALLOC_CONF, which are the program's (for its own jemalloc, if
- * it has one), then malloc_conf_2_conf_harder: so the settings are given last as well,
+ * it has one), then malloc_conf_2_conf_harder: so the settings are given there, last,
  * with profiling and the statistics report at exit off (they would write the program's
  * jeprof files and stderr), and jemalloc's messages (an option this copy does not know,
  * say) are dropped: the program's stderr is its own. */
-#define MEM_CONF "narenas:1,tcache:false,background_thread:false"
-const char *malloc_conf = MEM_CONF;
-const char *memprof_je_malloc_conf_2_conf_harder = MEM_CONF ",prof:false,stats_print:false,abort:false,abort_conf:false";
+const char *memprof_je_malloc_conf_2_conf_harder =
+	"narenas:1,tcache:false,background_thread:false,prof:false,stats_print:false,abort:false,abort_conf:false";
 extern void (*memprof_je_malloc_message)(void *, const char *);
 
 static void mem_message(void *arg, const char *s)
