@@ -555,9 +555,17 @@ static void writer_wait_finished(unsigned timeout_ms)
 	}
 }
 
+/* False in a process that shares memory with the writer's owner without owning it: a
+ * vfork child (Python's subprocess, posix_spawn-like launchers), whose hooks must leave
+ * the parent's file and writer alone. */
+static bool writer_owned(void)
+{
+	return getpid() == writer_pid;
+}
+
 void writer_final_flush(void)
 {
-	if (getpid() != writer_pid || !atomic_load(&writer_running)) /* e.g. a vfork child */
+	if (!writer_owned() || !atomic_load(&writer_running))
 		return;
 	int saved = errno;
 	mp_guard++;
@@ -573,7 +581,7 @@ void writer_final_flush(void)
 
 void writer_sync(unsigned timeout_ms)
 {
-	if (getpid() != writer_pid || !writer_alive() || mp_guard)
+	if (!writer_owned() || !writer_alive() || mp_guard)
 		return;
 	int saved = errno;
 	mp_guard++;
@@ -589,12 +597,11 @@ void writer_sync(unsigned timeout_ms)
 	errno = saved;
 }
 
-/* A vfork child (Python's subprocess, posix_spawn-like launchers) shares the parent's
- * memory and runs its exec hooks: only the process that owns the writer marks its file
- * complete, else the parent's file would say so (and go on as one file) while it runs. */
+/* A vfork child runs the exec hooks too: were it to mark the file complete, the
+ * parent's file would say so (and go on as one file) while the parent runs. */
 void writer_exec_begin(void)
 {
-	if (getpid() != writer_pid)
+	if (!writer_owned())
 		return;
 	atomic_store(&writer_status_complete, 1);
 	writer_sync(5000);
@@ -602,14 +609,14 @@ void writer_exec_begin(void)
 
 void writer_exec_failed(void)
 {
-	if (getpid() != writer_pid)
+	if (!writer_owned())
 		return;
 	atomic_store(&writer_status_complete, 0);
 }
 
 void writer_emergency_flush(unsigned timeout_ms)
 {
-	if (getpid() != writer_pid || !atomic_load(&writer_running))
+	if (!writer_owned() || !atomic_load(&writer_running))
 		return;
 	mp_guard++;
 	atomic_store(&mp_recording, 0);
