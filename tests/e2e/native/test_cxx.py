@@ -5,7 +5,7 @@ import subprocess
 
 import harness
 from harness import expect_eq
-from native_common import MiB, expect_row, marks, one_file, run_both, src
+from native_common import MiB, expect_row, marks, one_file, prog, run_both, src
 
 SRC = src("cxx.cpp")
 # an exception object from __cxa_allocate_exception: the 128-byte __cxa_refcounted_exception
@@ -13,12 +13,17 @@ SRC = src("cxx.cpp")
 EXCEPTION_BYTES = 128 + 8
 
 
-def run_cxx(name, stdout):
-    """Runs the C++ test program `name` plainly and profiled; returns its profile."""
+def cxx_prog(name):
+    """The path of the C++ test program `name` (built only where there is a C++ compiler)."""
     exe = os.path.join(harness.TESTBIN, "native", name)
     if not os.path.exists(exe):
         raise harness.Skip("no C++ compiler: %s not built" % name)
-    p, files = run_both([exe], expect_rc=0)
+    return exe
+
+
+def run_cxx(name, stdout):
+    """Runs the C++ test program `name` plainly and profiled; returns its profile."""
+    p, files = run_both([cxx_prog(name)], expect_rc=0)
     expect_eq(p.stdout, stdout, "stdout")
     return one_file(files)
 
@@ -49,11 +54,10 @@ def test_new_delete():
 def test_new_through_a_library():
     """libstdc++ loaded only as a C++ library's dependency: operator new is the program's
     (libstdc++'s, over glibc's malloc), recorded, never memprof's private allocator."""
-    exe = os.path.join(harness.TESTBIN, "native", "cxxindirect")
-    if os.path.exists(exe):
-        dyn = subprocess.run(["readelf", "-d", exe], capture_output=True, text=True, check=True).stdout
-        if "libstdc++" in dyn:
-            raise AssertionError("cxxindirect links libstdc++ itself: the case is not the one meant")
+    dyn = subprocess.run(["readelf", "-d", cxx_prog("cxxindirect")], capture_output=True, text=True,
+                         check=True).stdout
+    if "libstdc++" in dyn:
+        raise AssertionError("cxxindirect links libstdc++ itself: the case is not the one meant")
     db = run_cxx("cxxindirect", b"2 3\n")
     lib = src("cxxlib.cpp")
     rows = harness.report_rows(db)
@@ -68,7 +72,7 @@ def test_program_with_its_own_jemalloc():
     (the output, which prints two of them, is the same as without memprof). MALLOC_CONF
     is the program's: memprof's private jemalloc neither takes its settings nor complains
     about them (an unknown option is reported once, by the program's jemalloc)."""
-    exe = os.path.join(harness.TESTBIN, "native", "jemalloc_user")
+    exe = prog("jemalloc_user")
     jsrc = src("jemalloc_user.c")
     # (an empty MALLOC_CONF: jemalloc's defaults, whatever the caller's environment says)
     for conf, want in (("", b"tcache 1"), ("narenas:3,tcache:false,bogus_option:1", b"narenas 3 tcache 0")):
