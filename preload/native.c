@@ -13,9 +13,7 @@
 #include <memprof/format.h>
 #include <string.h>
 
-#define NATIVE_SELF_MAX 8
-
-static uint64_t native_self_lo, native_self_hi;
+uint64_t native_self_lo, native_self_hi;
 
 static int native_find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -35,39 +33,7 @@ int native_init(void)
 	return native_self_hi ? 0 : -1;
 }
 
-int native_is_self(uint64_t ip)
-{
-	return ip >= native_self_lo && ip < native_self_hi;
-}
-
-/* The most of memprof's own frames seen on top of a stack: how many more frames a short
- * unwind asks for (learned, since LTO decides how many there are). */
-static atomic_uint native_self_seen;
-
-unsigned native_backtrace(uint64_t *ips, unsigned max, bool exact, bool *whole)
-{
-	void *buf[STACK_MAX_FRAMES + NATIVE_SELF_MAX];
-	unsigned slack = exact ? atomic_load_explicit(&native_self_seen, memory_order_relaxed) : NATIVE_SELF_MAX;
-	unsigned want = max + slack;
-	if (want > STACK_MAX_FRAMES + NATIVE_SELF_MAX)
-		want = STACK_MAX_FRAMES + NATIVE_SELF_MAX;
-	int saved = errno; /* libunwind may probe memory with system calls */
-	int n = unw_backtrace(buf, (int)want);
-	errno = saved;
-	if (whole)
-		*whole = n < (int)want;
-	if (n <= 0)
-		return 0;
-	unsigned i = 0;
-	while (i < (unsigned)n && native_is_self((uint64_t)(uintptr_t)buf[i]))
-		i++;
-	if (mp_unlikely(i > slack && i <= NATIVE_SELF_MAX && i < (unsigned)n))
-		atomic_store_explicit(&native_self_seen, i, memory_order_relaxed);
-	unsigned k = 0;
-	for (; i < (unsigned)n && k < max; i++)
-		ips[k++] = (uint64_t)(uintptr_t)buf[i];
-	return k;
-}
+atomic_uint native_self_seen;
 
 void native_frames(uint64_t *ips, unsigned n)
 {

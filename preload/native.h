@@ -3,20 +3,68 @@
 #ifndef MEMPROF_PRELOAD_NATIVE_H
 #define MEMPROF_PRELOAD_NATIVE_H
 
+#include "mp.h"
+#include "stack.h"
+
+#include <errno.h>
+#include <libunwind.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+/* At most this many of memprof's own frames sit on top of a stack it unwinds. */
+#define NATIVE_SELF_MAX 8
+/* libmemprof.so's loaded range (native_init). */
+extern uint64_t native_self_lo, native_self_hi;
+/* The most of memprof's own frames seen on top of a stack: how many more frames a short
+ * unwind asks for (learned, since LTO decides how many there are). */
+extern atomic_uint native_self_seen;
+
 int native_init(void);
+
+/* True if ip lies in libmemprof.so itself. */
+static inline bool native_is_self(uint64_t ip)
+{
+	return ip >= native_self_lo && ip < native_self_hi;
+}
+
 /* Fills ips[] innermost first with up to max return addresses of the caller's stack,
  * memprof's own frames left out. Returns the count. With `exact`, libunwind is asked for
  * only as many frames more than max as memprof's own frames have been seen to take, so
  * fewer than max may come back although the stack goes on; *whole (if not NULL) tells
- * whether the unwind reached the end of the stack. */
-unsigned native_backtrace(uint64_t *ips, unsigned max, bool exact, bool *whole);
+ * whether the unwind reached the end of the stack.
+ *
+ * Always inlined, as is the capture around it, down to record_alloc: libunwind steps
+ * through every frame of memprof's own on every allocation in native and mixed mode
+ * (five frames became three: mixed mode 10% faster on py_alloc, 7% on py_json). */
+static inline __attribute__((always_inline)) unsigned native_backtrace(uint64_t *ips, unsigned max, bool exact,
+								      bool *whole)
+{
+	void *buf[STACK_MAX_FRAMES + NATIVE_SELF_MAX];
+	unsigned slack = exact ? atomic_load_explicit(&native_self_seen, memory_order_relaxed) : NATIVE_SELF_MAX;
+	unsigned want = max + slack;
+	if (want > STACK_MAX_FRAMES + NATIVE_SELF_MAX)
+		want = STACK_MAX_FRAMES + NATIVE_SELF_MAX;
+	int saved = errno; /* libunwind may probe memory with system calls */
+	int n = unw_backtrace(buf, (int)want);
+	errno = saved;
+	if (whole)
+		*whole = n < (int)want;
+	if (n <= 0)
+		return 0;
+	unsigned i = 0;
+	while (i < (unsigned)n && native_is_self((uint64_t)(uintptr_t)buf[i]))
+		i++;
+	if (mp_unlikely(i > slack && i <= NATIVE_SELF_MAX && i < (unsigned)n))
+		atomic_store_explicit(&native_self_seen, i, memory_order_relaxed);
+	unsigned k = 0;
+	for (; i < (unsigned)n && k < max; i++)
+		ips[k++] = (uint64_t)(uintptr_t)buf[i];
+	return k;
+}
+
 /* Turns ips[0..n) from native_backtrace (innermost first) into stack frames outermost
  * first (stack_intern's order), in place. */
 void native_frames(uint64_t *ips, unsigned n);
-/* True if ip lies in libmemprof.so itself. */
-int native_is_self(uint64_t ip);
 
 #endif

@@ -160,7 +160,8 @@ static inline bool record_holds_gil(int allocator)
 }
 bool record_native = true;
 
-static uint32_t record_stack(mp_thread_t *t, int allocator)
+/* Inlined: see native_backtrace. */
+static inline __attribute__((always_inline)) uint32_t record_stack(mp_thread_t *t, int allocator)
 {
 	if (python_active) {
 		if (mp_unlikely(!python_scheduled))
