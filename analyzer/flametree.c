@@ -96,7 +96,9 @@ static void flametree_frame(void *arg, const locate_frame_t *f)
 	flametree_t *t = arg;
 	uint32_t label;
 	char buf[4096];
-	if (f->python) {
+	if (f->truncated) {
+		snprintf(buf, sizeof buf, "%s", f->function);
+	} else if (f->python) {
 		if (f->line > 0)
 			snprintf(buf, sizeof buf, "%s:%d %s", f->file ? f->file : "?", f->line, f->function);
 		else
@@ -121,7 +123,7 @@ static void flametree_frame(void *arg, const locate_frame_t *f)
 			abort();
 		t->cap_frames = cap;
 	}
-	t->frame_kinds[t->n_frames] = f->python ? FLAME_PYTHON : FLAME_NATIVE;
+	t->frame_kinds[t->n_frames] = f->truncated ? FLAME_OTHER : f->python ? FLAME_PYTHON : FLAME_NATIVE;
 	t->frames[t->n_frames++] = label;
 }
 

@@ -386,7 +386,7 @@ static void locate_native(locate_t *l, uint32_t node)
 		uint32_t pnat = pdone ? l->nat[p] : LOC_NONE, pfb = pdone ? l->fb[p] : LOC_NONE;
 		uint64_t f = db->nodes[m].frame;
 		uint32_t nat = LOC_NONE, fb = LOC_NONE, inner = LOC_NONE;
-		if (!mp_frame_is_python(f))
+		if (!mp_frame_is_python(f) && !mp_frame_is_truncated(f))
 			locate_ip(l, f, &nat, &fb, &inner);
 		l->nat[m] = nat != LOC_NONE ? nat : pnat;
 		l->fb[m] = fb != LOC_NONE ? fb : pfb;
@@ -427,9 +427,14 @@ void locate_node_frames(locate_t *l, uint32_t node, void (*fn)(void *arg, const 
 	if (node == 0 || node >= db->n_nodes || !db->nodes[node].present)
 		return;
 	uint64_t f = db->nodes[node].frame;
+	if (mp_frame_is_truncated(f)) {
+		locate_frame_t fr = {LOCATE_TRUNCATED, NULL, 0, NULL, 0, 1};
+		fn(arg, &fr);
+		return;
+	}
 	if (mp_frame_is_python(f)) {
 		const locate_loc_t *loc = locate_get(l, locate_python(l, node));
-		locate_frame_t fr = {loc->function, loc->file, loc->line, NULL, 1};
+		locate_frame_t fr = {loc->function, loc->file, loc->line, NULL, 1, 0};
 		fn(arg, &fr);
 		return;
 	}
@@ -446,7 +451,7 @@ void locate_node_frames(locate_t *l, uint32_t node, void (*fn)(void *arg, const 
 		}
 		char norm[PATH_MAX];
 		locate_frame_t fr = {name, locate_display_path(norm, sizeof norm, frames[k].file),
-				     frames[k].line, frames[k].module, 0};
+				     frames[k].line, frames[k].module, 0, 0};
 		fn(arg, &fr);
 	}
 }

@@ -43,11 +43,13 @@ static void stacks_frame(void *arg, const locate_frame_t *fr)
 		output_json_str(f, fr->file);
 		fprintf(f, ",\"line\":%d,\"module\":", fr->line);
 		output_json_str(f, fr->module);
-		fprintf(f, ",\"python\":%s}", fr->python ? "true" : "false");
+		fprintf(f, ",\"python\":%s%s}", fr->python ? "true" : "false", fr->truncated ? ",\"truncated\":true" : "");
 		return;
 	}
 	sp->n++;
-	if (fr->file && fr->line > 0)
+	if (fr->truncated)
+		fprintf(f, "      %s\n", fr->function);
+	else if (fr->file && fr->line > 0)
 		fprintf(f, "      %s:%d %s\n", fr->file, fr->line, fr->function);
 	else
 		fprintf(f, "      %s (%s)\n", fr->function, fr->module ? fr->module : "??");

@@ -88,6 +88,7 @@ typedef struct python_walk_frame {
 typedef struct python_tcache {
 	unsigned generation;
 	unsigned prev_n;
+	uint32_t prev_root; /* the node the previous frames hang from: 0, or the truncation marker's */
 	unsigned mixed_guess; /* native frames to unwind in mixed mode */
 	python_walk_frame_t prev[PY_MAX_FRAMES]; /* outermost first */
 	uint32_t prev_codes[PY_MAX_FRAMES];      /* their code ids */
@@ -290,10 +291,10 @@ void python_code_rec_free(pycode_rec_t *r)
 
 /* ---- the frame walk ---------------------------------------------------------------- */
 
-/* The frames from f outwards, innermost first, all of them: python_intern leaves out the
- * incomplete ones. Reads only the frames; the thread is the caller, so they cannot
- * change. */
-static unsigned python_walk(_PyInterpreterFrame *f, python_walk_frame_t *out, unsigned max)
+/* The frames from f outwards, innermost first, all of them up to max (*more tells
+ * whether frames were left out): python_intern leaves out the incomplete ones. Reads
+ * only the frames; the thread is the caller, so they cannot change. */
+static unsigned python_walk(_PyInterpreterFrame *f, python_walk_frame_t *out, unsigned max, bool *more)
 {
 	unsigned n = 0;
 	for (; f && n < max; f = f->previous, n++) {
@@ -301,6 +302,7 @@ static unsigned python_walk(_PyInterpreterFrame *f, python_walk_frame_t *out, un
 		out[n].lasti = (uint32_t)(f->prev_instr - _PyCode_CODE(f->f_code));
 		out[n].generator = f->owner == FRAME_OWNED_BY_GENERATOR;
 	}
+	*more = f != NULL;
 	return n;
 }
 
@@ -337,13 +339,21 @@ static inline bool python_frame_same(const python_walk_frame_t *a, const python_
  * read only below the unchanged prefix: a frame of the prefix was complete in the
  * previous stack, and completeness depends on code, offset and whether the frame is a
  * generator's (complete at any offset) alone. c->prev_n is left at the number of frames
- * interned: 0 when none is complete (or the first failed). */
-static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_walk_frame_t *fr, unsigned n)
+ * interned: 0 when none is complete (or the first failed), and then 0 is returned.
+ *
+ * `more`: the walk left outer frames out; the stack then hangs from the truncation
+ * marker (format.h) instead of the root. */
+static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_walk_frame_t *fr, unsigned n,
+			      bool more)
 {
-	unsigned d = 0, lim = n < c->prev_n ? n : c->prev_n;
+	uint32_t root = more ? stack_child(t->cache, 0, MP_FRAME_TRUNCATED) : 0;
+	if (more && !root)
+		return c->prev_n = 0;
+	unsigned d = 0, lim = root != c->prev_root ? 0 : n < c->prev_n ? n : c->prev_n;
+	c->prev_root = root;
 	while (d < lim && python_frame_same(&c->prev[d], &fr[n - 1 - d]))
 		d++;
-	uint32_t id = d ? c->prev_ids[d - 1] : 0;
+	uint32_t id = d ? c->prev_ids[d - 1] : root;
 	for (unsigned k = d; k < n; k++) {
 		const python_walk_frame_t *f = &fr[n - 1 - k];
 		if (!f->generator && (int32_t)f->lasti < f->code->_co_firsttraceable)
@@ -360,7 +370,7 @@ static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_w
 		d++;
 	}
 	c->prev_n = d;
-	return id;
+	return d ? id : 0;
 }
 
 /* The innermost frame of the thread, or NULL (no thread state, no Python frames). */
@@ -376,8 +386,9 @@ static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 	python_tcache_t *c = top ? python_tcache(t) : NULL;
 	if (!c)
 		return 0;
-	unsigned n = python_walk(top, fr, PY_MAX_FRAMES);
-	return n ? python_intern(t, c, fr, n) : 0;
+	bool more;
+	unsigned n = python_walk(top, fr, PY_MAX_FRAMES, &more);
+	return n ? python_intern(t, c, fr, n, more) : 0;
 }
 
 /* Mixed stacks: the Python frames, then the native frames inside the innermost
@@ -401,8 +412,9 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 	python_tcache_t *c = python_tcache(t);
 	if (!c)
 		return 0;
-	unsigned pn = python_walk(python_top(ts), fr, PY_MAX_FRAMES);
-	uint32_t id = pn ? python_intern(t, c, fr, pn) : 0;
+	bool more;
+	unsigned pn = python_walk(python_top(ts), fr, PY_MAX_FRAMES, &more);
+	uint32_t id = pn ? python_intern(t, c, fr, pn, more) : 0;
 	if (pn && !c->prev_n)
 		pn = 0; /* no complete frame: the whole native stack, as without Python frames */
 	else if (pn && !id)
@@ -416,7 +428,7 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 			if (guess > record_max_depth)
 				guess = record_max_depth;
 			bool whole;
-			nn = native_backtrace(ips, guess, guess < record_max_depth, &whole);
+			nn = native_backtrace(ips, guess, guess < record_max_depth, &whole, NULL);
 			inner = python_find_eval(ips, nn);
 			if (inner < nn || whole || guess == record_max_depth)
 				break;
@@ -429,7 +441,10 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 			c->mixed_guess = want >= g ? want : g - (g - want + 7) / 8;
 		}
 	} else {
-		nn = inner = native_backtrace(ips, record_max_depth, false, NULL);
+		bool cut;
+		nn = inner = native_backtrace(ips, record_max_depth, false, NULL, &cut);
+		if (!pn && cut && !(id = stack_child(t->cache, 0, MP_FRAME_TRUNCATED)))
+			return 0; /* a native stack cut short hangs from the truncation marker */
 	}
 	native_frames(ips, inner);
 	return stack_intern(t->cache, id, ips, inner);

@@ -106,7 +106,13 @@ static inline uint64_t mp_frame_python(uint32_t code_id, uint32_t lasti)
 {
 	return MP_FRAME_PYTHON | ((uint64_t)code_id << 32) | lasti;
 }
-static inline int mp_frame_is_python(uint64_t f) { return (f & MP_FRAME_PYTHON) != 0; }
+/* The outermost frame of a stack that was cut short (more native frames than
+ * MEMPROF_MAX_DEPTH, more Python frames than the capture keeps): the frames outside it
+ * were not recorded. It has the Python bit and code id 0, which no code object has, so
+ * an analyzer that does not know it shows an unknown Python frame. */
+#define MP_FRAME_TRUNCATED MP_FRAME_PYTHON
+static inline int mp_frame_is_truncated(uint64_t f) { return f == MP_FRAME_TRUNCATED; }
+static inline int mp_frame_is_python(uint64_t f) { return (f & MP_FRAME_PYTHON) != 0 && f != MP_FRAME_TRUNCATED; }
 static inline uint32_t mp_frame_code(uint64_t f) { return (uint32_t)((f >> 32) & 0x7fffffffu); }
 static inline uint32_t mp_frame_lasti(uint64_t f) { return (uint32_t)f; }
 

@@ -18,7 +18,8 @@
  *   thread ID TID NAME
  *   code ID FILENAME NAME QUALNAME FIRSTLINENO HEX|-
  *   node ID PARENT FRAME                    FRAME: py:CODE:LASTI | ip:HEX | self:K | libc | sqlite
- *                                           (libc: in twalk; sqlite: in sqlite3_exec);
+ *                                           (libc: in twalk; sqlite: in sqlite3_exec;
+ *                                           py:0:0: the truncation marker);
  *                                           self:K@GEN: in module generation GEN
  *   modules                                 rows for every object loaded in this process
  *   overlay OBJ GEN                         a row for OBJ (libc | sqlite) placed at this

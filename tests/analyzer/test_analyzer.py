@@ -12,6 +12,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -806,6 +807,44 @@ alloc 1 7 7000 700 8
     check("libc" in (s2["frames"][0]["module"] or ""), "peak: innermost frame of stack 2 in libc %r" % s2)
 
 
+def test_truncated():
+    """The truncation marker (a Python frame of code id 0) is the outermost frame of a
+    stack cut short: shown as such by peak/leaks/flamegraph, never a row of its own, and
+    the lines below it are attributed as usual (Python and native)."""
+    lines = sites()
+    spec = """meta command python3 deep.py
+meta pid 12
+meta clock_ticks_per_sec 1000
+modules
+code 1 /src/app.py main main 10 e900ea04d80408f10a000103f8
+node 1 0 py:0:0
+node 2 1 py:1:3
+node 3 0 py:1:3
+node 4 1 self:0
+alloc 1 1 1000 100 2
+alloc 1 2 2000 200 3
+alloc 1 3 3000 400 4
+"""
+    db = mk("truncated.db", spec)
+    rows = json.loads(ok("report", "--format=json", db))["rows"]
+    got = sorted((os.path.basename(r["file"]), r["line"], r["allocated_bytes"]) for r in rows)
+    eq(got, [("app.py", 12, 300), ("mkprofile.c", lines[0], 400)],
+       "truncated: rows of the frames below the marker, none of the marker's")
+    pk = {x["stack"]: x["frames"] for x in json.loads(ok("peak", "--format=json", db))["stacks"]}
+    marker = {"function": "[outer frames not recorded]", "file": "", "line": 0, "module": "", "python": False,
+              "truncated": True}
+    eq((len(pk[2]), pk[2][-1]), (2, marker), "truncated: peak --format=json, the cut stack ends with the marker")
+    eq([f.get("truncated") for f in pk[3]], [None], "truncated: the whole stack has no marker")
+    eq((len(pk[4]), pk[4][-1]), (2, marker), "truncated: a native stack cut short")
+    text = ok("peak", db)
+    eq(text.count("      [outer frames not recorded]\n"), 2, "truncated: peak's text shows the marker twice\n" + text)
+    fold = dict((a, b) for a, b in folded(ok("flamegraph", "--format=folded", db)))
+    eq(sorted(re.sub(r"\(/\S*/", "(", k) for k in fold),
+       sorted(["[outer frames not recorded];/src/app.py:12 main", "/src/app.py:12 main",
+               "[outer frames not recorded];mk_sites (mkprofile.c:%d)" % lines[0]]),
+       "truncated: folded stacks start at the marker %r" % fold)
+
+
 def test_generations():
     """An object unloaded and another loaded at its address: native frames carry the module
     generation, and each resolves in the module of its generation although the two overlap.
@@ -1056,6 +1095,7 @@ def main():
     test_flamegraph_many_stacks()
     test_plot()
     test_generations()
+    test_truncated()
     test_random()
     test_empty_profile()
     test_edges()

@@ -23,6 +23,14 @@ def peak_stacks(db):
     return {s["bytes"]: s["frames"] for s in json.loads(harness.analyze("peak", "--format=json", "--limit=0", db))["stacks"]}
 
 
+def split_marker(frames):
+    """The frames of a stack and whether it ends with the truncation marker."""
+    if frames and frames[-1].get("truncated"):
+        expect_eq(frames[-1]["function"], "[outer frames not recorded]", "the truncation marker's name")
+        return frames[:-1], True
+    return frames, False
+
+
 def test_depth_limits():
     for depth, want in ((None, 64), (1, 1), (3, 3), (100, 100), (256, 256)):
         db = run(depth)
@@ -31,13 +39,28 @@ def test_depth_limits():
                    end_bytes=1111)
         expect_row(rows, SRC, L["SHALLOW"], "shallow allocation, depth %s" % depth, allocations=1,
                    allocated_bytes=2222, end_bytes=2222)
-        frames = peak_stacks(db)[1111]
-        expect_eq(len(frames), want, "frames kept of a 500-deep stack with MEMPROF_MAX_DEPTH=%s" % depth)
+        frames, cut = split_marker(peak_stacks(db)[1111])
+        expect_eq((len(frames), cut), (want, True),
+                  "frames kept of a 500-deep stack with MEMPROF_MAX_DEPTH=%s, then the truncation marker" % depth)
         expect_eq([(f["function"], f["line"]) for f in frames],
                   [("down", L["DEEP"])] + [("down", RECURSE)] * (want - 1), "innermost frames")
-        shallow = peak_stacks(db)[2222]
+        shallow, cut = split_marker(peak_stacks(db)[2222])
         expect_eq((shallow[0]["function"], shallow[0]["line"]), ("main", L["SHALLOW"]), "shallow innermost frame")
-        expect_eq(len(shallow), min(4, want), "frames of main's allocation (main, 2 libc start frames, _start)")
+        expect_eq((len(shallow), cut), (min(4, want), want < 4),
+                  "frames of main's allocation (main, 2 libc start frames, _start), marked when cut short")
+
+
+def test_whole_stack_unmarked():
+    """A stack that fits is whole: no marker, and it ends at _start (10 + 1 frames of
+    down, main, 2 libc start frames, _start), also exactly at the limit."""
+    for depth in (None, 15):
+        db = run(depth, n=10)
+        frames, cut = split_marker(peak_stacks(db)[1111])
+        expect_eq((len(frames), cut), (15, False), "a 15-frame stack, MEMPROF_MAX_DEPTH=%s" % depth)
+        expect_eq(frames[-1]["function"], "_start", "outermost frame")
+    db = run(14, n=10)
+    frames, cut = split_marker(peak_stacks(db)[1111])
+    expect_eq((len(frames), cut), (14, True), "the same stack one frame over MEMPROF_MAX_DEPTH=14")
 
 
 def test_no_native_stacks():

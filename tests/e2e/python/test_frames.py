@@ -4,7 +4,11 @@ function, finally block after an exception, a call spread over several lines. Ea
 allocates bytearray(10000 + i) at its own line: exactly 56 + 10000 + i + 1 bytes in 2
 blocks there (+ at most a list resize where the result is appended to a list). A
 function's cells, made before its frame is complete, are its caller's: 1000 calls make
-1000 cells at the calling line (+ the list's resizes), none at the function's own."""
+1000 cells at the calling line (+ the list's resizes), none at the function's own.
+The 600-deep recursion's stack keeps its innermost 128 frames, then the truncation
+marker."""
+import json
+
 import harness
 from pycommon import line_rows, one, prog, pythons, tag
 
@@ -27,7 +31,8 @@ def check(py):
     w = tag(py)
     p, files = harness.profile([py, PROG], check_rc=0)
     harness.expect_eq(p.stdout, b"11\n", w + " stdout")
-    rows = harness.report_rows(one(files, w))
+    db = one(files, w)
+    rows = harness.report_rows(db)
     for marker, (size, n, func, slack) in CASES.items():
         line = harness.line_of(PROG, "# L:%s" % marker)
         # The row of that function at that line (the lambda's line also has a row for
@@ -49,6 +54,16 @@ def check(py):
     rs = [r for r in line_rows(rows, PROG, celldef) if r["function"] == "with_cell"]
     if rs:
         raise AssertionError("%s allocations at with_cell's first line %d: %s" % (w, celldef, rs))
+    deepline = harness.line_of(PROG, "# L:deep")
+    stacks = json.loads(harness.analyze("leaks", "--format=json", "--limit=0", db))["stacks"]
+    deep = [s["frames"] for s in stacks
+            if s["frames"] and (s["frames"][0]["function"], s["frames"][0]["line"]) == ("deep", deepline)]
+    harness.expect_eq(len(deep), 1, w + " stacks of the 600-deep allocation")
+    frames = deep[0]
+    harness.expect_eq([(f["function"], f["line"]) for f in frames[:128]],
+                      [("deep", deepline)] + [("deep", deepline + 1)] * 127, w + " the innermost 128 frames")
+    harness.expect_eq((len(frames), frames[-1]["function"], frames[-1].get("truncated")),
+                      (129, "[outer frames not recorded]", True), w + " the truncation marker after them")
 
 
 def test_frames_both_pythons():
