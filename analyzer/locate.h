@@ -32,9 +32,9 @@ uint32_t locate_intern(locate_t *l, const char *file, int line, const char *func
 const locate_loc_t *locate_get(const locate_t *l, uint32_t id);
 uint32_t locate_count(const locate_t *l);
 
-/* What the truncation marker (format.h) reads as: the outermost frame of a stack that was
- * cut short. */
-#define LOCATE_TRUNCATED "[outer frames not recorded]"
+/* What the truncation marker (format.h) reads as: frames of the stack were left out
+ * there (outside it, or between the Python frames and the native ones below it). */
+#define LOCATE_TRUNCATED "[frames not recorded]"
 
 /* One frame of a stack, innermost first, for commands that print whole stacks. */
 typedef struct locate_frame {
@@ -43,7 +43,7 @@ typedef struct locate_frame {
 	int line;
 	const char *module; /* native frames; NULL for Python */
 	int python;
-	int truncated; /* the truncation marker: outer frames were not recorded (function says so) */
+	int truncated; /* the truncation marker: frames were not recorded there (function says so) */
 } locate_frame_t;
 /* Calls fn for each frame of node's stack, innermost first (inlined frames included). */
 void locate_walk(locate_t *l, uint32_t node, void (*fn)(void *arg, const locate_frame_t *f),

@@ -420,6 +420,7 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 	else if (pn && !id)
 		return 0;
 	unsigned nn, inner;
+	bool cut;
 	if (pn && python_eval_hi) {
 		/* ask for a few frames more than this thread needed lately; on a miss ask for
 		 * twice as many, up to the whole stack */
@@ -428,24 +429,27 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 			if (guess > record_max_depth)
 				guess = record_max_depth;
 			bool whole;
-			nn = native_backtrace(ips, guess, guess < record_max_depth, &whole, NULL);
+			nn = native_backtrace(ips, guess, guess < record_max_depth, &whole, &cut);
 			inner = python_find_eval(ips, nn);
 			if (inner < nn || whole || guess == record_max_depth)
 				break;
 			guess *= 2;
 		}
 		if (inner < nn) {
+			cut = false; /* the frames kept reach the eval loop */
 			/* follow deeper needs at once, shallower ones slowly: the frames inside
 			 * the eval loop, the eval loop's own and one spare */
 			unsigned want = inner + 2, g = c->mixed_guess;
 			c->mixed_guess = want >= g ? want : g - (g - want + 7) / 8;
 		}
 	} else {
-		bool cut;
 		nn = inner = native_backtrace(ips, record_max_depth, false, NULL, &cut);
-		if (!pn && cut && !(id = stack_child(t->cache, 0, MP_FRAME_TRUNCATED)))
-			return 0; /* a native stack cut short hangs from the truncation marker */
 	}
+	/* native frames cut short (more than MEMPROF_MAX_DEPTH before the eval loop, or in
+	 * a stack without Python frames) hang from the truncation marker: below the Python
+	 * frames, or at the root */
+	if (cut && !(id = stack_child(t->cache, id, MP_FRAME_TRUNCATED)))
+		return 0;
 	native_frames(ips, inner);
 	return stack_intern(t->cache, id, ips, inner);
 }

@@ -39,9 +39,10 @@
  * pycode: a Python code object, captured once when first seen: co_filename, co_name,
  *   co_qualname, co_firstlineno and co_linetable (CPython 3.11 location table format).
  * stack_nodes: the interned stack tree. frame is a mp_frame (format.h) stored as a signed
- *   64-bit integer; parent 0 is the root (the empty stack, which has no row). A stack
- *   that was cut short hangs from a node whose frame is MP_FRAME_TRUNCATED (under the
- *   root): its outer frames were not recorded.
+ *   64-bit integer; parent 0 is the root (the empty stack, which has no row). Frames
+ *   of a stack that was cut short hang from a node whose frame is MP_FRAME_TRUNCATED:
+ *   under the root (the outer frames were not recorded), or in mixed mode under the
+ *   innermost Python frame (native frames between it and those kept were not).
  * events: one row per chunk of one thread's events, in order per thread; data is a zstd
  *   frame holding `raw_bytes` bytes of records (format.h).
  * samples: RSS in bytes every sample_interval_ms. */

@@ -831,17 +831,17 @@ alloc 1 3 3000 400 4
     eq(got, [("app.py", 12, 300), ("mkprofile.c", lines[0], 400)],
        "truncated: rows of the frames below the marker, none of the marker's")
     pk = {x["stack"]: x["frames"] for x in json.loads(ok("peak", "--format=json", db))["stacks"]}
-    marker = {"function": "[outer frames not recorded]", "file": "", "line": 0, "module": "", "python": False,
+    marker = {"function": "[frames not recorded]", "file": "", "line": 0, "module": "", "python": False,
               "truncated": True}
     eq((len(pk[2]), pk[2][-1]), (2, marker), "truncated: peak --format=json, the cut stack ends with the marker")
     eq([f.get("truncated") for f in pk[3]], [None], "truncated: the whole stack has no marker")
     eq((len(pk[4]), pk[4][-1]), (2, marker), "truncated: a native stack cut short")
     text = ok("peak", db)
-    eq(text.count("      [outer frames not recorded]\n"), 2, "truncated: peak's text shows the marker twice\n" + text)
+    eq(text.count("      [frames not recorded]\n"), 2, "truncated: peak's text shows the marker twice\n" + text)
     fold = dict((a, b) for a, b in folded(ok("flamegraph", "--format=folded", db)))
     eq(sorted(re.sub(r"\(/\S*/", "(", k) for k in fold),
-       sorted(["[outer frames not recorded];/src/app.py:12 main", "/src/app.py:12 main",
-               "[outer frames not recorded];mk_sites (mkprofile.c:%d)" % lines[0]]),
+       sorted(["[frames not recorded];/src/app.py:12 main", "/src/app.py:12 main",
+               "[frames not recorded];mk_sites (mkprofile.c:%d)" % lines[0]]),
        "truncated: folded stacks start at the marker %r" % fold)
 
 

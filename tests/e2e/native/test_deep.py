@@ -26,7 +26,7 @@ def peak_stacks(db):
 def split_marker(frames):
     """The frames of a stack and whether it ends with the truncation marker."""
     if frames and frames[-1].get("truncated"):
-        expect_eq(frames[-1]["function"], "[outer frames not recorded]", "the truncation marker's name")
+        expect_eq(frames[-1]["function"], "[frames not recorded]", "the truncation marker's name")
         return frames[:-1], True
     return frames, False
 
