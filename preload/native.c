@@ -35,7 +35,8 @@ int native_init(void)
 
 atomic_uint native_self_seen;
 
-void native_frames(uint64_t *ips, unsigned n)
+/* ips[0..n) innermost first -> stack frames outermost first (stack_intern's order). */
+static void native_frames(uint64_t *ips, unsigned n)
 {
 	unsigned gen = modules_generation();
 	for (unsigned i = 0; i < n / 2; i++) {
@@ -45,4 +46,12 @@ void native_frames(uint64_t *ips, unsigned n)
 	}
 	if (n & 1)
 		ips[n / 2] = mp_frame_native(ips[n / 2], gen);
+}
+
+uint32_t native_intern(stack_cache_t *c, uint32_t parent, uint64_t *ips, unsigned n, bool cut)
+{
+	if (cut && !(parent = stack_child(c, parent, MP_FRAME_TRUNCATED)))
+		return 0;
+	native_frames(ips, n);
+	return stack_intern(c, parent, ips, n);
 }

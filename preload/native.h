@@ -68,8 +68,9 @@ static inline __attribute__((always_inline)) unsigned native_backtrace(uint64_t 
 	return k;
 }
 
-/* Turns ips[0..n) from native_backtrace (innermost first) into stack frames outermost
- * first (stack_intern's order), in place. */
-void native_frames(uint64_t *ips, unsigned n);
+/* Interns ips[0..n) from native_backtrace (innermost first; turned into stack frames in
+ * place) below node `parent`; `cut` (native_backtrace's) hangs them from the truncation
+ * marker there (format.h). Returns the node, or 0 after an internal failure. */
+uint32_t native_intern(stack_cache_t *c, uint32_t parent, uint64_t *ips, unsigned n, bool cut);
 
 #endif

@@ -448,10 +448,7 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 	/* native frames cut short (more than MEMPROF_MAX_DEPTH before the eval loop, or in
 	 * a stack without Python frames) hang from the truncation marker: below the Python
 	 * frames, or at the root */
-	if (cut && !(id = stack_child(t->cache, id, MP_FRAME_TRUNCATED)))
-		return 0;
-	native_frames(ips, inner);
-	return stack_intern(t->cache, id, ips, inner);
+	return native_intern(t->cache, id, ips, inner, cut);
 }
 
 uint32_t python_stack(mp_thread_t *t, bool gil, bool native)

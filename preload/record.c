@@ -173,11 +173,7 @@ static inline __attribute__((always_inline)) uint32_t record_stack(mp_thread_t *
 	uint64_t ips[STACK_MAX_FRAMES];
 	bool cut;
 	unsigned n = native_backtrace(ips, record_max_depth, false, NULL, &cut);
-	uint32_t root = cut ? stack_child(t->cache, 0, MP_FRAME_TRUNCATED) : 0;
-	if (cut && !root)
-		return 0;
-	native_frames(ips, n);
-	return stack_intern(t->cache, root, ips, n); /* a stack cut short hangs from the truncation marker */
+	return native_intern(t->cache, 0, ips, n, cut);
 }
 
 void record_alloc(void *p, size_t size, int allocator)

@@ -108,8 +108,9 @@ static inline uint64_t mp_frame_python(uint32_t code_id, uint32_t lasti)
 }
 /* Where a stack was cut short (more native frames than MEMPROF_MAX_DEPTH, more Python
  * frames than the capture keeps): the frames outside it were not recorded (in mixed
- * mode, below Python frames: the native frames between those and its children). It has the Python bit and code id 0, which no code object has, so
- * an analyzer that does not know it shows an unknown Python frame. */
+ * mode, below Python frames: the native frames between those and its children). It has
+ * the Python bit and code id 0, which no code object has, so an analyzer that does not
+ * know it shows an unknown Python frame. */
 #define MP_FRAME_TRUNCATED MP_FRAME_PYTHON
 static inline int mp_frame_is_truncated(uint64_t f) { return f == MP_FRAME_TRUNCATED; }
 static inline int mp_frame_is_python(uint64_t f) { return (f & MP_FRAME_PYTHON) != 0 && f != MP_FRAME_TRUNCATED; }
