@@ -52,4 +52,5 @@ void config_read(void)
 			mp_log("MEMPROF_FOLLOW=%s is not python, all or root; using python", v);
 	}
 	config.verbose = (v = getenv("MEMPROF_VERBOSE")) && *v && strcmp(v, "0");
+	config.check_unwind = (v = getenv("MEMPROF_CHECK_UNWIND")) && *v && strcmp(v, "0");
 }

@@ -19,6 +19,7 @@ typedef struct config {
 	config_follow_t follow; /* MEMPROF_FOLLOW */
 	unsigned long long sample_bytes; /* MEMPROF_SAMPLE_BYTES, 0: every allocation */
 	bool verbose;         /* MEMPROF_VERBOSE: say where the file goes */
+	bool check_unwind;    /* MEMPROF_CHECK_UNWIND: unwind mixed stacks both ways, count differences */
 } config_t;
 
 extern config_t config;

@@ -33,7 +33,7 @@ static __attribute__((noinline)) void *hooks_malloc(size_t size)
 		return real_bootstrap_alloc(size);
 	void *p = real.malloc(size);
 	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, MP_AL_MALLOC);
+		record_alloc(p, size, MP_AL_MALLOC, RECORD_CALLER);
 	return p;
 }
 
@@ -72,7 +72,7 @@ static __attribute__((noinline)) void *hooks_calloc(size_t n, size_t size)
 	}
 	void *p = real.calloc(n, size);
 	if (p && mp_should_record() && !record_skip_alloc(n * size))
-		record_alloc(p, n * size, MP_AL_CALLOC);
+		record_alloc(p, n * size, MP_AL_CALLOC, RECORD_CALLER);
 	return p;
 }
 
@@ -99,7 +99,7 @@ MP_EXPORT void *realloc(void *old, size_t size)
 	uint64_t ts = clock_now();
 	void *p = real.realloc(old, size);
 	if (p)
-		record_realloc(old, ts, p, size, MP_AL_REALLOC);
+		record_realloc(old, ts, p, size, MP_AL_REALLOC, RECORD_CALLER);
 	else if (old && size == 0)
 		record_free(old, ts); /* realloc(p, 0) freed p */
 	return p;
@@ -117,7 +117,7 @@ MP_EXPORT void *reallocarray(void *old, size_t n, size_t size)
 	void *p = real.reallocarray(old, n, size);
 	mp_guard--;
 	if (p)
-		record_realloc(old, ts, p, n * size, MP_AL_REALLOCARRAY);
+		record_realloc(old, ts, p, n * size, MP_AL_REALLOCARRAY, RECORD_CALLER);
 	else if (old && n * size == 0 && errno != ENOMEM)
 		record_free(old, ts);
 	return p;
@@ -128,7 +128,7 @@ MP_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 	hooks_ensure_real();
 	int r = real.posix_memalign(out, align, size);
 	if (r == 0 && *out && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(*out, size, MP_AL_POSIX_MEMALIGN);
+		record_alloc(*out, size, MP_AL_POSIX_MEMALIGN, RECORD_CALLER);
 	return r;
 }
 
@@ -137,7 +137,7 @@ MP_EXPORT void *aligned_alloc(size_t align, size_t size)
 	hooks_ensure_real();
 	void *p = real.aligned_alloc(align, size);
 	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, MP_AL_ALIGNED_ALLOC);
+		record_alloc(p, size, MP_AL_ALIGNED_ALLOC, RECORD_CALLER);
 	return p;
 }
 
@@ -146,7 +146,7 @@ MP_EXPORT void *memalign(size_t align, size_t size)
 	hooks_ensure_real();
 	void *p = real.memalign(align, size);
 	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, MP_AL_MEMALIGN);
+		record_alloc(p, size, MP_AL_MEMALIGN, RECORD_CALLER);
 	return p;
 }
 
@@ -155,7 +155,7 @@ MP_EXPORT void *valloc(size_t size)
 	hooks_ensure_real();
 	void *p = real.valloc(size);
 	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, MP_AL_VALLOC);
+		record_alloc(p, size, MP_AL_VALLOC, RECORD_CALLER);
 	return p;
 }
 
@@ -164,7 +164,7 @@ MP_EXPORT void *pvalloc(size_t size)
 	hooks_ensure_real();
 	void *p = real.pvalloc(size);
 	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, MP_AL_PVALLOC);
+		record_alloc(p, size, MP_AL_PVALLOC, RECORD_CALLER);
 	return p;
 }
 

@@ -53,7 +53,7 @@ static void *hooks_pymem_malloc(void *ctx, size_t size)
 	void *p = d->orig.malloc(d->orig.ctx, size);
 	mp_guard--;
 	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, d->allocator);
+		record_alloc(p, size, d->allocator, RECORD_CALLER);
 	return p;
 }
 
@@ -64,7 +64,7 @@ static void *hooks_pymem_calloc(void *ctx, size_t n, size_t size)
 	void *p = d->orig.calloc(d->orig.ctx, n, size);
 	mp_guard--;
 	if (p && mp_should_record() && !record_skip_alloc(n * size))
-		record_alloc(p, n * size, d->allocator);
+		record_alloc(p, n * size, d->allocator, RECORD_CALLER);
 	return p;
 }
 
@@ -76,7 +76,7 @@ static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
 	void *p = d->orig.realloc(d->orig.ctx, old, size);
 	mp_guard--;
 	if (p && mp_should_record())
-		record_realloc(old, ts, p, size, d->allocator);
+		record_realloc(old, ts, p, size, d->allocator, RECORD_CALLER);
 	return p;
 }
 
@@ -115,7 +115,7 @@ static __attribute__((noinline)) void *hooks_pymem_malloc_sampled(void *ctx, siz
 		return hooks_pymem_malloc(ctx, size);
 	void *p = d->orig.malloc(d->orig.ctx, size);
 	if (p && mp_should_record())
-		record_alloc(p, size, d->allocator);
+		record_alloc(p, size, d->allocator, RECORD_CALLER);
 	return p;
 }
 
@@ -126,7 +126,7 @@ static __attribute__((noinline)) void *hooks_pymem_calloc_sampled(void *ctx, siz
 		return hooks_pymem_calloc(ctx, n, size);
 	void *p = d->orig.calloc(d->orig.ctx, n, size);
 	if (p && mp_should_record())
-		record_alloc(p, n * size, d->allocator);
+		record_alloc(p, n * size, d->allocator, RECORD_CALLER);
 	return p;
 }
 

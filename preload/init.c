@@ -23,6 +23,7 @@
 #include "sampler.h"
 #include "stack.h"
 #include "thread.h"
+#include "unwind.h"
 #include "writer.h"
 
 #include <errno.h>
@@ -294,6 +295,7 @@ __attribute__((constructor)) static void init_main(void)
 	}
 	native_init();
 	record_max_depth = config.max_depth;
+	unwind_check = config.check_unwind;
 	sampler_interval_ms = config.interval_ms;
 	writer_flush_ms = config.flush_ms;
 	record_sample_bytes = config.sample_bytes;

@@ -7,6 +7,7 @@
 #include <internal/pycore_runtime.h>
 
 #include "python.h"
+#include "unwind.h"
 #include "mem.h"
 #include "mp.h"
 #include "native.h"
@@ -405,7 +406,63 @@ static unsigned python_find_eval(const uint64_t *ips, unsigned n)
 	return n;
 }
 
-static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
+/* libunwind's answer: the native frames below the Python frames (see above) in ips[],
+ * innermost first; returns their count. *cut: frames were left out. */
+static unsigned python_native_unwind(python_tcache_t *c, unsigned pn, uint64_t *ips, bool *cut)
+{
+	unsigned nn, inner;
+	if (pn && python_eval_hi) {
+		/* ask for a few frames more than this thread needed lately; on a miss ask for
+		 * twice as many, up to the whole stack */
+		unsigned guess = c->mixed_guess ? c->mixed_guess : 8;
+		for (;;) {
+			if (guess > record_max_depth)
+				guess = record_max_depth;
+			bool whole;
+			nn = native_backtrace(ips, guess, guess < record_max_depth, &whole, cut);
+			inner = python_find_eval(ips, nn);
+			if (inner < nn || whole || guess == record_max_depth)
+				break;
+			guess *= 2;
+		}
+		if (inner < nn) {
+			*cut = false; /* the frames kept reach the eval loop */
+			/* follow deeper needs at once, shallower ones slowly: the frames inside
+			 * the eval loop, the eval loop's own and one spare */
+			unsigned want = inner + 2, g = c->mixed_guess;
+			c->mixed_guess = want >= g ? want : g - (g - want + 7) / 8;
+		}
+		return inner;
+	}
+	return native_backtrace(ips, record_max_depth, false, NULL, cut);
+}
+
+/* MEMPROF_CHECK_UNWIND: the chain memprof's unwinder found (if it found one) against
+ * libunwind's frames ips[0..n) before they are interned. */
+static void python_check_chain(const unwind_chain_t *ch, const uint64_t *ips, unsigned n, bool cut)
+{
+	atomic_fetch_add(&unwind_checked, 1);
+	if (ch)
+		atomic_fetch_add(&unwind_answered, 1);
+	if (ch && (cut || (unsigned)(ch->n - ch->self) != n || memcmp(&ch->w[ch->self], ips, n * sizeof *ips))) {
+		/* the first few in full, to tell what differed */
+		if (atomic_fetch_add(&unwind_differed, 1) < 3) {
+			char a[512], b[512];
+			size_t ka = 0, kb = 0;
+			for (unsigned i = ch->self; i < ch->n && ka < sizeof a - 20; i++)
+				ka += (size_t)snprintf(a + ka, sizeof a - ka, " %#llx", (unsigned long long)ch->w[i]);
+			for (unsigned i = 0; i < n && kb < sizeof b - 20; i++)
+				kb += (size_t)snprintf(b + kb, sizeof b - kb, " %#llx", (unsigned long long)ips[i]);
+			a[ka] = b[kb] = 0;
+			mp_log("unwinder check: memprof's unwinder:%s; libunwind%s:%s", a, cut ? " (cut)" : "", b);
+		}
+	}
+}
+
+/* `ra`, `cfa`: where the hook was called from (RECORD_CALLER), for memprof's own
+ * unwinder (unwind.h), which answers most stacks from its chain cache, with the node
+ * interned for it last time; libunwind answers the rest. */
+static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t ra, uintptr_t cfa)
 {
 	uint64_t ips[STACK_MAX_FRAMES];
 	python_walk_frame_t fr[PY_MAX_FRAMES];
@@ -419,39 +476,32 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts)
 		pn = 0; /* no complete frame: the whole native stack, as without Python frames */
 	else if (pn && !id)
 		return 0;
-	unsigned nn, inner;
-	bool cut;
-	if (pn && python_eval_hi) {
-		/* ask for a few frames more than this thread needed lately; on a miss ask for
-		 * twice as many, up to the whole stack */
-		unsigned guess = c->mixed_guess ? c->mixed_guess : 8;
-		for (;;) {
-			if (guess > record_max_depth)
-				guess = record_max_depth;
-			bool whole;
-			nn = native_backtrace(ips, guess, guess < record_max_depth, &whole, &cut);
-			inner = python_find_eval(ips, nn);
-			if (inner < nn || whole || guess == record_max_depth)
-				break;
-			guess *= 2;
+	const unwind_chain_t *ch = NULL;
+	bool own = pn && python_eval_hi && ra;
+	if (own) {
+		ch = unwind_chain((unwind_cache_t **)&t->unwind, ra, cfa, python_eval_lo, python_eval_hi, record_max_depth);
+		if (ch && mp_likely(!unwind_check)) {
+			if (ch->node && ch->parent == id)
+				return ch->node;
+			unsigned k = ch->n - ch->self;
+			memcpy(ips, &ch->w[ch->self], k * sizeof *ips);
+			uint32_t node = native_intern(t->cache, id, ips, k, false);
+			if (node)
+				unwind_chain_memo(ch, id, node);
+			return node;
 		}
-		if (inner < nn) {
-			cut = false; /* the frames kept reach the eval loop */
-			/* follow deeper needs at once, shallower ones slowly: the frames inside
-			 * the eval loop, the eval loop's own and one spare */
-			unsigned want = inner + 2, g = c->mixed_guess;
-			c->mixed_guess = want >= g ? want : g - (g - want + 7) / 8;
-		}
-	} else {
-		nn = inner = native_backtrace(ips, record_max_depth, false, NULL, &cut);
 	}
+	bool cut;
+	unsigned n = python_native_unwind(c, pn, ips, &cut);
+	if (mp_unlikely(unwind_check) && own)
+		python_check_chain(ch, ips, n, cut);
 	/* native frames cut short (more than MEMPROF_MAX_DEPTH before the eval loop, or in
 	 * a stack without Python frames) hang from the truncation marker: below the Python
 	 * frames, or at the root */
-	return native_intern(t->cache, id, ips, inner, cut);
+	return native_intern(t->cache, id, ips, n, cut);
 }
 
-uint32_t python_stack(mp_thread_t *t, bool gil, bool native)
+uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t cfa)
 {
 	/* With the GIL held, the thread holding it is the caller: read it as
 	 * _PyThreadState_GET() does. Without (RAW domain, malloc), the calling thread's own
@@ -459,7 +509,7 @@ uint32_t python_stack(mp_thread_t *t, bool gil, bool native)
 	PyThreadState *ts = gil ? (PyThreadState *)_Py_atomic_load_relaxed(&py.runtime->gilstate.tstate_current)
 				: py.GILStateGet();
 	if (native)
-		return python_stack_mixed(t, ts);
+		return python_stack_mixed(t, ts, ra, cfa);
 	return python_stack_only(t, ts);
 }
 

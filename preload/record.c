@@ -161,12 +161,14 @@ static inline bool record_holds_gil(int allocator)
 bool record_native = true;
 
 /* Inlined: see native_backtrace. */
-static inline __attribute__((always_inline)) uint32_t record_stack(mp_thread_t *t, int allocator)
+static inline __attribute__((always_inline)) uint32_t record_stack(mp_thread_t *t, int allocator, uintptr_t ra,
+								 uintptr_t cfa)
 {
 	if (python_active) {
 		if (mp_unlikely(!python_scheduled))
 			python_maybe_schedule();
-		return python_stack(t, allocator == MP_AL_PYMEM_MEM || allocator == MP_AL_PYMEM_OBJ, record_native);
+		return python_stack(t, allocator == MP_AL_PYMEM_MEM || allocator == MP_AL_PYMEM_OBJ, record_native, ra,
+				    cfa);
 	}
 	if (!record_native)
 		return 0;
@@ -176,12 +178,12 @@ static inline __attribute__((always_inline)) uint32_t record_stack(mp_thread_t *
 	return native_intern(t->cache, 0, ips, n, cut);
 }
 
-void record_alloc(void *p, size_t size, int allocator)
+void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t cfa)
 {
 	mp_guard++;
 	mp_thread_t *t = thread_get();
 	if (mp_likely(t->cap) && record_sample_alloc(t, p, size)) {
-		uint32_t stack = record_stack(t, allocator);
+		uint32_t stack = record_stack(t, allocator, ra, cfa);
 		uint64_t ts = record_holds_gil(allocator) && size <= RECORD_SMALL_REQUEST ? record_gil_stamp(t)
 											    : record_fresh(t, clock_after());
 		record_put(t, ts, p, size, stack, MP_EV_ALLOC, allocator);
@@ -204,11 +206,11 @@ void record_free(void *p, uint64_t ts)
 	mp_guard--;
 }
 
-void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator)
+void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t cfa)
 {
 	if (old)
 		record_free(old, ts_free);
-	record_alloc(p, size, allocator);
+	record_alloc(p, size, allocator, ra, cfa);
 }
 
 void record_end(void)

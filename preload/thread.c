@@ -1,6 +1,7 @@
 /* Per-thread state, block pool and the thread registry (see thread.h). */
 #define _GNU_SOURCE
 #include "thread.h"
+#include "unwind.h"
 #include "mem.h"
 #include "writer.h"
 
@@ -183,6 +184,7 @@ void thread_reap(void (*before_free)(mp_thread_t *))
 			thread_block_release(NULL, t->rd);
 			stack_cache_free(t->cache);
 			mem_free(t->py);
+			unwind_cache_free(t->unwind);
 			mem_free(t);
 			continue;
 		}

@@ -9,6 +9,7 @@
 #include "stack.h"
 #include "sampler.h"
 #include "thread.h"
+#include "unwind.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -575,6 +576,9 @@ void writer_final_flush(void)
 	sem_post(&writer_sem);
 	if (!pthread_equal(pthread_self(), writer_thread))
 		writer_wait_finished(30000);
+	if (unwind_check)
+		mp_log("unwinder check: %lu stacks, %lu answered by memprof's unwinder, %lu differed",
+		       atomic_load(&unwind_checked), atomic_load(&unwind_answered), atomic_load(&unwind_differed));
 	mp_guard--;
 	errno = saved;
 }

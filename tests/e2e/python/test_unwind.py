@@ -1,0 +1,55 @@
+"""memprof's own unwinder (preload/unwind.h) in mixed mode, on both interpreters: with
+MEMPROF_CHECK_UNWIND=1 every stack is unwound by it and by libunwind and the two are
+compared; it must answer most of them (else the test proves nothing) and differ on none.
+Then the recorded profile itself: the flame graph of the workload's lines from a run
+where memprof's unwinder answers must be the one libunwind's answers give (the workload
+on the main thread alone, whose profile is the same from run to run)."""
+import re
+
+import harness
+from pycommon import cext_lib, one, prog, pythons, tag
+
+PROG = prog("unwindwork.py")
+CHECK = re.compile(rb"memprof: unwinder check: (\d+) stacks, (\d+) answered by memprof's unwinder, (\d+) differed")
+
+
+def folded(db):
+    """The workload's allocation stacks (symbolized, so comparable across runs)."""
+    lines = harness.analyze("flamegraph", "--format=folded", "--metric=allocated", db).splitlines()
+    return sorted(l for l in lines if "unwindwork.py" in l)
+
+
+def check(py):
+    env = {"MEMPROF_NATIVE": "1", "PYTHONHASHSEED": "0"}
+    p, files = harness.profile([py, PROG, cext_lib()], env=dict(env, MEMPROF_CHECK_UNWIND="1"), check_rc=0)
+    harness.expect_eq(p.stdout, b"done\n", tag(py) + " stdout")
+    m = CHECK.findall(p.stderr)
+    if len(m) != 1:
+        raise AssertionError("%s: expected one check line on stderr: %s" % (tag(py), p.stderr[-2000:]))
+    stacks, answered, differed = map(int, m[0])
+    harness.expect_eq(differed, 0, "%s stacks where the unwinders differ (of %d)" % (tag(py), stacks))
+    harness.expect_eq(stacks > 100000, True, "%s stacks checked (%d)" % (tag(py), stacks))
+    harness.expect_eq(answered > stacks * 0.8, True, "%s stacks memprof's unwinder answered (%d of %d)" % (
+        tag(py), answered, stacks))
+
+    runs = []
+    for check_env in ("1", "0"):
+        p, files = harness.profile([py, PROG, cext_lib(), "single"], env=dict(env, MEMPROF_CHECK_UNWIND=check_env),
+                                   check_rc=0)
+        runs.append(folded(one(files, "%s run, MEMPROF_CHECK_UNWIND=%s" % (tag(py), check_env))))
+    by_libunwind, by_own = runs
+    for want in ("json/__init__.py", "cext_alloc"):
+        harness.expect_eq(any(want in l for l in by_own), True, "%s a stack through %s" % (tag(py), want))
+    if by_own != by_libunwind:
+        a, b = set(by_own), set(by_libunwind)
+        raise AssertionError("%s: the profiles differ: only with memprof's unwinder %s; only with libunwind %s" % (
+            tag(py), sorted(a - b)[:5], sorted(b - a)[:5]))
+
+
+def test_own_unwinder():
+    for py in pythons():
+        check(py)
+
+
+if __name__ == "__main__":
+    harness.run(globals())
