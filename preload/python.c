@@ -437,32 +437,10 @@ static unsigned python_native_unwind(python_tcache_t *c, unsigned pn, uint64_t *
 	return native_backtrace(ips, record_max_depth, false, NULL, cut);
 }
 
-/* MEMPROF_CHECK_UNWIND: the chain memprof's unwinder found (if it found one) against
- * libunwind's frames ips[0..n) before they are interned. */
-static void python_check_chain(const unwind_chain_t *ch, const uint64_t *ips, unsigned n, bool cut)
-{
-	atomic_fetch_add(&unwind_checked, 1);
-	if (ch)
-		atomic_fetch_add(&unwind_answered, 1);
-	if (ch && (cut || (unsigned)(ch->n - ch->self) != n || memcmp(&ch->w[ch->self], ips, n * sizeof *ips))) {
-		/* the first few in full, to tell what differed */
-		if (atomic_fetch_add(&unwind_differed, 1) < 3) {
-			char a[512], b[512];
-			size_t ka = 0, kb = 0;
-			for (unsigned i = ch->self; i < ch->n && ka < sizeof a - 20; i++)
-				ka += (size_t)snprintf(a + ka, sizeof a - ka, " %#llx", (unsigned long long)ch->w[i]);
-			for (unsigned i = 0; i < n && kb < sizeof b - 20; i++)
-				kb += (size_t)snprintf(b + kb, sizeof b - kb, " %#llx", (unsigned long long)ips[i]);
-			a[ka] = b[kb] = 0;
-			mp_log("unwinder check: memprof's unwinder:%s; libunwind%s:%s", a, cut ? " (cut)" : "", b);
-		}
-	}
-}
-
-/* `ra`, `cfa`: where the hook was called from (RECORD_CALLER), for memprof's own
+/* `ra`, `fp`: where the hook was called from (RECORD_CALLER), for memprof's own
  * unwinder (unwind.h), which answers most stacks from its chain cache, with the node
  * interned for it last time; libunwind answers the rest. */
-static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t ra, uintptr_t cfa)
+static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t ra, uintptr_t fp)
 {
 	uint64_t ips[STACK_MAX_FRAMES];
 	python_walk_frame_t fr[PY_MAX_FRAMES];
@@ -476,32 +454,27 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t 
 		pn = 0; /* no complete frame: the whole native stack, as without Python frames */
 	else if (pn && !id)
 		return 0;
+	/* memprof's unwinder: down to the eval loop below Python frames, else (no eval loop
+	 * known, no complete Python frame) the whole stack, as python_native_unwind does */
 	const unwind_chain_t *ch = NULL;
-	bool own = pn && python_eval_hi && ra;
-	if (own) {
-		ch = unwind_chain((unwind_cache_t **)&t->unwind, ra, cfa, python_eval_lo, python_eval_hi, record_max_depth);
-		if (ch && mp_likely(!unwind_check)) {
-			if (ch->node && ch->parent == id)
-				return ch->node;
-			unsigned k = ch->n - ch->self;
-			memcpy(ips, &ch->w[ch->self], k * sizeof *ips);
-			uint32_t node = native_intern(t->cache, id, ips, k, false);
-			if (node)
-				unwind_chain_memo(ch, id, node);
-			return node;
-		}
+	if (ra) {
+		bool eval = pn && python_eval_hi;
+		ch = unwind_chain(t->unwind, ra, fp, eval ? python_eval_lo : 0,
+				  eval ? python_eval_hi : 0, record_max_depth);
+		if (ch && mp_likely(!unwind_check))
+			return unwind_chain_node(ch, t->cache, id);
 	}
 	bool cut;
 	unsigned n = python_native_unwind(c, pn, ips, &cut);
-	if (mp_unlikely(unwind_check) && own)
-		python_check_chain(ch, ips, n, cut);
+	if (mp_unlikely(unwind_check) && ra)
+		unwind_check_chain(ch, ips, n, cut);
 	/* native frames cut short (more than MEMPROF_MAX_DEPTH before the eval loop, or in
 	 * a stack without Python frames) hang from the truncation marker: below the Python
 	 * frames, or at the root */
 	return native_intern(t->cache, id, ips, n, cut);
 }
 
-uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t cfa)
+uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp)
 {
 	/* With the GIL held, the thread holding it is the caller: read it as
 	 * _PyThreadState_GET() does. Without (RAW domain, malloc), the calling thread's own
@@ -509,7 +482,7 @@ uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintp
 	PyThreadState *ts = gil ? (PyThreadState *)_Py_atomic_load_relaxed(&py.runtime->gilstate.tstate_current)
 				: py.GILStateGet();
 	if (native)
-		return python_stack_mixed(t, ts, ra, cfa);
+		return python_stack_mixed(t, ts, ra, fp);
 	return python_stack_only(t, ts);
 }
 

@@ -28,9 +28,9 @@ int python_attach(bool mixed);
 bool python_present(void);
 /* Interned stack of the calling thread; `gil` is true when the caller holds the GIL
  * (PyMem MEM/OBJ domains). With `native`, native frames are captured too and the
- * Python frames spliced in where the interpreter's eval loop runs them; `ra` and `cfa`
+ * Python frames spliced in where the interpreter's eval loop runs them; `ra` and `fp`
  * tell where the hook was called from (RECORD_CALLER, for unwind.h), or are 0. */
-uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t cfa);
+uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp);
 /* Called by the hooks (with the GIL) until the atexit callback is registered. */
 void python_maybe_schedule(void);
 extern bool python_scheduled;

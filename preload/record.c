@@ -7,6 +7,7 @@
 #include "native.h"
 #include "python.h"
 #include "thread.h"
+#include "unwind.h"
 
 #include <errno.h>
 #include <math.h>
@@ -162,28 +163,37 @@ bool record_native = true;
 
 /* Inlined: see native_backtrace. */
 static inline __attribute__((always_inline)) uint32_t record_stack(mp_thread_t *t, int allocator, uintptr_t ra,
-								 uintptr_t cfa)
+								 uintptr_t fp)
 {
 	if (python_active) {
 		if (mp_unlikely(!python_scheduled))
 			python_maybe_schedule();
 		return python_stack(t, allocator == MP_AL_PYMEM_MEM || allocator == MP_AL_PYMEM_OBJ, record_native, ra,
-				    cfa);
+				    fp);
 	}
 	if (!record_native)
 		return 0;
+	/* memprof's unwinder from its chain cache (unwind.h), else libunwind */
+	const unwind_chain_t *ch = NULL;
+	if (ra) {
+		ch = unwind_chain(t->unwind, ra, fp, 0, 0, record_max_depth);
+		if (ch && mp_likely(!unwind_check))
+			return unwind_chain_node(ch, t->cache, 0);
+	}
 	uint64_t ips[STACK_MAX_FRAMES];
 	bool cut;
 	unsigned n = native_backtrace(ips, record_max_depth, false, NULL, &cut);
+	if (mp_unlikely(unwind_check) && ra)
+		unwind_check_chain(ch, ips, n, cut);
 	return native_intern(t->cache, 0, ips, n, cut);
 }
 
-void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t cfa)
+void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp)
 {
 	mp_guard++;
 	mp_thread_t *t = thread_get();
 	if (mp_likely(t->cap) && record_sample_alloc(t, p, size)) {
-		uint32_t stack = record_stack(t, allocator, ra, cfa);
+		uint32_t stack = record_stack(t, allocator, ra, fp);
 		uint64_t ts = record_holds_gil(allocator) && size <= RECORD_SMALL_REQUEST ? record_gil_stamp(t)
 											    : record_fresh(t, clock_after());
 		record_put(t, ts, p, size, stack, MP_EV_ALLOC, allocator);
@@ -206,11 +216,11 @@ void record_free(void *p, uint64_t ts)
 	mp_guard--;
 }
 
-void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t cfa)
+void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp)
 {
 	if (old)
 		record_free(old, ts_free);
-	record_alloc(p, size, allocator, ra, cfa);
+	record_alloc(p, size, allocator, ra, fp);
 }
 
 void record_end(void)

@@ -78,17 +78,18 @@ static inline bool record_skip_free(const void *p)
 /* pymalloc's limit: larger requests of the MEM and OBJ domains go to the RAW domain. */
 #define RECORD_SMALL_REQUEST 512
 
-/* Where the hook was called from, for memprof's own unwinder in mixed mode (unwind.h):
- * the return address into its caller and its canonical frame address (the caller's
- * stack pointer once the call returns). Taken in the hook itself: in whatever function
- * the two builtins end up in after inlining, they describe that one frame. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define RECORD_CALLER (uintptr_t) __builtin_return_address(0), (uintptr_t)__builtin_dwarf_cfa()
+/* Where the hook was called from, for memprof's own unwinder in native and mixed mode
+ * (unwind.h): the return address into its caller and the hook's frame address (asking
+ * for it gives the hook a frame pointer: the caller's rbp at [fp], the return address at
+ * [fp + 8]). Taken in the hook itself: in whatever function the two builtins end up in
+ * after inlining, they describe that one frame. */
+#if defined(__x86_64__)
+#define RECORD_CALLER (uintptr_t) __builtin_return_address(0), (uintptr_t)__builtin_frame_address(0)
 #else
 #define RECORD_CALLER (uintptr_t)0, (uintptr_t)0
 #endif
 
-void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t cfa);
+void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp);
 /* A free stamped at `ts` (taken before the real free ran), or RECORD_TS_GIL for a free
  * made with the GIL held (PyMem MEM/OBJ domains). */
 #define RECORD_TS_GIL 0
@@ -140,7 +141,7 @@ static inline void record_free_gil(void *p)
 	record_free(p, RECORD_TS_GIL);
 }
 /* A successful realloc: the free of `old` stamped at ts_free, then the new block. */
-void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t cfa);
+void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp);
 /* The Python main program finished ("end of program"). */
 void record_end(void);
 

@@ -90,6 +90,7 @@ mp_thread_t *thread_attach(void)
 	t->cap = THREAD_BLOCK_WORDS - THREAD_EVENT_MAX_WORDS;
 	t->stuck_at = ~0ul;
 	t->cache = c;
+	t->unwind = unwind_cache_new();
 	t->tid = (pid_t)syscall(SYS_gettid);
 	pthread_mutex_lock(&thread_lock);
 	t->id = thread_next_id++;

@@ -48,7 +48,7 @@ typedef struct mp_thread {
 	uint64_t wts; /* timestamp of the thread's last event in the word stream */
 	stack_cache_t *cache;
 	void *py; /* python.c's per-thread cache, created on first use */
-	void *unwind; /* unwind.c's chain cache (mixed mode), created on first use */
+	struct unwind_cache *unwind; /* unwind.c's chain cache (native and mixed mode), or NULL */
 	uint32_t id;
 	pid_t tid;
 	uint64_t stamp;       /* the thread's newest timestamp (record.c) */

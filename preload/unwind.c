@@ -5,7 +5,10 @@
 #include "modules.h"
 #include "mp.h"
 #include "native.h"
+#include "stack.h"
 
+#include <libunwind.h>
+#include <stdio.h>
 #include <string.h>
 
 bool unwind_check;
@@ -20,15 +23,41 @@ struct dwarf_eh_bases {
 };
 extern const void *_Unwind_Find_FDE(void *pc, struct dwarf_eh_bases *bases);
 
-/* Rules found so far, one word each: ip << 16 | c, where c (8 .. 65535) says the CFA is
- * rsp + c with the return address at CFA - 8, and 0 that the frame is of another kind.
- * Open addressing; entries are only ever added (a compare-and-swap into an empty word),
- * so readers need no lock; a full table just stops remembering. */
+/* A frame's rule, as memprof's unwinder follows it (0: a frame it does not follow):
+ *   bits 0-15  c: the CFA is (rsp or rbp) + c, the return address at CFA - 8
+ *   bit 16     the CFA's base is rbp (a frame pointer), else rsp
+ *   bit 17     the caller's rbp is saved at CFA + 8 * (bits 18-25, signed); else the
+ *              frame leaves rbp as it found it
+ * or UNWIND_END: the outermost frame (its return address is undefined). */
+#define UNWIND_RULE_BP (1u << 16)
+#define UNWIND_RULE_BP_SAVED (1u << 17)
+#define UNWIND_END (1u << 30)
+
+static inline unsigned unwind_rule_cfa_off(unsigned r)
+{
+	return r & 0xffff;
+}
+
+static inline int64_t unwind_rule_bp_off(unsigned r)
+{
+	return (int64_t)(int8_t)(uint8_t)(r >> 18) * 8;
+}
+
+/* Rules found so far: open addressing on the instruction pointer. An entry is claimed
+ * with a compare-and-swap of its key to ip | UNWIND_PENDING, its rule stored, then its
+ * key to ip (release): readers take an entry only once its key is ip, and need no lock.
+ * Entries are never removed; a full table (3/4) just stops remembering. */
 #define UNWIND_RULES 8192u
-static _Atomic(_Atomic uint64_t *) unwind_rules;
+#define UNWIND_PENDING (1ull << 63)
+typedef struct unwind_rules {
+	_Atomic uint64_t key[UNWIND_RULES];
+	uint32_t rule[UNWIND_RULES];
+} unwind_rules_t;
+static unwind_rules_t *unwind_rules;
 static atomic_uint unwind_rules_n;
 
 /* DWARF register numbers on x86-64. */
+#define UNWIND_REG_RBP 6
 #define UNWIND_REG_RSP 7
 #define UNWIND_REG_RA 16
 
@@ -37,7 +66,10 @@ typedef struct unwind_row {
 	unsigned cfa_reg;
 	bool cfa_expr;
 	bool ra_saved; /* the return address is saved at CFA + ra_off */
+	bool ra_undefined; /* the outermost frame (_start, a thread's start in clone) */
 	int64_t ra_off;
+	bool bp_saved, bp_other; /* rbp saved at CFA + bp_off; another rule than that or none */
+	int64_t bp_off;
 } unwind_row_t;
 
 typedef struct unwind_cfi {
@@ -142,18 +174,12 @@ static bool unwind_run(unwind_cfi_t *r, uint64_t loc, uint64_t target, unwind_ro
 			delta = op & 0x3f;
 			goto advance;
 		case 2: /* offset */
+			reg = op & 0x3f;
 			off = (int64_t)unwind_uleb(r) * r->data_align;
-			if ((op & 0x3f) == UNWIND_REG_RA) {
-				row->ra_saved = true;
-				row->ra_off = off;
-			}
-			continue;
+			goto offset;
 		case 3: /* restore */
-			if ((op & 0x3f) == UNWIND_REG_RA) {
-				row->ra_saved = init->ra_saved;
-				row->ra_off = init->ra_off;
-			}
-			continue;
+			reg = op & 0x3f;
+			goto restore;
 		}
 		switch (op) {
 		case 0x00: /* nop */
@@ -180,14 +206,22 @@ static bool unwind_run(unwind_cfi_t *r, uint64_t loc, uint64_t target, unwind_ro
 			off = -(int64_t)unwind_uleb(r) * r->data_align;
 			goto offset;
 		case 0x06: /* restore_extended */
-			if (unwind_uleb(r) == UNWIND_REG_RA) {
-				row->ra_saved = init->ra_saved;
-				row->ra_off = init->ra_off;
-			}
-			break;
+			reg = unwind_uleb(r);
+			goto restore;
 		case 0x07: /* undefined */
+			reg = unwind_uleb(r);
+			if (reg == UNWIND_REG_RA) {
+				row->ra_saved = false;
+				row->ra_undefined = true;
+				break;
+			}
+			goto other;
 		case 0x08: /* same_value */
 			reg = unwind_uleb(r);
+			if (reg == UNWIND_REG_RBP) {
+				row->bp_saved = row->bp_other = false;
+				break;
+			}
 			goto other;
 		case 0x09: /* register */
 		case 0x14: /* val_offset */
@@ -258,19 +292,37 @@ static bool unwind_run(unwind_cfi_t *r, uint64_t loc, uint64_t target, unwind_ro
 	offset:
 		if (reg == UNWIND_REG_RA) {
 			row->ra_saved = true;
+			row->ra_undefined = false;
 			row->ra_off = off;
+		} else if (reg == UNWIND_REG_RBP) {
+			row->bp_saved = true;
+			row->bp_other = false;
+			row->bp_off = off;
+		}
+		continue;
+	restore:
+		if (reg == UNWIND_REG_RA) {
+			row->ra_saved = init->ra_saved;
+			row->ra_undefined = init->ra_undefined;
+			row->ra_off = init->ra_off;
+		} else if (reg == UNWIND_REG_RBP) {
+			row->bp_saved = init->bp_saved;
+			row->bp_other = init->bp_other;
+			row->bp_off = init->bp_off;
 		}
 		continue;
 	other:
 		if (reg == UNWIND_REG_RA)
-			row->ra_saved = false;
+			row->ra_saved = row->ra_undefined = false;
+		else if (reg == UNWIND_REG_RBP)
+			row->bp_saved = false, row->bp_other = true;
 		continue;
 	}
 	return !r->bad;
 }
 
-/* The rule of the frame whose return address is ip (its call is at ip - 1): c if the
- * CFA is rsp + c with the return address at CFA - 8, else 0. */
+/* The rule of the frame whose return address is ip (its call is at ip - 1), read from
+ * its FDE (see above). */
 static unsigned unwind_rule_compute(uint64_t ip)
 {
 	struct dwarf_eh_bases bases;
@@ -344,10 +396,18 @@ static unsigned unwind_rule_compute(uint64_t ip)
 	}
 	if (f.bad || target < func || !unwind_run(&f, func, target, &row, &init))
 		return 0;
-	if (row.cfa_expr || row.cfa_reg != UNWIND_REG_RSP || !row.ra_saved || row.ra_off != -8 || row.cfa_off < 8 ||
-	    row.cfa_off > 0xffff)
+	if (row.ra_undefined)
+		return UNWIND_END;
+	if (row.cfa_expr || (row.cfa_reg != UNWIND_REG_RSP && row.cfa_reg != UNWIND_REG_RBP) || !row.ra_saved ||
+	    row.ra_off != -8 || row.cfa_off < 0 || row.cfa_off > 0xffff || row.bp_other)
 		return 0;
-	return (unsigned)row.cfa_off;
+	unsigned rule = (unsigned)row.cfa_off | (row.cfa_reg == UNWIND_REG_RBP ? UNWIND_RULE_BP : 0);
+	if (row.bp_saved) {
+		if (row.bp_off % 8 || row.bp_off < -1024 || row.bp_off > 1016)
+			return 0;
+		rule |= UNWIND_RULE_BP_SAVED | (unsigned)(uint8_t)(int8_t)(row.bp_off / 8) << 18;
+	}
+	return rule;
 }
 
 static inline size_t unwind_hash(uint64_t x)
@@ -358,43 +418,33 @@ static inline size_t unwind_hash(uint64_t x)
 /* The rule for ip, from the table or computed (and then remembered). */
 static unsigned unwind_rule(uint64_t ip)
 {
-	_Atomic uint64_t *tab = atomic_load_explicit(&unwind_rules, memory_order_acquire);
-	if (mp_unlikely(!tab)) {
-		_Atomic uint64_t *nt = mem_alloc(UNWIND_RULES * sizeof *nt), *expected = NULL;
-		if (!nt)
-			return 0;
-		if (atomic_compare_exchange_strong(&unwind_rules, &expected, nt)) {
-			tab = nt;
-		} else {
-			mem_free(nt);
-			tab = expected;
-		}
-	}
-	if (mp_unlikely(ip >> 48 || !ip))
+	unwind_rules_t *tab = unwind_rules;
+	if (mp_unlikely(ip >> 62 || !ip))
 		return 0;
 	size_t i = unwind_hash(ip) & (UNWIND_RULES - 1);
 	for (unsigned probes = 0; probes < 32; probes++, i = (i + 1) & (UNWIND_RULES - 1)) {
-		uint64_t w = atomic_load_explicit(&tab[i], memory_order_relaxed);
-		if (!w)
+		uint64_t k = atomic_load_explicit(&tab->key[i], memory_order_acquire);
+		if (!k)
 			break;
-		if (w >> 16 == ip)
-			return (unsigned)(w & 0xffff);
+		if (k == ip)
+			return tab->rule[i];
 	}
-	unsigned c = unwind_rule_compute(ip);
+	unsigned rule = unwind_rule_compute(ip);
 	if (atomic_load_explicit(&unwind_rules_n, memory_order_relaxed) >= UNWIND_RULES / 4 * 3)
-		return c;
-	uint64_t w = ip << 16 | c;
+		return rule;
 	i = unwind_hash(ip) & (UNWIND_RULES - 1);
 	for (unsigned probes = 0; probes < 32; probes++, i = (i + 1) & (UNWIND_RULES - 1)) {
 		uint64_t expected = 0;
-		if (atomic_compare_exchange_strong(&tab[i], &expected, w)) {
+		if (atomic_compare_exchange_strong(&tab->key[i], &expected, ip | UNWIND_PENDING)) {
+			tab->rule[i] = rule;
+			atomic_store_explicit(&tab->key[i], ip, memory_order_release);
 			atomic_fetch_add_explicit(&unwind_rules_n, 1, memory_order_relaxed);
 			break;
 		}
-		if (expected >> 16 == ip)
+		if ((expected & ~UNWIND_PENDING) == ip)
 			break; /* another thread got there first */
 	}
-	return c;
+	return rule;
 }
 
 /* ---- chains ------------------------------------------------------------------------- */
@@ -412,34 +462,60 @@ __attribute__((no_sanitize_address)) static inline uint64_t unwind_word(uintptr_
 	return *(const uint64_t *)a;
 }
 
+/* Whether the stack still holds the chain: every word its unwinding read, in the order
+ * it read them (each address is then one of a live frame's, as the unwinding showed). */
 static inline bool unwind_chain_holds(const unwind_chain_t *ch)
 {
-	for (unsigned i = 0; i < ch->n; i++)
+	for (unsigned i = 0; i < ch->n; i++) {
+		if (mp_unlikely(ch->bpslot[i] != UNWIND_NO_BP) && unwind_word(ch->cfa + ch->bpslot[i]) != ch->bpval[i])
+			return false;
 		if (unwind_word(ch->cfa + ch->slot[i]) != ch->w[i + 1])
 			return false;
+	}
 	return true;
 }
 
-/* Unwinds from (ra, cfa) into ch; false if a frame is not one this unwinder follows, or
- * the chain is longer than it keeps. */
-static bool unwind_fill(unwind_chain_t *ch, uintptr_t ra, uintptr_t cfa, uint64_t lo, uint64_t hi, unsigned max)
+/* Unwinds from (ra, cfa, bp) into ch; false if a frame is not one this unwinder
+ * follows, or the chain is longer than it keeps. */
+static bool unwind_fill(unwind_chain_t *ch, uintptr_t ra, uintptr_t cfa, uintptr_t bp, uint64_t lo, uint64_t hi,
+			unsigned max)
 {
 	uint64_t ip = ra, sp = cfa;
-	unsigned n = 0, self = 0;
+	unsigned n = 0, self = 0, end;
+	bool bp_is_key = true; /* rbp still holds the caller's value (the key's bp) */
+	ch->keyed_bp = false;
 	ch->w[0] = ip;
 	for (;;) {
-		if (ip >= lo && ip < hi)
+		if (ip >= lo && ip < hi) {
+			end = n; /* the eval loop: not recorded */
 			break;
+		}
 		if (n == self && native_is_self(ip))
 			self++; /* memprof's own frames on top are walked, not recorded */
-		if (n == UNWIND_CHAIN_MAX)
+		unsigned r = unwind_rule(ip);
+		if (r == UNWIND_END && lo == hi) {
+			end = n + 1; /* the outermost frame, recorded as libunwind does */
+			break;
+		}
+		if (!r || r == UNWIND_END || n == UNWIND_CHAIN_MAX)
 			return false;
-		unsigned c = unwind_rule(ip);
-		if (!c)
+		uint64_t base = sp;
+		if (r & UNWIND_RULE_BP) {
+			base = bp;
+			ch->keyed_bp |= bp_is_key;
+		}
+		uint64_t next_cfa = base + unwind_rule_cfa_off(r);
+		if (next_cfa <= sp || next_cfa - cfa > (1u << 20))
 			return false;
-		uint64_t next_cfa = sp + c;
-		if (next_cfa - cfa > (1u << 20))
-			return false;
+		ch->bpslot[n] = UNWIND_NO_BP;
+		if (r & UNWIND_RULE_BP_SAVED) {
+			uint64_t a = next_cfa + (uint64_t)unwind_rule_bp_off(r);
+			if (a < sp || a >= next_cfa)
+				return false;
+			ch->bpslot[n] = (uint32_t)(a - cfa);
+			ch->bpval[n] = bp = unwind_word(a);
+			bp_is_key = false;
+		}
 		ch->slot[n] = (uint32_t)(next_cfa - 8 - cfa);
 		ip = unwind_word(next_cfa - 8);
 		ch->w[++n] = ip;
@@ -447,34 +523,94 @@ static bool unwind_fill(unwind_chain_t *ch, uintptr_t ra, uintptr_t cfa, uint64_
 		if (!ip)
 			return false;
 	}
-	if (n - self > max)
+	if (end - self > max)
 		return false;
 	ch->n = (uint16_t)n;
 	ch->self = (uint16_t)self;
+	ch->end = (uint16_t)end;
 	return true;
 }
 
-const unwind_chain_t *unwind_chain(unwind_cache_t **cp, uintptr_t ra, uintptr_t cfa, uint64_t stop_lo,
+const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
 				   uint64_t stop_hi, unsigned max)
 {
-	if (mp_unlikely(modules_generation() != 0))
+	if (mp_unlikely(!c || modules_generation() != 0))
 		return NULL; /* a library was unloaded: libunwind from now on */
-	if (unwind_word(cfa - 8) != ra)
+	/* the hook's frame: [fp] the caller's rbp, [fp + 8] the return address, its CFA
+	 * above them */
+	uintptr_t cfa = fp + 16, bp = unwind_word(fp);
+	if (unwind_word(fp + 8) != ra)
 		return NULL; /* not the hook's frame as this unwinder expects it */
-	unwind_cache_t *c = *cp;
-	if (mp_unlikely(!c) && !(c = *cp = mem_alloc(sizeof *c)))
-		return NULL;
 	unwind_chain_t *ch = &c->e[(size_t)((ra ^ (uint64_t)cfa * 0x9E3779B97F4A7C15ull) >> 57) & (UNWIND_CACHE - 1)];
-	if (ch->ra == ra && ch->cfa == cfa && unwind_chain_holds(ch))
+	bool whole = stop_lo == stop_hi;
+	if (ch->ra == ra && ch->cfa == cfa && ch->whole == whole && (!ch->keyed_bp || ch->bp == bp) &&
+	    unwind_chain_holds(ch))
 		return ch;
 	ch->ra = 0;
-	if (!unwind_fill(ch, ra, cfa, stop_lo, stop_hi, max))
+	if (!unwind_fill(ch, ra, cfa, bp, stop_lo, stop_hi, max))
 		return NULL;
 	ch->ra = ra;
 	ch->cfa = cfa;
+	ch->bp = bp;
+	ch->whole = whole;
 	ch->node = 0;
 	ch->parent = 0;
 	return ch;
+}
+
+uint32_t unwind_chain_node(const unwind_chain_t *ch, stack_cache_t *sc, uint32_t parent)
+{
+	if (ch->node && ch->parent == parent)
+		return ch->node;
+	uint64_t ips[UNWIND_CHAIN_MAX + 1];
+	unsigned k = ch->end - ch->self;
+	memcpy(ips, &ch->w[ch->self], k * sizeof *ips);
+	uint32_t node = native_intern(sc, parent, ips, k, false);
+	if (node) {
+		unwind_chain_t *m = (unwind_chain_t *)ch; /* the memo is the cache's own */
+		m->parent = parent;
+		m->node = node;
+	}
+	return node;
+}
+
+void unwind_check_chain(const unwind_chain_t *ch, const uint64_t *ips, unsigned n, bool cut)
+{
+	atomic_fetch_add(&unwind_checked, 1);
+	if (!ch)
+		return;
+	atomic_fetch_add(&unwind_answered, 1);
+	unsigned k = ch->end - ch->self;
+	if (!cut && k == n && !memcmp(&ch->w[ch->self], ips, n * sizeof *ips))
+		return;
+	/* the first few in full, to tell what differed */
+	if (atomic_fetch_add(&unwind_differed, 1) < 3) {
+		char a[600], b[600];
+		size_t ka = 0, kb = 0;
+		for (unsigned i = 0; i < k && ka < sizeof a - 20; i++)
+			ka += (size_t)snprintf(a + ka, sizeof a - ka, " %#llx", (unsigned long long)ch->w[ch->self + i]);
+		for (unsigned i = 0; i < n && kb < sizeof b - 20; i++)
+			kb += (size_t)snprintf(b + kb, sizeof b - kb, " %#llx", (unsigned long long)ips[i]);
+		a[ka] = b[kb] = 0;
+		mp_log("unwinder check: memprof's unwinder:%s; libunwind%s:%s", a, cut ? " (cut)" : "", b);
+	}
+}
+
+int unwind_init(void)
+{
+	/* libunwind sets itself up (its caches, mapped) on its first unwind: let that happen
+	 * now too, as it did when libunwind unwound the first stack, and not when this
+	 * unwinder first passes a stack on to it (after a dlclose, say, when the mapping
+	 * would take the place of the library just unloaded) */
+	void *ips[4];
+	unw_backtrace(ips, 4);
+	unwind_rules = mem_alloc(sizeof *unwind_rules);
+	return unwind_rules ? 0 : -1;
+}
+
+unwind_cache_t *unwind_cache_new(void)
+{
+	return unwind_rules ? mem_alloc(sizeof(unwind_cache_t)) : NULL;
 }
 
 void unwind_cache_free(unwind_cache_t *c)

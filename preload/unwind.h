@@ -30,36 +30,51 @@
 #include <stdint.h>
 
 /* Frames of one cached chain, the innermost (the hook's caller) first. */
-#define UNWIND_CHAIN_MAX 24
+#define UNWIND_CHAIN_MAX 32
+#define UNWIND_NO_BP UINT32_MAX
 
 typedef struct unwind_chain {
 	uintptr_t ra, cfa; /* the key: the hook's return address and its CFA */
-	uint16_t n;        /* return addresses walked: w[0] = ra .. w[n], w[n] in the eval loop */
+	uintptr_t bp;      /* and the caller's rbp, when a frame's CFA was computed from it */
+	uint16_t n;        /* return addresses checked: w[1] .. w[n] (w[0] = ra is the key) */
 	uint16_t self;     /* leading frames of memprof's own (not recorded) */
-	uint32_t parent;   /* the caller's memo: the node interned below `parent` */
+	uint16_t end;      /* the frames recorded are w[self .. end) */
+	bool whole;        /* part of the key: unwound to the end of the stack (stop_lo == stop_hi) */
+	bool keyed_bp;     /* bp is part of the key */
+	uint32_t parent;   /* the node interned for the frames below `parent` last time */
 	uint32_t node;     /*   (0: none yet) */
 	uint64_t w[UNWIND_CHAIN_MAX + 1];
-	uint32_t slot[UNWIND_CHAIN_MAX]; /* w[i + 1] lives at cfa + slot[i] */
+	uint32_t slot[UNWIND_CHAIN_MAX];   /* w[i + 1] lives at cfa + slot[i] */
+	uint32_t bpslot[UNWIND_CHAIN_MAX]; /* frame i restores rbp = bpval[i] from cfa + bpslot[i] */
+	uint64_t bpval[UNWIND_CHAIN_MAX];  /*   (UNWIND_NO_BP: it leaves rbp alone) */
 } unwind_chain_t;
 
 typedef struct unwind_cache unwind_cache_t;
+struct stack_cache;
 
 extern bool unwind_check; /* MEMPROF_CHECK_UNWIND */
 extern atomic_ulong unwind_checked, unwind_answered, unwind_differed;
 
-/* The chain from the hook's caller (ra, cfa) up to the first return address in
- * [stop_lo, stop_hi), at most `max` recorded frames: the recorded frames are
- * w[self .. n). NULL when this unwinder cannot answer exactly (the caller asks
- * libunwind). *cp is the calling thread's cache, created on first use. */
-const unwind_chain_t *unwind_chain(unwind_cache_t **cp, uintptr_t ra, uintptr_t cfa, uint64_t stop_lo,
+/* The chain from the hook's caller (ra, fp: the hook's frame address, RECORD_CALLER)
+ * up to the first return address in
+ * [stop_lo, stop_hi) (mixed mode: the innermost eval loop, not recorded), or with
+ * stop_lo == stop_hi to the end of the stack (its outermost frame recorded), at most
+ * `max` recorded frames. NULL when this unwinder cannot answer exactly (the caller asks
+ * libunwind). c is the calling thread's cache (NULL: the same). */
+const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
 				   uint64_t stop_hi, unsigned max);
-/* Remembers the node the caller interned for the chain unwind_chain just returned. */
-static inline void unwind_chain_memo(const unwind_chain_t *ch, uint32_t parent, uint32_t node)
-{
-	unwind_chain_t *m = (unwind_chain_t *)ch;
-	m->parent = parent;
-	m->node = node;
-}
+/* The chain's frames interned below `parent` in the thread's stack cache: the node
+ * remembered from last time when the parent is the same. 0 after an internal failure. */
+uint32_t unwind_chain_node(const unwind_chain_t *ch, struct stack_cache *sc, uint32_t parent);
+/* MEMPROF_CHECK_UNWIND: counts the stack, and a difference between the chain (NULL: the
+ * unwinder did not answer) and libunwind's frames ips[0..n) (`cut`: frames left out). */
+void unwind_check_chain(const unwind_chain_t *ch, const uint64_t *ips, unsigned n, bool cut);
+/* Native or mixed stacks are recorded: sets up the unwinder's tables. Its memory is
+ * taken at start-up and when a thread starts, never later in the middle of the program
+ * (a mapping made between the program's own would move where its libraries load). */
+int unwind_init(void);
+/* A thread's chain cache, or NULL (unwinder not set up, or no memory). */
+unwind_cache_t *unwind_cache_new(void);
 void unwind_cache_free(unwind_cache_t *c);
 
 #endif

@@ -1,0 +1,69 @@
+"""memprof's own unwinder (preload/unwind.h) in native mode. With MEMPROF_CHECK_UNWIND=1
+every stack is unwound by it and by libunwind and the two compared: on the test programs
+(built without optimization: every frame's CFA is the frame pointer, rbp) and the
+sqlite3 shell (optimized: rsp-based frames), on several threads, across dlopen and
+dlclose, through C++ and a recursion deeper than its chains (libunwind's then), it must
+answer and never differ. Then a whole profile (of `basic`, whose every run allocates the
+same) must be the same whichever unwinder answered."""
+import os
+import re
+import shutil
+
+import harness
+from harness import expect_eq
+from native_common import prog
+
+CHECK = re.compile(rb"memprof: unwinder check: (\d+) stacks, (\d+) answered by memprof's unwinder, (\d+) differed")
+SQL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "native_sqlite.sql")
+
+
+def checked(argv, what):
+    """Runs argv with the check on; returns (stacks, answered) and the profile file."""
+    p, files = harness.profile(argv, env={"MEMPROF_CHECK_UNWIND": "1"})
+    m = CHECK.findall(p.stderr)
+    if p.returncode != 0 or len(m) != 1 or len(files) != 1:
+        raise AssertionError("%s: exit %d, files %s, stderr %s" % (what, p.returncode, files, p.stderr[-2000:]))
+    stacks, answered, differed = map(int, m[0])
+    expect_eq(differed, 0, "%s: stacks where the unwinders differ (of %d)" % (what, stacks))
+    return stacks, answered, files[0]
+
+
+def test_programs():
+    lib = lambda n: harness.testbin(os.path.join("native", "libdllib_%s.so" % n))
+    runs = [([prog("basic")], "basic", 1.0), ([prog("threads"), "lines"], "threads lines", 1.0),
+            ([prog("threads"), "stress", "20000", "4"], "threads stress", 1.0),
+            ([prog("dl"), lib("a"), lib("b")], "dl", 0.5), ([prog("deep")], "deep", 0.0)]
+    if os.path.exists(prog("cxx")):
+        runs.append(([prog("cxx")], "cxx", 1.0))
+    for argv, what, share in runs:
+        stacks, answered, _ = checked(argv, what)
+        expect_eq(stacks > 0, True, "%s: stacks checked" % what)
+        # all of them where no frame is beyond it; after dl's dlclose, libunwind unwinds
+        expect_eq(answered >= stacks * share, True, "%s: answered %d of %d (at least %d%%)" % (
+            what, answered, stacks, share * 100))
+
+
+def folded(db):
+    return sorted(harness.analyze("flamegraph", "--format=folded", "--metric=allocated", db).splitlines())
+
+
+def test_same_profile():
+    _, answered, checked_db = checked([prog("basic")], "basic")
+    p, files = harness.profile([prog("basic")])
+    expect_eq((p.returncode, len(files)), (0, 1), "basic without the check")
+    own, theirs = folded(files[0]), folded(checked_db)
+    expect_eq(len(own) > 10, True, "basic: stacks in the profile (%d)" % len(own))
+    expect_eq(own, theirs, "basic: the profile, memprof's unwinder against libunwind's")
+
+
+def test_sqlite3_shell():
+    sqlite3 = shutil.which("sqlite3")
+    if not sqlite3:
+        raise AssertionError("the sqlite3 shell is not installed (scripts/setup installs it)")
+    argv = [sqlite3, ":memory:", "-init", SQL, ".quit"]
+    stacks, answered, db = checked(argv, "sqlite3")
+    expect_eq(stacks > 500000 and answered == stacks, True, "sqlite3: answered %d of %d" % (answered, stacks))
+
+
+if __name__ == "__main__":
+    harness.run(globals())
