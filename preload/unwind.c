@@ -466,8 +466,14 @@ __attribute__((no_sanitize_address)) static inline uint64_t unwind_word(uintptr_
  * it read them (each address is then one of a live frame's, as the unwinding showed). */
 static inline bool unwind_chain_holds(const unwind_chain_t *ch)
 {
+	if (mp_likely(!ch->bp_reads)) {
+		for (unsigned i = 0; i < ch->n; i++)
+			if (unwind_word(ch->cfa + ch->slot[i]) != ch->w[i + 1])
+				return false;
+		return true;
+	}
 	for (unsigned i = 0; i < ch->n; i++) {
-		if (mp_unlikely(ch->bpslot[i] != UNWIND_NO_BP) && unwind_word(ch->cfa + ch->bpslot[i]) != ch->bpval[i])
+		if (ch->bpslot[i] != UNWIND_NO_BP && unwind_word(ch->cfa + ch->bpslot[i]) != ch->bpval[i])
 			return false;
 		if (unwind_word(ch->cfa + ch->slot[i]) != ch->w[i + 1])
 			return false;
@@ -483,7 +489,7 @@ static bool unwind_fill(unwind_chain_t *ch, uintptr_t ra, uintptr_t cfa, uintptr
 	uint64_t ip = ra, sp = cfa;
 	unsigned n = 0, self = 0, end;
 	bool bp_is_key = true; /* rbp still holds the caller's value (the key's bp) */
-	ch->keyed_bp = false;
+	ch->keyed_bp = ch->bp_reads = false;
 	ch->w[0] = ip;
 	for (;;) {
 		if (ip >= lo && ip < hi) {
@@ -514,6 +520,7 @@ static bool unwind_fill(unwind_chain_t *ch, uintptr_t ra, uintptr_t cfa, uintptr
 				return false;
 			ch->bpslot[n] = (uint32_t)(a - cfa);
 			ch->bpval[n] = bp = unwind_word(a);
+			ch->bp_reads = true;
 			bp_is_key = false;
 		}
 		ch->slot[n] = (uint32_t)(next_cfa - 8 - cfa);

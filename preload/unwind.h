@@ -41,6 +41,7 @@ typedef struct unwind_chain {
 	uint16_t end;      /* the frames recorded are w[self .. end) */
 	bool whole;        /* part of the key: unwound to the end of the stack (stop_lo == stop_hi) */
 	bool keyed_bp;     /* bp is part of the key */
+	bool bp_reads;     /* a frame restores rbp from the stack (bpslot[] has entries) */
 	uint32_t parent;   /* the node interned for the frames below `parent` last time */
 	uint32_t node;     /*   (0: none yet) */
 	uint64_t w[UNWIND_CHAIN_MAX + 1];
