@@ -449,10 +449,15 @@ static unsigned unwind_rule(uint64_t ip)
 
 /* ---- chains ------------------------------------------------------------------------- */
 
-#define UNWIND_CACHE 128u /* chains per thread, direct-mapped on (ra, cfa) */
+/* Chains per thread: sets of UNWIND_WAYS chosen by (ra, cfa). Several ways, because
+ * one call site at one stack depth is often reached along more than one path (on
+ * py_threads in mixed mode, a direct-mapped cache refilled 45% of its chains). */
+#define UNWIND_CACHE 128u
+#define UNWIND_WAYS 4u
 
 struct unwind_cache {
 	unwind_chain_t e[UNWIND_CACHE];
+	uint8_t next[UNWIND_CACHE / UNWIND_WAYS]; /* each set's next victim (round robin) */
 };
 
 /* Reads the stack words that hold the chain's return addresses (the thread's own stack,
@@ -548,11 +553,16 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
 	uintptr_t cfa = fp + 16, bp = unwind_word(fp);
 	if (unwind_word(fp + 8) != ra)
 		return NULL; /* not the hook's frame as this unwinder expects it */
-	unwind_chain_t *ch = &c->e[(size_t)((ra ^ (uint64_t)cfa * 0x9E3779B97F4A7C15ull) >> 57) & (UNWIND_CACHE - 1)];
+	size_t set = (size_t)((ra ^ (uint64_t)cfa * 0x9E3779B97F4A7C15ull) >> 58) & (UNWIND_CACHE / UNWIND_WAYS - 1);
+	unwind_chain_t *ways = &c->e[set * UNWIND_WAYS], *ch;
 	bool whole = stop_lo == stop_hi;
-	if (ch->ra == ra && ch->cfa == cfa && ch->whole == whole && (!ch->keyed_bp || ch->bp == bp) &&
-	    unwind_chain_holds(ch))
-		return ch;
+	for (unsigned i = 0; i < UNWIND_WAYS; i++) {
+		ch = &ways[i];
+		if (ch->ra == ra && ch->cfa == cfa && ch->whole == whole && (!ch->keyed_bp || ch->bp == bp) &&
+		    unwind_chain_holds(ch))
+			return ch;
+	}
+	ch = &ways[c->next[set]++ % UNWIND_WAYS];
 	ch->ra = 0;
 	if (!unwind_fill(ch, ra, cfa, bp, stop_lo, stop_hi, max))
 		return NULL;
