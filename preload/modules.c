@@ -1,6 +1,7 @@
 /* The module map (see modules.h). */
 #define _GNU_SOURCE
 #include "modules.h"
+#include "unwind.h"
 #include "clock.h"
 #include "mem.h"
 #include "mp.h"
@@ -159,6 +160,7 @@ void modules_scan_if_changed(void)
 		return;
 	modules_adds = c[0];
 	modules_subs = c[1];
+	unwind_unloads_seen(c[1]);
 	modules_scan();
 }
 

@@ -7,21 +7,16 @@
 #include "native.h"
 #include "stack.h"
 
+#include <dlfcn.h>
 #include <libunwind.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 bool unwind_check;
 atomic_ulong unwind_checked, unwind_answered, unwind_differed;
 
 /* ---- the CFA rule of an instruction pointer ------------------------------------------- */
-
-/* libgcc's look-up of the FDE that covers pc (in every loaded object's .eh_frame, by the
- * binary-search table of .eh_frame_hdr); exported by libgcc_s since GCC 3.0. */
-struct dwarf_eh_bases {
-	void *tbase, *dbase, *func;
-};
-extern const void *_Unwind_Find_FDE(void *pc, struct dwarf_eh_bases *bases);
 
 /* A frame's rule, as memprof's unwinder follows it (0: a frame it does not follow):
  *   bits 0-15  c: the CFA is (rsp or rbp) + c, the return address at CFA - 8
@@ -126,6 +121,27 @@ static uint64_t unwind_fixed(unwind_cfi_t *r, unsigned size)
 	return v;
 }
 
+/* v times the data alignment factor (a corrupt factor or operand marks the reader bad). */
+static int64_t unwind_scaled(unwind_cfi_t *r, int64_t v)
+{
+	int64_t out;
+	if (__builtin_mul_overflow(v, r->data_align, &out) || out < -(1ll << 40) || out > (1ll << 40)) {
+		r->bad = true;
+		return 0;
+	}
+	return out;
+}
+
+static int64_t unwind_uleb_scaled(unwind_cfi_t *r)
+{
+	uint64_t v = unwind_uleb(r);
+	if (v > (1ull << 40)) {
+		r->bad = true;
+		return 0;
+	}
+	return unwind_scaled(r, (int64_t)v);
+}
+
 /* Skips an encoded pointer (DW_EH_PE_*; its value is not needed). */
 static void unwind_skip_ptr(unwind_cfi_t *r, uint8_t enc)
 {
@@ -158,6 +174,81 @@ static void unwind_skip_ptr(unwind_cfi_t *r, uint8_t enc)
 		r->bad = true;
 }
 
+/* Reads a pointer encoded as DW_EH_PE_absptr or pcrel with a fixed-size datum (what
+ * compilers emit for .eh_frame and .eh_frame_hdr); anything else marks the reader bad. */
+static uint64_t unwind_read_ptr(unwind_cfi_t *r, uint8_t enc)
+{
+	const uint8_t *at = r->p;
+	uint64_t v;
+	switch (enc & 0x0f) {
+	case 0x00: /* absptr */
+	case 0x04: /* udata8 */
+	case 0x0c: /* sdata8 */
+		v = unwind_fixed(r, 8);
+		break;
+	case 0x03: /* udata4 */
+		v = unwind_fixed(r, 4);
+		break;
+	case 0x0b: /* sdata4 */
+		v = (uint64_t)(int64_t)(int32_t)(uint32_t)unwind_fixed(r, 4);
+		break;
+	default:
+		r->bad = true;
+		return 0;
+	}
+	switch (enc & 0x70) {
+	case 0x00:
+		return v;
+	case 0x10: /* pcrel */
+		return (uint64_t)(uintptr_t)at + v;
+	default:
+		r->bad = true;
+		return 0;
+	}
+}
+
+/* The FDE that covers pc, from the binary-search table of its object's .eh_frame_hdr
+ * (found with _dl_find_object: no lock, nothing allocated; libgcc's _Unwind_Find_FDE
+ * takes a mutex that a program registering unwind information of its own, a JIT's,
+ * holds while it allocates, which then comes here). Only objects the loader mapped,
+ * as libunwind sees them; *func is the FDE's first address. */
+static const uint8_t *unwind_find_fde(uint64_t pc, uint64_t *func)
+{
+	struct dl_find_object fo;
+	if (_dl_find_object((void *)(uintptr_t)pc, &fo) != 0 || !fo.dlfo_eh_frame)
+		return NULL;
+	const uint8_t *hdr = fo.dlfo_eh_frame;
+	/* version 1; the table as (initial location, FDE address) pairs of 4-byte signed
+	 * offsets from the header (DW_EH_PE_datarel | DW_EH_PE_sdata4), as every linker
+	 * writes it */
+	if (hdr[0] != 1 || hdr[3] != 0x3b)
+		return NULL;
+	unwind_cfi_t r = {.p = hdr + 4, .end = hdr + 4 + 16};
+	unwind_read_ptr(&r, hdr[1]); /* .eh_frame's address */
+	uint64_t count = hdr[2] == 0x03 || hdr[2] == 0x0b ? unwind_fixed(&r, 4) : 0;
+	if (r.bad || !count)
+		return NULL;
+	const uint8_t *table = r.p;
+	int64_t rel = (int64_t)(pc - (uint64_t)(uintptr_t)hdr);
+	size_t lo = 0, hi = count; /* the last entry whose location is <= pc */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		int32_t loc;
+		memcpy(&loc, table + mid * 8, 4);
+		if (loc <= rel)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	int32_t loc, off;
+	memcpy(&loc, table + lo * 8, 4);
+	memcpy(&off, table + lo * 8 + 4, 4);
+	if (loc > rel)
+		return NULL;
+	*func = (uint64_t)(uintptr_t)hdr + (uint64_t)(int64_t)loc;
+	return hdr + off;
+}
+
 /* Runs call frame instructions from location `loc` until the row for `target` is
  * complete (the next advance passes it) or they end. False on anything this unwinder
  * does not follow. */
@@ -175,7 +266,7 @@ static bool unwind_run(unwind_cfi_t *r, uint64_t loc, uint64_t target, unwind_ro
 			goto advance;
 		case 2: /* offset */
 			reg = op & 0x3f;
-			off = (int64_t)unwind_uleb(r) * r->data_align;
+			off = unwind_uleb_scaled(r);
 			goto offset;
 		case 3: /* restore */
 			reg = op & 0x3f;
@@ -195,15 +286,15 @@ static bool unwind_run(unwind_cfi_t *r, uint64_t loc, uint64_t target, unwind_ro
 			goto advance;
 		case 0x05: /* offset_extended */
 			reg = unwind_uleb(r);
-			off = (int64_t)unwind_uleb(r) * r->data_align;
+			off = unwind_uleb_scaled(r);
 			goto offset;
 		case 0x11: /* offset_extended_sf */
 			reg = unwind_uleb(r);
-			off = unwind_sleb(r) * r->data_align;
+			off = unwind_scaled(r, unwind_sleb(r));
 			goto offset;
 		case 0x2f: /* GNU_negative_offset_extended */
 			reg = unwind_uleb(r);
-			off = -(int64_t)unwind_uleb(r) * r->data_align;
+			off = -unwind_uleb_scaled(r);
 			goto offset;
 		case 0x06: /* restore_extended */
 			reg = unwind_uleb(r);
@@ -257,7 +348,7 @@ static bool unwind_run(unwind_cfi_t *r, uint64_t loc, uint64_t target, unwind_ro
 			break;
 		case 0x12: /* def_cfa_sf */
 			row->cfa_reg = (unsigned)unwind_uleb(r);
-			row->cfa_off = unwind_sleb(r) * r->data_align;
+			row->cfa_off = unwind_scaled(r, unwind_sleb(r));
 			row->cfa_expr = false;
 			break;
 		case 0x0d: /* def_cfa_register */
@@ -268,7 +359,7 @@ static bool unwind_run(unwind_cfi_t *r, uint64_t loc, uint64_t target, unwind_ro
 			row->cfa_off = (int64_t)unwind_uleb(r);
 			break;
 		case 0x13: /* def_cfa_offset_sf */
-			row->cfa_off = unwind_sleb(r) * r->data_align;
+			row->cfa_off = unwind_scaled(r, unwind_sleb(r));
 			break;
 		case 0x0f: /* def_cfa_expression */
 			delta = unwind_uleb(r);
@@ -325,20 +416,19 @@ static bool unwind_run(unwind_cfi_t *r, uint64_t loc, uint64_t target, unwind_ro
  * its FDE (see above). */
 static unsigned unwind_rule_compute(uint64_t ip)
 {
-	struct dwarf_eh_bases bases;
-	uint64_t target = ip - 1;
-	const uint8_t *fde = _Unwind_Find_FDE((void *)(uintptr_t)target, &bases);
+	uint64_t target = ip - 1, func;
+	const uint8_t *fde = unwind_find_fde(target, &func);
 	if (!fde)
 		return 0;
 	uint32_t len, cie_off, clen, cie_id;
 	memcpy(&len, fde, 4);
-	if (!len || len == 0xffffffffu)
+	if (len < 12 || len == 0xffffffffu)
 		return 0;
 	memcpy(&cie_off, fde + 4, 4);
 	const uint8_t *cie = fde + 4 - cie_off;
 	memcpy(&clen, cie, 4);
 	memcpy(&cie_id, cie + 4, 4);
-	if (!clen || clen == 0xffffffffu || cie_id != 0)
+	if (clen < 8 || clen == 0xffffffffu || cie_id != 0)
 		return 0;
 
 	unwind_cfi_t r = {.p = cie + 8, .end = cie + 4 + clen};
@@ -379,15 +469,16 @@ static unsigned unwind_rule_compute(uint64_t ip)
 	if (r.bad || ra_reg != UNWIND_REG_RA || !r.code_align)
 		return 0;
 
-	uint64_t func = (uint64_t)(uintptr_t)bases.func;
 	unwind_row_t row = {.cfa_reg = ~0u}, init;
 	if (!unwind_run(&r, func, target, &row, &row))
 		return 0;
 	init = row;
 
 	unwind_cfi_t f = {.p = fde + 8, .end = fde + 4 + len, .code_align = r.code_align, .data_align = r.data_align};
-	unwind_skip_ptr(&f, fde_enc); /* pc_begin: bases.func has it */
-	unwind_skip_ptr(&f, fde_enc & 0x0f); /* pc_range */
+	uint64_t pc_begin = unwind_read_ptr(&f, fde_enc);
+	uint64_t pc_range = unwind_read_ptr(&f, fde_enc & 0x0f);
+	if (f.bad || pc_begin != func || target - pc_begin >= pc_range)
+		return 0; /* not the FDE the table said, or pc is past its end */
 	if (z) {
 		uint64_t n = unwind_uleb(&f);
 		if (f.bad || n > (uint64_t)(f.end - f.p))
@@ -429,9 +520,11 @@ static unsigned unwind_rule(uint64_t ip)
 		if (k == ip)
 			return tab->rule[i];
 	}
-	unsigned rule = unwind_rule_compute(ip);
+	/* a full table stops learning: new instruction pointers go to libunwind rather than
+	 * being parsed again on every miss */
 	if (atomic_load_explicit(&unwind_rules_n, memory_order_relaxed) >= UNWIND_RULES / 4 * 3)
-		return rule;
+		return 0;
+	unsigned rule = unwind_rule_compute(ip);
 	i = unwind_hash(ip) & (UNWIND_RULES - 1);
 	for (unsigned probes = 0; probes < 32; probes++, i = (i + 1) & (UNWIND_RULES - 1)) {
 		uint64_t expected = 0;
@@ -450,15 +543,37 @@ static unsigned unwind_rule(uint64_t ip)
 /* ---- chains ------------------------------------------------------------------------- */
 
 /* Chains per thread: sets of UNWIND_WAYS chosen by (ra, cfa). Several ways, because
- * one call site at one stack depth is often reached along more than one path (on
- * py_threads in mixed mode, a direct-mapped cache refilled 45% of its chains). */
+ * one call site at one stack depth is often reached along more than one path. A chain
+ * is unwound into a spare entry and takes a way only once it is complete, so a stack
+ * this unwinder refuses evicts nothing; and a key refused is remembered for the next
+ * UNWIND_REFUSE_FOR times it comes back (libunwind answers them at once). */
 #define UNWIND_CACHE 128u
 #define UNWIND_WAYS 4u
+#define UNWIND_REFUSALS 64u
+#define UNWIND_REFUSE_FOR 64u
+
+typedef struct unwind_refusal {
+	uintptr_t ra, cfa;
+	uint32_t left; /* more times to refuse at once; 0: free */
+} unwind_refusal_t;
 
 struct unwind_cache {
 	unwind_chain_t e[UNWIND_CACHE];
+	unwind_chain_t spare;
 	uint8_t next[UNWIND_CACHE / UNWIND_WAYS]; /* each set's next victim (round robin) */
+	unwind_refusal_t refused[UNWIND_REFUSALS];
 };
+
+static inline uint64_t unwind_key_hash(uintptr_t ra, uintptr_t cfa, bool whole)
+{
+	return (((uint64_t)ra * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)cfa * 0xC2B2AE3D27D4EB4Full) ^ whole) *
+	       0x94D049BB133111EBull;
+}
+
+/* Set after a library was unloaded behind dlclose's back (glibc unloads iconv modules
+ * itself; the writer sees the loader's count of unloads move): libunwind from then on. */
+static atomic_bool unwind_off;
+static unsigned long long unwind_unloads0;
 
 /* Reads the stack words that hold the chain's return addresses (the thread's own stack,
  * above the hook's frame: outside any object a sanitizer tracks). */
@@ -546,33 +661,49 @@ static bool unwind_fill(unwind_chain_t *ch, uintptr_t ra, uintptr_t cfa, uintptr
 const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
 				   uint64_t stop_hi, unsigned max)
 {
-	if (mp_unlikely(!c || modules_generation() != 0))
+	if (mp_unlikely(!c || modules_generation() != 0 || atomic_load_explicit(&unwind_off, memory_order_relaxed)))
 		return NULL; /* a library was unloaded: libunwind from now on */
 	/* the hook's frame: [fp] the caller's rbp, [fp + 8] the return address, its CFA
 	 * above them */
 	uintptr_t cfa = fp + 16, bp = unwind_word(fp);
 	if (unwind_word(fp + 8) != ra)
 		return NULL; /* not the hook's frame as this unwinder expects it */
-	size_t set = (size_t)((ra ^ (uint64_t)cfa * 0x9E3779B97F4A7C15ull) >> 58) & (UNWIND_CACHE / UNWIND_WAYS - 1);
-	unwind_chain_t *ways = &c->e[set * UNWIND_WAYS], *ch;
 	bool whole = stop_lo == stop_hi;
+	uint64_t h = unwind_key_hash(ra, cfa, whole);
+	size_t set = (size_t)(h >> 59) & (UNWIND_CACHE / UNWIND_WAYS - 1);
+	unwind_chain_t *ways = &c->e[set * UNWIND_WAYS], *ch;
 	for (unsigned i = 0; i < UNWIND_WAYS; i++) {
 		ch = &ways[i];
 		if (ch->ra == ra && ch->cfa == cfa && ch->whole == whole && (!ch->keyed_bp || ch->bp == bp) &&
 		    unwind_chain_holds(ch))
 			return ch;
 	}
-	ch = &ways[c->next[set]++ % UNWIND_WAYS];
-	ch->ra = 0;
-	if (!unwind_fill(ch, ra, cfa, bp, stop_lo, stop_hi, max))
+	unwind_refusal_t *no = &c->refused[(size_t)(h >> 32) & (UNWIND_REFUSALS - 1)];
+	if (no->left && no->ra == ra && no->cfa == cfa) {
+		no->left--;
 		return NULL;
+	}
+	ch = &c->spare;
+	if (!unwind_fill(ch, ra, cfa, bp, stop_lo, stop_hi, max)) {
+		*no = (unwind_refusal_t){ra, cfa, UNWIND_REFUSE_FOR};
+		return NULL;
+	}
 	ch->ra = ra;
 	ch->cfa = cfa;
 	ch->bp = bp;
 	ch->whole = whole;
 	ch->node = 0;
 	ch->parent = 0;
-	return ch;
+	unwind_chain_t *way = &ways[c->next[set]++ % UNWIND_WAYS];
+	/* the part of the chain in use, not the whole entry */
+	memcpy(way, ch, offsetof(unwind_chain_t, w));
+	memcpy(way->w, ch->w, (ch->n + 1u) * sizeof ch->w[0]);
+	memcpy(way->slot, ch->slot, ch->n * sizeof ch->slot[0]);
+	if (ch->bp_reads) {
+		memcpy(way->bpslot, ch->bpslot, ch->n * sizeof ch->bpslot[0]);
+		memcpy(way->bpval, ch->bpval, ch->n * sizeof ch->bpval[0]);
+	}
+	return way;
 }
 
 uint32_t unwind_chain_node(const unwind_chain_t *ch, stack_cache_t *sc, uint32_t parent)
@@ -621,8 +752,16 @@ int unwind_init(void)
 	 * would take the place of the library just unloaded) */
 	void *ips[4];
 	unw_backtrace(ips, 4);
-	unwind_rules = mem_alloc(sizeof *unwind_rules);
+	unwind_unloads0 = modules_unloads();
+	if (!unwind_rules) /* a forked child keeps its parent's: the same objects */
+		unwind_rules = mem_alloc(sizeof *unwind_rules);
 	return unwind_rules ? 0 : -1;
+}
+
+void unwind_unloads_seen(unsigned long long unloads)
+{
+	if (unwind_rules && unloads != unwind_unloads0)
+		atomic_store_explicit(&unwind_off, true, memory_order_relaxed);
 }
 
 unwind_cache_t *unwind_cache_new(void)

@@ -1,24 +1,30 @@
-/* memprof's own unwinder for the native part of a mixed stack: the frames between an
- * allocator hook and the innermost activation of the eval loop, with a per-thread cache
- * of whole chains. libunwind stays the unwinder of record; this one only answers what it
- * can answer exactly, and says so when it cannot (the caller then asks libunwind).
+/* memprof's own unwinder for native stacks: the frames between an allocator hook and
+ * the innermost activation of the eval loop (mixed mode) or the outermost frame (native
+ * mode), with a per-thread cache of whole chains. libunwind stays the unwinder of
+ * record; this one only answers what it can answer exactly, and says so when it cannot
+ * (the caller then asks libunwind).
  *
- * Exactness. On x86-64 a frame whose canonical frame address (CFA) is "rsp + c" at its
- * instruction pointer, with the return address saved at CFA - 8 (what the call pushed),
- * is unwound by two facts alone: its ip and its rsp. So a chain of such frames, from the
- * hook's return address `ra` and its CFA (the caller's rsp after the call), is a function
- * of (ra, cfa) and of the stack words that hold the return addresses, and nothing else:
- * a chain cached under (ra, cfa) is the chain again when each of those words still
- * holds the return address it held. Checking that is one load and one compare per frame,
- * where libunwind looks every frame up in its own cache. Whether a frame is of that kind
- * is read from the .eh_frame of its object (the FDE found by libgcc's _Unwind_Find_FDE)
- * once per instruction pointer; a frame of any other kind (a frame pointer as the CFA's
- * base: alloca, realigned stacks; an expression; a signal frame; no unwind information)
- * makes the chain not memprof's to unwind. Every chain is checked against the stack
- * before it is used, a freshly unwound one included.
+ * Exactness. On x86-64 a frame whose canonical frame address (CFA) is "rsp + c" or
+ * "rbp + c" at its instruction pointer, with the return address saved at CFA - 8 (what
+ * the call pushed) and rbp either left alone or saved at a fixed place from the CFA, is
+ * unwound by its ip, rsp and rbp and those stack words alone. So a chain of such frames,
+ * from the hook's return address `ra` and its CFA (the caller's rsp after the call), is a
+ * function of (ra, cfa), of the caller's rbp if some CFA was computed from it, and of the
+ * stack words the unwinding read (return addresses, saved rbp values), and nothing else:
+ * a chain cached under that key is the chain again when each of those words still holds
+ * what it held. Checking that is one load and one compare per word, in the order the
+ * unwinding read them (so each address read is a live frame's), where libunwind looks
+ * every frame up in its own cache. A frame's kind is read from its object's .eh_frame
+ * (the FDE from .eh_frame_hdr's table, the object from _dl_find_object) once per
+ * instruction pointer; a frame of any other kind (an expression, a realigned stack, a
+ * signal frame, no unwind information, code the loader did not map: a JIT's) makes the
+ * chain not memprof's to unwind. Every chain is checked against the stack before it is
+ * used, a freshly unwound one included.
  *
- * After the program unloads a library (dlclose), instruction pointers may mean other
- * code: the unwinder then stands down for good and libunwind unwinds every stack.
+ * After the program unloads a library (dlclose, or glibc unloading an iconv module
+ * itself, which the writer notices within a flush interval), instruction pointers may
+ * mean other code: the unwinder then stands down for good and libunwind unwinds every
+ * stack.
  *
  * MEMPROF_CHECK_UNWIND=1 unwinds every stack both ways and counts the ones that differ
  * (libunwind's answer is the one recorded); the tests run mixed workloads with it. */
@@ -61,7 +67,7 @@ extern atomic_ulong unwind_checked, unwind_answered, unwind_differed;
  * [stop_lo, stop_hi) (mixed mode: the innermost eval loop, not recorded), or with
  * stop_lo == stop_hi to the end of the stack (its outermost frame recorded), at most
  * `max` recorded frames. NULL when this unwinder cannot answer exactly (the caller asks
- * libunwind). c is the calling thread's cache (NULL: the same). */
+ * libunwind). c is the calling thread's cache (NULL: none, and NULL is returned). */
 const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
 				   uint64_t stop_hi, unsigned max);
 /* The chain's frames interned below `parent` in the thread's stack cache: the node
@@ -77,5 +83,8 @@ int unwind_init(void);
 /* A thread's chain cache, or NULL (unwinder not set up, or no memory). */
 unwind_cache_t *unwind_cache_new(void);
 void unwind_cache_free(unwind_cache_t *c);
+/* The loader's count of unloads, as the writer's periodic look sees it: once it moved
+ * since start-up the unwinder stands down (a dlclose the hook saw already made it). */
+void unwind_unloads_seen(unsigned long long unloads);
 
 #endif
