@@ -43,6 +43,14 @@ def test_programs():
             what, answered, stacks, share * 100))
 
 
+def test_registered_frames():
+    """A program that registers unwind information of its own and then unwinds with
+    libgcc (a JIT and a C++ throw): memprof must not call into libgcc's FDE look-up from
+    the allocation libgcc makes under its lock (the program hung)."""
+    p, files = harness.profile([prog("regframe")], timeout=30)
+    expect_eq((p.returncode, p.stdout, len(files)), (0, b"unwound several frames\n", 1), "regframe")
+
+
 def folded(db):
     return sorted(harness.analyze("flamegraph", "--format=folded", "--metric=allocated", db).splitlines())
 
