@@ -10,7 +10,6 @@
 #include <dlfcn.h>
 #include <libunwind.h>
 #include <stdio.h>
-#include <stddef.h>
 #include <string.h>
 
 bool unwind_check;
@@ -544,8 +543,9 @@ static unsigned unwind_rule(uint64_t ip)
 
 /* Chains per thread: sets of UNWIND_WAYS chosen by (ra, cfa). Several ways, because
  * one call site at one stack depth is often reached along more than one path. A chain
- * is unwound into a spare entry and takes a way only once it is complete, so a stack
- * this unwinder refuses evicts nothing; and a key refused is remembered for the next
+ * is unwound into the spare entry, which takes a way only once the chain is complete
+ * (the way's old chain becomes the spare), so a stack this unwinder refuses evicts
+ * nothing; and a key refused is remembered for the next
  * UNWIND_REFUSE_FOR times it comes back (libunwind answers them at once). */
 #define UNWIND_CACHE 128u
 #define UNWIND_WAYS 4u
@@ -558,8 +558,9 @@ typedef struct unwind_refusal {
 } unwind_refusal_t;
 
 struct unwind_cache {
-	unwind_chain_t e[UNWIND_CACHE];
-	unwind_chain_t spare;
+	unwind_chain_t e[UNWIND_CACHE + 1]; /* the ways' chains and the spare one */
+	uint8_t way[UNWIND_CACHE];           /* way -> its chain in e[] */
+	uint8_t spare;                       /* the chain in e[] no way holds */
 	uint8_t next[UNWIND_CACHE / UNWIND_WAYS]; /* each set's next victim (round robin) */
 	unwind_refusal_t refused[UNWIND_REFUSALS];
 };
@@ -671,9 +672,10 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
 	bool whole = stop_lo == stop_hi;
 	uint64_t h = unwind_key_hash(ra, cfa, whole);
 	size_t set = (size_t)(h >> 59) & (UNWIND_CACHE / UNWIND_WAYS - 1);
-	unwind_chain_t *ways = &c->e[set * UNWIND_WAYS], *ch;
+	uint8_t *ways = &c->way[set * UNWIND_WAYS];
+	unwind_chain_t *ch;
 	for (unsigned i = 0; i < UNWIND_WAYS; i++) {
-		ch = &ways[i];
+		ch = &c->e[ways[i]];
 		if (ch->ra == ra && ch->cfa == cfa && ch->whole == whole && (!ch->keyed_bp || ch->bp == bp) &&
 		    unwind_chain_holds(ch))
 			return ch;
@@ -683,7 +685,7 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
 		no->left--;
 		return NULL;
 	}
-	ch = &c->spare;
+	ch = &c->e[c->spare];
 	if (!unwind_fill(ch, ra, cfa, bp, stop_lo, stop_hi, max)) {
 		*no = (unwind_refusal_t){ra, cfa, UNWIND_REFUSE_FOR};
 		return NULL;
@@ -694,16 +696,11 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
 	ch->whole = whole;
 	ch->node = 0;
 	ch->parent = 0;
-	unwind_chain_t *way = &ways[c->next[set]++ % UNWIND_WAYS];
-	/* the part of the chain in use, not the whole entry */
-	memcpy(way, ch, offsetof(unwind_chain_t, w));
-	memcpy(way->w, ch->w, (ch->n + 1u) * sizeof ch->w[0]);
-	memcpy(way->slot, ch->slot, ch->n * sizeof ch->slot[0]);
-	if (ch->bp_reads) {
-		memcpy(way->bpslot, ch->bpslot, ch->n * sizeof ch->bpslot[0]);
-		memcpy(way->bpval, ch->bpval, ch->n * sizeof ch->bpval[0]);
-	}
-	return way;
+	/* the spare chain takes a way; the chain that way held is the spare now */
+	uint8_t *victim = &ways[c->next[set]++ % UNWIND_WAYS], old = *victim;
+	*victim = c->spare;
+	c->spare = old;
+	return ch;
 }
 
 uint32_t unwind_chain_node(const unwind_chain_t *ch, stack_cache_t *sc, uint32_t parent)
@@ -766,7 +763,13 @@ void unwind_unloads_seen(unsigned long long unloads)
 
 unwind_cache_t *unwind_cache_new(void)
 {
-	return unwind_rules ? mem_alloc(sizeof(unwind_cache_t)) : NULL;
+	unwind_cache_t *c = unwind_rules ? mem_alloc(sizeof *c) : NULL;
+	if (c) {
+		for (unsigned i = 0; i < UNWIND_CACHE; i++)
+			c->way[i] = (uint8_t)i;
+		c->spare = UNWIND_CACHE;
+	}
+	return c;
 }
 
 void unwind_cache_free(unwind_cache_t *c)
