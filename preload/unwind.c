@@ -741,6 +741,11 @@ void unwind_check_chain(const unwind_chain_t *ch, const uint64_t *ips, unsigned 
 	}
 }
 
+/* Threads with a chain cache at once: the rest use libunwind (a program of a thousand
+ * threads would otherwise give memprof 100 MB of caches). */
+#define UNWIND_MAX_CACHES 64
+static atomic_int unwind_caches;
+
 int unwind_init(void)
 {
 	/* libunwind sets itself up (its caches, mapped) on its first unwind: let that happen
@@ -750,6 +755,7 @@ int unwind_init(void)
 	void *ips[4];
 	unw_backtrace(ips, 4);
 	unwind_unloads0 = modules_unloads();
+	atomic_store(&unwind_caches, 0); /* a forked child: its parent's threads are gone */
 	if (!unwind_rules) /* a forked child keeps its parent's: the same objects */
 		unwind_rules = mem_alloc(sizeof *unwind_rules);
 	return unwind_rules ? 0 : -1;
@@ -763,7 +769,14 @@ void unwind_unloads_seen(unsigned long long unloads)
 
 unwind_cache_t *unwind_cache_new(void)
 {
-	unwind_cache_t *c = unwind_rules ? mem_alloc(sizeof *c) : NULL;
+	if (!unwind_rules || atomic_fetch_add(&unwind_caches, 1) >= UNWIND_MAX_CACHES) {
+		if (unwind_rules)
+			atomic_fetch_sub(&unwind_caches, 1);
+		return NULL;
+	}
+	unwind_cache_t *c = mem_alloc(sizeof *c);
+	if (!c)
+		atomic_fetch_sub(&unwind_caches, 1);
 	if (c) {
 		for (unsigned i = 0; i < UNWIND_CACHE; i++)
 			c->way[i] = (uint8_t)i;
@@ -774,5 +787,8 @@ unwind_cache_t *unwind_cache_new(void)
 
 void unwind_cache_free(unwind_cache_t *c)
 {
-	mem_free(c);
+	if (c) {
+		mem_free(c);
+		atomic_fetch_sub(&unwind_caches, 1);
+	}
 }
