@@ -1,4 +1,4 @@
-/* memprof's own unwinder for mixed stacks (see unwind.h). */
+/* memprof's own unwinder for native and mixed stacks (see unwind.h). */
 #define _GNU_SOURCE
 #include "unwind.h"
 #include "mem.h"
@@ -40,7 +40,8 @@ static inline int64_t unwind_rule_bp_off(unsigned r)
 /* Rules found so far: open addressing on the instruction pointer. An entry is claimed
  * with a compare-and-swap of its key to ip | UNWIND_PENDING, its rule stored, then its
  * key to ip (release): readers take an entry only once its key is ip, and need no lock.
- * Entries are never removed; a full table (3/4) just stops remembering. */
+ * Entries are never removed; a full table (3/4) stops learning: instruction pointers
+ * it does not know then get rule 0 (libunwind's). */
 #define UNWIND_RULES 8192u
 #define UNWIND_PENDING (1ull << 63)
 typedef struct unwind_rules {
@@ -141,60 +142,50 @@ static int64_t unwind_uleb_scaled(unwind_cfi_t *r)
 	return unwind_scaled(r, (int64_t)v);
 }
 
-/* Skips an encoded pointer (DW_EH_PE_*; its value is not needed). */
-static void unwind_skip_ptr(unwind_cfi_t *r, uint8_t enc)
+/* The datum of an encoded pointer (DW_EH_PE_*), sign-extended where it is signed; an
+ * unknown format or an aligned pointer marks the reader bad. */
+static uint64_t unwind_datum(unwind_cfi_t *r, uint8_t enc)
 {
-	if (enc == 0xff) /* DW_EH_PE_omit */
-		return;
-	switch (enc & 0x0f) {
-	case 0x00: /* absptr */
-	case 0x04: /* udata8 */
-	case 0x0c: /* sdata8 */
-		unwind_fixed(r, 8);
-		break;
-	case 0x02: /* udata2 */
-	case 0x0a: /* sdata2 */
-		unwind_fixed(r, 2);
-		break;
-	case 0x03: /* udata4 */
-	case 0x0b: /* sdata4 */
-		unwind_fixed(r, 4);
-		break;
-	case 0x01: /* uleb128 */
-		unwind_uleb(r);
-		break;
-	case 0x09: /* sleb128 */
-		unwind_sleb(r);
-		break;
-	default:
+	if ((enc & 0x70) == 0x50) { /* aligned */
 		r->bad = true;
+		return 0;
 	}
-	if ((enc & 0x70) == 0x50) /* aligned */
-		r->bad = true;
-}
-
-/* Reads a pointer encoded as DW_EH_PE_absptr or pcrel with a fixed-size datum (what
- * compilers emit for .eh_frame and .eh_frame_hdr); anything else marks the reader bad. */
-static uint64_t unwind_read_ptr(unwind_cfi_t *r, uint8_t enc)
-{
-	const uint8_t *at = r->p;
-	uint64_t v;
 	switch (enc & 0x0f) {
 	case 0x00: /* absptr */
 	case 0x04: /* udata8 */
 	case 0x0c: /* sdata8 */
-		v = unwind_fixed(r, 8);
-		break;
+		return unwind_fixed(r, 8);
+	case 0x02: /* udata2 */
+		return unwind_fixed(r, 2);
+	case 0x0a: /* sdata2 */
+		return (uint64_t)(int64_t)(int16_t)(uint16_t)unwind_fixed(r, 2);
 	case 0x03: /* udata4 */
-		v = unwind_fixed(r, 4);
-		break;
+		return unwind_fixed(r, 4);
 	case 0x0b: /* sdata4 */
-		v = (uint64_t)(int64_t)(int32_t)(uint32_t)unwind_fixed(r, 4);
-		break;
+		return (uint64_t)(int64_t)(int32_t)(uint32_t)unwind_fixed(r, 4);
+	case 0x01: /* uleb128 */
+		return unwind_uleb(r);
+	case 0x09: /* sleb128 */
+		return (uint64_t)unwind_sleb(r);
 	default:
 		r->bad = true;
 		return 0;
 	}
+}
+
+/* Skips an encoded pointer whose value is not needed. */
+static void unwind_skip_ptr(unwind_cfi_t *r, uint8_t enc)
+{
+	if (enc != 0xff) /* DW_EH_PE_omit */
+		unwind_datum(r, enc);
+}
+
+/* Reads a pointer encoded absolute or pc-relative (what compilers emit for .eh_frame
+ * and .eh_frame_hdr); any other application marks the reader bad. */
+static uint64_t unwind_read_ptr(unwind_cfi_t *r, uint8_t enc)
+{
+	const uint8_t *at = r->p;
+	uint64_t v = unwind_datum(r, enc);
 	switch (enc & 0x70) {
 	case 0x00:
 		return v;
