@@ -546,6 +546,7 @@ static unsigned unwind_rule(uint64_t ip)
 typedef struct unwind_refusal {
 	uintptr_t ra, cfa;
 	uint32_t left; /* more times to refuse at once; 0: free */
+	bool whole;    /* the key as a chain's */
 } unwind_refusal_t;
 
 struct unwind_cache {
@@ -672,13 +673,13 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
 			return ch;
 	}
 	unwind_refusal_t *no = &c->refused[(size_t)(h >> 32) & (UNWIND_REFUSALS - 1)];
-	if (no->left && no->ra == ra && no->cfa == cfa) {
+	if (no->left && no->ra == ra && no->cfa == cfa && no->whole == whole) {
 		no->left--;
 		return NULL;
 	}
 	ch = &c->e[c->spare];
 	if (!unwind_fill(ch, ra, cfa, bp, stop_lo, stop_hi, max)) {
-		*no = (unwind_refusal_t){ra, cfa, UNWIND_REFUSE_FOR};
+		*no = (unwind_refusal_t){ra, cfa, UNWIND_REFUSE_FOR, whole};
 		return NULL;
 	}
 	ch->ra = ra;
