@@ -26,6 +26,7 @@
  *   time (dlsym/dlopen); the analyzer itself does not link against it.
  */
 #include "symbolize.h"
+#include "scopes.h"
 
 #include "memprof/format.h"
 
@@ -72,6 +73,8 @@ struct symbolizer {
 
 	char **strings;     /* interned strings, open addressing */
 	size_t strings_size, strings_used;
+
+	scopes_t *scopes; /* the function scopes of the units looked at */
 };
 
 typedef char *(*symbolize_demangle_fn)(const char *, char *, size_t *, int *);
@@ -224,6 +227,11 @@ symbolizer_t *symbolize_new(void)
 
 	if (!s)
 		return NULL;
+	s->scopes = scopes_new();
+	if (!s->scopes) {
+		free(s);
+		return NULL;
+	}
 	elf_version(EV_CURRENT);
 	return s;
 }
@@ -413,36 +421,20 @@ static bool symbolize_push(symbolize_frames_t *f, sym_frame_t frame)
 	return true;
 }
 
-/* Adds the inline chain at addr (in module coordinates: addr - bias) to f, starting
+/* Adds the inline chain at pc (in module coordinates: addr - bias) to f, starting
  * with the innermost function at file:line. Returns false if DWARF had no function. */
 static bool symbolize_inlines(symbolizer_t *s, Dwarf_Die *cudie, Dwarf_Addr pc, sym_frame_t frame,
 			      symbolize_frames_t *f)
 {
-	Dwarf_Die *scopes = NULL, innermost;
-	int n = dwarf_getscopes(cudie, pc, &scopes);
-
-	if (n <= 0) {
-		free(scopes);
-		return false;
-	}
-	/* dwarf_getscopes continues an inlined scope with its abstract origin's scopes;
-	 * the concrete nesting (which function each inline landed in) comes from the
-	 * innermost DIE's own parents. */
-	innermost = scopes[0];
-	free(scopes);
-	scopes = NULL;
-	n = dwarf_getscopes_die(&innermost, &scopes);
+	Dwarf_Die *scopes;
+	int n = scopes_at(s->scopes, cudie, pc, &scopes);
 	int before = f->n;
 	for (int i = 0; i < n; i++) {
 		Dwarf_Die *die = &scopes[i];
-		int tag = dwarf_tag(die);
-		if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram &&
-		    tag != DW_TAG_entry_point)
-			continue;
 		frame.function = symbolize_die_name(s, die);
 		if (!symbolize_push(f, frame))
 			break;
-		if (tag != DW_TAG_inlined_subroutine)
+		if (dwarf_tag(die) != DW_TAG_inlined_subroutine)
 			break;
 		/* The caller's frame is at the call site of this inline. */
 		Dwarf_Attribute attr;
@@ -461,7 +453,6 @@ static bool symbolize_inlines(symbolizer_t *s, Dwarf_Die *cudie, Dwarf_Addr pc, 
 		if (dwarf_formudata(dwarf_attr(die, DW_AT_call_line, &attr), &value) == 0)
 			frame.line = (int)value;
 	}
-	free(scopes);
 	return f->n > before;
 }
 
@@ -486,10 +477,6 @@ static void symbolize_resolve(symbolizer_t *s, uint64_t ip, symbolize_module_t *
 		return;
 	}
 
-	GElf_Off sym_offset;
-	GElf_Sym sym;
-	const char *symbol = dwfl_module_addrinfo(mod, addr, &sym_offset, &sym, NULL, NULL, NULL);
-
 	Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
 	if (line) {
 		int lineno = 0;
@@ -500,13 +487,18 @@ static void symbolize_resolve(symbolizer_t *s, uint64_t ip, symbolize_module_t *
 
 	Dwarf_Addr bias;
 	Dwarf_Die *cudie = dwfl_module_addrdie(mod, addr, &bias);
+	/* the symbol table only where DWARF has no name: libdwfl searches it linearly */
+	GElf_Off sym_offset;
+	GElf_Sym sym;
 	if (cudie && symbolize_inlines(s, cudie, addr - bias, frame, f)) {
 		/* The outermost function: DWARF may lack a name (artificial code). */
 		if (!f->v[f->n - 1].function)
-			f->v[f->n - 1].function = symbolize_function_name(s, symbol);
+			f->v[f->n - 1].function = symbolize_function_name(
+				s, dwfl_module_addrinfo(mod, addr, &sym_offset, &sym, NULL, NULL, NULL));
 		return;
 	}
-	frame.function = symbolize_function_name(s, symbol);
+	frame.function =
+		symbolize_function_name(s, dwfl_module_addrinfo(mod, addr, &sym_offset, &sym, NULL, NULL, NULL));
 	symbolize_push(f, frame);
 }
 
@@ -581,5 +573,6 @@ void symbolize_free(symbolizer_t *s)
 	free(s->strings);
 	free(s->modules);
 	free(s->max_hi);
+	scopes_free(s->scopes);
 	free(s);
 }

@@ -9,7 +9,9 @@
  * module, a module whose build id does not match and a stripped copy of libc that only
  * has .dynsym; and modules of different generations overlapping in address (an object
  * loaded where another was unloaded): each frame resolves in the module of its own
- * generation. Built with -g -O0 so the lines are where the source says.
+ * generation; inlines nested in inlines (after a sibling inline, in a lexical block); the
+ * same binary with its debug info compressed by dwz (partial units). Built with -g -O0
+ * so the lines are where the source says.
  */
 #define _GNU_SOURCE
 #include "symbolize.h"
@@ -157,6 +159,33 @@ __attribute__((noinline)) static uint64_t test_symbolize_outer(int *inlined_line
 	return ra;
 }
 
+/* Inlines nested in inlines, after a sibling inline and inside a lexical block: the
+ * chain is the innermost inline at its line, then each caller at its call site. */
+static inline __attribute__((always_inline)) int test_symbolize_sibling(int *v)
+{
+	int k = *v * 3;
+	*v = k + 1;
+	return k;
+}
+
+static inline __attribute__((always_inline)) uint64_t test_symbolize_mid(int *inlined_line, int *mid_line)
+{
+	uint64_t ra = test_symbolize_inlined(inlined_line); *mid_line = __LINE__;
+	return ra;
+}
+
+__attribute__((noinline)) static uint64_t test_symbolize_nest(int *lines)
+{
+	int v = lines[0];
+	v += test_symbolize_sibling(&v);
+	uint64_t ra = 0;
+	if (v >= 0) {
+		volatile int block_local = v;
+		ra = test_symbolize_mid(&lines[0], &lines[1]) + (uint64_t)(block_local & 0); lines[2] = __LINE__;
+	}
+	return ra;
+}
+
 static uint64_t test_symbolize_libc_ra;
 
 static int test_symbolize_compare(const void *a, const void *b)
@@ -203,6 +232,23 @@ static symbolizer_t *test_symbolize_new_all(void)
 	return s;
 }
 
+/* The chain of test_symbolize_nest's return address in s. */
+static void test_symbolize_nested(symbolizer_t *s, const char *what)
+{
+	const sym_frame_t *f;
+	int lines[3] = {0, 0, 0};
+	uint64_t ra = test_symbolize_nest(lines);
+	int n = symbolize_ip(s, ra, &f);
+	test_symbolize_print(what, f, n);
+	expect_int_eq(n, 3, "nested: chain length");
+	static const char *const want[] = {"test_symbolize_inlined", "test_symbolize_mid", "test_symbolize_nest"};
+	for (int i = 0; i < n && i < 3; i++) {
+		expect_str_eq(f[i].function, want[i], "nested: function");
+		expect_str_eq(test_symbolize_basename(f[i].file), "test_symbolize.c", "nested: file");
+		expect_int_eq(f[i].line, lines[i], "nested: line");
+	}
+}
+
 static void test_symbolize_own_code(symbolizer_t *s, const test_symbolize_module_t *self)
 {
 	const sym_frame_t *f, *again;
@@ -236,6 +282,7 @@ static void test_symbolize_own_code(symbolizer_t *s, const test_symbolize_module
 			expect_int_eq(f[i].offset, ra - self->base, "inline offset");
 		}
 	}
+	test_symbolize_nested(s, "nested inlines");
 }
 
 static void test_symbolize_libc(symbolizer_t *s)
@@ -432,6 +479,41 @@ static void test_symbolize_generations(const test_symbolize_module_t *self)
 	unlink(copy);
 }
 
+/* The test binary's debug info rewritten by dwz, as Debian's -dbgsym packages are: the
+ * types shared by its units move to partial units that each unit imports
+ * (DW_TAG_imported_unit). The functions, lines and inline chains stay the same. */
+static void test_symbolize_dwz(const test_symbolize_module_t *self)
+{
+	char copy[] = "/tmp/test_symbolize_dwz_XXXXXX";
+	char cmd[8192];
+	const sym_frame_t *f;
+	int line;
+
+	if (system("command -v dwz >/dev/null 2>&1") != 0) {
+		printf("dwz: skipped (no dwz; scripts/setup installs it)\n");
+		return;
+	}
+	if (!test_symbolize_copy(self->path, copy)) {
+		printf("dwz: skipped (cannot copy %s)\n", self->path);
+		unlink(copy);
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "dwz '%s' 2>/dev/null && readelf --debug-dump=info '%s' 2>/dev/null | grep -q DW_TAG_imported_unit", copy, copy);
+	expect_int_eq(system(cmd), 0, "dwz made partial units");
+	symbolizer_t *s = symbolize_new();
+	symbolize_add_module(s, copy, self->build_id, self->base, self->lo, self->hi);
+	uint64_t ra = test_symbolize_leaf(&line);
+	int n = symbolize_ip(s, ra, &f);
+	test_symbolize_print("dwz, plain call", f, n);
+	expect_int_eq(n, 1, "dwz: plain call frames");
+	expect_str_eq(f[0].function, "test_symbolize_leaf", "dwz: plain call function");
+	expect_int_eq(f[0].line, line, "dwz: plain call line");
+	expect_str_eq(f[0].module, copy, "dwz: module");
+	test_symbolize_nested(s, "dwz, nested inlines");
+	symbolize_free(s);
+	unlink(copy);
+}
+
 int main(void)
 {
 	dl_iterate_phdr(test_symbolize_phdr, NULL);
@@ -451,6 +533,7 @@ int main(void)
 	test_symbolize_fallbacks(self);
 	test_symbolize_stripped();
 	test_symbolize_generations(self);
+	test_symbolize_dwz(self);
 
 	printf("test_symbolize: %d modules, %lu checks, %lu failures\n", test_symbolize_n_modules,
 	       test_symbolize_checks, test_symbolize_failures);
