@@ -20,6 +20,7 @@
 #include "memprof/format.h"
 #include "memprof/schema.h"
 #include "paths.h"
+#include "splice.h"
 
 /* Node ids are handed out densely by the capture side; anything far sparser than the
  * row count is damage, and would make the id-indexed arrays absurdly large. */
@@ -128,9 +129,9 @@ static int db_load_meta(db_t *db)
 		return db_fail(db, "not a memprof database (no schema_version in meta)");
 	char *end;
 	long ver = strtol(v, &end, 10);
-	if (*v == '\0' || *end != '\0' || ver != MP_SCHEMA_VERSION)
-		return db_fail(db, "unsupported schema version '%.20s' (this memprof reads version %d)", v,
-			       MP_SCHEMA_VERSION);
+	if (*v == '\0' || *end != '\0' || ver < MP_SCHEMA_VERSION_OLDEST || ver > MP_SCHEMA_VERSION)
+		return db_fail(db, "unsupported schema version '%.20s' (this memprof reads versions %d to %d)", v,
+			       MP_SCHEMA_VERSION_OLDEST, MP_SCHEMA_VERSION);
 
 	db->command = db_meta_get(db, "command");
 	if (!db->command)
@@ -195,7 +196,9 @@ static int db_load_nodes(db_t *db)
 		n->frame = (uint64_t)sqlite3_column_int64(st, 2);
 		n->present = true;
 	}
-	return db_finish(db, st, rc, "stack_nodes");
+	if (db_finish(db, st, rc, "stack_nodes"))
+		return -1;
+	return splice_expand(db);
 }
 
 static int db_load_pycode(db_t *db)
@@ -330,6 +333,7 @@ void db_close(db_t *db)
 	}
 	free(db->modules);
 	free(db->nodes);
+	free(db->stack_remap);
 	free(db->samples);
 	memset(db, 0, sizeof *db);
 }

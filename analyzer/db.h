@@ -63,6 +63,10 @@ typedef struct db {
 
 	db_node_t *nodes; /* indexed by id, n_nodes = max id + 1 */
 	uint32_t n_nodes;
+	/* when the file has spliced chains (splice.h): the node an event's stack id names
+	 * (UINT32_MAX: none), for ids below n_stack_remap; else NULL and ids are nodes */
+	uint32_t *stack_remap;
+	uint32_t n_stack_remap;
 	db_pycode_t *pycode; /* sorted by id */
 	size_t n_pycode;
 	db_module_t *modules; /* in id order */

@@ -172,6 +172,8 @@ int pass_run(pass_t *p, db_t *db)
 		switch (ev.kind) {
 		case MP_EV_ALLOC: {
 			uint32_t sid = ev.stack;
+			if (db->stack_remap)
+				sid = sid < db->n_stack_remap ? db->stack_remap[sid] : UINT32_MAX;
 			if (sid >= p->n_stacks) {
 				p->unknown_stacks++;
 				sid = 0;

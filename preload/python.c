@@ -219,6 +219,11 @@ static uint32_t python_code_global(const PyCodeObject *co, const python_code_key
 		}
 		i = (i + 1) & (python_codes_cap - 1);
 	}
+	if (python_code_next >= mp_frame_code(MP_FRAME_CHAINS)) {
+		/* code ids are 31 bits, and the last is MP_FRAME_CHAINS's: the frame is left out */
+		id = 0;
+		goto out;
+	}
 	id = python_code_next++;
 	python_code_slot_t *s = &python_codes[i];
 	if (!s->id)

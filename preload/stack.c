@@ -8,12 +8,18 @@
 #include <string.h>
 
 /* The global table: an open-addressing hash of node ids (4 bytes a slot, at most 3/4
- * full), the nodes themselves in arrays indexed by id (12 bytes a node). */
+ * full), the nodes themselves in an array indexed by id (12 bytes a node: a probe of a
+ * large table reads one line of it, not one of a parents array and one of a frames
+ * array). */
+typedef struct __attribute__((packed)) stack_node {
+	uint64_t frame;
+	uint32_t parent;
+} stack_node_t;
+
 static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t *stack_table; /* slot -> node id, 0: empty */
 static size_t stack_cap, stack_count;
-static uint64_t *stack_frames; /* by id */
-static uint32_t *stack_parents;
+static stack_node_t *stack_nodes; /* by id */
 static size_t stack_nodes_cap; /* ids below this have room in the arrays */
 static uint32_t stack_next_id = 1;
 static stack_node_rec_t *stack_new_recs;
@@ -43,7 +49,7 @@ void stack_cache_free(stack_cache_t *c)
 
 static void stack_place(uint32_t *table, size_t cap, uint32_t id)
 {
-	size_t j = stack_hash(stack_parents[id], stack_frames[id]) & (cap - 1);
+	size_t j = stack_hash(stack_nodes[id].parent, stack_nodes[id].frame) & (cap - 1);
 	while (table[j])
 		j = (j + 1) & (cap - 1);
 	table[j] = id;
@@ -67,14 +73,10 @@ static int stack_grow(void)
 static int stack_grow_nodes(void)
 {
 	size_t ncap = stack_nodes_cap ? stack_nodes_cap * 2 : 4096;
-	uint64_t *nf = mem_realloc(stack_frames, ncap * sizeof *nf);
-	if (!nf)
+	stack_node_t *nn = mem_realloc(stack_nodes, ncap * sizeof *nn);
+	if (!nn)
 		return -1;
-	stack_frames = nf;
-	uint32_t *np = mem_realloc(stack_parents, ncap * sizeof *np);
-	if (!np)
-		return -1;
-	stack_parents = np;
+	stack_nodes = nn;
 	stack_nodes_cap = ncap;
 	return 0;
 }
@@ -84,7 +86,7 @@ static uint32_t stack_global(uint32_t parent, uint64_t frame)
 {
 	size_t i = stack_hash(parent, frame) & (stack_cap - 1);
 	for (uint32_t id; (id = stack_table[i]); i = (i + 1) & (stack_cap - 1))
-		if (stack_parents[id] == parent && stack_frames[id] == frame)
+		if (stack_nodes[id].parent == parent && stack_nodes[id].frame == frame)
 			return id;
 	if ((stack_count + 1) * 4 > stack_cap * 3) {
 		if (stack_grow() < 0)
@@ -102,8 +104,7 @@ static uint32_t stack_global(uint32_t parent, uint64_t frame)
 		stack_new_cap = ncap;
 	}
 	uint32_t id = stack_next_id++;
-	stack_parents[id] = parent;
-	stack_frames[id] = frame;
+	stack_nodes[id] = (stack_node_t){.frame = frame, .parent = parent};
 	stack_table[i] = id;
 	stack_count++;
 	stack_new_recs[stack_new_n++] = (stack_node_rec_t){id, parent, frame};

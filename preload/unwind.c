@@ -7,6 +7,8 @@
 #include "native.h"
 #include "stack.h"
 
+#include <memprof/format.h>
+
 #include <dlfcn.h>
 #include <libunwind.h>
 #include <stdio.h>
@@ -686,8 +688,8 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
 	ch->cfa = cfa;
 	ch->bp = bp;
 	ch->whole = whole;
-	ch->node = 0;
-	ch->parent = 0;
+	memset(ch->node, 0, sizeof ch->node);
+	ch->chain = 0;
 	/* the spare chain takes a way; the chain that way held is the spare now */
 	uint8_t *victim = &ways[c->next[set]++ % UNWIND_WAYS], old = *victim;
 	*victim = c->spare;
@@ -695,19 +697,46 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
 	return ch;
 }
 
+/* Puts (parent, node) first in the chain's memo, in place of entry i. */
+static void unwind_memo_front(unwind_chain_t *m, unsigned i, uint32_t parent, uint32_t node)
+{
+	for (; i > 0; i--) {
+		m->parent[i] = m->parent[i - 1];
+		m->node[i] = m->node[i - 1];
+	}
+	m->parent[0] = parent;
+	m->node[0] = node;
+}
+
 uint32_t unwind_chain_node(const unwind_chain_t *ch, stack_cache_t *sc, uint32_t parent)
 {
-	if (ch->node && ch->parent == parent)
-		return ch->node;
+	unwind_chain_t *m = (unwind_chain_t *)ch; /* the memo is the cache's own */
+	for (unsigned i = 0; i < UNWIND_MEMO; i++)
+		if (ch->parent[i] == parent && ch->node[i]) {
+			uint32_t node = ch->node[i];
+			unwind_memo_front(m, i, parent, node);
+			return node;
+		}
 	uint64_t ips[UNWIND_CHAIN_MAX + 1];
 	unsigned k = ch->end - ch->self;
-	memcpy(ips, &ch->w[ch->self], k * sizeof *ips);
-	uint32_t node = native_intern(sc, parent, ips, k, false);
-	if (node) {
-		unwind_chain_t *m = (unwind_chain_t *)ch; /* the memo is the cache's own */
-		m->parent = parent;
-		m->node = node;
+	if (!k)
+		return parent;
+	uint32_t node;
+	if (!parent) {
+		/* a whole native stack: its frames, from the root */
+		memcpy(ips, &ch->w[ch->self], k * sizeof *ips);
+		node = native_intern(sc, 0, ips, k, false);
+	} else {
+		/* below Python frames: the chain interned once, spliced below each parent */
+		if (!ch->chain) {
+			uint32_t chains = stack_child(sc, 0, MP_FRAME_CHAINS);
+			memcpy(ips, &ch->w[ch->self], k * sizeof *ips);
+			m->chain = chains ? native_intern(sc, chains, ips, k, false) : 0;
+		}
+		node = ch->chain ? stack_child(sc, parent, mp_frame_splice(ch->chain)) : 0;
 	}
+	if (node)
+		unwind_memo_front(m, UNWIND_MEMO - 1, parent, node);
 	return node;
 }
 

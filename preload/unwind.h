@@ -39,6 +39,7 @@
 #define UNWIND_CHAIN_MAX 32
 #define UNWIND_NO_BP UINT32_MAX
 
+#define UNWIND_MEMO 4
 typedef struct unwind_chain {
 	uintptr_t ra, cfa; /* the key: the hook's return address and its CFA */
 	uintptr_t bp;      /* and the caller's rbp, when a frame's CFA was computed from it */
@@ -48,8 +49,11 @@ typedef struct unwind_chain {
 	bool whole;        /* part of the key: unwound to the end of the stack (stop_lo == stop_hi) */
 	bool keyed_bp;     /* bp is part of the key */
 	bool bp_reads;     /* a frame restores rbp from the stack (bpslot[] has entries) */
-	uint32_t parent;   /* the node interned for the frames below `parent` last time */
-	uint32_t node;     /*   (0: none yet) */
+	/* the nodes interned for the frames below the last UNWIND_MEMO parents (node 0:
+	 * none), most recent first */
+	uint32_t parent[UNWIND_MEMO];
+	uint32_t node[UNWIND_MEMO];
+	uint32_t chain; /* the frames interned as a chain of their own (MP_FRAME_CHAINS), or 0 */
 	uint64_t w[UNWIND_CHAIN_MAX + 1];
 	uint32_t slot[UNWIND_CHAIN_MAX];   /* w[i + 1] lives at cfa + slot[i] */
 	uint32_t bpslot[UNWIND_CHAIN_MAX]; /* frame i restores rbp = bpval[i] from cfa + bpslot[i] */
@@ -70,8 +74,10 @@ extern atomic_ulong unwind_checked, unwind_answered, unwind_differed;
  * libunwind). c is the calling thread's cache (NULL: none, and NULL is returned). */
 const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
 				   uint64_t stop_hi, unsigned max);
-/* The chain's frames interned below `parent` in the thread's stack cache: the node
- * remembered from last time when the parent is the same. 0 after an internal failure. */
+/* The stack of the chain's frames below `parent` in the thread's stack cache: below
+ * the root (parent 0) the frames themselves, below Python frames one node splicing the
+ * chain, interned once as a chain of its own (MP_FRAME_CHAINS, format.h). The node
+ * remembered for one of the last few parents is reused. 0 after an internal failure. */
 uint32_t unwind_chain_node(const unwind_chain_t *ch, struct stack_cache *sc, uint32_t parent);
 /* MEMPROF_CHECK_UNWIND: counts the stack, and a difference between the chain (NULL: the
  * unwinder did not answer) and libunwind's frames ips[0..n) (`cut`: frames left out). */

@@ -113,7 +113,26 @@ static inline uint64_t mp_frame_python(uint32_t code_id, uint32_t lasti)
  * know it shows an unknown Python frame. */
 #define MP_FRAME_TRUNCATED MP_FRAME_PYTHON
 static inline int mp_frame_is_truncated(uint64_t f) { return f == MP_FRAME_TRUNCATED; }
-static inline int mp_frame_is_python(uint64_t f) { return (f & MP_FRAME_PYTHON) != 0 && f != MP_FRAME_TRUNCATED; }
+/* Spliced native chains (schema version 4). In mixed mode the native frames between the
+ * eval loop and the allocator are interned once as a chain of their own, below the node
+ * whose frame is MP_FRAME_CHAINS (a child of the root: code id 0x7fffffff, which no code
+ * object is given); a stack that runs those frames below Python node P is then one node
+ * below P whose frame is a splice of the chain's innermost node (Python bit, code id 0,
+ * the node id in bits 0..31; never 0). The stack is P's frames, then the chain's frames
+ * from the one below MP_FRAME_CHAINS to the spliced node: the analyzer expands it so
+ * (db.c). A chain reached from many Python stacks takes one node per stack instead of one
+ * per frame per stack. */
+#define MP_FRAME_CHAINS (MP_FRAME_PYTHON | (UINT64_C(0x7fffffff) << 32))
+static inline uint64_t mp_frame_splice(uint32_t node) { return MP_FRAME_PYTHON | node; }
+static inline int mp_frame_is_splice(uint64_t f)
+{
+	return (f >> 32) == (MP_FRAME_PYTHON >> 32) && (uint32_t)f != 0;
+}
+static inline uint32_t mp_frame_splice_node(uint64_t f) { return (uint32_t)f; }
+static inline int mp_frame_is_python(uint64_t f)
+{
+	return (f & MP_FRAME_PYTHON) != 0 && (f >> 32) != (MP_FRAME_PYTHON >> 32) && f != MP_FRAME_CHAINS;
+}
 static inline uint32_t mp_frame_code(uint64_t f) { return (uint32_t)((f >> 32) & 0x7fffffffu); }
 static inline uint32_t mp_frame_lasti(uint64_t f) { return (uint32_t)f; }
 

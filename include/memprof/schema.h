@@ -7,7 +7,10 @@
 #ifndef MEMPROF_SCHEMA_H
 #define MEMPROF_SCHEMA_H
 
-#define MP_SCHEMA_VERSION 3
+#define MP_SCHEMA_VERSION 4
+/* The oldest version the analyzer still reads: 4 added spliced native chains
+ * (format.h, MP_FRAME_CHAINS), which version 3 files do not have. */
+#define MP_SCHEMA_VERSION_OLDEST 3
 #define MP_VERSION "0.1.0"
 
 /* meta keys: schema_version, memprof_version, pid, ppid, command (shell-quoted), argv

@@ -18,8 +18,11 @@
  *   thread ID TID NAME
  *   code ID FILENAME NAME QUALNAME FIRSTLINENO HEX|-
  *   node ID PARENT FRAME                    FRAME: py:CODE:LASTI | ip:HEX | self:K | libc | sqlite
+ *                                           | chains | splice:NODE
  *                                           (libc: in twalk; sqlite: in sqlite3_exec;
- *                                           py:0:0: the truncation marker);
+ *                                           py:0:0: the truncation marker;
+ *                                           chains: MP_FRAME_CHAINS; splice:NODE: a
+ *                                           splice of chain node NODE);
  *                                           self:K@GEN: in module generation GEN
  *   modules                                 rows for every object loaded in this process
  *   overlay OBJ GEN                         a row for OBJ (libc | sqlite) placed at this
@@ -304,6 +307,10 @@ static uint64_t mk_frame(const char *s)
 		return mk_libc_ip;
 	if (strcmp(s, "sqlite") == 0)
 		return mk_sqlite_ip;
+	if (strcmp(s, "chains") == 0)
+		return MP_FRAME_CHAINS;
+	if (sscanf(s, "splice:%u", &k) == 1)
+		return mp_frame_splice(k);
 	fprintf(stderr, "mkprofile: bad frame %s\n", s);
 	exit(1);
 }

@@ -845,6 +845,64 @@ alloc 1 3 3000 400 4
        "truncated: folded stacks start at the marker %r" % fold)
 
 
+def test_splice():
+    """Spliced native chains (schema 4): the native frames between the eval loop and the
+    allocator interned once below the chains marker, and one node below each Python stack
+    naming the chain's innermost node. Every command sees the Python frames, then the
+    chain's; a spliced stack and the same stack interned frame by frame are one stack;
+    damaged splices are refused with one line."""
+    lines = sites()
+    spec = """meta command python3 app.py
+meta pid 13
+meta clock_ticks_per_sec 1000
+modules
+code 1 /src/app.py main main 10 e900ea04d80408f10a000103f8
+node 1 0 py:1:3
+node 2 1 py:1:3
+node 3 0 chains
+node 4 3 self:1
+node 5 4 self:0
+node 6 1 splice:5
+node 7 2 splice:5
+node 8 1 self:1
+node 9 8 self:0
+node 10 4 libc
+node 11 1 splice:10
+alloc 1 1 1000 100 6
+alloc 1 2 2000 200 7
+alloc 1 3 3000 400 9
+alloc 1 4 4000 800 11
+alloc 1 5 5000 1600 5
+"""
+    db = mk("splice.db", spec)
+    rows = json.loads(ok("report", "--format=json", db))["rows"]
+    got = sorted((os.path.basename(r["file"]), r["line"], r["allocated_bytes"]) for r in rows)
+    eq(got, [("<no stack>", 0, 1600), ("app.py", 12, 1500)],
+       "splice: rows by the innermost Python line; an event naming a chain node has no stack %r" % rows)
+    fold = dict((re.sub(r"\(/\S*/", "(", a), int(b)) for a, b in folded(ok("flamegraph", "--format=folded", "--metric=allocated", db)))
+    app = "/src/app.py:12 main"
+    s1, s0 = "mk_sites (mkprofile.c:%d)" % lines[1], "mk_sites (mkprofile.c:%d)" % lines[0]
+    libc = [k for k in fold if k.startswith(app + ";" + s1 + ";") and "mkprofile" not in k.split(";")[-1]]
+    eq({k: v for k, v in fold.items() if k in (app + ";" + s1 + ";" + s0, app + ";" + app + ";" + s1 + ";" + s0)},
+       {app + ";" + s1 + ";" + s0: 500, app + ";" + app + ";" + s1 + ";" + s0: 200},
+       "splice: folded stacks, the spliced and the interned one merged %r" % fold)
+    eq([fold[k] for k in libc], [800], "splice: a second chain sharing the first one's outer frame %r" % fold)
+    check(not any("chains" in k or "not recorded" in k for k in fold), "splice: no marker frames %r" % fold)
+    pk = json.loads(ok("peak", "--format=json", db))["stacks"]
+    eq(sorted((x["bytes"], len(x["frames"])) for x in pk), [(200, 4), (500, 3), (800, 3), (1600, 0)],
+       "splice: peak, one stack for the spliced and the interned %r" % pk)
+    old = mk("splice-v3.db", BASIC_SPEC + "meta schema_version 3\n")
+    ok("report", old)
+    bad(mk("v2.db", BASIC_SPEC + "meta schema_version 2\n"), "schema version 2", "schema version '2'")
+    base = spec.split("alloc")[0]
+    for what, extra in (("a splice of no chain", "node 12 1 splice:2\n"),
+                        ("a splice below the root", "node 12 0 splice:5\n"),
+                        ("a splice of no chain", "node 12 1 splice:12\n"),
+                        ("a chain node out of place", "node 12 4 splice:5\n"),
+                        ("a chain node out of place", "node 12 1 chains\n")):
+        bad(mk("splice-bad.db", base + extra), "corrupt splice: " + extra.strip(), what)
+
+
 def test_generations():
     """An object unloaded and another loaded at its address: native frames carry the module
     generation, and each resolves in the module of its generation although the two overlap.
@@ -1096,6 +1154,7 @@ def main():
     test_plot()
     test_generations()
     test_truncated()
+    test_splice()
     test_random()
     test_empty_profile()
     test_edges()
