@@ -1,9 +1,10 @@
 /* Expansion of spliced native chains (see splice.h). One pass over the nodes in id
  * order (a node's parent comes first): a chain node is set aside, a splice becomes its
  * chain's frames below the splice's parent, any other node its own frame below its
- * parent, each through a map of (new parent, frame) to new id. */
+ * parent; native frames through a map of (new parent, frame) to new id. */
 #include "splice.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,16 +53,9 @@ static bool splice_map_grow(splice_tree_t *t)
 	return true;
 }
 
-/* The new node for frame below new node parent, made if it is not there yet; 0 when
- * memory ran out. */
-static uint32_t splice_child(splice_tree_t *t, uint32_t parent, uint64_t frame)
+/* A new node; 0 when memory ran out. */
+static uint32_t splice_append(splice_tree_t *t, uint32_t parent, uint64_t frame)
 {
-	if ((size_t)(t->n + 1) * 2 > t->map_size && !splice_map_grow(t))
-		return 0;
-	size_t i = splice_hash(parent, frame) & (t->map_size - 1);
-	for (; t->map[i].id; i = (i + 1) & (t->map_size - 1))
-		if (t->map[i].parent == parent && t->map[i].frame == frame)
-			return t->map[i].id;
 	if (t->n == t->cap) {
 		if (t->cap >= UINT32_MAX / 2)
 			return 0;
@@ -72,9 +66,24 @@ static uint32_t splice_child(splice_tree_t *t, uint32_t parent, uint64_t frame)
 		t->nodes = nodes;
 		t->cap = cap;
 	}
-	uint32_t id = t->n++;
-	t->nodes[id] = (db_node_t){.frame = frame, .parent = parent, .present = true};
-	t->map[i] = (splice_slot_t){.frame = frame, .parent = parent, .id = id};
+	t->nodes[t->n] = (db_node_t){.frame = frame, .parent = parent, .present = true};
+	return t->n++;
+}
+
+/* The new node for native frame below new node parent, made if it is not there yet; 0
+ * when memory ran out. Only native frames can meet twice below one parent (a chain's
+ * and the same frames interned one by one), so only they go through the map. */
+static uint32_t splice_child(splice_tree_t *t, uint32_t parent, uint64_t frame)
+{
+	if ((size_t)(t->n + 1) * 2 > t->map_size && !splice_map_grow(t))
+		return 0;
+	size_t i = splice_hash(parent, frame) & (t->map_size - 1);
+	for (; t->map[i].id; i = (i + 1) & (t->map_size - 1))
+		if (t->map[i].parent == parent && t->map[i].frame == frame)
+			return t->map[i].id;
+	uint32_t id = splice_append(t, parent, frame);
+	if (id)
+		t->map[i] = (splice_slot_t){.frame = frame, .parent = parent, .id = id};
 	return id;
 }
 
@@ -94,13 +103,20 @@ int splice_expand(db_t *db)
 	splice_tree_t t = {.cap = n + 1024};
 	uint32_t *remap = calloc(n, sizeof *remap);
 	bool *chain = calloc(n, sizeof *chain);
-	uint64_t *frames = malloc(SPLICE_MAX_CHAIN * sizeof *frames);
+	/* per chain node: the new node of its frames below new node memo_parent, the last
+	 * time they were expanded there (splices below one parent share long prefixes) */
+	uint32_t *memo_parent = calloc(n, sizeof *memo_parent), *memo_node = calloc(n, sizeof *memo_node);
+	uint32_t *path = malloc(SPLICE_MAX_CHAIN * sizeof *path);
 	t.nodes = malloc((size_t)t.cap * sizeof *t.nodes);
 	const char *bad = NULL;
-	if (!remap || !chain || !frames || !t.nodes)
+	if (!remap || !chain || !memo_parent || !memo_node || !path || !t.nodes)
 		goto oom;
 	t.nodes[0] = (db_node_t){0};
 	t.n = 1;
+	/* the map sized once for about as many native nodes as the file has nodes */
+	while (t.map_size < 2 * (size_t)n)
+		if (!splice_map_grow(&t))
+			goto oom;
 	for (uint32_t i = 1; i < n; i++) {
 		const db_node_t *o = &db->nodes[i];
 		remap[i] = UINT32_MAX; /* an event that names it is counted as of an unknown stack */
@@ -116,16 +132,9 @@ int splice_expand(db_t *db)
 		}
 		uint32_t parent = remap[o->parent] == UINT32_MAX ? 0 : remap[o->parent], cur;
 		if (mp_frame_is_splice(o->frame)) {
-			/* the chain's frames, from its innermost node up to MP_FRAME_CHAINS */
 			uint32_t c = mp_frame_splice_node(o->frame), k = 0;
 			if (c >= i || !db->nodes[c].present || !chain[c] || db->nodes[c].frame == MP_FRAME_CHAINS) {
 				bad = "a splice of no chain";
-				break;
-			}
-			for (; db->nodes[c].frame != MP_FRAME_CHAINS && k < SPLICE_MAX_CHAIN; c = db->nodes[c].parent)
-				frames[k++] = db->nodes[c].frame;
-			if (k == SPLICE_MAX_CHAIN) {
-				bad = "a chain too long";
 				break;
 			}
 			if (parent == 0) {
@@ -133,9 +142,26 @@ int splice_expand(db_t *db)
 				bad = "a splice below the root";
 				break;
 			}
-			cur = parent;
-			while (k > 0 && cur)
-				cur = splice_child(&t, cur, frames[--k]);
+			/* up the chain to where it was expanded below this parent last time, or to
+			 * its start; then down again, making (or finding) each frame's node */
+			for (; db->nodes[c].frame != MP_FRAME_CHAINS && k < SPLICE_MAX_CHAIN; c = db->nodes[c].parent) {
+				if (memo_parent[c] == parent && memo_node[c])
+					break;
+				path[k++] = c;
+			}
+			if (k == SPLICE_MAX_CHAIN) {
+				bad = "a chain too long";
+				break;
+			}
+			cur = db->nodes[c].frame == MP_FRAME_CHAINS ? parent : memo_node[c];
+			while (k > 0 && cur) {
+				c = path[--k];
+				cur = splice_child(&t, cur, db->nodes[c].frame);
+				memo_parent[c] = parent;
+				memo_node[c] = cur;
+			}
+		} else if (o->frame & MP_FRAME_PYTHON) {
+			cur = splice_append(&t, parent, o->frame);
 		} else {
 			cur = splice_child(&t, parent, o->frame);
 		}
@@ -144,7 +170,9 @@ int splice_expand(db_t *db)
 		remap[i] = cur;
 	}
 	free(chain);
-	free(frames);
+	free(memo_parent);
+	free(memo_node);
+	free(path);
 	free(t.map);
 	if (bad) {
 		free(remap);
@@ -160,7 +188,9 @@ int splice_expand(db_t *db)
 oom:
 	free(remap);
 	free(chain);
-	free(frames);
+	free(memo_parent);
+	free(memo_node);
+	free(path);
 	free(t.map);
 	free(t.nodes);
 	return db_fail(db, "out of memory");
