@@ -133,6 +133,7 @@ static int db_load_meta(db_t *db)
 		return db_fail(db, "unsupported schema version '%.20s' (this memprof reads versions %d to %d)", v,
 			       MP_SCHEMA_VERSION_OLDEST, MP_SCHEMA_VERSION);
 
+	db->schema_version = ver;
 	db->command = db_meta_get(db, "command");
 	if (!db->command)
 		db->command = "";
@@ -198,7 +199,7 @@ static int db_load_nodes(db_t *db)
 	}
 	if (db_finish(db, st, rc, "stack_nodes"))
 		return -1;
-	return splice_expand(db);
+	return db->schema_version >= 4 ? splice_expand(db) : 0; /* version 3 has no splices */
 }
 
 static int db_load_pycode(db_t *db)

@@ -60,6 +60,7 @@ typedef struct db {
 	uint64_t last_ticks;
 	const char *status;
 	const char *cwd; /* the program's working directory (meta cwd), NULL if unknown */
+	long schema_version;
 
 	db_node_t *nodes; /* indexed by id, n_nodes = max id + 1 */
 	uint32_t n_nodes;

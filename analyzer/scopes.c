@@ -20,8 +20,12 @@
 
 /* Nesting deeper than this (malformed or hostile DWARF) is cut. */
 #define SCOPES_MAX_DEPTH 256
-/* Imported units inside imported units, followed at most this deep (cycles). */
-#define SCOPES_MAX_IMPORTS 8
+/* Imported units inside imported units, followed at most this deep. */
+#define SCOPES_MAX_IMPORTS 32
+/* DIEs one unit's walk may visit (imported units count each time they are imported):
+ * beyond it the unit gets no index (a unit of debug info crafted to import itself
+ * under many names, say). */
+#define SCOPES_MAX_VISITS (1u << 24)
 
 typedef struct scopes_node {
 	Dwarf_Die die;
@@ -101,22 +105,40 @@ static bool scopes_is_function(int tag)
 	return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine || tag == DW_TAG_entry_point;
 }
 
+typedef struct scopes_walk {
+	const void *importing[SCOPES_MAX_IMPORTS]; /* the units being imported, outermost first */
+	unsigned n_importing;
+	uint32_t visits;
+} scopes_walk_t;
+
 /* Appends child and the DIEs after it (its siblings), with their subtrees, below
- * parent. `imports`: imported units being walked (cycle guard). False when memory ran
- * out. */
-static bool scopes_add(scopes_unit_t *u, Dwarf_Die child, int32_t parent, unsigned depth, unsigned imports)
+ * parent. False when memory ran out or the unit cannot be indexed (an imported unit
+ * that imports itself, as libdw refuses it; too deep; too many DIEs). */
+static bool scopes_add(scopes_unit_t *u, scopes_walk_t *w, Dwarf_Die child, int32_t parent, unsigned depth)
 {
 	if (depth > SCOPES_MAX_DEPTH)
 		return true;
 	do {
+		if (++w->visits > SCOPES_MAX_VISITS)
+			return false;
 		int tag = dwarf_tag(&child);
 		if (tag == DW_TAG_imported_unit) {
-			/* its unit's children stand where it stands */
+			/* its unit's children stand where it stands (libdw skips an imported
+			 * compile unit, which some gcc -flto versions emit) */
 			Dwarf_Attribute attr;
 			Dwarf_Die unit, first;
-			if (imports < SCOPES_MAX_IMPORTS &&
-			    dwarf_formref_die(dwarf_attr(&child, DW_AT_import, &attr), &unit) &&
-			    dwarf_child(&unit, &first) == 0 && !scopes_add(u, first, parent, depth, imports + 1))
+			if (!dwarf_formref_die(dwarf_attr(&child, DW_AT_import, &attr), &unit) ||
+			    dwarf_tag(&unit) == DW_TAG_compile_unit || dwarf_child(&unit, &first) != 0)
+				continue;
+			if (w->n_importing == SCOPES_MAX_IMPORTS)
+				return false;
+			for (unsigned k = 0; k < w->n_importing; k++)
+				if (w->importing[k] == unit.addr)
+					return false;
+			w->importing[w->n_importing++] = unit.addr;
+			bool ok = scopes_add(u, w, first, parent, depth);
+			w->n_importing--;
+			if (!ok)
 				return false;
 			continue;
 		}
@@ -143,7 +165,7 @@ static bool scopes_add(scopes_unit_t *u, Dwarf_Die child, int32_t parent, unsign
 		};
 		Dwarf_Die grandchild;
 		if (scopes_descends(tag) && dwarf_child(&child, &grandchild) == 0 &&
-		    !scopes_add(u, grandchild, (int32_t)self, depth + 1, imports))
+		    !scopes_add(u, w, grandchild, (int32_t)self, depth + 1))
 			return false;
 		u->nodes[self].end = u->n_nodes;
 	} while (dwarf_siblingof(&child, &child) == 0);
@@ -184,10 +206,9 @@ static scopes_unit_t *scopes_unit(scopes_t *x, Dwarf_Die *cudie)
 			return &x->units[i];
 	scopes_unit_t *u = &x->units[i];
 	Dwarf_Die first;
-	if (dwarf_child(cudie, &first) == 0 && !scopes_add(u, first, -1, 0, 0)) {
-		scopes_unit_clear(u);
-		return NULL;
-	}
+	scopes_walk_t w = {.n_importing = 0};
+	if (dwarf_child(cudie, &first) == 0 && !scopes_add(u, &w, first, -1, 0))
+		scopes_unit_clear(u); /* kept empty: no function is found in it */
 	u->key = key;
 	x->used++;
 	return u;

@@ -8,7 +8,10 @@
  * walks visit them, with each one's subtree end and parent: an address is then answered
  * by a scan that skips every subtree not holding it. The answer is the one the two
  * calls give (the first path, in DIE order, of nested DIEs holding the address; the
- * innermost DIE's concrete parents), limited to the function DIEs. */
+ * innermost DIE's concrete parents), limited to the function DIEs, with one exception:
+ * where an inlined function's abstract origin is in another unit (GCC -flto builds),
+ * dwarf_getscopes fails and gave no chain at all; the index gives the chain. A unit
+ * whose imported units import themselves gets no index, as libdw refuses it. */
 #ifndef MEMPROF_ANALYZER_SCOPES_H
 #define MEMPROF_ANALYZER_SCOPES_H
 

@@ -10,8 +10,9 @@
 
 #include "memprof/format.h"
 
-/* A chain longer than this is a damaged file (the capture keeps at most 256 frames). */
-#define SPLICE_MAX_CHAIN 4096
+/* A chain longer than this is a damaged file: the capture splices chains of at most 33
+ * frames (preload/unwind.h). It also bounds what a file can expand to: 64 nodes a row. */
+#define SPLICE_MAX_CHAIN 64
 
 typedef struct splice_slot {
 	uint64_t frame;
@@ -106,7 +107,7 @@ int splice_expand(db_t *db)
 	/* per chain node: the new node of its frames below new node memo_parent, the last
 	 * time they were expanded there (splices below one parent share long prefixes) */
 	uint32_t *memo_parent = calloc(n, sizeof *memo_parent), *memo_node = calloc(n, sizeof *memo_node);
-	uint32_t *path = malloc(SPLICE_MAX_CHAIN * sizeof *path);
+	uint32_t *path = malloc((SPLICE_MAX_CHAIN + 1) * sizeof *path);
 	t.nodes = malloc((size_t)t.cap * sizeof *t.nodes);
 	const char *bad = NULL;
 	if (!remap || !chain || !memo_parent || !memo_node || !path || !t.nodes)
@@ -144,12 +145,12 @@ int splice_expand(db_t *db)
 			}
 			/* up the chain to where it was expanded below this parent last time, or to
 			 * its start; then down again, making (or finding) each frame's node */
-			for (; db->nodes[c].frame != MP_FRAME_CHAINS && k < SPLICE_MAX_CHAIN; c = db->nodes[c].parent) {
+			for (; db->nodes[c].frame != MP_FRAME_CHAINS && k <= SPLICE_MAX_CHAIN; c = db->nodes[c].parent) {
 				if (memo_parent[c] == parent && memo_node[c])
 					break;
 				path[k++] = c;
 			}
-			if (k == SPLICE_MAX_CHAIN) {
+			if (k > SPLICE_MAX_CHAIN) {
 				bad = "a chain too long";
 				break;
 			}

@@ -893,6 +893,15 @@ alloc 1 5 5000 1600 5
        "splice: peak, one stack for the spliced and the interned %r" % pk)
     old = mk("splice-v3.db", BASIC_SPEC + "meta schema_version 3\n")
     ok("report", old)
+    # version 3 has no splices: such a frame there is an unknown Python frame, as before
+    v3 = mk("splice-v3-frame.db", spec.replace("meta pid 13", "meta pid 13\nmeta schema_version 3"))
+    eq(run("report", v3)[0], 0, "splice: a version 3 file is not expanded")
+    # a chain longer than the capture makes (33 frames) is damage, and bounds the expansion
+    long_chain = "".join("node %d %d self:%d\n" % (20 + k, 3 if k == 0 else 19 + k, k % 2) for k in range(65))
+    bad(mk("splice-long.db", spec.split("alloc")[0] + long_chain + "node 100 1 splice:84\n"),
+        "a chain of 65 frames", "a chain too long")
+    fine = "".join("node %d %d self:%d\n" % (20 + k, 3 if k == 0 else 19 + k, k % 2) for k in range(64))
+    ok("report", mk("splice-64.db", spec.split("alloc")[0] + fine + "node 100 1 splice:83\nalloc 1 1 1000 100 100\n"))
     bad(mk("v2.db", BASIC_SPEC + "meta schema_version 2\n"), "schema version 2", "schema version '2'")
     base = spec.split("alloc")[0]
     for what, extra in (("a splice of no chain", "node 12 1 splice:2\n"),

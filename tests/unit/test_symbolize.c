@@ -10,7 +10,8 @@
  * has .dynsym; and modules of different generations overlapping in address (an object
  * loaded where another was unloaded): each frame resolves in the module of its own
  * generation; inlines nested in inlines (after a sibling inline, in a lexical block); the
- * same binary with its debug info compressed by dwz (partial units). Built with -g -O0
+ * same binary with its debug info compressed by dwz (partial units); debug info whose
+ * partial unit imports itself (test_symbolize_cyclic.S). Built with -g -O0
  * so the lines are where the source says.
  */
 #define _GNU_SOURCE
@@ -188,6 +189,9 @@ __attribute__((noinline)) static uint64_t test_symbolize_nest(int *lines)
 
 static uint64_t test_symbolize_libc_ra;
 
+/* test_symbolize_cyclic.S: debug info whose partial unit imports itself */
+void test_symbolize_cyclic(void);
+
 static int test_symbolize_compare(const void *a, const void *b)
 {
 	if (!test_symbolize_libc_ra)
@@ -309,6 +313,17 @@ static void test_symbolize_libc(symbolizer_t *s)
 	test_symbolize_print("qsort entry", f, n);
 	expect_str_eq(f[n - 1].function, "qsort", "qsort entry function");
 	expect_int_eq(f[0].offset, entry + 1 - (libc ? libc->base : 0), "qsort offset");
+}
+
+/* Debug info that imports a unit into itself is refused (as libdw refuses it): the name
+ * comes from the symbol table, at once. */
+static void test_symbolize_import_cycle(symbolizer_t *s)
+{
+	const sym_frame_t *f;
+	int n = symbolize_ip(s, (uint64_t)(uintptr_t)&test_symbolize_cyclic + 1, &f);
+	test_symbolize_print("import cycle", f, n);
+	expect_int_eq(n, 1, "import cycle: one frame");
+	expect_str_eq(f[0].function, "test_symbolize_cyclic", "import cycle: the symbol's name");
 }
 
 static void test_symbolize_no_module(symbolizer_t *s)
@@ -529,6 +544,7 @@ int main(void)
 	test_symbolize_own_code(s, self);
 	test_symbolize_libc(s);
 	test_symbolize_no_module(s);
+	test_symbolize_import_cycle(s);
 	symbolize_free(s);
 	test_symbolize_fallbacks(self);
 	test_symbolize_stripped();
