@@ -11,7 +11,8 @@
  * loaded where another was unloaded): each frame resolves in the module of its own
  * generation; inlines nested in inlines (after a sibling inline, in a lexical block); the
  * same binary with its debug info compressed by dwz (partial units); debug info whose
- * partial unit imports itself (test_symbolize_cyclic.S). Built with -g -O0
+ * partial unit imports itself (test_symbolize_cyclic.S); an inline across units by
+ * link-time optimization (test_symbolize_lto_*.c). Built with -g -O0
  * so the lines are where the source says.
  */
 #define _GNU_SOURCE
@@ -191,6 +192,8 @@ static uint64_t test_symbolize_libc_ra;
 
 /* test_symbolize_cyclic.S: debug info whose partial unit imports itself */
 void test_symbolize_cyclic(void);
+/* libtest_symbolize_lto.so: an inline across units by link-time optimization */
+uint64_t test_symbolize_lto_outer(int *inner_line, int *call_line);
 
 static int test_symbolize_compare(const void *a, const void *b)
 {
@@ -324,6 +327,25 @@ static void test_symbolize_import_cycle(symbolizer_t *s)
 	test_symbolize_print("import cycle", f, n);
 	expect_int_eq(n, 1, "import cycle: one frame");
 	expect_str_eq(f[0].function, "test_symbolize_cyclic", "import cycle: the symbol's name");
+}
+
+/* The inline chain of an inline whose abstract origin is in another unit (GCC -flto). */
+static void test_symbolize_lto(symbolizer_t *s)
+{
+	const sym_frame_t *f;
+	int inner_line = 0, call_line = 0;
+	uint64_t ra = test_symbolize_lto_outer(&inner_line, &call_line);
+	int n = symbolize_ip(s, ra, &f);
+	test_symbolize_print("inline across units (LTO)", f, n);
+	expect_int_eq(n, 2, "lto: chain length");
+	if (n == 2) {
+		expect_str_eq(f[0].function, "test_symbolize_lto_inner", "lto: inlined function");
+		expect_str_eq(test_symbolize_basename(f[0].file), "test_symbolize_lto_a.c", "lto: inlined file");
+		expect_int_eq(f[0].line, inner_line, "lto: inlined line");
+		expect_str_eq(f[1].function, "test_symbolize_lto_outer", "lto: caller");
+		expect_str_eq(test_symbolize_basename(f[1].file), "test_symbolize_lto_b.c", "lto: call site file");
+		expect_int_eq(f[1].line, call_line, "lto: call site line");
+	}
 }
 
 static void test_symbolize_no_module(symbolizer_t *s)
@@ -545,6 +567,7 @@ int main(void)
 	test_symbolize_libc(s);
 	test_symbolize_no_module(s);
 	test_symbolize_import_cycle(s);
+	test_symbolize_lto(s);
 	symbolize_free(s);
 	test_symbolize_fallbacks(self);
 	test_symbolize_stripped();
