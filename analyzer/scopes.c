@@ -78,7 +78,8 @@ static bool scopes_grow_array(void **v, uint32_t *cap, uint32_t need, size_t ele
 	return true;
 }
 
-/* Kinds of DIE the walk descends into when they hold the address. */
+/* Kinds of DIE the walk descends into when they hold the address (libdw also enters
+ * namespaces and class types, which never hold one: they are pruned before). */
 static bool scopes_descends(int tag)
 {
 	switch (tag) {
@@ -91,9 +92,6 @@ static bool scopes_descends(int tag)
 	case DW_TAG_entry_point:
 	case DW_TAG_inlined_subroutine:
 	case DW_TAG_subprogram:
-	case DW_TAG_namespace:
-	case DW_TAG_class_type:
-	case DW_TAG_structure_type:
 		return true;
 	default:
 		return false;

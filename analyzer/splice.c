@@ -109,15 +109,16 @@ int splice_expand(db_t *db)
 	uint32_t *memo_parent = calloc(n, sizeof *memo_parent), *memo_node = calloc(n, sizeof *memo_node);
 	uint32_t *path = malloc((SPLICE_MAX_CHAIN + 1) * sizeof *path);
 	t.nodes = malloc((size_t)t.cap * sizeof *t.nodes);
-	const char *bad = NULL;
+	const char *bad = NULL; /* damage found; else out of memory unless done */
+	bool done = false;
 	if (!remap || !chain || !memo_parent || !memo_node || !path || !t.nodes)
-		goto oom;
+		goto out;
 	t.nodes[0] = (db_node_t){0};
 	t.n = 1;
 	/* the map sized once for about as many native nodes as the file has nodes */
 	while (t.map_size < 2 * (size_t)n)
 		if (!splice_map_grow(&t))
-			goto oom;
+			goto out;
 	for (uint32_t i = 1; i < n; i++) {
 		const db_node_t *o = &db->nodes[i];
 		remap[i] = UINT32_MAX; /* an event that names it is counted as of an unknown stack */
@@ -167,18 +168,20 @@ int splice_expand(db_t *db)
 			cur = splice_child(&t, parent, o->frame);
 		}
 		if (!cur)
-			goto oom;
+			goto out;
 		remap[i] = cur;
 	}
+	done = !bad;
+out:
 	free(chain);
 	free(memo_parent);
 	free(memo_node);
 	free(path);
 	free(t.map);
-	if (bad) {
+	if (!done) {
 		free(remap);
 		free(t.nodes);
-		return db_fail(db, "corrupt stack_nodes table (%s)", bad);
+		return bad ? db_fail(db, "corrupt stack_nodes table (%s)", bad) : db_fail(db, "out of memory");
 	}
 	free(db->nodes);
 	db->nodes = t.nodes;
@@ -186,13 +189,4 @@ int splice_expand(db_t *db)
 	db->stack_remap = remap;
 	db->n_stack_remap = n;
 	return 0;
-oom:
-	free(remap);
-	free(chain);
-	free(memo_parent);
-	free(memo_node);
-	free(path);
-	free(t.map);
-	free(t.nodes);
-	return db_fail(db, "out of memory");
 }

@@ -456,6 +456,15 @@ static bool symbolize_inlines(symbolizer_t *s, Dwarf_Die *cudie, Dwarf_Addr pc, 
 	return f->n > before;
 }
 
+/* The name of the symbol holding addr. Asked only where DWARF has no name: libdwfl
+ * searches the symbol table linearly. */
+static const char *symbolize_symbol_name(symbolizer_t *s, Dwfl_Module *mod, Dwarf_Addr addr)
+{
+	GElf_Off offset;
+	GElf_Sym sym;
+	return symbolize_function_name(s, dwfl_module_addrinfo(mod, addr, &offset, &sym, NULL, NULL, NULL));
+}
+
 /* Computes the frames of ip in module m (NULL: none) into f (at least one frame on
  * success). */
 static void symbolize_resolve(symbolizer_t *s, uint64_t ip, symbolize_module_t *m,
@@ -487,18 +496,13 @@ static void symbolize_resolve(symbolizer_t *s, uint64_t ip, symbolize_module_t *
 
 	Dwarf_Addr bias;
 	Dwarf_Die *cudie = dwfl_module_addrdie(mod, addr, &bias);
-	/* the symbol table only where DWARF has no name: libdwfl searches it linearly */
-	GElf_Off sym_offset;
-	GElf_Sym sym;
 	if (cudie && symbolize_inlines(s, cudie, addr - bias, frame, f)) {
 		/* The outermost function: DWARF may lack a name (artificial code). */
 		if (!f->v[f->n - 1].function)
-			f->v[f->n - 1].function = symbolize_function_name(
-				s, dwfl_module_addrinfo(mod, addr, &sym_offset, &sym, NULL, NULL, NULL));
+			f->v[f->n - 1].function = symbolize_symbol_name(s, mod, addr);
 		return;
 	}
-	frame.function =
-		symbolize_function_name(s, dwfl_module_addrinfo(mod, addr, &sym_offset, &sym, NULL, NULL, NULL));
+	frame.function = symbolize_symbol_name(s, mod, addr);
 	symbolize_push(f, frame);
 }
 

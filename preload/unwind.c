@@ -708,6 +708,15 @@ static void unwind_memo_front(unwind_chain_t *m, unsigned i, uint32_t parent, ui
 	m->node[0] = node;
 }
 
+/* The chain's frames interned below node `below`. */
+static uint32_t unwind_intern(const unwind_chain_t *ch, stack_cache_t *sc, uint32_t below)
+{
+	uint64_t ips[UNWIND_CHAIN_MAX + 1];
+	unsigned k = ch->end - ch->self;
+	memcpy(ips, &ch->w[ch->self], k * sizeof *ips);
+	return native_intern(sc, below, ips, k, false);
+}
+
 uint32_t unwind_chain_node(const unwind_chain_t *ch, stack_cache_t *sc, uint32_t parent)
 {
 	unwind_chain_t *m = (unwind_chain_t *)ch; /* the memo is the cache's own */
@@ -717,21 +726,16 @@ uint32_t unwind_chain_node(const unwind_chain_t *ch, stack_cache_t *sc, uint32_t
 			unwind_memo_front(m, i, parent, node);
 			return node;
 		}
-	uint64_t ips[UNWIND_CHAIN_MAX + 1];
-	unsigned k = ch->end - ch->self;
-	if (!k)
+	if (ch->end == ch->self)
 		return parent;
 	uint32_t node;
 	if (!parent) {
-		/* a whole native stack: its frames, from the root */
-		memcpy(ips, &ch->w[ch->self], k * sizeof *ips);
-		node = native_intern(sc, 0, ips, k, false);
+		node = unwind_intern(ch, sc, 0); /* a whole native stack: its frames, from the root */
 	} else {
 		/* below Python frames: the chain interned once, spliced below each parent */
 		if (!ch->chain) {
 			uint32_t chains = stack_child(sc, 0, MP_FRAME_CHAINS);
-			memcpy(ips, &ch->w[ch->self], k * sizeof *ips);
-			m->chain = chains ? native_intern(sc, chains, ips, k, false) : 0;
+			m->chain = chains ? unwind_intern(ch, sc, chains) : 0;
 		}
 		node = ch->chain ? stack_child(sc, parent, mp_frame_splice(ch->chain)) : 0;
 	}

@@ -120,7 +120,7 @@ static inline int mp_frame_is_truncated(uint64_t f) { return f == MP_FRAME_TRUNC
  * below P whose frame is a splice of the chain's innermost node (Python bit, code id 0,
  * the node id in bits 0..31; never 0). The stack is P's frames, then the chain's frames
  * from the one below MP_FRAME_CHAINS to the spliced node: the analyzer expands it so
- * (db.c). A chain reached from many Python stacks takes one node per stack instead of one
+ * (analyzer/splice.c). A chain reached from many Python stacks takes one node per stack instead of one
  * per frame per stack. */
 #define MP_FRAME_CHAINS (MP_FRAME_PYTHON | (UINT64_C(0x7fffffff) << 32))
 static inline uint64_t mp_frame_splice(uint32_t node) { return MP_FRAME_PYTHON | node; }
