@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -80,9 +81,20 @@ static atomic_uint python_generation;
 
 typedef struct python_walk_frame {
 	const PyCodeObject *code;
-	uint32_t lasti; /* in code units; -1 before the first instruction */
-	uint32_t generator; /* the frame is a generator's (complete at any offset) */
+	/* bits 0-31: the offset of the instruction in code units (-1 before the first);
+	 * PYTHON_POS_GENERATOR: the frame is a generator's (complete at any offset). One
+	 * word, stored and compared whole: two 4-byte stores read back as one 8-byte load
+	 * cannot be forwarded from the store buffer, and the walk's stores are read back at
+	 * once by the comparison with the previous stack. */
+	uint64_t pos;
 } python_walk_frame_t;
+
+#define PYTHON_POS_GENERATOR (1ull << 32)
+
+static inline uint32_t python_lasti(const python_walk_frame_t *f)
+{
+	return (uint32_t)f->pos;
+}
 
 /* Per-thread Python state: a code-id cache and the previous stack, compared by raw
  * (code object, offset) so that an unchanged prefix costs no lookup at all. */
@@ -297,19 +309,40 @@ void python_code_rec_free(pycode_rec_t *r)
 
 /* ---- the frame walk ---------------------------------------------------------------- */
 
-/* The frames from f outwards, innermost first, all of them up to max (*more tells
- * whether frames were left out): python_intern leaves out the incomplete ones. Reads
- * only the frames; the thread is the caller, so they cannot change. */
-static unsigned python_walk(_PyInterpreterFrame *f, python_walk_frame_t *out, unsigned max, bool *more)
+static inline bool python_frame_same(const python_walk_frame_t *a, const python_walk_frame_t *b)
 {
-	unsigned n = 0;
-	for (; f && n < max; f = f->previous, n++) {
-		out[n].code = f->f_code;
-		out[n].lasti = (uint32_t)(f->prev_instr - _PyCode_CODE(f->f_code));
-		out[n].generator = f->owner == FRAME_OWNED_BY_GENERATOR;
+	return a->code == b->code && a->pos == b->pos;
+}
+
+/* What python_walk found. */
+typedef struct python_walked {
+	unsigned n;    /* frames in fr[] */
+	bool more;     /* outer frames were left out */
+	unsigned same; /* frames (outermost first) the stack shares with the previous one, when
+			* both are n deep; UINT_MAX when the depth changed (python_intern compares) */
+} python_walked_t;
+
+/* The frames from f outwards, innermost first, all of them up to PY_MAX_FRAMES:
+ * python_intern leaves out the incomplete ones. Reads only the frames; the thread is the
+ * caller, so they cannot change. Each frame is compared with the previous stack's at
+ * the same depth as it is read, supposing the depth has not changed (the common case:
+ * the loop that allocates calls the same functions), so that the unchanged prefix is
+ * known without a second pass over the frames: the outermost difference seen bounds
+ * it. */
+static inline __attribute__((always_inline)) python_walked_t python_walk(const python_tcache_t *c,
+									  _PyInterpreterFrame *f,
+									  python_walk_frame_t *out)
+{
+	unsigned n = 0, pn = c->prev_n, same = pn;
+	for (; f && n < PY_MAX_FRAMES; f = f->previous, n++) {
+		python_walk_frame_t w = {
+			f->f_code, (uint32_t)(f->prev_instr - _PyCode_CODE(f->f_code)) |
+					   (f->owner == FRAME_OWNED_BY_GENERATOR ? PYTHON_POS_GENERATOR : 0)};
+		out[n] = w;
+		if (n < pn && !python_frame_same(&c->prev[pn - 1 - n], &w))
+			same = pn - 1 - n;
 	}
-	*more = f != NULL;
-	return n;
+	return (python_walked_t){n, f != NULL, n == pn ? same : UINT_MAX};
 }
 
 static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_thread_t *t)
@@ -329,11 +362,6 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
 	return c;
 }
 
-static inline bool python_frame_same(const python_walk_frame_t *a, const python_walk_frame_t *b)
-{
-	return a->code == b->code && a->lasti == b->lasti && a->generator == b->generator;
-}
-
 /* Interns the walked frames fr[0..n) (innermost first) and returns the node. Outermost
  * first: frame k of the stack is fr[n - 1 - k]. The unchanged prefix of the previous
  * stack costs no lookup; below it, a frame whose code object is the one the previous
@@ -347,27 +375,34 @@ static inline bool python_frame_same(const python_walk_frame_t *a, const python_
  * generator's (complete at any offset) alone. c->prev_n is left at the number of frames
  * interned: 0 when none is complete (or the first failed), and then 0 is returned.
  *
- * `more`: the walk left outer frames out; the stack then hangs from the truncation
+ * `w.more`: the walk left outer frames out; the stack then hangs from the truncation
  * marker (format.h) instead of the root. */
-static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_walk_frame_t *fr, unsigned n,
-			      bool more)
+static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_walk_frame_t *fr, python_walked_t w)
 {
-	uint32_t root = more ? stack_child(t->cache, 0, MP_FRAME_TRUNCATED) : 0;
-	if (more && !root)
+	unsigned n = w.n;
+	uint32_t root = w.more ? stack_child(t->cache, 0, MP_FRAME_TRUNCATED) : 0;
+	if (w.more && !root)
 		return c->prev_n = 0;
-	unsigned d = 0, lim = root != c->prev_root ? 0 : n < c->prev_n ? n : c->prev_n;
+	unsigned d = 0;
+	if (root == c->prev_root) {
+		if (w.same != UINT_MAX) {
+			d = w.same;
+		} else {
+			unsigned lim = n < c->prev_n ? n : c->prev_n;
+			while (d < lim && python_frame_same(&c->prev[d], &fr[n - 1 - d]))
+				d++;
+		}
+	}
 	c->prev_root = root;
-	while (d < lim && python_frame_same(&c->prev[d], &fr[n - 1 - d]))
-		d++;
 	uint32_t id = d ? c->prev_ids[d - 1] : root;
 	for (unsigned k = d; k < n; k++) {
 		const python_walk_frame_t *f = &fr[n - 1 - k];
-		if (!f->generator && (int32_t)f->lasti < f->code->_co_firsttraceable)
+		if (!(f->pos & PYTHON_POS_GENERATOR) && (int32_t)python_lasti(f) < f->code->_co_firsttraceable)
 			continue; /* incomplete */
 		uint32_t code = d < c->prev_n && c->prev[d].code == f->code ? c->prev_codes[d] : python_code_id(c, f->code);
 		if (!code)
 			break;
-		id = stack_child(t->cache, id, mp_frame_python(code, f->lasti));
+		id = stack_child(t->cache, id, mp_frame_python(code, python_lasti(f)));
 		if (!id)
 			break;
 		c->prev[d] = *f;
@@ -392,9 +427,8 @@ static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 	python_tcache_t *c = top ? python_tcache(t) : NULL;
 	if (!c)
 		return 0;
-	bool more;
-	unsigned n = python_walk(top, fr, PY_MAX_FRAMES, &more);
-	return n ? python_intern(t, c, fr, n, more) : 0;
+	python_walked_t w = python_walk(c, top, fr);
+	return w.n ? python_intern(t, c, fr, w) : 0;
 }
 
 /* Mixed stacks: the Python frames, then the native frames inside the innermost
@@ -452,9 +486,9 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t 
 	python_tcache_t *c = python_tcache(t);
 	if (!c)
 		return 0;
-	bool more;
-	unsigned pn = python_walk(python_top(ts), fr, PY_MAX_FRAMES, &more);
-	uint32_t id = pn ? python_intern(t, c, fr, pn, more) : 0;
+	python_walked_t w = python_walk(c, python_top(ts), fr);
+	unsigned pn = w.n;
+	uint32_t id = pn ? python_intern(t, c, fr, w) : 0;
 	if (pn && !c->prev_n)
 		pn = 0; /* no complete frame: the whole native stack, as without Python frames */
 	else if (pn && !id)
