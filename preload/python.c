@@ -81,19 +81,24 @@ static atomic_uint python_generation;
 
 typedef struct python_walk_frame {
 	const PyCodeObject *code;
-	/* bits 0-31: the offset of the instruction in code units (-1 before the first);
-	 * PYTHON_POS_GENERATOR: the frame is a generator's (complete at any offset). One
-	 * word, stored and compared whole: two 4-byte stores read back as one 8-byte load
-	 * cannot be forwarded from the store buffer, and the walk's stores are read back at
-	 * once by the comparison with the previous stack. */
+	/* The frame's prev_instr, the instruction it is at (code units are 2 bytes, so bit 0
+	 * is free), with PYTHON_POS_GENERATOR set for a generator's frame (complete at any
+	 * offset). One word, taken as it is: the offset is worked out only for the frames
+	 * interned (python_lasti), and one word is stored and compared whole (two 4-byte
+	 * stores read back as one 8-byte load cannot be forwarded from the store buffer, and
+	 * the walk's stores are read back at once). */
 	uint64_t pos;
 } python_walk_frame_t;
 
-#define PYTHON_POS_GENERATOR (1ull << 32)
+#define PYTHON_POS_GENERATOR 1u
+_Static_assert(FRAME_OWNED_BY_THREAD == 0 && FRAME_OWNED_BY_GENERATOR == 1,
+	       "a frame's owner is its generator bit (python_walk)");
 
+/* The frame's instruction offset in code units; -1 before the first instruction. */
 static inline uint32_t python_lasti(const python_walk_frame_t *f)
 {
-	return (uint32_t)f->pos;
+	return (uint32_t)(((intptr_t)(f->pos & ~(uint64_t)PYTHON_POS_GENERATOR) - (intptr_t)_PyCode_CODE(f->code)) /
+			  (intptr_t)sizeof(_Py_CODEUNIT));
 }
 
 /* Per-thread Python state: a code-id cache and the previous stack, compared by raw
@@ -314,6 +319,13 @@ static inline bool python_frame_same(const python_walk_frame_t *a, const python_
 	return a->code == b->code && a->pos == b->pos;
 }
 
+static inline python_walk_frame_t python_walk_frame(const _PyInterpreterFrame *f)
+{
+	/* owners on a thread's stack: the thread (0) or a generator (1); a frame owned by
+	 * its frame object (2) is no longer running */
+	return (python_walk_frame_t){f->f_code, (uint64_t)(uintptr_t)f->prev_instr | (f->owner & 1u)};
+}
+
 /* What python_walk found. */
 typedef struct python_walked {
 	unsigned n;    /* frames in fr[] */
@@ -334,14 +346,14 @@ static inline __attribute__((always_inline)) python_walked_t python_walk(const p
 									  python_walk_frame_t *out)
 {
 	unsigned n = 0, pn = c->prev_n, same = pn;
-	for (; f && n < PY_MAX_FRAMES; f = f->previous, n++) {
-		python_walk_frame_t w = {
-			f->f_code, (uint32_t)(f->prev_instr - _PyCode_CODE(f->f_code)) |
-					   (f->owner == FRAME_OWNED_BY_GENERATOR ? PYTHON_POS_GENERATOR : 0)};
-		out[n] = w;
-		if (n < pn && !python_frame_same(&c->prev[pn - 1 - n], &w))
+	const python_walk_frame_t *q = &c->prev[pn]; /* the previous stack's frame at the same depth, + 1 */
+	for (; f && n < pn; f = f->previous, n++) {
+		python_walk_frame_t w = out[n] = python_walk_frame(f);
+		if (!python_frame_same(--q, &w))
 			same = pn - 1 - n;
 	}
+	for (; f && n < PY_MAX_FRAMES; f = f->previous, n++)
+		out[n] = python_walk_frame(f);
 	return (python_walked_t){n, f != NULL, n == pn ? same : UINT_MAX};
 }
 
@@ -377,7 +389,8 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
  *
  * `w.more`: the walk left outer frames out; the stack then hangs from the truncation
  * marker (format.h) instead of the root. */
-static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_walk_frame_t *fr, python_walked_t w)
+static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, python_tcache_t *c,
+								const python_walk_frame_t *fr, python_walked_t w)
 {
 	unsigned n = w.n;
 	uint32_t root = w.more ? stack_child(t->cache, 0, MP_FRAME_TRUNCATED) : 0;
@@ -412,6 +425,16 @@ static uint32_t python_intern(mp_thread_t *t, python_tcache_t *c, const python_w
 	}
 	c->prev_n = d;
 	return d ? id : 0;
+}
+
+/* python_intern_below, but a stack the same as the previous one (a loop allocating on
+ * one line: half of py_json's stacks) is answered here, without a call. */
+static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t *t, python_tcache_t *c,
+								     const python_walk_frame_t *fr, python_walked_t w)
+{
+	if (w.same == w.n && !w.more && !c->prev_root)
+		return c->prev_ids[w.n - 1];
+	return python_intern_below(t, c, fr, w);
 }
 
 /* The innermost frame of the thread, or NULL (no thread state, no Python frames). */
