@@ -345,15 +345,17 @@ static inline __attribute__((always_inline)) python_walked_t python_walk(const p
 									  _PyInterpreterFrame *f,
 									  python_walk_frame_t *out)
 {
-	unsigned n = 0, pn = c->prev_n, same = pn;
+	unsigned pn = c->prev_n, same = pn;
+	python_walk_frame_t *o = out;
 	const python_walk_frame_t *q = &c->prev[pn]; /* the previous stack's frame at the same depth, + 1 */
-	for (; f && n < pn; f = f->previous, n++) {
-		python_walk_frame_t w = out[n] = python_walk_frame(f);
+	for (; f && q != c->prev; f = f->previous) {
+		python_walk_frame_t w = *o++ = python_walk_frame(f);
 		if (!python_frame_same(--q, &w))
-			same = pn - 1 - n;
+			same = (unsigned)(q - c->prev);
 	}
-	for (; f && n < PY_MAX_FRAMES; f = f->previous, n++)
-		out[n] = python_walk_frame(f);
+	for (; f && o != out + PY_MAX_FRAMES; f = f->previous)
+		*o++ = python_walk_frame(f);
+	unsigned n = (unsigned)(o - out);
 	return (python_walked_t){n, f != NULL, n == pn ? same : UINT_MAX};
 }
 
