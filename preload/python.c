@@ -429,13 +429,31 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
 	return d ? id : 0;
 }
 
-/* python_intern_below, but a stack the same as the previous one (a loop allocating on
- * one line: half of py_json's stacks) is answered here, without a call. */
+/* python_intern_below, but the two commonest cases are answered here, without a call: a
+ * stack the same as the previous one (a loop allocating on one line: half of py_json's
+ * stacks), and one whose innermost frame alone moved within its code object (a loop
+ * allocating on several lines: most of py_alloc's). */
 static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t *t, python_tcache_t *c,
 								     const python_walk_frame_t *fr, python_walked_t w)
 {
-	if (w.same == w.n && !w.more && !c->prev_root)
-		return c->prev_ids[w.n - 1];
+	unsigned n = w.n;
+	if (!w.more && !c->prev_root) {
+		if (w.same == n)
+			return c->prev_ids[n - 1];
+		const python_walk_frame_t *f = &fr[0];
+		if (w.same == n - 1 && f->code == c->prev[n - 1].code &&
+		    ((f->pos & PYTHON_POS_GENERATOR) || (int32_t)python_lasti(f) >= f->code->_co_firsttraceable)) {
+			uint32_t id = stack_child(t->cache, n > 1 ? c->prev_ids[n - 2] : 0,
+						  mp_frame_python(c->prev_codes[n - 1], python_lasti(f)));
+			if (!id) {
+				c->prev_n = n - 1;
+				return 0;
+			}
+			c->prev[n - 1] = *f;
+			c->prev_ids[n - 1] = id;
+			return id;
+		}
+	}
 	return python_intern_below(t, c, fr, w);
 }
 
