@@ -555,7 +555,6 @@ struct unwind_cache {
 	unwind_chain_t e[UNWIND_CACHE + 1]; /* the ways' chains and the spare one */
 	uint8_t way[UNWIND_CACHE];           /* way -> its chain in e[] */
 	uint8_t spare;                       /* the chain in e[] no way holds */
-	uint8_t next[UNWIND_CACHE / UNWIND_WAYS]; /* each set's next victim (round robin) */
 	unwind_refusal_t refused[UNWIND_REFUSALS];
 };
 
@@ -653,6 +652,14 @@ static bool unwind_fill(unwind_chain_t *ch, uintptr_t ra, uintptr_t cfa, uintptr
 	return true;
 }
 
+/* Puts chain e first in a set's ways (most recently used first), in place of way i. */
+static inline void unwind_way_front(uint8_t *ways, unsigned i, uint8_t e)
+{
+	for (; i > 0; i--)
+		ways[i] = ways[i - 1];
+	ways[0] = e;
+}
+
 const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
 				   uint64_t stop_hi, unsigned max)
 {
@@ -671,8 +678,10 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
 	for (unsigned i = 0; i < UNWIND_WAYS; i++) {
 		ch = &c->e[ways[i]];
 		if (ch->ra == ra && ch->cfa == cfa && ch->whole == whole && (!ch->keyed_bp || ch->bp == bp) &&
-		    unwind_chain_holds(ch))
+		    unwind_chain_holds(ch)) {
+			unwind_way_front(ways, i, ways[i]);
 			return ch;
+		}
 	}
 	unwind_refusal_t *no = &c->refused[(size_t)(h >> 32) & (UNWIND_REFUSALS - 1)];
 	if (no->left && no->ra == ra && no->cfa == cfa && no->whole == whole) {
@@ -690,9 +699,10 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
 	ch->whole = whole;
 	memset(ch->node, 0, sizeof ch->node);
 	ch->chain = 0;
-	/* the spare chain takes a way; the chain that way held is the spare now */
-	uint8_t *victim = &ways[c->next[set]++ % UNWIND_WAYS], old = *victim;
-	*victim = c->spare;
+	/* the spare chain takes the least recently used way; the chain that way held is the
+	 * spare now */
+	uint8_t old = ways[UNWIND_WAYS - 1];
+	unwind_way_front(ways, UNWIND_WAYS - 1, c->spare);
 	c->spare = old;
 	return ch;
 }
@@ -717,7 +727,7 @@ static uint32_t unwind_intern(const unwind_chain_t *ch, stack_cache_t *sc, uint3
 	return native_intern(sc, below, ips, k, false);
 }
 
-uint32_t unwind_chain_node(const unwind_chain_t *ch, stack_cache_t *sc, uint32_t parent)
+uint32_t unwind_chain_node_lookup(const unwind_chain_t *ch, stack_cache_t *sc, uint32_t parent)
 {
 	unwind_chain_t *m = (unwind_chain_t *)ch; /* the memo is the cache's own */
 	for (unsigned i = 0; i < UNWIND_MEMO; i++)

@@ -78,7 +78,14 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
  * the root (parent 0) the frames themselves, below Python frames one node splicing the
  * chain, interned once as a chain of its own (MP_FRAME_CHAINS, format.h). The node
  * remembered for one of the last few parents is reused. 0 after an internal failure. */
-uint32_t unwind_chain_node(const unwind_chain_t *ch, struct stack_cache *sc, uint32_t parent);
+uint32_t unwind_chain_node_lookup(const unwind_chain_t *ch, struct stack_cache *sc, uint32_t parent);
+/* The commonest case inline: the same parent as last time (the memo's first entry). */
+static inline uint32_t unwind_chain_node(const unwind_chain_t *ch, struct stack_cache *sc, uint32_t parent)
+{
+	if (ch->parent[0] == parent && ch->node[0])
+		return ch->node[0];
+	return unwind_chain_node_lookup(ch, sc, parent);
+}
 /* MEMPROF_CHECK_UNWIND: counts the stack, and a difference between the chain (NULL: the
  * unwinder did not answer) and libunwind's frames ips[0..n) (`cut`: frames left out). */
 void unwind_check_chain(const unwind_chain_t *ch, const uint64_t *ips, unsigned n, bool cut);
