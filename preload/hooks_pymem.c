@@ -80,7 +80,7 @@ static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
 	return p;
 }
 
-static void hooks_pymem_free(void *ctx, void *p)
+static __attribute__((noinline)) void hooks_pymem_free_any(void *ctx, void *p)
 {
 	hooks_pymem_domain_t *d = ctx;
 	if (p && d->allocator == MP_AL_PYMEM_OBJ)
@@ -94,6 +94,23 @@ static void hooks_pymem_free(void *ctx, void *p)
 	mp_guard++;
 	d->orig.free(d->orig.ctx, p);
 	mp_guard--;
+}
+
+/* A free made with the GIL held, of a block that is not a code object, recorded with
+ * no call but the real free's (so the function saves no registers); the rest takes
+ * hooks_pymem_free_any. A free is half of what a Python program records. */
+static void hooks_pymem_free(void *ctx, void *p)
+{
+	hooks_pymem_domain_t *d = ctx;
+	if (mp_likely(p) && d->allocator != MP_AL_PYMEM_RAW &&
+	    !(d->allocator == MP_AL_PYMEM_OBJ && python_code_maybe(p)) && mp_should_record() &&
+	    record_free_gil_quick(p)) {
+		mp_guard++;
+		d->orig.free(d->orig.ctx, p);
+		mp_guard--;
+		return;
+	}
+	hooks_pymem_free_any(ctx, p);
 }
 
 /* Sampling mode's wrappers for the MEM and OBJ domains (GIL held) when they are

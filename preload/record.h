@@ -140,6 +140,19 @@ static inline void record_free_gil(void *p)
 	}
 	record_free(p, RECORD_TS_GIL);
 }
+/* record_free_gil's commonest case, with no call on its path (exact mode, the thread's
+ * stamp reused, room in its block): true when the free is recorded; false, and nothing
+ * done, for the rest, which record_free_gil takes. */
+static inline bool record_free_gil_quick(void *p)
+{
+	mp_thread_t *t = thread_self;
+	if (mp_unlikely(record_sample_bytes || !t->cap || t->n > t->cap || record_gil_last != t->id ||
+			t->stamp_uses + 1 >= RECORD_STAMP_REUSE))
+		return false;
+	t->stamp_uses++;
+	record_put(t, t->stamp, p, 0, 0, MP_EV_FREE, 0);
+	return true;
+}
 /* A successful realloc: the free of `old` stamped at ts_free, then the new block. */
 void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp);
 /* The Python main program finished ("end of program"). */
