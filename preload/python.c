@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +94,8 @@ typedef struct python_walk_frame {
 #define PYTHON_POS_GENERATOR 1u
 _Static_assert(FRAME_OWNED_BY_THREAD == 0 && FRAME_OWNED_BY_GENERATOR == 1,
 	       "a frame's owner is its generator bit (python_walk)");
+_Static_assert(offsetof(PyCodeObject, co_code_adaptive) % sizeof(_Py_CODEUNIT) == 0 && sizeof(_Py_CODEUNIT) == 2,
+	       "instructions are 2-byte aligned: bit 0 of prev_instr is free for the generator bit");
 
 /* The frame's instruction offset in code units; -1 before the first instruction. */
 static inline uint32_t python_lasti(const python_walk_frame_t *f)

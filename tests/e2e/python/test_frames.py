@@ -71,5 +71,35 @@ def test_frames_both_pythons():
         check(py)
 
 
+PROLOGUE = prog("prologue.py")
+
+
+def check_prologue(py):
+    """progs/prologue.py: an incomplete frame that is not the innermost is left out too.
+    bytearray(54321) is 54,378 bytes; of the 1000 collections, all but the first few run
+    inside with_cell's prologue (the first ones can fall elsewhere while the
+    collector's counts settle)."""
+    w = tag(py) + " prologue"
+    p, files = harness.profile([py, PROLOGUE], check_rc=0)
+    harness.expect_eq(p.stdout, b"done\n", w + " stdout")
+    db = one(files, w)
+    call = harness.line_of(PROLOGUE, "# L:call")
+    dl = harness.line_of(PROLOGUE, "# L:del")
+    celldef = harness.line_of(PROLOGUE, "# L:celldef")
+    folded = harness.analyze("flamegraph", "--format=folded", "--metric=allocated", db)
+    want = "%s:%d <module>;%s:%d D.__del__ " % (PROLOGUE, call, PROLOGUE, dl)
+    direct = [int(l.rsplit(" ", 1)[1]) for l in folded.splitlines() if l.startswith(want)]
+    if len(direct) != 1 or not 990 * 54378 <= direct[0] <= 1000 * 54378:
+        raise AssertionError("%s: bytes at the calling line then D.__del__: %s" % (w, direct))
+    bad = [l for l in folded.splitlines() if "%s:%d with_cell" % (PROLOGUE, celldef) in l]
+    if bad:
+        raise AssertionError("%s: with_cell's incomplete frame recorded: %s" % (w, bad[:3]))
+
+
+def test_prologue_both_pythons():
+    for py in pythons():
+        check_prologue(py)
+
+
 if __name__ == "__main__":
     harness.run(globals())
