@@ -101,5 +101,32 @@ def test_prologue_both_pythons():
         check_prologue(py)
 
 
+RECENTRY = prog("recentry.py")
+
+
+def check_recentry(py):
+    """progs/recentry.py: a frame at lasti -1 (RecursionError raised as it is pushed) is
+    left out: each of the 200 errors allocates at r's calling line, and the deepest
+    stack holds as many frames of r as the error's traceback."""
+    w = tag(py) + " recursion at entry"
+    p, files = harness.profile([py, RECENTRY], check_rc=0)
+    caught, depth = map(int, p.stdout.split())
+    harness.expect_eq(caught, 200, w + " errors caught")
+    db = one(files, w)
+    rcall = harness.line_of(RECENTRY, "# L:rcall")
+    rows = [r for r in line_rows(harness.report_rows(db), RECENTRY, rcall) if r["function"] == "r"]
+    if len(rows) != 1 or rows[0]["allocations"] < 200:
+        raise AssertionError("%s: allocations at r's call line %d: %s" % (w, rcall, rows))
+    folded = harness.analyze("flamegraph", "--format=folded", "--metric=allocated", db)
+    deepest = max(l.rsplit(" ", 1)[0].count(" r;") + l.rsplit(" ", 1)[0].endswith(" r")
+                  for l in folded.splitlines() if RECENTRY in l)
+    harness.expect_eq(deepest, depth, w + " frames of r in the deepest stack (the traceback's)")
+
+
+def test_recursion_at_entry_both_pythons():
+    for py in pythons():
+        check_recentry(py)
+
+
 if __name__ == "__main__":
     harness.run(globals())
