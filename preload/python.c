@@ -105,7 +105,7 @@ static inline uint32_t python_lasti(const python_walk_frame_t *f)
 }
 
 /* Per-thread Python state: a code-id cache and the previous stack, compared by raw
- * (code object, offset) so that an unchanged prefix costs no lookup at all. */
+ * (code object, position) so that an unchanged prefix costs no lookup at all. */
 typedef struct python_tcache {
 	unsigned generation;
 	unsigned prev_n;
@@ -329,6 +329,14 @@ static inline python_walk_frame_t python_walk_frame(const _PyInterpreterFrame *f
 	return (python_walk_frame_t){f->f_code, (uint64_t)(uintptr_t)f->prev_instr | (f->owner & 1u)};
 }
 
+/* Whether the frame is complete: past its prologue (making cells, copying free
+ * variables), or a generator's, which is complete at any offset. CPython's own frame
+ * APIs leave incomplete frames out, and so does python_intern. */
+static inline bool python_frame_complete(const python_walk_frame_t *f)
+{
+	return (f->pos & PYTHON_POS_GENERATOR) || (int32_t)python_lasti(f) >= f->code->_co_firsttraceable;
+}
+
 /* What python_walk found. */
 typedef struct python_walked {
 	unsigned n;    /* frames in fr[] */
@@ -415,8 +423,8 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
 	uint32_t id = d ? c->prev_ids[d - 1] : root;
 	for (unsigned k = d; k < n; k++) {
 		const python_walk_frame_t *f = &fr[n - 1 - k];
-		if (!(f->pos & PYTHON_POS_GENERATOR) && (int32_t)python_lasti(f) < f->code->_co_firsttraceable)
-			continue; /* incomplete */
+		if (!python_frame_complete(f))
+			continue;
 		uint32_t code = d < c->prev_n && c->prev[d].code == f->code ? c->prev_codes[d] : python_code_id(c, f->code);
 		if (!code)
 			break;
@@ -444,8 +452,7 @@ static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t 
 		if (w.same == n)
 			return c->prev_ids[n - 1];
 		const python_walk_frame_t *f = &fr[0];
-		if (w.same == n - 1 && f->code == c->prev[n - 1].code &&
-		    ((f->pos & PYTHON_POS_GENERATOR) || (int32_t)python_lasti(f) >= f->code->_co_firsttraceable)) {
+		if (w.same == n - 1 && f->code == c->prev[n - 1].code && python_frame_complete(f)) {
 			uint32_t id = stack_child(t->cache, n > 1 ? c->prev_ids[n - 2] : 0,
 						  mp_frame_python(c->prev_codes[n - 1], python_lasti(f)));
 			if (!id) {

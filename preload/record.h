@@ -110,13 +110,21 @@ static inline uint64_t record_fresh(mp_thread_t *t, uint64_t ts)
 	return ts;
 }
 
+/* Whether a GIL event of the thread may reuse its newest stamp: it made the last GIL
+ * event, and has reused the stamp fewer than RECORD_STAMP_REUSE - 1 times. */
+static inline bool record_gil_stamp_reusable(const mp_thread_t *t)
+{
+	return record_gil_last == t->id && t->stamp_uses + 1 < RECORD_STAMP_REUSE;
+}
+
 /* The stamp of an event made with the GIL held. */
 static inline uint64_t record_gil_stamp(mp_thread_t *t)
 {
-	if (mp_unlikely(record_gil_last != t->id || ++t->stamp_uses >= RECORD_STAMP_REUSE)) {
+	if (mp_unlikely(!record_gil_stamp_reusable(t))) {
 		record_gil_last = t->id;
 		return record_fresh(t, clock_now());
 	}
+	t->stamp_uses++;
 	return t->stamp;
 }
 
@@ -146,11 +154,9 @@ static inline void record_free_gil(void *p)
 static inline bool record_free_gil_quick(void *p)
 {
 	mp_thread_t *t = thread_self;
-	if (mp_unlikely(record_sample_bytes || !t->cap || t->n > t->cap || record_gil_last != t->id ||
-			t->stamp_uses + 1 >= RECORD_STAMP_REUSE))
+	if (mp_unlikely(record_sample_bytes || !t->cap || t->n > t->cap || !record_gil_stamp_reusable(t)))
 		return false;
-	t->stamp_uses++;
-	record_put(t, t->stamp, p, 0, 0, MP_EV_FREE, 0);
+	record_put(t, record_gil_stamp(t), p, 0, 0, MP_EV_FREE, 0);
 	return true;
 }
 /* A successful realloc: the free of `old` stamped at ts_free, then the new block. */
