@@ -59,30 +59,10 @@ test_symbolize_cyclic:
 	.string "cyclic.c"
 	.quad .Lcyc_lo
 	.quad .Lcyc_hi-.Lcyc_lo
+	.rept 12	/* imported unit: the partial unit, twelve times */
 	.uleb128 2
 	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
+	.endr
 	.uleb128 4
 	.string "test_symbolize_cyclic_dwarf"
 	.quad .Lcyc_lo
@@ -96,30 +76,10 @@ test_symbolize_cyclic:
 	.byte 8
 .Lcyc_pu:
 	.uleb128 3
+	.rept 12	/* imported unit: the partial unit, twelve times */
 	.uleb128 2
 	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
-	.uleb128 2
-	.long .Lcyc_pu
+	.endr
 	.byte 0
 .Lcyc_pu_end:
 
