@@ -84,10 +84,8 @@ typedef struct python_walk_frame {
 	const PyCodeObject *code;
 	/* The frame's prev_instr, the instruction it is at (code units are 2 bytes, so bit 0
 	 * is free), with PYTHON_POS_GENERATOR set for a generator's frame (complete at any
-	 * offset). One word, taken as it is: the offset is worked out only for the frames
-	 * interned (python_lasti), and one word is stored and compared whole (two 4-byte
-	 * stores read back as one 8-byte load cannot be forwarded from the store buffer, and
-	 * the walk's stores are read back at once). */
+	 * offset). One word, taken as it is and compared whole (python_frame_at): the offset
+	 * is worked out only for the frames interned (python_lasti). */
 	uint64_t pos;
 } python_walk_frame_t;
 
@@ -105,7 +103,7 @@ static inline uint32_t python_lasti(const python_walk_frame_t *f)
 }
 
 /* Per-thread Python state: a code-id cache and the previous stack, compared by raw
- * (code object, position) so that an unchanged prefix costs no lookup at all. */
+ * position (python_frame_at) so that an unchanged prefix costs no lookup at all. */
 typedef struct python_tcache {
 	unsigned generation;
 	unsigned prev_n;
@@ -317,16 +315,28 @@ void python_code_rec_free(pycode_rec_t *r)
 
 /* ---- the frame walk ---------------------------------------------------------------- */
 
-static inline bool python_frame_same(const python_walk_frame_t *a, const python_walk_frame_t *b)
+/* A frame's position word (python_walk_frame_t.pos). Owners on a thread's stack: the
+ * thread (0) or a generator (1); a frame owned by its frame object (2) is no longer
+ * running. */
+static inline uint64_t python_frame_pos(const _PyInterpreterFrame *f)
 {
-	return a->code == b->code && a->pos == b->pos;
+	return (uint64_t)(uintptr_t)f->prev_instr | (f->owner & 1u);
 }
 
 static inline python_walk_frame_t python_walk_frame(const _PyInterpreterFrame *f)
 {
-	/* owners on a thread's stack: the thread (0) or a generator (1); a frame owned by
-	 * its frame object (2) is no longer running */
-	return (python_walk_frame_t){f->f_code, (uint64_t)(uintptr_t)f->prev_instr | (f->owner & 1u)};
+	return (python_walk_frame_t){f->f_code, python_frame_pos(f)};
+}
+
+/* Whether frame f is at the previous stack's position *q. The position alone tells: it
+ * points into the code object's own instructions (inline in the object in 3.11; before
+ * the first, into its header), and no two live code objects share an address. The code
+ * objects of the previous stack are alive: each was given an id, so the death of one
+ * is seen (python_code_freed) and the thread's cache, the previous stack with it, is
+ * dropped (python_tcache) before it is compared again. */
+static inline bool python_frame_at(const python_walk_frame_t *q, const _PyInterpreterFrame *f)
+{
+	return q->pos == python_frame_pos(f);
 }
 
 /* Whether the frame is complete: past its prologue (making cells, copying free
@@ -347,25 +357,26 @@ typedef struct python_walked {
 
 /* The frames from f outwards, innermost first, all of them up to PY_MAX_FRAMES:
  * python_intern leaves out the incomplete ones. Reads only the frames; the thread is the
- * caller, so they cannot change. Each frame is compared with the previous stack's at
- * the same depth as it is read, supposing the depth has not changed (the common case:
- * the loop that allocates calls the same functions), so that the unchanged prefix is
- * known without a second pass over the frames: the outermost difference seen bounds
- * it. */
+ * caller, so they cannot change while it records. Each frame is compared with the
+ * previous stack's at the same depth as it is read, supposing the depth has not changed
+ * (the common case: the loop that allocates calls the same functions), so that the
+ * unchanged prefix is known without a second pass over the frames: the outermost
+ * difference seen bounds it. Only the frame's address is kept: a frame's code object
+ * and position are read again only for the frames interned. */
 static inline __attribute__((always_inline)) python_walked_t python_walk(const python_tcache_t *c,
-									  _PyInterpreterFrame *f,
-									  python_walk_frame_t *out)
+									  const _PyInterpreterFrame *f,
+									  const _PyInterpreterFrame **out)
 {
 	unsigned pn = c->prev_n, same = pn;
-	python_walk_frame_t *o = out;
+	const _PyInterpreterFrame **o = out;
 	const python_walk_frame_t *q = &c->prev[pn]; /* the previous stack's frame at the same depth, + 1 */
 	for (; f && q != c->prev; f = f->previous) {
-		python_walk_frame_t w = *o++ = python_walk_frame(f);
-		if (!python_frame_same(--q, &w))
+		*o++ = f;
+		if (!python_frame_at(--q, f))
 			same = (unsigned)(q - c->prev);
 	}
 	for (; f && o != out + PY_MAX_FRAMES; f = f->previous)
-		*o++ = python_walk_frame(f);
+		*o++ = f;
 	unsigned n = (unsigned)(o - out);
 	return (python_walked_t){n, f != NULL, n == pn ? same : UINT_MAX};
 }
@@ -403,7 +414,7 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
  * `w.more`: the walk left outer frames out; the stack then hangs from the truncation
  * marker (format.h) instead of the root. */
 static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, python_tcache_t *c,
-								const python_walk_frame_t *fr, python_walked_t w)
+								const _PyInterpreterFrame *const *fr, python_walked_t w)
 {
 	unsigned n = w.n;
 	uint32_t root = w.more ? stack_child(t->cache, 0, MP_FRAME_TRUNCATED) : 0;
@@ -415,23 +426,23 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
 			d = w.same;
 		} else {
 			unsigned lim = n < c->prev_n ? n : c->prev_n;
-			while (d < lim && python_frame_same(&c->prev[d], &fr[n - 1 - d]))
+			while (d < lim && python_frame_at(&c->prev[d], fr[n - 1 - d]))
 				d++;
 		}
 	}
 	c->prev_root = root;
 	uint32_t id = d ? c->prev_ids[d - 1] : root;
 	for (unsigned k = d; k < n; k++) {
-		const python_walk_frame_t *f = &fr[n - 1 - k];
-		if (!python_frame_complete(f))
+		python_walk_frame_t f = python_walk_frame(fr[n - 1 - k]);
+		if (!python_frame_complete(&f))
 			continue;
-		uint32_t code = d < c->prev_n && c->prev[d].code == f->code ? c->prev_codes[d] : python_code_id(c, f->code);
+		uint32_t code = d < c->prev_n && c->prev[d].code == f.code ? c->prev_codes[d] : python_code_id(c, f.code);
 		if (!code)
 			break;
-		id = stack_child(t->cache, id, mp_frame_python(code, python_lasti(f)));
+		id = stack_child(t->cache, id, mp_frame_python(code, python_lasti(&f)));
 		if (!id)
 			break;
-		c->prev[d] = *f;
+		c->prev[d] = f;
 		c->prev_codes[d] = code;
 		c->prev_ids[d] = id;
 		d++;
@@ -445,21 +456,21 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
  * stacks), and one whose innermost frame alone moved within its code object (a loop
  * allocating on several lines: most of py_alloc's). */
 static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t *t, python_tcache_t *c,
-								     const python_walk_frame_t *fr, python_walked_t w)
+								     const _PyInterpreterFrame *const *fr, python_walked_t w)
 {
 	unsigned n = w.n;
 	if (!w.more && !c->prev_root) {
 		if (w.same == n)
 			return c->prev_ids[n - 1];
-		const python_walk_frame_t *f = &fr[0];
-		if (w.same == n - 1 && f->code == c->prev[n - 1].code && python_frame_complete(f)) {
+		python_walk_frame_t f = python_walk_frame(fr[0]);
+		if (w.same == n - 1 && f.code == c->prev[n - 1].code && python_frame_complete(&f)) {
 			uint32_t id = stack_child(t->cache, n > 1 ? c->prev_ids[n - 2] : 0,
-						  mp_frame_python(c->prev_codes[n - 1], python_lasti(f)));
+						  mp_frame_python(c->prev_codes[n - 1], python_lasti(&f)));
 			if (!id) {
 				c->prev_n = n - 1;
 				return 0;
 			}
-			c->prev[n - 1] = *f;
+			c->prev[n - 1] = f;
 			c->prev_ids[n - 1] = id;
 			return id;
 		}
@@ -475,7 +486,7 @@ static inline _PyInterpreterFrame *python_top(PyThreadState *ts)
 
 static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 {
-	python_walk_frame_t fr[PY_MAX_FRAMES];
+	const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
 	_PyInterpreterFrame *top = python_top(ts);
 	python_tcache_t *c = top ? python_tcache(t) : NULL;
 	if (!c)
@@ -535,7 +546,7 @@ static unsigned python_native_unwind(python_tcache_t *c, unsigned pn, uint64_t *
 static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t ra, uintptr_t fp)
 {
 	uint64_t ips[STACK_MAX_FRAMES];
-	python_walk_frame_t fr[PY_MAX_FRAMES];
+	const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
 	python_tcache_t *c = python_tcache(t);
 	if (!c)
 		return 0;
