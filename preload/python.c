@@ -349,7 +349,8 @@ static inline bool python_frame_complete(const python_walk_frame_t *f)
 
 /* What python_walk found. */
 typedef struct python_walked {
-	unsigned n;    /* frames in fr[] */
+	const _PyInterpreterFrame *top; /* the innermost frame */
+	unsigned n;    /* frames walked */
 	bool more;     /* outer frames were left out */
 	unsigned same; /* frames (outermost first) the stack shares with the previous one, when
 			* both are n deep; UINT_MAX when the depth changed (python_intern compares) */
@@ -361,24 +362,32 @@ typedef struct python_walked {
  * previous stack's at the same depth as it is read, supposing the depth has not changed
  * (the common case: the loop that allocates calls the same functions), so that the
  * unchanged prefix is known without a second pass over the frames: the outermost
- * difference seen bounds it. Only the frame's address is kept: a frame's code object
- * and position are read again only for the frames interned. */
+ * difference seen bounds it. Nothing is stored: the commonest stacks need no frame but
+ * the innermost (python_intern), and the others are walked again (python_frames). */
 static inline __attribute__((always_inline)) python_walked_t python_walk(const python_tcache_t *c,
-									  const _PyInterpreterFrame *f,
-									  const _PyInterpreterFrame **out)
+									  const _PyInterpreterFrame *f)
 {
-	unsigned pn = c->prev_n, same = pn;
-	const _PyInterpreterFrame **o = out;
+	python_walked_t w = {.top = f};
+	unsigned pn = c->prev_n;
 	const python_walk_frame_t *q = &c->prev[pn]; /* the previous stack's frame at the same depth, + 1 */
-	for (; f && q != c->prev; f = f->previous) {
-		*o++ = f;
+	const python_walk_frame_t *diff = q;         /* the outermost frame that differs */
+	for (; f && q != c->prev; f = f->previous)
 		if (!python_frame_at(--q, f))
-			same = (unsigned)(q - c->prev);
-	}
-	for (; f && o != out + PY_MAX_FRAMES; f = f->previous)
-		*o++ = f;
-	unsigned n = (unsigned)(o - out);
-	return (python_walked_t){n, f != NULL, n == pn ? same : UINT_MAX};
+			diff = q;
+	unsigned n = pn - (unsigned)(q - c->prev);
+	for (; f && n < PY_MAX_FRAMES; f = f->previous)
+		n++;
+	w.n = n;
+	w.more = f != NULL;
+	w.same = n == pn ? (unsigned)(diff - c->prev) : UINT_MAX;
+	return w;
+}
+
+/* The n frames python_walk walked, innermost first. */
+static inline void python_frames(const _PyInterpreterFrame *f, unsigned n, const _PyInterpreterFrame **fr)
+{
+	for (unsigned i = 0; i < n; i++, f = f->previous)
+		fr[i] = f;
 }
 
 static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_thread_t *t)
@@ -413,10 +422,11 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
  *
  * `w.more`: the walk left outer frames out; the stack then hangs from the truncation
  * marker (format.h) instead of the root. */
-static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, python_tcache_t *c,
-								const _PyInterpreterFrame *const *fr, python_walked_t w)
+static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, python_tcache_t *c, python_walked_t w)
 {
 	unsigned n = w.n;
+	const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
+	python_frames(w.top, n, fr);
 	uint32_t root = w.more ? stack_child(t->cache, 0, MP_FRAME_TRUNCATED) : 0;
 	if (w.more && !root)
 		return c->prev_n = 0;
@@ -456,13 +466,13 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
  * stacks), and one whose innermost frame alone moved within its code object (a loop
  * allocating on several lines: most of py_alloc's). */
 static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t *t, python_tcache_t *c,
-								     const _PyInterpreterFrame *const *fr, python_walked_t w)
+								     python_walked_t w)
 {
 	unsigned n = w.n;
 	if (!w.more && !c->prev_root) {
 		if (w.same == n)
 			return c->prev_ids[n - 1];
-		python_walk_frame_t f = python_walk_frame(fr[0]);
+		python_walk_frame_t f = python_walk_frame(w.top);
 		if (w.same == n - 1 && f.code == c->prev[n - 1].code && python_frame_complete(&f)) {
 			uint32_t id = stack_child(t->cache, n > 1 ? c->prev_ids[n - 2] : 0,
 						  mp_frame_python(c->prev_codes[n - 1], python_lasti(&f)));
@@ -475,7 +485,7 @@ static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t 
 			return id;
 		}
 	}
-	return python_intern_below(t, c, fr, w);
+	return python_intern_below(t, c, w);
 }
 
 /* The innermost frame of the thread, or NULL (no thread state, no Python frames). */
@@ -486,13 +496,12 @@ static inline _PyInterpreterFrame *python_top(PyThreadState *ts)
 
 static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 {
-	const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
 	_PyInterpreterFrame *top = python_top(ts);
 	python_tcache_t *c = top ? python_tcache(t) : NULL;
 	if (!c)
 		return 0;
-	python_walked_t w = python_walk(c, top, fr);
-	return w.n ? python_intern(t, c, fr, w) : 0;
+	python_walked_t w = python_walk(c, top);
+	return w.n ? python_intern(t, c, w) : 0;
 }
 
 /* Mixed stacks: the Python frames, then the native frames inside the innermost
@@ -546,13 +555,12 @@ static unsigned python_native_unwind(python_tcache_t *c, unsigned pn, uint64_t *
 static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t ra, uintptr_t fp)
 {
 	uint64_t ips[STACK_MAX_FRAMES];
-	const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
 	python_tcache_t *c = python_tcache(t);
 	if (!c)
 		return 0;
-	python_walked_t w = python_walk(c, python_top(ts), fr);
+	python_walked_t w = python_walk(c, python_top(ts));
 	unsigned pn = w.n;
-	uint32_t id = pn ? python_intern(t, c, fr, w) : 0;
+	uint32_t id = pn ? python_intern(t, c, w) : 0;
 	if (pn && !c->prev_n)
 		pn = 0; /* no complete frame: the whole native stack, as without Python frames */
 	else if (pn && !id)
