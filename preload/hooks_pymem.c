@@ -42,6 +42,18 @@ static const char *(*hooks_pymem_name)(void); /* _PyMem_GetCurrentAllocatorName,
 #define HOOKS_PYMEM_PROBE ((size_t)-1 - 4093)
 static atomic_int hooks_pymem_probe_seen; /* domain + 1 */
 
+/* Records an allocation of the wrapper's (always inlined: `ra` and `fp` are the
+ * wrapper's RECORD_CALLER). The commonest, a small block of a domain that holds the GIL,
+ * takes record_alloc_gil when it can. */
+static inline __attribute__((always_inline)) void hooks_pymem_record(const hooks_pymem_domain_t *d, void *p,
+								      size_t size, uintptr_t ra, uintptr_t fp)
+{
+	if (mp_likely(record_gil_lean) && d->allocator != MP_AL_PYMEM_RAW && size <= RECORD_SMALL_REQUEST)
+		record_alloc_gil(p, size, d->allocator);
+	else
+		record_alloc(p, size, d->allocator, ra, fp);
+}
+
 static void *hooks_pymem_malloc(void *ctx, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
@@ -53,7 +65,7 @@ static void *hooks_pymem_malloc(void *ctx, size_t size)
 	void *p = d->orig.malloc(d->orig.ctx, size);
 	mp_guard--;
 	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, d->allocator, RECORD_CALLER);
+		hooks_pymem_record(d, p, size, RECORD_CALLER);
 	return p;
 }
 
@@ -64,7 +76,7 @@ static void *hooks_pymem_calloc(void *ctx, size_t n, size_t size)
 	void *p = d->orig.calloc(d->orig.ctx, n, size);
 	mp_guard--;
 	if (p && mp_should_record() && !record_skip_alloc(n * size))
-		record_alloc(p, n * size, d->allocator, RECORD_CALLER);
+		hooks_pymem_record(d, p, n * size, RECORD_CALLER);
 	return p;
 }
 

@@ -200,6 +200,7 @@ static void init_write_meta(void)
 static int init_start_recording(bool replace)
 {
 	record_native = config.native >= 0 ? config.native == 1 : !python_active;
+	record_gil_lean = !record_native && !record_sample_bytes;
 	if (record_native && unwind_init() < 0)
 		mp_log("cannot allocate the unwinder's tables; libunwind unwinds every stack");
 	if (init_claim(replace) < 0)

@@ -494,7 +494,7 @@ static inline _PyInterpreterFrame *python_top(PyThreadState *ts)
 	return ts && ts->cframe ? ts->cframe->current_frame : NULL;
 }
 
-static uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
+static inline __attribute__((always_inline)) uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 {
 	_PyInterpreterFrame *top = python_top(ts);
 	python_tcache_t *c = top ? python_tcache(t) : NULL;
@@ -583,6 +583,11 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t 
 	 * a stack without Python frames) hang from the truncation marker: below the Python
 	 * frames, or at the root */
 	return native_intern(t->cache, id, ips, n, cut);
+}
+
+uint32_t python_stack_gil(mp_thread_t *t)
+{
+	return python_stack_only(t, (PyThreadState *)_Py_atomic_load_relaxed(&py.runtime->gilstate.tstate_current));
 }
 
 uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp)

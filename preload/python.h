@@ -31,6 +31,8 @@ bool python_present(void);
  * Python frames spliced in where the interpreter's eval loop runs them; `ra` and `fp`
  * tell where the hook was called from (RECORD_CALLER, for unwind.h), or are 0. */
 uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp);
+/* python_stack(t, true, false, 0, 0), with the walk inlined into it (record_alloc_gil). */
+uint32_t python_stack_gil(mp_thread_t *t);
 /* Called by the hooks (with the GIL) until the atexit callback is registered. */
 void python_maybe_schedule(void);
 extern bool python_scheduled;

@@ -201,6 +201,24 @@ void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t f
 	mp_guard--;
 }
 
+bool record_gil_lean;
+
+void record_alloc_gil(void *p, size_t size, int allocator)
+{
+	mp_guard++;
+	mp_thread_t *t = thread_get();
+	if (mp_likely(t->cap)) {
+		uint32_t stack = 0;
+		if (mp_likely(python_active)) {
+			if (mp_unlikely(!python_scheduled))
+				python_maybe_schedule();
+			stack = python_stack_gil(t);
+		}
+		record_put(t, record_gil_stamp(t), p, size, stack, MP_EV_ALLOC, allocator);
+	}
+	mp_guard--;
+}
+
 void record_free(void *p, uint64_t ts)
 {
 	if (!record_sample_free(p))
