@@ -602,7 +602,9 @@ static bool unwind_fill(unwind_chain_t *ch, uintptr_t ra, uintptr_t cfa, uintptr
 {
 	uint64_t ip = ra, sp = cfa;
 	unsigned n = 0, self = 0, end;
-	bool bp_is_key = true; /* rbp still holds the caller's value (the key's bp) */
+	int bp_from = -1;   /* the frame whose saved rbp rbp holds; -1: still the caller's (the key's bp) */
+	uint32_t bp_used = 0; /* frames whose saved rbp a later frame's CFA was computed from */
+	_Static_assert(UNWIND_CHAIN_MAX <= 32, "bp_used has a bit per frame");
 	ch->keyed_bp = ch->bp_reads = false;
 	ch->w[0] = ip;
 	for (;;) {
@@ -622,7 +624,10 @@ static bool unwind_fill(unwind_chain_t *ch, uintptr_t ra, uintptr_t cfa, uintptr
 		uint64_t base = sp;
 		if (r & UNWIND_RULE_BP) {
 			base = bp;
-			ch->keyed_bp |= bp_is_key;
+			if (bp_from < 0)
+				ch->keyed_bp = true;
+			else
+				bp_used |= 1u << bp_from;
 		}
 		uint64_t next_cfa = base + unwind_rule_cfa_off(r);
 		if (next_cfa <= sp || next_cfa - cfa > (1u << 20))
@@ -634,8 +639,7 @@ static bool unwind_fill(unwind_chain_t *ch, uintptr_t ra, uintptr_t cfa, uintptr
 				return false;
 			ch->bpslot[n] = (uint32_t)(a - cfa);
 			ch->bpval[n] = bp = unwind_word(a);
-			ch->bp_reads = true;
-			bp_is_key = false;
+			bp_from = (int)n;
 		}
 		ch->slot[n] = (uint32_t)(next_cfa - 8 - cfa);
 		ip = unwind_word(next_cfa - 8);
@@ -646,6 +650,12 @@ static bool unwind_fill(unwind_chain_t *ch, uintptr_t ra, uintptr_t cfa, uintptr
 	}
 	if (end - self > max)
 		return false;
+	/* a saved rbp no CFA was computed from (rbp used as a register of its own, as code
+	 * built without frame pointers does) is no part of the chain: not checked */
+	for (unsigned i = 0; i < n; i++)
+		if (!(bp_used & (1u << i)))
+			ch->bpslot[i] = UNWIND_NO_BP;
+	ch->bp_reads = bp_used != 0;
 	ch->n = (uint16_t)n;
 	ch->self = (uint16_t)self;
 	ch->end = (uint16_t)end;
@@ -660,35 +670,20 @@ static inline void unwind_way_front(uint8_t *ways, unsigned i, uint8_t e)
 	ways[0] = e;
 }
 
-const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
-				   uint64_t stop_hi, unsigned max)
+/* unwind_chain's miss: a key refused lately, or a chain to unwind into the spare entry,
+ * which then takes the least recently used way of the set. */
+static __attribute__((noinline)) const unwind_chain_t *unwind_chain_miss(unwind_cache_t *c, uint8_t *ways,
+									   uint64_t h, uintptr_t ra, uintptr_t cfa,
+									   uintptr_t bp, uint64_t stop_lo,
+									   uint64_t stop_hi, unsigned max)
 {
-	if (mp_unlikely(!c || modules_generation() != 0 || atomic_load_explicit(&unwind_off, memory_order_relaxed)))
-		return NULL; /* a library was unloaded: libunwind from now on */
-	/* the hook's frame: [fp] the caller's rbp, [fp + 8] the return address, its CFA
-	 * above them */
-	uintptr_t cfa = fp + 16, bp = unwind_word(fp);
-	if (unwind_word(fp + 8) != ra)
-		return NULL; /* not the hook's frame as this unwinder expects it */
 	bool whole = stop_lo == stop_hi;
-	uint64_t h = unwind_key_hash(ra, cfa, whole);
-	size_t set = (size_t)(h >> 59) & (UNWIND_CACHE / UNWIND_WAYS - 1);
-	uint8_t *ways = &c->way[set * UNWIND_WAYS];
-	unwind_chain_t *ch;
-	for (unsigned i = 0; i < UNWIND_WAYS; i++) {
-		ch = &c->e[ways[i]];
-		if (ch->ra == ra && ch->cfa == cfa && ch->whole == whole && (!ch->keyed_bp || ch->bp == bp) &&
-		    unwind_chain_holds(ch)) {
-			unwind_way_front(ways, i, ways[i]);
-			return ch;
-		}
-	}
 	unwind_refusal_t *no = &c->refused[(size_t)(h >> 32) & (UNWIND_REFUSALS - 1)];
 	if (no->left && no->ra == ra && no->cfa == cfa && no->whole == whole) {
 		no->left--;
 		return NULL;
 	}
-	ch = &c->e[c->spare];
+	unwind_chain_t *ch = &c->e[c->spare];
 	if (!unwind_fill(ch, ra, cfa, bp, stop_lo, stop_hi, max)) {
 		*no = (unwind_refusal_t){ra, cfa, UNWIND_REFUSE_FOR, whole};
 		return NULL;
@@ -705,6 +700,31 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
 	unwind_way_front(ways, UNWIND_WAYS - 1, c->spare);
 	c->spare = old;
 	return ch;
+}
+
+const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
+				   uint64_t stop_hi, unsigned max)
+{
+	if (mp_unlikely(!c || modules_generation() != 0 || atomic_load_explicit(&unwind_off, memory_order_relaxed)))
+		return NULL; /* a library was unloaded: libunwind from now on */
+	/* the hook's frame: [fp] the caller's rbp, [fp + 8] the return address, its CFA
+	 * above them */
+	uintptr_t cfa = fp + 16, bp = unwind_word(fp);
+	if (unwind_word(fp + 8) != ra)
+		return NULL; /* not the hook's frame as this unwinder expects it */
+	bool whole = stop_lo == stop_hi;
+	uint64_t h = unwind_key_hash(ra, cfa, whole);
+	size_t set = (size_t)(h >> 59) & (UNWIND_CACHE / UNWIND_WAYS - 1);
+	uint8_t *ways = &c->way[set * UNWIND_WAYS];
+	for (unsigned i = 0; i < UNWIND_WAYS; i++) {
+		unwind_chain_t *ch = &c->e[ways[i]];
+		if (ch->ra == ra && ch->cfa == cfa && ch->whole == whole && (!ch->keyed_bp || ch->bp == bp) &&
+		    unwind_chain_holds(ch)) {
+			unwind_way_front(ways, i, ways[i]);
+			return ch;
+		}
+	}
+	return unwind_chain_miss(c, ways, h, ra, cfa, bp, stop_lo, stop_hi, max);
 }
 
 /* Puts (parent, node) first in the chain's memo, in place of entry i. */

@@ -10,9 +10,11 @@
  * unwound by its ip, rsp and rbp and those stack words alone. So a chain of such frames,
  * from the hook's return address `ra` and its CFA (the caller's rsp after the call), is a
  * function of (ra, cfa), of the caller's rbp if some CFA was computed from it, and of the
- * stack words the unwinding read (return addresses, saved rbp values), and nothing else:
- * a chain cached under that key is the chain again when each of those words still holds
- * what it held. Checking that is one load and one compare per word, in the order the
+ * stack words the unwinding read (return addresses, and the saved rbp values some CFA was
+ * computed from: code built without frame pointers saves rbp as a register of its own,
+ * whose value changes from call to call and tells nothing), and nothing else: a chain
+ * cached under that key is the chain again when each of those words still holds what it
+ * held. Checking that is one load and one compare per word, in the order the
  * unwinding read them (so each address read is a live frame's), where libunwind looks
  * every frame up in its own cache. A frame's kind is read from its object's .eh_frame
  * (the FDE from .eh_frame_hdr's table, the object from _dl_find_object) once per
@@ -48,7 +50,7 @@ typedef struct unwind_chain {
 	uint16_t end;      /* the frames recorded are w[self .. end) */
 	bool whole;        /* part of the key: unwound to the end of the stack (stop_lo == stop_hi) */
 	bool keyed_bp;     /* bp is part of the key */
-	bool bp_reads;     /* a frame restores rbp from the stack (bpslot[] has entries) */
+	bool bp_reads;     /* a CFA was computed from an rbp restored from the stack (bpslot[] has entries) */
 	/* the nodes interned for the frames below the last UNWIND_MEMO parents (node 0:
 	 * none), most recent first */
 	uint32_t parent[UNWIND_MEMO];
@@ -57,7 +59,8 @@ typedef struct unwind_chain {
 	uint64_t w[UNWIND_CHAIN_MAX + 1];
 	uint32_t slot[UNWIND_CHAIN_MAX];   /* w[i + 1] lives at cfa + slot[i] */
 	uint32_t bpslot[UNWIND_CHAIN_MAX]; /* frame i restores rbp = bpval[i] from cfa + bpslot[i] */
-	uint64_t bpval[UNWIND_CHAIN_MAX];  /*   (UNWIND_NO_BP: it leaves rbp alone) */
+	uint64_t bpval[UNWIND_CHAIN_MAX];  /*   (UNWIND_NO_BP: it leaves rbp alone, or no CFA is
+					    *   computed from what it restores) */
 } unwind_chain_t;
 
 typedef struct unwind_cache unwind_cache_t;
