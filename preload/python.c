@@ -347,43 +347,59 @@ static inline bool python_frame_complete(const python_walk_frame_t *f)
 	return (f->pos & PYTHON_POS_GENERATOR) || (int32_t)python_lasti(f) >= f->code->_co_firsttraceable;
 }
 
-/* What python_walk found. */
+/* What python_walk found. The stack is as deep as the previous one when rest is NULL
+ * and q is c->prev; python_walk_count tells the rest. */
 typedef struct python_walked {
-	const _PyInterpreterFrame *top; /* the innermost frame */
-	unsigned n;    /* frames walked */
-	bool more;     /* outer frames were left out */
-	unsigned same; /* frames (outermost first) the stack shares with the previous one, when
-			* both are n deep; UINT_MAX when the depth changed (python_intern compares) */
+	const _PyInterpreterFrame *top;  /* the innermost frame */
+	const _PyInterpreterFrame *rest; /* the frame past the previous stack's depth, or NULL */
+	const python_walk_frame_t *q;    /* the previous stack's frame the walk stopped at */
+	const python_walk_frame_t *diff; /* its outermost frame that differs (&prev[prev_n]: none) */
 } python_walked_t;
 
-/* The frames from f outwards, innermost first, all of them up to PY_MAX_FRAMES:
- * python_intern leaves out the incomplete ones. Reads only the frames; the thread is the
- * caller, so they cannot change while it records. Each frame is compared with the
- * previous stack's at the same depth as it is read, supposing the depth has not changed
- * (the common case: the loop that allocates calls the same functions), so that the
- * unchanged prefix is known without a second pass over the frames: the outermost
- * difference seen bounds it. Nothing is stored: the commonest stacks need no frame but
- * the innermost (python_intern), and the others are walked again (python_frames). */
+/* The frames from f outwards, innermost first, as deep as the previous stack (the rest
+ * python_walk_count counts): python_intern leaves out the incomplete ones. Reads only the
+ * frames; the thread is the caller, so they cannot change while it records. Each frame
+ * is compared with the previous stack's at the same depth as it is read, supposing the
+ * depth has not changed (the common case: the loop that allocates calls the same
+ * functions), so that the unchanged prefix is known without a second pass over the
+ * frames: the outermost difference seen bounds it. Nothing is stored: the commonest
+ * stacks need no frame but the innermost (python_intern), and the others are walked
+ * again (python_frames). */
 static inline __attribute__((always_inline)) python_walked_t python_walk(const python_tcache_t *c,
 									  const _PyInterpreterFrame *f)
 {
 	python_walked_t w = {.top = f};
-	unsigned pn = c->prev_n;
-	const python_walk_frame_t *q = &c->prev[pn]; /* the previous stack's frame at the same depth, + 1 */
-	const python_walk_frame_t *diff = q;         /* the outermost frame that differs */
+	const python_walk_frame_t *q = &c->prev[c->prev_n]; /* the previous stack's frame at the same depth, + 1 */
+	const python_walk_frame_t *diff = q;
 	for (; f && q != c->prev; f = f->previous)
 		if (!python_frame_at(--q, f))
 			diff = q;
-	unsigned n = pn - (unsigned)(q - c->prev);
-	for (; f && n < PY_MAX_FRAMES; f = f->previous)
-		n++;
-	w.n = n;
-	w.more = f != NULL;
-	w.same = n == pn ? (unsigned)(diff - c->prev) : UINT_MAX;
+	w.rest = f;
+	w.q = q;
+	w.diff = diff;
 	return w;
 }
 
-/* The n frames python_walk walked, innermost first. */
+/* What python_intern_below needs of the walk: the frames walked, all of them up to
+ * PY_MAX_FRAMES (n), whether outer frames were left out, and how many frames (outermost
+ * first) the stack shares with the previous one when both are n deep (UINT_MAX when the
+ * depth changed: python_intern_below compares). */
+typedef struct python_walk_counted {
+	unsigned n;
+	bool more;
+	unsigned same;
+} python_walk_counted_t;
+
+static inline python_walk_counted_t python_walk_count(const python_tcache_t *c, python_walked_t w)
+{
+	unsigned pn = c->prev_n, n = pn - (unsigned)(w.q - c->prev);
+	const _PyInterpreterFrame *f = w.rest;
+	for (; f && n < PY_MAX_FRAMES; f = f->previous)
+		n++;
+	return (python_walk_counted_t){n, f != NULL, n == pn ? (unsigned)(w.diff - c->prev) : UINT_MAX};
+}
+
+/* The n frames from f outwards, innermost first. */
 static inline void python_frames(const _PyInterpreterFrame *f, unsigned n, const _PyInterpreterFrame **fr)
 {
 	for (unsigned i = 0; i < n; i++, f = f->previous)
@@ -422,11 +438,12 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
  *
  * `w.more`: the walk left outer frames out; the stack then hangs from the truncation
  * marker (format.h) instead of the root. */
-static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, python_tcache_t *c, python_walked_t w)
+static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, python_tcache_t *c, python_walked_t walked)
 {
+	python_walk_counted_t w = python_walk_count(c, walked);
 	unsigned n = w.n;
 	const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
-	python_frames(w.top, n, fr);
+	python_frames(walked.top, n, fr);
 	uint32_t root = w.more ? stack_child(t->cache, 0, MP_FRAME_TRUNCATED) : 0;
 	if (w.more && !root)
 		return c->prev_n = 0;
@@ -468,12 +485,12 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
 static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t *t, python_tcache_t *c,
 								     python_walked_t w)
 {
-	unsigned n = w.n;
-	if (!w.more && !c->prev_root) {
-		if (w.same == n)
+	unsigned n = c->prev_n;
+	if (!w.rest && w.q == c->prev && !c->prev_root) { /* as deep as the previous stack (n > 0) */
+		if (w.diff == &c->prev[n])
 			return c->prev_ids[n - 1];
 		python_walk_frame_t f = python_walk_frame(w.top);
-		if (w.same == n - 1 && f.code == c->prev[n - 1].code && python_frame_complete(&f)) {
+		if (w.diff == &c->prev[n - 1] && f.code == c->prev[n - 1].code && python_frame_complete(&f)) {
 			uint32_t id = stack_child(t->cache, n > 1 ? c->prev_ids[n - 2] : 0,
 						  mp_frame_python(c->prev_codes[n - 1], python_lasti(&f)));
 			if (!id) {
@@ -500,8 +517,7 @@ static inline __attribute__((always_inline)) uint32_t python_stack_only(mp_threa
 	python_tcache_t *c = top ? python_tcache(t) : NULL;
 	if (!c)
 		return 0;
-	python_walked_t w = python_walk(c, top);
-	return w.n ? python_intern(t, c, w) : 0;
+	return python_intern(t, c, python_walk(c, top));
 }
 
 /* Mixed stacks: the Python frames, then the native frames inside the innermost
@@ -520,10 +536,10 @@ static unsigned python_find_eval(const uint64_t *ips, unsigned n)
 
 /* libunwind's answer: the native frames below the Python frames (see above) in ips[],
  * innermost first; returns their count. *cut: frames were left out. */
-static unsigned python_native_unwind(python_tcache_t *c, unsigned pn, uint64_t *ips, bool *cut)
+static unsigned python_native_unwind(python_tcache_t *c, bool pyframes, uint64_t *ips, bool *cut)
 {
 	unsigned nn, inner;
-	if (pn && python_eval_hi) {
+	if (pyframes && python_eval_hi) {
 		/* ask for a few frames more than this thread needed lately; on a miss ask for
 		 * twice as many, up to the whole stack */
 		unsigned guess = c->mixed_guess ? c->mixed_guess : 8;
@@ -558,25 +574,25 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t 
 	python_tcache_t *c = python_tcache(t);
 	if (!c)
 		return 0;
-	python_walked_t w = python_walk(c, python_top(ts));
-	unsigned pn = w.n;
-	uint32_t id = pn ? python_intern(t, c, w) : 0;
-	if (pn && !c->prev_n)
-		pn = 0; /* no complete frame: the whole native stack, as without Python frames */
-	else if (pn && !id)
+	_PyInterpreterFrame *top = python_top(ts);
+	bool pyframes = top != NULL;
+	uint32_t id = pyframes ? python_intern(t, c, python_walk(c, top)) : 0;
+	if (pyframes && !c->prev_n)
+		pyframes = false; /* no complete frame: the whole native stack, as without Python frames */
+	else if (pyframes && !id)
 		return 0;
 	/* memprof's unwinder: down to the eval loop below Python frames, else (no eval loop
 	 * known, no complete Python frame) the whole stack, as python_native_unwind does */
 	const unwind_chain_t *ch = NULL;
 	if (ra) {
-		bool eval = pn && python_eval_hi;
+		bool eval = pyframes && python_eval_hi;
 		ch = unwind_chain(t->unwind, ra, fp, eval ? python_eval_lo : 0,
 				  eval ? python_eval_hi : 0, record_max_depth);
 		if (ch && mp_likely(!unwind_check))
 			return unwind_chain_node(ch, t->cache, id);
 	}
 	bool cut;
-	unsigned n = python_native_unwind(c, pn, ips, &cut);
+	unsigned n = python_native_unwind(c, pyframes, ips, &cut);
 	if (mp_unlikely(unwind_check) && ra)
 		unwind_check_chain(ch, ips, n, cut);
 	/* native frames cut short (more than MEMPROF_MAX_DEPTH before the eval loop, or in
