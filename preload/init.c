@@ -247,6 +247,7 @@ static void init_fork_child(void)
 	writer_fork_child();
 	sampler_fork_child();
 	thread_fork_child();
+	record_fork_child();
 	stack_fork_child();
 	python_fork_child();
 	modules_fork_child();

@@ -214,7 +214,7 @@ void record_alloc_gil(void *p, size_t size, int allocator)
 				python_maybe_schedule();
 			stack = python_stack_gil(t);
 		}
-		record_put(t, record_gil_stamp(t), p, size, stack, MP_EV_ALLOC, allocator);
+		record_put_gil(t, p, size, stack, MP_EV_ALLOC, allocator);
 	}
 	mp_guard--;
 }
@@ -251,4 +251,9 @@ void record_end(void)
 	}
 	mp_guard--;
 	errno = saved;
+}
+
+void record_fork_child(void)
+{
+	record_gil_last = 0;
 }

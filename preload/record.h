@@ -142,6 +142,22 @@ static inline void record_put(mp_thread_t *t, uint64_t ts, const void *p, uint64
 	thread_publish(t);
 }
 
+/* record_put for an event made with the GIL held, stamped by record_gil_stamp's rule. A
+ * reused stamp is the one the thread's last event carried (every stamp taken is put in
+ * the thread's stream at once: record_fresh's callers append the event they took it
+ * for), so the event is appended without a look at the timestamp. */
+static inline void record_put_gil(mp_thread_t *t, const void *p, uint64_t size, uint32_t stack, int kind,
+				  int allocator)
+{
+	if (mp_likely(record_gil_stamp_reusable(t))) {
+		t->stamp_uses++;
+		thread_append_as(t, true, 0, (uint64_t)(uintptr_t)p, size, stack, (unsigned)kind, (unsigned)allocator);
+		thread_publish(t);
+		return;
+	}
+	record_put(t, record_gil_stamp(t), p, size, stack, kind, allocator);
+}
+
 /* record_free(p, RECORD_TS_GIL) in exact mode, inline once the thread's state exists (a
  * free is a third of what a Python program's thread records, and a call around it cost
  * as much as the rest). */
@@ -149,25 +165,30 @@ static inline void record_free_gil(void *p)
 {
 	mp_thread_t *t = thread_self;
 	if (mp_likely(!record_sample_bytes && t->cap)) {
-		record_put(t, record_gil_stamp(t), p, 0, 0, MP_EV_FREE, 0);
+		record_put_gil(t, p, 0, 0, MP_EV_FREE, 0);
 		return;
 	}
 	record_free(p, RECORD_TS_GIL);
 }
 /* record_free_gil's commonest case, with no call on its path (exact mode, the thread's
- * stamp reused, room in its block): true when the free is recorded; false, and nothing
- * done, for the rest, which record_free_gil takes. */
+ * stamp reused, room in its block; n < cap is false for a thread without state, whose
+ * cap is 0): true when the free is recorded; false, and nothing done, for the rest,
+ * which record_free_gil takes. */
 static inline bool record_free_gil_quick(void *p)
 {
 	mp_thread_t *t = thread_self;
-	if (mp_unlikely(record_sample_bytes || !t->cap || t->n > t->cap || !record_gil_stamp_reusable(t)))
+	if (mp_unlikely(record_sample_bytes || t->n >= t->cap || !record_gil_stamp_reusable(t)))
 		return false;
-	record_put(t, record_gil_stamp(t), p, 0, 0, MP_EV_FREE, 0);
+	t->stamp_uses++;
+	thread_append_as(t, true, 0, (uint64_t)(uintptr_t)p, 0, 0, MP_EV_FREE, 0);
+	thread_publish(t);
 	return true;
 }
 /* A successful realloc: the free of `old` stamped at ts_free, then the new block. */
 void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp);
 /* The Python main program finished ("end of program"). */
 void record_end(void);
+/* In a forked child: no GIL event was made yet (thread ids start again at 1). */
+void record_fork_child(void);
 
 #endif

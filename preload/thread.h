@@ -81,9 +81,11 @@ static inline mp_thread_t *thread_get(void)
 /* Seals the full block and starts a new one; may wait for the writer. */
 void thread_block_full(mp_thread_t *t);
 
-/* Appends one event to the calling thread's buffer (publish it with thread_publish). */
-static inline void thread_append(mp_thread_t *t, uint64_t ts, uint64_t addr, uint64_t size, uint32_t stack,
-				 unsigned kind, unsigned allocator)
+/* Appends one event to the calling thread's buffer (publish it with thread_publish).
+ * `same`: the caller knows that ts is the timestamp of the thread's last event (so none
+ * is written, and ts is not read). */
+static inline void thread_append_as(mp_thread_t *t, bool same, uint64_t ts, uint64_t addr, uint64_t size,
+				    uint32_t stack, unsigned kind, unsigned allocator)
 {
 	if (mp_unlikely(t->n > t->cap))
 		thread_block_full(t);
@@ -92,7 +94,7 @@ static inline void thread_append(mp_thread_t *t, uint64_t ts, uint64_t addr, uin
 	uint64_t a = (wide ? THREAD_W_WIDE : addr) | (uint64_t)kind << THREAD_W_KIND_SHIFT |
 		     (uint64_t)allocator << THREAD_W_ALLOC_SHIFT;
 	unsigned k = 1;
-	if (ts != t->wts) {
+	if (!same && ts != t->wts) {
 		a |= THREAD_W_TS;
 		w[k++] = ts;
 		t->wts = ts;
@@ -106,6 +108,12 @@ static inline void thread_append(mp_thread_t *t, uint64_t ts, uint64_t addr, uin
 			w[k++] = size;
 	}
 	t->n += k;
+}
+
+static inline void thread_append(mp_thread_t *t, uint64_t ts, uint64_t addr, uint64_t size, uint32_t stack,
+				 unsigned kind, unsigned allocator)
+{
+	thread_append_as(t, false, ts, addr, size, stack, kind, allocator);
 }
 
 /* Reads the event at w (the writer); *ts carries the thread's timestamp from event to
