@@ -95,11 +95,14 @@ _Static_assert(FRAME_OWNED_BY_THREAD == 0 && FRAME_OWNED_BY_GENERATOR == 1,
 _Static_assert(offsetof(PyCodeObject, co_code_adaptive) % sizeof(_Py_CODEUNIT) == 0 && sizeof(_Py_CODEUNIT) == 2,
 	       "instructions are 2-byte aligned: bit 0 of prev_instr is free for the generator bit");
 
-/* The frame's instruction offset in code units; -1 before the first instruction. */
+/* The frame's instruction offset in code units; -1 (UINT32_MAX) before the first
+ * instruction. Unsigned arithmetic, whose shift drops the generator bit: the byte
+ * offset is even (2 bytes before the code's start, or after it), so the bit makes it
+ * odd, and the offset -2 gives all ones. */
 static inline uint32_t python_lasti(const python_walk_frame_t *f)
 {
-	return (uint32_t)(((intptr_t)(f->pos & ~(uint64_t)PYTHON_POS_GENERATOR) - (intptr_t)_PyCode_CODE(f->code)) /
-			  (intptr_t)sizeof(_Py_CODEUNIT));
+	_Static_assert(sizeof(_Py_CODEUNIT) == 2 && PYTHON_POS_GENERATOR == 1, "a code unit is 2 bytes; the bit below");
+	return (uint32_t)((f->pos - (uint64_t)(uintptr_t)_PyCode_CODE(f->code)) >> 1);
 }
 
 /* Per-thread Python state: a code-id cache and the previous stack, compared by raw
