@@ -41,6 +41,7 @@
 #define WRITER_ZSTD_LEVEL 3
 #define WRITER_ZSTD_HASH_LOG 16
 #define WRITER_ZSTD_CHAIN_LOG 15
+#define WRITER_ZSTD_WINDOW_LOG 20 /* WRITER_CHUNK_BYTES */
 
 unsigned writer_flush_ms = 100;
 
@@ -65,6 +66,18 @@ static sqlite3_stmt *writer_st_chunk, *writer_st_node, *writer_st_code, *writer_
 static ZSTD_CCtx *writer_zstd;
 static uint8_t *writer_zbuf;
 static size_t writer_zcap;
+/* A busy thread's chunk is compressed as it grows, a slice at a time, so that the writer
+ * takes the program's next blocks between slices: compressing a whole 1 MiB chunk at
+ * once took the writer away from them for milliseconds, long enough for a thread making
+ * events at full speed to queue THREAD_MAX_OUTSTANDING blocks and wait (py_threads
+ * waited ~3,400 times). One chunk (one zstd frame) at a time: its encoder, its thread,
+ * the bytes of its buffer compressed so far and the compressed bytes in writer_zbuf.
+ * zstd reads the encoder's buffer in place (ZSTD_c_stableInBuffer), so the buffer is
+ * neither moved nor resized while its frame is open. */
+#define WRITER_SLICE (128u << 10)
+static writer_enc_t *writer_zenc;
+static mp_thread_t *writer_zthread;
+static size_t writer_zin, writer_zout;
 static pthread_t writer_thread;
 static sem_t writer_sem;
 static atomic_int writer_running;   /* thread started and not finished */
@@ -143,25 +156,52 @@ static void writer_begin(void)
 
 /* ---- chunks ---------------------------------------------------------------------- */
 
-static void writer_chunk_flush(mp_thread_t *t, writer_enc_t *e)
+/* The compression context, created with its parameters the first time (and again after
+ * writer_zstd_drop). */
+static int writer_zstd_open(void)
 {
-	if (!e->count)
-		return;
-	size_t bound = ZSTD_compressBound(e->len);
-	if (bound > writer_zcap) {
-		uint8_t *nb = mem_realloc(writer_zbuf, bound);
-		if (!nb) {
-			mp_fail("out of memory compressing events");
-			return;
-		}
-		writer_zbuf = nb;
-		writer_zcap = bound;
+	if (writer_zstd)
+		return 0;
+	ZSTD_customMem cm = {writer_zstd_alloc, writer_zstd_free, NULL};
+	writer_zstd = ZSTD_createCCtx_advanced(cm);
+	if (!writer_zstd)
+		return -1;
+	/* parameters stay with the context across frames; the window a chunk needs at
+	 * most; the frames compressed in slices read the encoder's buffer and write
+	 * writer_zbuf in place (no copies in zstd's own buffers) */
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_compressionLevel, WRITER_ZSTD_LEVEL)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_hashLog, WRITER_ZSTD_HASH_LOG)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_chainLog, WRITER_ZSTD_CHAIN_LOG)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_windowLog, WRITER_ZSTD_WINDOW_LOG)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_stableInBuffer, 1)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_stableOutBuffer, 1))) {
+		ZSTD_freeCCtx(writer_zstd);
+		writer_zstd = NULL;
+		return -1;
 	}
-	size_t z = ZSTD_compress2(writer_zstd, writer_zbuf, writer_zcap, e->buf, e->len);
-	if (ZSTD_isError(z)) {
-		mp_fail("cannot compress events: %s", ZSTD_getErrorName(z));
-		return;
-	}
+	return 0;
+}
+
+/* Drops the context with a frame left open (an error, or a fork's child): resetting it
+ * would keep a count of input it was shown but did not compress yet, which the next
+ * frame would take as its own. */
+static void writer_zstd_drop(void)
+{
+	ZSTD_freeCCtx(writer_zstd);
+	writer_zstd = NULL;
+	writer_zenc = NULL;
+}
+
+/* Whether the encoder's buffer may still double (writer_enc_resize's rule). */
+static bool writer_enc_growable(const writer_enc_t *e)
+{
+	return 2 * e->cap <= WRITER_CHUNK_BYTES && writer_raw_total + e->cap <= WRITER_RAW_BUDGET;
+}
+
+/* The compressed chunk (z bytes in writer_zbuf) into the chunks table; the encoder
+ * starts a new chunk. */
+static void writer_chunk_write(mp_thread_t *t, writer_enc_t *e, size_t z)
+{
 	writer_begin();
 	sqlite3_bind_int64(writer_st_chunk, 1, t->id);
 	sqlite3_bind_int64(writer_st_chunk, 2, e->count);
@@ -174,6 +214,93 @@ static void writer_chunk_flush(mp_thread_t *t, writer_enc_t *e)
 		writer_last_ticks = e->last_ts;
 	e->len = 0;
 	e->count = 0;
+}
+
+/* writer_zbuf with room for a chunk of `len` raw bytes compressed. */
+static bool writer_zroom(size_t len)
+{
+	size_t bound = ZSTD_compressBound(len);
+	if (bound <= writer_zcap)
+		return true;
+	uint8_t *nb = mem_realloc(writer_zbuf, bound);
+	if (!nb) {
+		mp_fail("out of memory compressing events");
+		return false;
+	}
+	writer_zbuf = nb;
+	writer_zcap = bound;
+	return true;
+}
+
+/* Compresses the open frame's next bytes (ZSTD_e_continue), or all of them and closes
+ * the frame (ZSTD_e_end); false on an error (the frame is dropped, said once). */
+static bool writer_zstep(ZSTD_EndDirective end)
+{
+	writer_enc_t *e = writer_zenc;
+	ZSTD_inBuffer in = {e->buf, e->len, writer_zin};
+	ZSTD_outBuffer out = {writer_zbuf, writer_zcap, writer_zout};
+	size_t left;
+	do
+		left = ZSTD_compressStream2(writer_zstd, &out, &in, end);
+	while (end == ZSTD_e_end && left && !ZSTD_isError(left) && out.pos < out.size);
+	writer_zin = in.pos;
+	writer_zout = out.pos;
+	if (ZSTD_isError(left) || (end == ZSTD_e_end && left)) {
+		mp_fail("cannot compress events: %s", ZSTD_isError(left) ? ZSTD_getErrorName(left) : "no room");
+		writer_zstd_drop();
+		return false;
+	}
+	return true;
+}
+
+/* Closes the open frame, if any, and writes its chunk. */
+static void writer_zfinish(void)
+{
+	writer_enc_t *e = writer_zenc;
+	if (e && writer_zstep(ZSTD_e_end)) {
+		writer_zenc = NULL;
+		writer_chunk_write(writer_zthread, e, writer_zout);
+	}
+}
+
+/* Compresses the thread's chunk as far as it holds whole slices, opening its frame if
+ * none is open. Called (writer_consume) for the open frame's chunk when it holds a new
+ * slice, or when no frame is open for a chunk that holds one at its full size (its
+ * buffer will not grow, so it will not move). */
+static void writer_zslice(mp_thread_t *t, writer_enc_t *e)
+{
+	if (!writer_zenc) {
+		if (writer_zstd_open() < 0 || !writer_zroom(e->cap + MP_ENC_MAX_RECORD))
+			return;
+		ZSTD_CCtx_reset(writer_zstd, ZSTD_reset_session_only);
+		writer_zenc = e;
+		writer_zthread = t;
+		writer_zin = writer_zout = 0;
+	}
+	writer_zstep(ZSTD_e_continue);
+}
+
+static void writer_chunk_flush(mp_thread_t *t, writer_enc_t *e)
+{
+	if (writer_zenc == e) {
+		writer_zfinish();
+		return;
+	}
+	if (!e->count)
+		return;
+	writer_zfinish(); /* one frame at a time: another thread's chunk first */
+	if (writer_zstd_open() < 0) {
+		mp_fail("out of memory compressing events");
+		return;
+	}
+	if (!writer_zroom(e->len))
+		return;
+	size_t z = ZSTD_compress2(writer_zstd, writer_zbuf, writer_zcap, e->buf, e->len);
+	if (ZSTD_isError(z)) {
+		mp_fail("cannot compress events: %s", ZSTD_getErrorName(z));
+		return;
+	}
+	writer_chunk_write(t, e, z);
 }
 
 static writer_enc_t *writer_enc(mp_thread_t *t)
@@ -237,8 +364,11 @@ static void writer_consume(mp_thread_t *t, writer_enc_t *e, const uint64_t *w, u
 		e->last_ts = ev.ts;
 		if (e->len >= e->cap) {
 			e->filled = true;
-			if (!writer_enc_resize(e, 2 * e->cap))
+			if (writer_zenc == e || !writer_enc_resize(e, 2 * e->cap))
 				writer_chunk_flush(t, e);
+		} else if (e->len >= WRITER_SLICE &&
+			   (writer_zenc ? writer_zenc == e && e->len - writer_zin >= WRITER_SLICE : !writer_enc_growable(e))) {
+			writer_zslice(t, e);
 		}
 	}
 }
@@ -472,17 +602,8 @@ int writer_start(const char *path)
 		sqlite3_config(SQLITE_CONFIG_MALLOC, &mm);
 		sqlite_configured = true;
 	}
-	if (!writer_zstd) {
-		ZSTD_customMem cm = {writer_zstd_alloc, writer_zstd_free, NULL};
-		writer_zstd = ZSTD_createCCtx_advanced(cm);
-		if (!writer_zstd)
-			return -ENOMEM;
-		/* parameters stay with the context across ZSTD_compress2 calls */
-		if (ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_compressionLevel, WRITER_ZSTD_LEVEL)) ||
-		    ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_hashLog, WRITER_ZSTD_HASH_LOG)) ||
-		    ZSTD_isError(ZSTD_CCtx_setParameter(writer_zstd, ZSTD_c_chainLog, WRITER_ZSTD_CHAIN_LOG)))
-			return -EINVAL;
-	}
+	if (writer_zstd_open() < 0)
+		return -ENOMEM;
 	int rc = sqlite3_open_v2(path, &writer_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		mp_log("cannot open %s: %s", path, sqlite3_errstr(rc));
@@ -663,6 +784,7 @@ void writer_fork_child(void)
 	writer_samples_n = writer_samples_cap = 0;
 	writer_last_ticks = 0;
 	writer_raw_total = 0; /* the parent's encoder buffers are left with its thread states */
+	writer_zstd_drop();   /* and its open frame */
 	atomic_store(&writer_running, 0);
 	atomic_store(&writer_finished, 0);
 	writer_pid = 0;
