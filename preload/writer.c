@@ -216,6 +216,15 @@ static void writer_chunk_write(mp_thread_t *t, writer_enc_t *e, size_t z)
 	e->count = 0;
 }
 
+/* A chunk that could not be compressed (memory short: recording has stopped, said once)
+ * is counted as dropped, so that its buffer takes the events still queued. */
+static void writer_chunk_drop(writer_enc_t *e)
+{
+	atomic_fetch_add(&thread_dropped, e->count);
+	e->len = 0;
+	e->count = 0;
+}
+
 /* writer_zbuf with room for a chunk of `len` raw bytes compressed. */
 static bool writer_zroom(size_t len)
 {
@@ -257,10 +266,14 @@ static bool writer_zstep(ZSTD_EndDirective end)
 static void writer_zfinish(void)
 {
 	writer_enc_t *e = writer_zenc;
-	if (e && writer_zstep(ZSTD_e_end)) {
-		writer_zenc = NULL;
-		writer_chunk_write(writer_zthread, e, writer_zout);
+	if (!e)
+		return;
+	if (!writer_zstep(ZSTD_e_end)) {
+		writer_chunk_drop(e);
+		return;
 	}
+	writer_zenc = NULL;
+	writer_chunk_write(writer_zthread, e, writer_zout);
 }
 
 /* Compresses the thread's chunk as far as it holds whole slices, opening its frame if
@@ -291,13 +304,17 @@ static void writer_chunk_flush(mp_thread_t *t, writer_enc_t *e)
 	writer_zfinish(); /* one frame at a time: another thread's chunk first */
 	if (writer_zstd_open() < 0) {
 		mp_fail("out of memory compressing events");
+		writer_chunk_drop(e);
 		return;
 	}
-	if (!writer_zroom(e->len))
+	if (!writer_zroom(e->len)) {
+		writer_chunk_drop(e);
 		return;
+	}
 	size_t z = ZSTD_compress2(writer_zstd, writer_zbuf, writer_zcap, e->buf, e->len);
 	if (ZSTD_isError(z)) {
 		mp_fail("cannot compress events: %s", ZSTD_getErrorName(z));
+		writer_chunk_drop(e);
 		return;
 	}
 	writer_chunk_write(t, e, z);
