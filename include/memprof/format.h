@@ -195,6 +195,14 @@ static inline void mp_codec_init(mp_codec_t *c, uint64_t first_ts)
 	c->ts = first_ts;
 }
 
+/* (pos + n - 1 - k) mod n for pos, k < n: the ring index k places behind the newest
+ * (no division: the sum is below 2n). */
+static inline unsigned mp_codec_ring(unsigned pos, unsigned k, unsigned n)
+{
+	unsigned i = pos + n - 1 - k;
+	return i >= n ? i - n : i;
+}
+
 /* Index (0 = newest) of addr among the recent allocations, or -1 (encoder: found
  * through the hash of where each address was pushed last; a collision only costs an
  * explicit address). Any index holding the address decodes to it. */
@@ -203,7 +211,7 @@ static inline int mp_codec_find_alloc(const mp_codec_t *c, uint64_t addr)
 	unsigned slot = c->alloc_at[mp_codec_hash(addr, 10)];
 	if (slot >= MP_CODEC_ALLOCS || c->allocs[slot] != addr || !addr)
 		return -1;
-	return (int)((c->allocs_pos + MP_CODEC_ALLOCS - 1 - slot) % MP_CODEC_ALLOCS);
+	return (int)mp_codec_ring(c->allocs_pos, slot, MP_CODEC_ALLOCS);
 }
 
 static inline int mp_codec_find_free(const mp_codec_t *c, uint64_t addr)
@@ -211,17 +219,17 @@ static inline int mp_codec_find_free(const mp_codec_t *c, uint64_t addr)
 	unsigned slot = c->free_at[mp_codec_hash(addr, 9)];
 	if (slot >= MP_CODEC_FREES || c->frees[slot] != addr || !addr)
 		return -1;
-	return (int)((c->frees_pos + MP_CODEC_FREES - 1 - slot) % MP_CODEC_FREES);
+	return (int)mp_codec_ring(c->frees_pos, slot, MP_CODEC_FREES);
 }
 
 static inline uint64_t mp_codec_alloc_at(const mp_codec_t *c, unsigned k)
 {
-	return c->allocs[(c->allocs_pos + MP_CODEC_ALLOCS - 1 - k) % MP_CODEC_ALLOCS];
+	return c->allocs[mp_codec_ring(c->allocs_pos, k, MP_CODEC_ALLOCS)];
 }
 
 static inline uint64_t mp_codec_free_at(const mp_codec_t *c, unsigned k)
 {
-	return c->frees[(c->frees_pos + MP_CODEC_FREES - 1 - k) % MP_CODEC_FREES];
+	return c->frees[mp_codec_ring(c->frees_pos, k, MP_CODEC_FREES)];
 }
 
 /* Moves stack index k (or a new stack, k = MP_CODEC_STACKS) to the front. */
@@ -232,6 +240,22 @@ static inline void mp_codec_use_stack(mp_codec_t *c, unsigned k, uint32_t stack)
 	for (; k > 0; k--)
 		c->stacks[k] = c->stacks[k - 1];
 	c->stacks[0] = stack;
+}
+
+/* The encoder's search and move to the front in one pass: the index of stack among the
+ * recent ones (MP_CODEC_STACKS if new), which then comes first, the ones before it one
+ * place back (as mp_codec_use_stack). */
+static inline unsigned mp_codec_find_use_stack(mp_codec_t *c, uint32_t stack)
+{
+	uint32_t moving = stack;
+	for (unsigned k = 0; k < MP_CODEC_STACKS; k++) {
+		uint32_t here = c->stacks[k];
+		c->stacks[k] = moving;
+		if (here == stack)
+			return k;
+		moving = here;
+	}
+	return MP_CODEC_STACKS;
 }
 
 static inline void mp_codec_push_alloc(mp_codec_t *c, uint64_t addr)
@@ -259,12 +283,7 @@ static inline uint8_t *mp_encode_event(mp_codec_t *c, uint8_t *p, const mp_event
 		*tag |= 4;
 	if (e->kind == MP_EV_ALLOC) {
 		int fi = mp_codec_find_free(c, e->addr);
-		unsigned si = MP_CODEC_STACKS;
-		for (unsigned k = 0; k < MP_CODEC_STACKS; k++)
-			if (c->stacks[k] == e->stack) {
-				si = k;
-				break;
-			}
+		unsigned si = mp_codec_find_use_stack(c, e->stack);
 		if (fi >= 0)
 			*tag |= 8;
 		if (si < MP_CODEC_STACKS)
@@ -279,7 +298,6 @@ static inline uint8_t *mp_encode_event(mp_codec_t *c, uint8_t *p, const mp_event
 		p = mp_put_varint(p, e->size);
 		if (si == MP_CODEC_STACKS)
 			p = mp_put_varint(p, e->stack);
-		mp_codec_use_stack(c, si, e->stack);
 		mp_codec_push_alloc(c, e->addr);
 	} else if (e->kind == MP_EV_FREE) {
 		int ai = mp_codec_find_alloc(c, e->addr);
