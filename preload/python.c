@@ -101,7 +101,6 @@ _Static_assert(offsetof(PyCodeObject, co_code_adaptive) % sizeof(_Py_CODEUNIT) =
  * odd, and the offset -2 gives all ones. */
 static inline uint32_t python_lasti(const python_walk_frame_t *f)
 {
-	_Static_assert(sizeof(_Py_CODEUNIT) == 2 && PYTHON_POS_GENERATOR == 1, "a code unit is 2 bytes; the bit below");
 	return (uint32_t)((f->pos - (uint64_t)(uintptr_t)_PyCode_CODE(f->code)) >> 1);
 }
 
@@ -604,18 +603,23 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t 
 	return native_intern(t->cache, id, ips, n, cut);
 }
 
+/* With the GIL held, the thread holding it is the caller: its thread state, read as
+ * _PyThreadState_GET() does. */
+static inline PyThreadState *python_gil_tstate(void)
+{
+	return (PyThreadState *)_Py_atomic_load_relaxed(&py.runtime->gilstate.tstate_current);
+}
+
 uint32_t python_stack_gil(mp_thread_t *t)
 {
-	return python_stack_only(t, (PyThreadState *)_Py_atomic_load_relaxed(&py.runtime->gilstate.tstate_current));
+	return python_stack_only(t, python_gil_tstate());
 }
 
 uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp)
 {
-	/* With the GIL held, the thread holding it is the caller: read it as
-	 * _PyThreadState_GET() does. Without (RAW domain, malloc), the calling thread's own
-	 * thread state from its thread-specific slot. */
-	PyThreadState *ts = gil ? (PyThreadState *)_Py_atomic_load_relaxed(&py.runtime->gilstate.tstate_current)
-				: py.GILStateGet();
+	/* Without the GIL (RAW domain, malloc), the calling thread's own thread state from
+	 * its thread-specific slot. */
+	PyThreadState *ts = gil ? python_gil_tstate() : py.GILStateGet();
 	if (native)
 		return python_stack_mixed(t, ts, ra, fp);
 	return python_stack_only(t, ts);

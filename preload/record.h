@@ -142,20 +142,26 @@ static inline void record_put(mp_thread_t *t, uint64_t ts, const void *p, uint64
 	thread_publish(t);
 }
 
-/* record_put for an event made with the GIL held, stamped by record_gil_stamp's rule. A
- * reused stamp is the one the thread's last event carried (every stamp taken is put in
- * the thread's stream at once: record_fresh's callers append the event they took it
- * for), so the event is appended without a look at the timestamp. */
+/* record_put for an event made with the GIL held, stamped by record_gil_stamp's rule.
+ * record_put_reused, when the stamp may be reused: the stamp reused is the one the
+ * thread's last event carried (every stamp taken is put in the thread's stream at once:
+ * record_fresh's callers append the event they took it for), so the event is appended
+ * without a look at the timestamp. */
+static inline void record_put_reused(mp_thread_t *t, const void *p, uint64_t size, uint32_t stack, int kind,
+				     int allocator)
+{
+	t->stamp_uses++;
+	thread_append_as(t, true, 0, (uint64_t)(uintptr_t)p, size, stack, (unsigned)kind, (unsigned)allocator);
+	thread_publish(t);
+}
+
 static inline void record_put_gil(mp_thread_t *t, const void *p, uint64_t size, uint32_t stack, int kind,
 				  int allocator)
 {
-	if (mp_likely(record_gil_stamp_reusable(t))) {
-		t->stamp_uses++;
-		thread_append_as(t, true, 0, (uint64_t)(uintptr_t)p, size, stack, (unsigned)kind, (unsigned)allocator);
-		thread_publish(t);
-		return;
-	}
-	record_put(t, record_gil_stamp(t), p, size, stack, kind, allocator);
+	if (mp_likely(record_gil_stamp_reusable(t)))
+		record_put_reused(t, p, size, stack, kind, allocator);
+	else
+		record_put(t, record_gil_stamp(t), p, size, stack, kind, allocator);
 }
 
 /* record_free(p, RECORD_TS_GIL) in exact mode, inline once the thread's state exists (a
@@ -179,9 +185,7 @@ static inline bool record_free_gil_quick(void *p)
 	mp_thread_t *t = thread_self;
 	if (mp_unlikely(record_sample_bytes || t->n >= t->cap || !record_gil_stamp_reusable(t)))
 		return false;
-	t->stamp_uses++;
-	thread_append_as(t, true, 0, (uint64_t)(uintptr_t)p, 0, 0, MP_EV_FREE, 0);
-	thread_publish(t);
+	record_put_reused(t, p, 0, 0, MP_EV_FREE, 0);
 	return true;
 }
 /* A successful realloc: the free of `old` stamped at ts_free, then the new block. */

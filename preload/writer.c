@@ -192,10 +192,17 @@ static void writer_zstd_drop(void)
 	writer_zenc = NULL;
 }
 
-/* Whether the encoder's buffer may still double (writer_enc_resize's rule). */
+/* Whether the encoder's buffer may take `cap` bytes: shrinking always, growing up to a
+ * chunk and within the budget of all buffers. */
+static bool writer_enc_fits(const writer_enc_t *e, size_t cap)
+{
+	return cap <= e->cap || (cap <= WRITER_CHUNK_BYTES && writer_raw_total + cap - e->cap <= WRITER_RAW_BUDGET);
+}
+
+/* Whether the encoder's buffer may still double (writer_consume's rule). */
 static bool writer_enc_growable(const writer_enc_t *e)
 {
-	return 2 * e->cap <= WRITER_CHUNK_BYTES && writer_raw_total + e->cap <= WRITER_RAW_BUDGET;
+	return writer_enc_fits(e, 2 * e->cap);
 }
 
 /* The compressed chunk (z bytes in writer_zbuf) into the chunks table; the encoder
@@ -355,7 +362,7 @@ static writer_enc_t *writer_enc(mp_thread_t *t)
  * pass the budget or the limit, or memory is short. */
 static bool writer_enc_resize(writer_enc_t *e, size_t cap)
 {
-	if (cap > e->cap && (cap > WRITER_CHUNK_BYTES || writer_raw_total + cap - e->cap > WRITER_RAW_BUDGET))
+	if (!writer_enc_fits(e, cap))
 		return false;
 	uint8_t *nb = mem_realloc(e->buf, cap + MP_ENC_MAX_RECORD);
 	if (!nb)
