@@ -84,8 +84,10 @@ typedef struct python_walk_frame {
 	const PyCodeObject *code;
 	/* The frame's prev_instr, the instruction it is at (code units are 2 bytes, so bit 0
 	 * is free), with PYTHON_POS_GENERATOR set for a generator's frame (complete at any
-	 * offset). One word, taken as it is and compared whole (python_frame_at): the offset
-	 * is worked out only for the frames interned (python_lasti). */
+	 * offset). The offset is worked out only for the frames interned (python_lasti). In
+	 * the previous stack (python_tcache_t.prev) the word is what python_frame_kept
+	 * makes of it: the bare prev_instr, which the walk compares with a frame's own
+	 * (python_frame_at). */
 	uint64_t pos;
 } python_walk_frame_t;
 
@@ -320,33 +322,38 @@ void python_code_rec_free(pycode_rec_t *r)
 /* A frame's position word (python_walk_frame_t.pos). Owners on a thread's stack: the
  * thread (0) or a generator (1); a frame owned by its frame object (2) is no longer
  * running. */
-static inline uint64_t python_frame_pos(const _PyInterpreterFrame *f)
-{
-	return (uint64_t)(uintptr_t)f->prev_instr | (f->owner & 1u);
-}
-
 static inline python_walk_frame_t python_walk_frame(const _PyInterpreterFrame *f)
 {
-	return (python_walk_frame_t){f->f_code, python_frame_pos(f)};
+	return (python_walk_frame_t){f->f_code, (uint64_t)(uintptr_t)f->prev_instr | (f->owner & 1u)};
+}
+
+/* What the previous stack keeps of a frame (python_walk_frame_t.pos there), or 0 if
+ * the frame is not complete: past its prologue (making cells, copying free variables),
+ * or a generator's, which is complete at any offset. CPython's own frame APIs leave
+ * incomplete frames out, and so does python_intern.
+ *
+ * A frame past its prologue is complete whoever owns it: its word is the bare
+ * prev_instr, so that the walk compares one load (python_frame_at). A generator's frame
+ * in its prologue keeps the generator bit, an odd word that no prev_instr equals: a
+ * thread's frame at the same instruction is not complete, so the walk must not take
+ * one for the other, and a frame compared with it is always read again. */
+static inline uint64_t python_frame_kept(const python_walk_frame_t *f)
+{
+	if ((int32_t)python_lasti(f) >= f->code->_co_firsttraceable)
+		return f->pos & ~(uint64_t)PYTHON_POS_GENERATOR;
+	return f->pos & PYTHON_POS_GENERATOR ? f->pos : 0;
 }
 
 /* Whether frame f is at the previous stack's position *q. The position alone tells: it
  * points into the code object's own instructions (inline in the object in 3.11; before
- * the first, into its header), and no two live code objects share an address. The code
- * objects of the previous stack are alive: each was given an id, so the death of one
- * is seen (python_code_freed) and the thread's cache, the previous stack with it, is
- * dropped (python_tcache) before it is compared again. */
+ * the first, into its header), and no two live code objects share an address; and a
+ * frame at a kept position is complete as the one kept was (python_frame_kept). The
+ * code objects of the previous stack are alive: each was given an id, so the death of
+ * one is seen (python_code_freed) and the thread's cache, the previous stack with it,
+ * is dropped (python_tcache) before it is compared again. */
 static inline bool python_frame_at(const python_walk_frame_t *q, const _PyInterpreterFrame *f)
 {
-	return q->pos == python_frame_pos(f);
-}
-
-/* Whether the frame is complete: past its prologue (making cells, copying free
- * variables), or a generator's, which is complete at any offset. CPython's own frame
- * APIs leave incomplete frames out, and so does python_intern. */
-static inline bool python_frame_complete(const python_walk_frame_t *f)
-{
-	return (f->pos & PYTHON_POS_GENERATOR) || (int32_t)python_lasti(f) >= f->code->_co_firsttraceable;
+	return q->pos == (uint64_t)(uintptr_t)f->prev_instr;
 }
 
 /* What python_walk found. The stack is as deep as the previous one when rest is NULL
@@ -408,6 +415,23 @@ static inline void python_frames(const _PyInterpreterFrame *f, unsigned n, const
 		fr[i] = f;
 }
 
+/* python_frames for a stack n deep whose depth is not the previous stack's: compares
+ * each frame with the previous stack's at the same depth as it is read, and returns how
+ * many frames (outermost first) the two stacks share. */
+static inline unsigned python_frames_shared(const python_tcache_t *c, const _PyInterpreterFrame *f, unsigned n,
+					    const _PyInterpreterFrame **fr)
+{
+	unsigned lim = n < c->prev_n ? n : c->prev_n, i = 0, same = lim;
+	for (; i < n - lim; i++, f = f->previous)
+		fr[i] = f;
+	for (unsigned d = lim; d-- > 0; i++, f = f->previous) {
+		fr[i] = f;
+		if (!python_frame_at(&c->prev[d], f))
+			same = d;
+	}
+	return same;
+}
+
 static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_thread_t *t)
 {
 	python_tcache_t *c = t->py;
@@ -444,26 +468,25 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
 {
 	python_walk_counted_t w = python_walk_count(c, walked);
 	unsigned n = w.n;
-	const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
-	python_frames(walked.top, n, fr);
 	uint32_t root = w.more ? stack_child(t->cache, 0, MP_FRAME_TRUNCATED) : 0;
 	if (w.more && !root)
 		return c->prev_n = 0;
+	/* the frames below the shared prefix (d frames), which are the ones interned:
+	 * fr[0 .. n - d), innermost first */
+	const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
 	unsigned d = 0;
-	if (root == c->prev_root) {
-		if (w.same != UINT_MAX) {
-			d = w.same;
-		} else {
-			unsigned lim = n < c->prev_n ? n : c->prev_n;
-			while (d < lim && python_frame_at(&c->prev[d], fr[n - 1 - d]))
-				d++;
-		}
-	}
+	if (root != c->prev_root)
+		python_frames(walked.top, n, fr);
+	else if (w.same != UINT_MAX)
+		python_frames(walked.top, n - (d = w.same), fr);
+	else
+		d = python_frames_shared(c, walked.top, n, fr);
 	c->prev_root = root;
 	uint32_t id = d ? c->prev_ids[d - 1] : root;
 	for (unsigned k = d; k < n; k++) {
 		python_walk_frame_t f = python_walk_frame(fr[n - 1 - k]);
-		if (!python_frame_complete(&f))
+		uint64_t kept = python_frame_kept(&f);
+		if (!kept)
 			continue;
 		uint32_t code = d < c->prev_n && c->prev[d].code == f.code ? c->prev_codes[d] : python_code_id(c, f.code);
 		if (!code)
@@ -471,7 +494,7 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
 		id = stack_child(t->cache, id, mp_frame_python(code, python_lasti(&f)));
 		if (!id)
 			break;
-		c->prev[d] = f;
+		c->prev[d] = (python_walk_frame_t){f.code, kept};
 		c->prev_codes[d] = code;
 		c->prev_ids[d] = id;
 		d++;
@@ -492,14 +515,15 @@ static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t 
 		if (w.diff == &c->prev[n])
 			return c->prev_ids[n - 1];
 		python_walk_frame_t f = python_walk_frame(w.top);
-		if (w.diff == &c->prev[n - 1] && f.code == c->prev[n - 1].code && python_frame_complete(&f)) {
+		uint64_t kept;
+		if (w.diff == &c->prev[n - 1] && f.code == c->prev[n - 1].code && (kept = python_frame_kept(&f))) {
 			uint32_t id = stack_child(t->cache, n > 1 ? c->prev_ids[n - 2] : 0,
 						  mp_frame_python(c->prev_codes[n - 1], python_lasti(&f)));
 			if (!id) {
 				c->prev_n = n - 1;
 				return 0;
 			}
-			c->prev[n - 1] = f;
+			c->prev[n - 1].pos = kept;
 			c->prev_ids[n - 1] = id;
 			return id;
 		}
