@@ -6,6 +6,7 @@
 #define Py_BUILD_CORE 1
 #include "hooks_pymem.h"
 #include "clock.h"
+#include "config.h"
 #include "mp.h"
 #include "python.h"
 #include "record.h"
@@ -54,7 +55,7 @@ static inline __attribute__((always_inline)) void hooks_pymem_record(const hooks
 		record_alloc(p, size, d->allocator, ra, fp);
 }
 
-static void *hooks_pymem_malloc(void *ctx, size_t size)
+static __attribute__((noinline)) void *hooks_pymem_malloc(void *ctx, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
 	if (mp_unlikely(size == HOOKS_PYMEM_PROBE)) {
@@ -66,6 +67,23 @@ static void *hooks_pymem_malloc(void *ctx, size_t size)
 	mp_guard--;
 	if (p && mp_should_record() && !record_skip_alloc(size))
 		hooks_pymem_record(d, p, size, RECORD_CALLER);
+	return p;
+}
+
+/* The malloc of the MEM and OBJ domains (GIL held) in exact mode: a request of at most
+ * RECORD_SMALL_REQUEST bytes, with Python stacks alone (record_gil_lean, set once
+ * recording starts), goes to record_alloc_gil in a tail call; the rest (the probe
+ * among them) to hooks_pymem_malloc. */
+static void *hooks_pymem_malloc_gil(void *ctx, size_t size)
+{
+	if (mp_unlikely(size > RECORD_SMALL_REQUEST || !record_gil_lean))
+		return hooks_pymem_malloc(ctx, size);
+	hooks_pymem_domain_t *d = ctx;
+	mp_guard++;
+	void *p = d->orig.malloc(d->orig.ctx, size);
+	mp_guard--;
+	if (mp_likely(p) && mp_should_record())
+		return record_alloc_gil(p, size, d->allocator);
 	return p;
 }
 
@@ -213,7 +231,8 @@ static void hooks_pymem_wrap(int i, bool pymalloc)
 	PyMemAllocatorEx cur;
 	PyMemAllocatorDomain domain = hooks_pymem_domains[i].domain;
 	hooks_pymem_get(domain, &cur);
-	if (cur.malloc == hooks_pymem_malloc || cur.malloc == hooks_pymem_malloc_sampling)
+	if (cur.malloc == hooks_pymem_malloc || cur.malloc == hooks_pymem_malloc_gil ||
+	    cur.malloc == hooks_pymem_malloc_sampling)
 		return;
 	/* wrapped by another allocator since (tracemalloc started during start-up): every
 	 * call still reaches memprof's wrapper, and wrapping again would record twice */
@@ -227,6 +246,8 @@ static void hooks_pymem_wrap(int i, bool pymalloc)
 	*d = hooks_pymem_domains[i];
 	d->orig = cur;
 	PyMemAllocatorEx w = {d, hooks_pymem_malloc, hooks_pymem_calloc, hooks_pymem_realloc, hooks_pymem_free};
+	if (!record_sample_bytes && config.native != 1 && domain != PYMEM_DOMAIN_RAW)
+		w.malloc = hooks_pymem_malloc_gil; /* Python stacks alone (record_gil_lean) */
 	if (record_sample_bytes && pymalloc && domain != PYMEM_DOMAIN_RAW) {
 		w.malloc = hooks_pymem_malloc_sampling;
 		w.calloc = hooks_pymem_calloc_sampling;

@@ -203,7 +203,7 @@ void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t f
 
 bool record_gil_lean;
 
-void record_alloc_gil(void *p, size_t size, int allocator)
+void *record_alloc_gil(void *p, size_t size, int allocator)
 {
 	mp_guard++;
 	mp_thread_t *t = thread_get();
@@ -217,6 +217,7 @@ void record_alloc_gil(void *p, size_t size, int allocator)
 		record_put_gil(t, p, size, stack, MP_EV_ALLOC, allocator);
 	}
 	mp_guard--;
+	return p;
 }
 
 void record_free(void *p, uint64_t ts)

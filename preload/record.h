@@ -95,7 +95,7 @@ void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t f
  * (PyMem MEM, OBJ), with Python stacks alone, in exact mode. It makes none of the checks
  * those conditions answer. */
 extern bool record_gil_lean; /* Python stacks alone (no native frames), exact mode */
-void record_alloc_gil(void *p, size_t size, int allocator);
+void *record_alloc_gil(void *p, size_t size, int allocator); /* returns p */
 /* A free stamped at `ts` (taken before the real free ran), or RECORD_TS_GIL for a free
  * made with the GIL held (PyMem MEM/OBJ domains). */
 #define RECORD_TS_GIL 0
