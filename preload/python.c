@@ -113,9 +113,12 @@ typedef struct python_tcache {
 	unsigned prev_n;
 	uint32_t prev_root; /* the node the previous frames hang from: 0, or the truncation marker's */
 	unsigned mixed_guess; /* native frames to unwind in mixed mode */
+	const _PyInterpreterFrame *prev_top; /* the innermost frame when a stack was last interned (a hint) */
 	python_walk_frame_t prev[PY_MAX_FRAMES]; /* outermost first */
 	uint32_t prev_codes[PY_MAX_FRAMES];      /* their code ids */
 	uint32_t prev_ids[PY_MAX_FRAMES];        /* their stack nodes */
+	/* Where the frames were (a hint: python_intern_realign): the frames kept in prev. */
+	const _PyInterpreterFrame *prev_at[PY_MAX_FRAMES];
 	python_code_slot_t codes[PY_CODE_CACHE];
 } python_tcache_t;
 
@@ -464,6 +467,9 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
  *
  * `w.more`: the walk left outer frames out; the stack then hangs from the truncation
  * marker (format.h) instead of the root. */
+static uint32_t python_intern_frames(mp_thread_t *t, python_tcache_t *c, const _PyInterpreterFrame *const *fr,
+				     unsigned n, unsigned d, uint32_t root);
+
 static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, python_tcache_t *c, python_walked_t walked)
 {
 	python_walk_counted_t w = python_walk_count(c, walked);
@@ -482,6 +488,14 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
 	else
 		d = python_frames_shared(c, walked.top, n, fr);
 	c->prev_root = root;
+	return python_intern_frames(t, c, fr, n, d, root);
+}
+
+/* python_intern_below's second half: fr[0 .. n - d) are the stack's frames below the d
+ * it shares with the previous stack (innermost first), which hangs from root. */
+static uint32_t python_intern_frames(mp_thread_t *t, python_tcache_t *c, const _PyInterpreterFrame *const *fr,
+				     unsigned n, unsigned d, uint32_t root)
+{
 	uint32_t id = d ? c->prev_ids[d - 1] : root;
 	for (unsigned k = d; k < n; k++) {
 		python_walk_frame_t f = python_walk_frame(fr[n - 1 - k]);
@@ -495,6 +509,7 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
 		if (!id)
 			break;
 		c->prev[d] = (python_walk_frame_t){f.code, kept};
+		c->prev_at[d] = fr[n - 1 - k];
 		c->prev_codes[d] = code;
 		c->prev_ids[d] = id;
 		d++;
@@ -537,13 +552,66 @@ static inline _PyInterpreterFrame *python_top(PyThreadState *ts)
 	return ts && ts->cframe ? ts->cframe->current_frame : NULL;
 }
 
+#define PYTHON_REALIGN_FRAMES 4 /* frames from the innermost looked for among the previous stack's */
+#define PYTHON_REALIGN_AMONG 8  /* the previous stack's innermost frames they are looked for among */
+
+/* The stack when its innermost frame is not where the previous stack's was: a frame
+ * below it changed, or (most often) the depth moved, which python_walk, comparing each
+ * frame with the previous stack's at the same depth, would take for a stack different
+ * all along, to be walked three times more. A frame at the address where one of the
+ * previous stack's frames was tells the depth: each of the first few frames is looked
+ * for among the previous stack's innermost few, then each frame is compared with the
+ * previous stack's at its depth, and the guess holds if the stack ends exactly there
+ * (a frame's address is only a hint: the positions decide). Else the stack is walked as
+ * python_intern does. */
+static __attribute__((noinline)) uint32_t python_intern_realign(mp_thread_t *t, python_tcache_t *c,
+								 const _PyInterpreterFrame *top)
+{
+	c->prev_top = top;
+	unsigned pn = c->prev_n, n = 0;
+	if (!c->prev_root && pn) {
+		unsigned lo = pn > PYTHON_REALIGN_AMONG ? pn - PYTHON_REALIGN_AMONG : 0;
+		const _PyInterpreterFrame *f = top;
+		for (unsigned i = 0; i < PYTHON_REALIGN_FRAMES && f && !n; i++, f = f->previous)
+			for (unsigned j = pn; j-- > lo;)
+				if (c->prev_at[j] == f) {
+					n = i + j + 1;
+					break;
+				}
+	}
+	if (n && n <= PY_MAX_FRAMES) {
+		unsigned lim = n < pn ? n : pn, same = lim, deeper = n - lim, d = lim;
+		const _PyInterpreterFrame *f = top;
+		for (; deeper && f; deeper--)
+			f = f->previous;
+		for (; d && f; f = f->previous)
+			if (!python_frame_at(&c->prev[--d], f))
+				same = d;
+		if (!deeper && !d && !f) { /* n frames, as guessed */
+			const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
+			python_frames(top, n - same, fr);
+			return python_intern_frames(t, c, fr, n, same, 0);
+		}
+	}
+	return python_intern(t, c, python_walk(c, top));
+}
+
+/* The stack of Python frames from top (the innermost) out. */
+static inline __attribute__((always_inline)) uint32_t python_intern_top(mp_thread_t *t, python_tcache_t *c,
+									 const _PyInterpreterFrame *top)
+{
+	if (mp_unlikely(top != c->prev_top))
+		return python_intern_realign(t, c, top);
+	return python_intern(t, c, python_walk(c, top));
+}
+
 static inline __attribute__((always_inline)) uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 {
 	_PyInterpreterFrame *top = python_top(ts);
 	python_tcache_t *c = top ? python_tcache(t) : NULL;
 	if (!c)
 		return 0;
-	return python_intern(t, c, python_walk(c, top));
+	return python_intern_top(t, c, top);
 }
 
 /* Mixed stacks: the Python frames, then the native frames inside the innermost
@@ -602,7 +670,7 @@ static uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t 
 		return 0;
 	_PyInterpreterFrame *top = python_top(ts);
 	bool pyframes = top != NULL;
-	uint32_t id = pyframes ? python_intern(t, c, python_walk(c, top)) : 0;
+	uint32_t id = pyframes ? python_intern_top(t, c, top) : 0;
 	if (pyframes && !c->prev_n)
 		pyframes = false; /* no complete frame: the whole native stack, as without Python frames */
 	else if (pyframes && !id)
