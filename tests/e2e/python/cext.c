@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef void (*cext_cb_t)(int);
+
+/* what ctypes calls (exported, so declared: the build warns about definitions without
+ * a prototype) */
+void *cext_alloc(size_t n);
+void cext_free(void *p);
+void cext_alloc_many(int n, size_t size);
+int cext_run_thread(cext_cb_t cb, int n);
+
 __attribute__((noinline)) void *cext_alloc(size_t n)
 {
 	void *p = malloc(n);
@@ -32,8 +41,6 @@ void cext_alloc_many(int n, size_t size)
 		free((void *)p);
 	}
 }
-
-typedef void (*cext_cb_t)(int);
 
 struct cext_job {
 	cext_cb_t cb;
