@@ -143,6 +143,21 @@ static void hooks_pymem_free(void *ctx, void *p)
 	hooks_pymem_free_any(ctx, p);
 }
 
+/* hooks_pymem_free for the MEM and OBJ domains in exact mode: no RAW domain, no
+ * sampling to ask about. */
+static void hooks_pymem_free_gil(void *ctx, void *p)
+{
+	hooks_pymem_domain_t *d = ctx;
+	if (mp_likely(p) && !(d->allocator == MP_AL_PYMEM_OBJ && python_code_maybe(p)) && mp_should_record() &&
+	    record_free_gil_quick_exact(p)) {
+		mp_guard++;
+		d->orig.free(d->orig.ctx, p);
+		mp_guard--;
+		return;
+	}
+	hooks_pymem_free_any(ctx, p);
+}
+
 /* Sampling mode's wrappers for the MEM and OBJ domains (GIL held) when they are
  * pymalloc's own (the default), where most calls are only counted down. A request of at
  * most 512 bytes is served by pymalloc, which calls no other hooked allocator for it
@@ -246,8 +261,11 @@ static void hooks_pymem_wrap(int i, bool pymalloc)
 	*d = hooks_pymem_domains[i];
 	d->orig = cur;
 	PyMemAllocatorEx w = {d, hooks_pymem_malloc, hooks_pymem_calloc, hooks_pymem_realloc, hooks_pymem_free};
-	if (!record_sample_bytes && config.native != 1 && domain != PYMEM_DOMAIN_RAW)
-		w.malloc = hooks_pymem_malloc_gil; /* Python stacks alone (record_gil_lean) */
+	if (!record_sample_bytes && domain != PYMEM_DOMAIN_RAW) {
+		w.free = hooks_pymem_free_gil;
+		if (config.native != 1)
+			w.malloc = hooks_pymem_malloc_gil; /* Python stacks alone (record_gil_lean) */
+	}
 	if (record_sample_bytes && pymalloc && domain != PYMEM_DOMAIN_RAW) {
 		w.malloc = hooks_pymem_malloc_sampling;
 		w.calloc = hooks_pymem_calloc_sampling;
