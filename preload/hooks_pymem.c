@@ -128,13 +128,14 @@ static __attribute__((noinline)) void hooks_pymem_free_any(void *ctx, void *p)
 
 /* A free made with the GIL held, of a block that is not a code object, recorded with
  * no call but the real free's (so the function saves no registers); the rest takes
- * hooks_pymem_free_any. A free is half of what a Python program records. */
-static void hooks_pymem_free(void *ctx, void *p)
+ * hooks_pymem_free_any. A free is half of what a Python program records. `gil_exact`:
+ * the wrapper serves only the MEM and OBJ domains, in exact mode. */
+static inline __attribute__((always_inline)) void hooks_pymem_free_as(void *ctx, void *p, bool gil_exact)
 {
 	hooks_pymem_domain_t *d = ctx;
-	if (mp_likely(p) && d->allocator != MP_AL_PYMEM_RAW &&
+	if (mp_likely(p) && (gil_exact || d->allocator != MP_AL_PYMEM_RAW) &&
 	    !(d->allocator == MP_AL_PYMEM_OBJ && python_code_maybe(p)) && mp_should_record() &&
-	    record_free_gil_quick(p)) {
+	    record_free_gil_quick(p, gil_exact)) {
 		mp_guard++;
 		d->orig.free(d->orig.ctx, p);
 		mp_guard--;
@@ -143,19 +144,15 @@ static void hooks_pymem_free(void *ctx, void *p)
 	hooks_pymem_free_any(ctx, p);
 }
 
-/* hooks_pymem_free for the MEM and OBJ domains in exact mode: no RAW domain, no
- * sampling to ask about. */
+static void hooks_pymem_free(void *ctx, void *p)
+{
+	hooks_pymem_free_as(ctx, p, false);
+}
+
+/* The MEM and OBJ domains' free in exact mode. */
 static void hooks_pymem_free_gil(void *ctx, void *p)
 {
-	hooks_pymem_domain_t *d = ctx;
-	if (mp_likely(p) && !(d->allocator == MP_AL_PYMEM_OBJ && python_code_maybe(p)) && mp_should_record() &&
-	    record_free_gil_quick_exact(p)) {
-		mp_guard++;
-		d->orig.free(d->orig.ctx, p);
-		mp_guard--;
-		return;
-	}
-	hooks_pymem_free_any(ctx, p);
+	hooks_pymem_free_as(ctx, p, true);
 }
 
 /* Sampling mode's wrappers for the MEM and OBJ domains (GIL held) when they are

@@ -179,23 +179,15 @@ static inline void record_free_gil(void *p)
 /* record_free_gil's commonest case, with no call on its path (exact mode, the thread's
  * stamp reused, room in its block; n < cap is false for a thread without state, whose
  * cap is 0): true when the free is recorded; false, and nothing done, for the rest,
- * which record_free_gil takes. */
-static inline __attribute__((always_inline)) bool record_free_gil_quick_as(void *p, bool exact)
+ * which record_free_gil takes. `exact`: the caller runs only in exact mode (no need to
+ * ask). */
+static inline __attribute__((always_inline)) bool record_free_gil_quick(void *p, bool exact)
 {
 	mp_thread_t *t = thread_self;
 	if (mp_unlikely((!exact && record_sample_bytes) || t->n >= t->cap || !record_gil_stamp_reusable(t)))
 		return false;
 	record_put_reused(t, p, 0, 0, MP_EV_FREE, 0);
 	return true;
-}
-static inline bool record_free_gil_quick(void *p)
-{
-	return record_free_gil_quick_as(p, false);
-}
-/* record_free_gil_quick for a caller installed only in exact mode. */
-static inline bool record_free_gil_quick_exact(void *p)
-{
-	return record_free_gil_quick_as(p, true);
 }
 /* A successful realloc: the free of `old` stamped at ts_free, then the new block. */
 void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp);
