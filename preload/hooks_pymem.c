@@ -43,18 +43,6 @@ static const char *(*hooks_pymem_name)(void); /* _PyMem_GetCurrentAllocatorName,
 #define HOOKS_PYMEM_PROBE ((size_t)-1 - 4093)
 static atomic_int hooks_pymem_probe_seen; /* domain + 1 */
 
-/* Records an allocation of the wrapper's (always inlined: `ra` and `fp` are the
- * wrapper's RECORD_CALLER). The commonest, a small block of a domain that holds the GIL,
- * takes record_alloc_gil when it can. */
-static inline __attribute__((always_inline)) void hooks_pymem_record(const hooks_pymem_domain_t *d, void *p,
-								      size_t size, uintptr_t ra, uintptr_t fp)
-{
-	if (mp_likely(record_gil_lean) && d->allocator != MP_AL_PYMEM_RAW && size <= RECORD_SMALL_REQUEST)
-		record_alloc_gil(p, size, d->allocator);
-	else
-		record_alloc(p, size, d->allocator, ra, fp);
-}
-
 static __attribute__((noinline)) void *hooks_pymem_malloc(void *ctx, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
@@ -66,14 +54,16 @@ static __attribute__((noinline)) void *hooks_pymem_malloc(void *ctx, size_t size
 	void *p = d->orig.malloc(d->orig.ctx, size);
 	mp_guard--;
 	if (p && mp_should_record() && !record_skip_alloc(size))
-		hooks_pymem_record(d, p, size, RECORD_CALLER);
+		record_alloc(p, size, d->allocator, RECORD_CALLER);
 	return p;
 }
 
 /* The malloc of the MEM and OBJ domains (GIL held) in exact mode: a request of at most
  * RECORD_SMALL_REQUEST bytes, with Python stacks alone (record_gil_lean, set once
  * recording starts), goes to record_alloc_gil in a tail call; the rest (the probe
- * among them) to hooks_pymem_malloc. */
+ * among them) to hooks_pymem_malloc. hooks_pymem_wrap installs it wherever
+ * record_gil_lean can be true for a MEM or OBJ domain, so hooks_pymem_malloc itself
+ * never has a request for record_alloc_gil. */
 static void *hooks_pymem_malloc_gil(void *ctx, size_t size)
 {
 	if (mp_unlikely(size > RECORD_SMALL_REQUEST || !record_gil_lean))
@@ -93,8 +83,14 @@ static void *hooks_pymem_calloc(void *ctx, size_t n, size_t size)
 	mp_guard++;
 	void *p = d->orig.calloc(d->orig.ctx, n, size);
 	mp_guard--;
-	if (p && mp_should_record() && !record_skip_alloc(n * size))
-		hooks_pymem_record(d, p, n * size, RECORD_CALLER);
+	if (p && mp_should_record() && !record_skip_alloc(n * size)) {
+		/* a small block of a domain that holds the GIL takes record_alloc_gil when it
+		 * can, as hooks_pymem_malloc_gil's do */
+		if (mp_likely(record_gil_lean) && d->allocator != MP_AL_PYMEM_RAW && n * size <= RECORD_SMALL_REQUEST)
+			record_alloc_gil(p, n * size, d->allocator);
+		else
+			record_alloc(p, n * size, d->allocator, RECORD_CALLER);
+	}
 	return p;
 }
 

@@ -452,47 +452,19 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
 	return c;
 }
 
-/* Interns the walked frames fr[0..n) (innermost first) and returns the node. Outermost
- * first: frame k of the stack is fr[n - 1 - k]. The unchanged prefix of the previous
- * stack costs no lookup; below it, a frame whose code object is the one the previous
- * stack had at that depth (most often only the innermost line moved) reuses its code id.
+/* Interns the stack's n frames and returns the node. fr[0 .. n - d) are its frames below
+ * the d it shares with the previous stack, innermost first (frame k of the stack, from
+ * the outermost, is fr[n - 1 - k]); the stack hangs from root. The shared prefix costs
+ * no lookup; below it, a frame whose code object is the one the previous stack had at
+ * that depth (most often only the innermost line moved) reuses its code id.
  *
  * Frames that are not complete yet (still in their prologue: making cells, copying free
  * variables) are left out, as CPython's own frame APIs do. Telling them apart reads the
  * code object (_co_firsttraceable), most often a cache miss on a deep stack, so it is
- * read only below the unchanged prefix: a frame of the prefix was complete in the
- * previous stack, and completeness depends on code, offset and whether the frame is a
+ * read only below the shared prefix: a frame of the prefix was complete in the previous
+ * stack, and completeness depends on code, offset and whether the frame is a
  * generator's (complete at any offset) alone. c->prev_n is left at the number of frames
- * interned: 0 when none is complete (or the first failed), and then 0 is returned.
- *
- * `w.more`: the walk left outer frames out; the stack then hangs from the truncation
- * marker (format.h) instead of the root. */
-static uint32_t python_intern_frames(mp_thread_t *t, python_tcache_t *c, const _PyInterpreterFrame *const *fr,
-				     unsigned n, unsigned d, uint32_t root);
-
-static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, python_tcache_t *c, python_walked_t walked)
-{
-	python_walk_counted_t w = python_walk_count(c, walked);
-	unsigned n = w.n;
-	uint32_t root = w.more ? stack_child(t->cache, 0, MP_FRAME_TRUNCATED) : 0;
-	if (w.more && !root)
-		return c->prev_n = 0;
-	/* the frames below the shared prefix (d frames), which are the ones interned:
-	 * fr[0 .. n - d), innermost first */
-	const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
-	unsigned d = 0;
-	if (root != c->prev_root)
-		python_frames(walked.top, n, fr);
-	else if (w.same != UINT_MAX)
-		python_frames(walked.top, n - (d = w.same), fr);
-	else
-		d = python_frames_shared(c, walked.top, n, fr);
-	c->prev_root = root;
-	return python_intern_frames(t, c, fr, n, d, root);
-}
-
-/* python_intern_below's second half: fr[0 .. n - d) are the stack's frames below the d
- * it shares with the previous stack (innermost first), which hangs from root. */
+ * interned: 0 when none is complete (or the first failed), and then 0 is returned. */
 static uint32_t python_intern_frames(mp_thread_t *t, python_tcache_t *c, const _PyInterpreterFrame *const *fr,
 				     unsigned n, unsigned d, uint32_t root)
 {
@@ -516,6 +488,31 @@ static uint32_t python_intern_frames(mp_thread_t *t, python_tcache_t *c, const _
 	}
 	c->prev_n = d;
 	return d ? id : 0;
+}
+
+/* The stack python_walk did not answer alone (python_intern): counted, its frames below
+ * the prefix it shares with the previous stack gathered, and interned. `w.more`: the
+ * walk left outer frames out; the stack then hangs from the truncation marker
+ * (format.h) instead of the root. */
+static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, python_tcache_t *c, python_walked_t walked)
+{
+	python_walk_counted_t w = python_walk_count(c, walked);
+	unsigned n = w.n;
+	uint32_t root = w.more ? stack_child(t->cache, 0, MP_FRAME_TRUNCATED) : 0;
+	if (w.more && !root)
+		return c->prev_n = 0;
+	/* the frames below the shared prefix (d frames), which are the ones interned:
+	 * fr[0 .. n - d), innermost first */
+	const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
+	unsigned d = 0;
+	if (root != c->prev_root)
+		python_frames(walked.top, n, fr);
+	else if (w.same != UINT_MAX)
+		python_frames(walked.top, n - (d = w.same), fr);
+	else
+		d = python_frames_shared(c, walked.top, n, fr);
+	c->prev_root = root;
+	return python_intern_frames(t, c, fr, n, d, root);
 }
 
 /* python_intern_below, but the two commonest cases are answered here, without a call: a
