@@ -79,6 +79,7 @@ static atomic_uint python_generation;
 
 #define PY_CODE_CACHE 512
 #define PY_MAX_FRAMES 128
+#define PY_TOP_MEMO 16
 
 typedef struct python_walk_frame {
 	const PyCodeObject *code;
@@ -106,6 +107,11 @@ static inline uint32_t python_lasti(const python_walk_frame_t *f)
 	return (uint32_t)((f->pos - (uint64_t)(uintptr_t)_PyCode_CODE(f->code)) >> 1);
 }
 
+typedef struct python_top_slot {
+	uint64_t pos;
+	uint32_t parent, id;
+} python_top_slot_t;
+
 /* Per-thread Python state: a code-id cache and the previous stack, compared by raw
  * position (python_frame_at) so that an unchanged prefix costs no lookup at all. */
 typedef struct python_tcache {
@@ -119,6 +125,12 @@ typedef struct python_tcache {
 	uint32_t prev_ids[PY_MAX_FRAMES];        /* their stack nodes */
 	/* Where the frames were (a hint: python_intern_realign): the frames kept in prev. */
 	const _PyInterpreterFrame *prev_at[PY_MAX_FRAMES];
+	/* The innermost frame's recent positions (prev_instr and generator bit, as read)
+	 * under their caller's node, and their nodes (python_intern), direct-mapped: a loop
+	 * allocating on a few lines of a function finds its node here without reading the
+	 * code object or hashing into the stack cache. An empty slot's pos is 0, which no
+	 * position is. */
+	python_top_slot_t top[PY_TOP_MEMO];
 	python_code_slot_t codes[PY_CODE_CACHE];
 } python_tcache_t;
 
@@ -518,7 +530,8 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
 /* python_intern_below, but the two commonest cases are answered here, without a call: a
  * stack the same as the previous one (a loop allocating on one line: half of py_json's
  * stacks), and one whose innermost frame alone moved within its code object (a loop
- * allocating on several lines: most of py_alloc's). */
+ * allocating on several lines: most of py_alloc's and py_threads'), whose node most
+ * often comes from the memo of recent positions (python_tcache_t.top). */
 static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t *t, python_tcache_t *c,
 								     python_walked_t w)
 {
@@ -527,13 +540,25 @@ static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t 
 		if (w.diff == &c->prev[n])
 			return c->prev_ids[n - 1];
 		python_walk_frame_t f = python_walk_frame(w.top);
-		uint64_t kept;
-		if (w.diff == &c->prev[n - 1] && f.code == c->prev[n - 1].code && (kept = python_frame_kept(&f))) {
-			uint32_t id = stack_child(t->cache, n > 1 ? c->prev_ids[n - 2] : 0,
-						  mp_frame_python(c->prev_codes[n - 1], python_lasti(&f)));
-			if (!id) {
-				c->prev_n = n - 1;
-				return 0;
+		if (w.diff == &c->prev[n - 1] && f.code == c->prev[n - 1].code) {
+			uint32_t parent = n > 1 ? c->prev_ids[n - 2] : 0, id;
+			python_top_slot_t *m = &c->top[((uint32_t)(f.pos >> 1) ^ parent) % PY_TOP_MEMO];
+			uint64_t kept;
+			if (mp_likely(m->pos == f.pos && m->parent == parent)) {
+				/* memoized only where the frame was complete (the same position of the
+				 * same code object is now) */
+				id = m->id;
+				kept = f.pos & ~(uint64_t)PYTHON_POS_GENERATOR;
+			} else {
+				if (!(kept = python_frame_kept(&f)))
+					return python_intern_below(t, c, w);
+				id = stack_child(t->cache, parent, mp_frame_python(c->prev_codes[n - 1], python_lasti(&f)));
+				if (!id) {
+					c->prev_n = n - 1;
+					return 0;
+				}
+				if (kept == (f.pos & ~(uint64_t)PYTHON_POS_GENERATOR))
+					*m = (python_top_slot_t){f.pos, parent, id};
 			}
 			c->prev[n - 1].pos = kept;
 			c->prev_ids[n - 1] = id;
