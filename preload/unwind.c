@@ -15,7 +15,7 @@
 #include <string.h>
 
 bool unwind_check;
-atomic_ulong unwind_checked, unwind_answered, unwind_differed;
+atomic_ulong unwind_checked, unwind_answered, unwind_differed, unwind_filled;
 
 /* ---- the CFA rule of an instruction pointer ------------------------------------------- */
 
@@ -688,6 +688,8 @@ static __attribute__((noinline)) const unwind_chain_t *unwind_chain_miss(unwind_
 		*no = (unwind_refusal_t){ra, cfa, UNWIND_REFUSE_FOR, whole};
 		return NULL;
 	}
+	if (mp_unlikely(unwind_check))
+		atomic_fetch_add(&unwind_filled, 1);
 	ch->ra = ra;
 	ch->cfa = cfa;
 	ch->bp = bp;

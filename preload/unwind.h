@@ -68,6 +68,8 @@ struct stack_cache;
 
 extern bool unwind_check; /* MEMPROF_CHECK_UNWIND */
 extern atomic_ulong unwind_checked, unwind_answered, unwind_differed;
+/* MEMPROF_CHECK_UNWIND: chains unwound (the rest of the stacks answered came from the cache) */
+extern atomic_ulong unwind_filled;
 
 /* The chain from the hook's caller (ra, fp: the hook's frame address, RECORD_CALLER)
  * up to the first return address in

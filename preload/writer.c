@@ -722,8 +722,10 @@ void writer_final_flush(void)
 	if (!pthread_equal(pthread_self(), writer_thread))
 		writer_wait_finished(30000);
 	if (unwind_check)
-		mp_log("unwinder check: %lu stacks, %lu answered by memprof's unwinder, %lu differed",
-		       atomic_load(&unwind_checked), atomic_load(&unwind_answered), atomic_load(&unwind_differed));
+		mp_log("unwinder check: %lu stacks, %lu answered by memprof's unwinder (%lu unwound, the rest "
+		       "from its cache), %lu differed",
+		       atomic_load(&unwind_checked), atomic_load(&unwind_answered), atomic_load(&unwind_filled),
+		       atomic_load(&unwind_differed));
 	mp_guard--;
 	errno = saved;
 }

@@ -10,7 +10,8 @@ import harness
 from pycommon import cext_lib, one, prog, pythons, tag
 
 PROG = prog("unwindwork.py")
-CHECK = re.compile(rb"memprof: unwinder check: (\d+) stacks, (\d+) answered by memprof's unwinder, (\d+) differed")
+CHECK = re.compile(rb"memprof: unwinder check: (\d+) stacks, (\d+) answered by memprof's unwinder "
+                   rb"\(\d+ unwound, the rest from its cache\), (\d+) differed")
 
 
 def folded(db):
