@@ -57,6 +57,8 @@ typedef struct db {
 	bool has_clock_start; /* else the pass sets clock_start to the first event */
 	double ticks_per_sec;
 	uint64_t dropped_events;
+	const char *stopped_reason; /* recording stopped early (memory short, ...): why, or NULL */
+	uint64_t stopped_ticks;     /*   and when */
 	uint64_t last_ticks;
 	const char *status;
 	const char *cwd; /* the program's working directory (meta cwd), NULL if unknown */

@@ -37,6 +37,9 @@ void profile_text_header(FILE *f, const profile_t *p, const char *what)
 	if (strcmp(p->db.status, "running") == 0)
 		fprintf(f, "note: the profile was not closed cleanly (process killed?): "
 			   "data ends at %.3f s\n", p->duration_s);
+	if (p->db.stopped_reason)
+		fprintf(f, "WARNING: recording stopped at %.3f s (%s): nothing after it is counted\n",
+			db_seconds(&p->db, p->db.stopped_ticks), p->db.stopped_reason);
 	if (p->db.dropped_events)
 		fprintf(f, "WARNING: %s events were dropped while recording: numbers are incomplete\n",
 			units_count(b1, p->db.dropped_events));
@@ -50,6 +53,16 @@ void profile_json_header(FILE *f, const profile_t *p)
 	output_json_double(f, p->duration_s);
 	fprintf(f, ",\"peak_heap_bytes\":%" PRIu64 ",\"peak_time_s\":", p->pass.peak_heap);
 	output_json_double(f, p->peak_time_s);
-	fprintf(f, ",\"dropped_events\":%" PRIu64 ",\"status\":", p->db.dropped_events);
+	fprintf(f, ",\"dropped_events\":%" PRIu64 ",\"recording_stopped\":", p->db.dropped_events);
+	if (p->db.stopped_reason) {
+		fputs("{\"time_s\":", f);
+		output_json_double(f, db_seconds(&p->db, p->db.stopped_ticks));
+		fputs(",\"reason\":", f);
+		output_json_str(f, p->db.stopped_reason);
+		fputc('}', f);
+	} else {
+		fputs("null", f);
+	}
+	fputs(",\"status\":", f);
 	output_json_str(f, p->db.status);
 }

@@ -110,6 +110,9 @@ static void stats_text(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 	fprintf(f, "%-22s %s in %s blocks\n", "never freed:", units_bytes(b1, ps->heap),
 		units_count(b2, ps->live_blocks));
 	fprintf(f, "%-22s %s\n", "dropped events:", units_count(b1, p->db.dropped_events));
+	if (p->db.stopped_reason)
+		fprintf(f, "%-22s at %.3f s: %s\n", "recording stopped:", db_seconds(&p->db, p->db.stopped_ticks),
+			p->db.stopped_reason);
 	if (ps->unmatched_frees)
 		fprintf(f, "%-22s %s\n", "unmatched frees:", units_count(b1, ps->unmatched_frees));
 	if (ps->replaced_allocations)

@@ -35,5 +35,8 @@ static inline bool mp_should_record(void)
 void mp_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports an internal failure once and stops recording; the program runs on. */
 void mp_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The reason and the time (clock ticks) of the failure that stopped recording, once one
+ * did (mp_fail); NULL before. The writer puts them in the file. */
+const char *mp_stopped(uint64_t *ticks);
 
 #endif

@@ -119,7 +119,7 @@ uint32_t stack_child_slow(stack_cache_t *c, uint32_t parent, uint64_t frame)
 	uint32_t id = stack_global(parent, frame);
 	pthread_mutex_unlock(&stack_lock);
 	if (!id) {
-		mp_fail("out of memory for the stack table; recording stopped");
+		mp_fail("out of memory for the stack table");
 		errno = saved;
 		return 0;
 	}

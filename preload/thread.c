@@ -81,7 +81,7 @@ mp_thread_t *thread_attach(void)
 	if (!c) {
 		mem_free(b);
 		mem_free(t);
-		mp_fail("out of memory for a thread buffer; recording stopped");
+		mp_fail("out of memory for a thread buffer");
 		errno = saved;
 		return &thread_empty;
 	}
@@ -117,7 +117,7 @@ void thread_block_full(mp_thread_t *t)
 		/* keep going in the same block: count the overwritten events as dropped */
 		atomic_fetch_add(&thread_dropped, t->n);
 		t->n = 0;
-		mp_fail("out of memory for event buffers; recording stopped");
+		mp_fail("out of memory for event buffers");
 		errno = saved;
 		mp_guard--;
 		return;

@@ -232,13 +232,17 @@ static void writer_chunk_drop(writer_enc_t *e)
 	e->count = 0;
 }
 
+/* MEMPROF_TEST_FAIL_COMPRESS=K (tests only): the K-th time writer_zroom asks for
+ * memory, it is refused, as when memory is short. */
+static long writer_test_zfail;
+
 /* writer_zbuf with room for a chunk of `len` raw bytes compressed. */
 static bool writer_zroom(size_t len)
 {
 	size_t bound = ZSTD_compressBound(len);
 	if (bound <= writer_zcap)
 		return true;
-	uint8_t *nb = mem_realloc(writer_zbuf, bound);
+	uint8_t *nb = writer_test_zfail > 0 && --writer_test_zfail == 0 ? NULL : mem_realloc(writer_zbuf, bound);
 	if (!nb) {
 		mp_fail("out of memory compressing events");
 		return false;
@@ -545,6 +549,14 @@ static void writer_cycle(bool final)
 	writer_set_meta("clock_ticks_per_sec", buf);
 	writer_meta_u64("last_ticks", writer_last_ticks);
 	writer_meta_u64("dropped_events", atomic_load(&thread_dropped));
+	uint64_t stop_ticks;
+	const char *stop = mp_stopped(&stop_ticks);
+	static bool stop_written;
+	if (stop && !stop_written) {
+		writer_set_meta("stopped_reason", stop);
+		writer_meta_u64("stopped_ticks", stop_ticks);
+		stop_written = true;
+	}
 	writer_set_meta("status", atomic_load(&writer_status_complete) ? "complete" : "running");
 	if (writer_in_txn) {
 		writer_exec("COMMIT");
@@ -650,6 +662,8 @@ int writer_start(const char *path)
 		mp_log("cannot prepare statements: %s", sqlite3_errmsg(writer_db));
 		return -EIO;
 	}
+	const char *zfail = getenv("MEMPROF_TEST_FAIL_COMPRESS");
+	writer_test_zfail = zfail ? strtol(zfail, NULL, 10) : 0;
 	writer_begin();
 	writer_meta_u64("schema_version", MP_SCHEMA_VERSION);
 	writer_set_meta("memprof_version", MP_VERSION);

@@ -17,7 +17,9 @@
  * (JSON array), exe, cwd, start_time_unix (seconds, float), clock ("tsc" or "monotonic"),
  * clock_start_ticks, clock_ticks_per_sec, python_version (Python processes), native_stacks,
  * max_depth, sample_interval_ms, dropped_events, last_ticks (the newest event or sample
- * written), status ("running", then "complete" after a clean shutdown). */
+ * written), status ("running", then "complete" after a clean shutdown), and when an
+ * internal failure (memory short, the file unwritable) stopped recording early:
+ * stopped_reason (text) and stopped_ticks (when). */
 #define MP_SCHEMA_SQL                                                                      \
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;"    \
 	"CREATE TABLE IF NOT EXISTS threads(id INTEGER PRIMARY KEY, tid INTEGER, name TEXT);" \

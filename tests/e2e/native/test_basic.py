@@ -118,5 +118,25 @@ def test_timeseries_ends_at_end_heap():
         raise AssertionError("heap sample above the peak: %r" % heaps)
 
 
+def test_memory_short_while_writing():
+    """Memory refused to the writer's compression (MEMPROF_TEST_FAIL_COMPRESS=1: the first
+    time it sizes its buffer, which for `basic` is the chunk of all its events, written at
+    exit): the program runs as without memprof, one line on stderr says recording stopped,
+    and the file says so and counts every event the chunk held as dropped: as many as a
+    whole run records (allocations and frees)."""
+    full = harness.stats(profile_basic())
+    p, files = harness.profile([prog("basic")], env={"MEMPROF_TEST_FAIL_COMPRESS": "1"})
+    expect_eq((p.returncode, p.stdout), (0, EXPECTED_STDOUT), "exit status and stdout")
+    expect_eq(p.stderr, b"memprof: out of memory compressing events; recording stopped\n", "stderr")
+    st = harness.stats(one_file(files))
+    expect_eq(st["dropped_events"], full["allocations"] + full["frees"], "dropped events")
+    stop = st["recording_stopped"]
+    expect_eq(stop["reason"], "out of memory compressing events", "recording_stopped reason")
+    expect_eq(0 <= stop["time_s"] <= st["duration_s"] + 0.001, True, "recording stopped at %r" % stop)
+    text = harness.analyze("report", one_file(files))
+    expect_eq("WARNING: recording stopped at" in text and "events were dropped" in text, True,
+              "the report's warnings: %s" % text[:600])
+
+
 if __name__ == "__main__":
     harness.run(globals())
