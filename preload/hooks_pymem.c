@@ -109,8 +109,6 @@ static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
 static __attribute__((noinline)) void hooks_pymem_free_any(void *ctx, void *p)
 {
 	hooks_pymem_domain_t *d = ctx;
-	if (p && d->allocator == MP_AL_PYMEM_OBJ)
-		python_code_free_check(p); /* a code object dying: forget its address */
 	if (p && mp_should_record() && !record_skip_free(p)) {
 		if (d->allocator == MP_AL_PYMEM_RAW)
 			record_free(p, RECORD_TS_NOW);
@@ -122,15 +120,13 @@ static __attribute__((noinline)) void hooks_pymem_free_any(void *ctx, void *p)
 	mp_guard--;
 }
 
-/* A free made with the GIL held, of a block that is not a code object, recorded with
- * no call but the real free's (so the function saves no registers); the rest takes
- * hooks_pymem_free_any. A free is half of what a Python program records. `gil_exact`:
+/* A free made with the GIL held, recorded with no call but the real free's (so the
+ * function saves no registers); the rest takes hooks_pymem_free_any. A free is half of what a Python program records. `gil_exact`:
  * the wrapper serves only the MEM and OBJ domains, in exact mode. */
 static inline __attribute__((always_inline)) void hooks_pymem_free_as(void *ctx, void *p, bool gil_exact)
 {
 	hooks_pymem_domain_t *d = ctx;
-	if (mp_likely(p) && (gil_exact || d->allocator != MP_AL_PYMEM_RAW) &&
-	    !(d->allocator == MP_AL_PYMEM_OBJ && python_code_maybe(p)) && mp_should_record() &&
+	if (mp_likely(p) && (gil_exact || d->allocator != MP_AL_PYMEM_RAW) && mp_should_record() &&
 	    record_free_gil_quick(p, gil_exact)) {
 		mp_guard++;
 		d->orig.free(d->orig.ctx, p);
@@ -206,9 +202,7 @@ static void *hooks_pymem_calloc_sampling(void *ctx, size_t n, size_t size)
 static __attribute__((noinline)) void hooks_pymem_free_sampled(void *ctx, void *p)
 {
 	hooks_pymem_domain_t *d = ctx;
-	if (d->allocator == MP_AL_PYMEM_OBJ)
-		python_code_free_check(p);
-	if (!record_skip_free(p) && mp_should_record())
+	if (mp_should_record())
 		record_free(p, RECORD_TS_GIL);
 	d->orig.free(d->orig.ctx, p);
 }
@@ -216,7 +210,7 @@ static __attribute__((noinline)) void hooks_pymem_free_sampled(void *ctx, void *
 static void hooks_pymem_free_sampling(void *ctx, void *p)
 {
 	hooks_pymem_domain_t *d = ctx;
-	if (mp_likely(p) && ((d->allocator == MP_AL_PYMEM_OBJ && mp_unlikely(python_code_maybe(p))) || !record_skip_free(p)))
+	if (mp_likely(p) && !record_skip_free(p))
 		hooks_pymem_free_sampled(ctx, p);
 	else
 		d->orig.free(d->orig.ctx, p);

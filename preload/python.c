@@ -274,13 +274,15 @@ out:
 	return id;
 }
 
-const void *python_code_type; /* &PyCode_Type once attached */
-
-/* A freed block whose address is that of a known code object: that code object died
- * (blocks of live objects are not freed). Its slot keeps probing sequences intact but
- * matches nothing any more (key.code = NULL), and every thread's caches (code ids and
- * the previous stack, both keyed by address) are dropped through the generation. */
-void python_code_freed(const void *p)
+/* Code objects die, and a new one can be allocated at the same address, with its line
+ * table and names at the addresses of the old one's: the code-id caches must forget a
+ * code object when it dies. PyCode_Type's tp_dealloc is wrapped (python_code_dealloc)
+ * to say so: no allocator hook has to look at what it frees (a free hook asked every
+ * block of the OBJ domain whether its type was PyCode_Type), and sampling mode's hooks
+ * see it as exact mode's do. Its slot keeps probing sequences intact but matches nothing
+ * any more (key.code = NULL), and every thread's caches (code ids, the previous stack,
+ * the memo of positions, all keyed by address) are dropped through the generation. */
+static void python_code_freed(const void *p)
 {
 	bool found = false;
 	pthread_mutex_lock(&python_code_lock);
@@ -297,6 +299,28 @@ void python_code_freed(const void *p)
 	pthread_mutex_unlock(&python_code_lock);
 	if (found)
 		atomic_fetch_add(&python_generation, 1);
+}
+
+static destructor python_code_dealloc_orig;
+
+static void python_code_dealloc(PyObject *co)
+{
+	python_code_freed(co);
+	python_code_dealloc_orig(co);
+}
+
+/* Wraps PyCode_Type's tp_dealloc (at start-up, before any thread runs Python). */
+static void python_code_watch(void)
+{
+	PyTypeObject *type = dlsym(RTLD_DEFAULT, "PyCode_Type");
+	if (!type || type->tp_dealloc == python_code_dealloc || !type->tp_dealloc) {
+		if (!type || !type->tp_dealloc)
+			mp_log("cannot watch code objects die: a code object made where a dead one was may "
+			       "be shown with the dead one's lines");
+		return;
+	}
+	python_code_dealloc_orig = type->tp_dealloc;
+	type->tp_dealloc = python_code_dealloc;
 }
 
 static inline uint32_t python_code_id(python_tcache_t *c, const PyCodeObject *co)
@@ -890,7 +914,6 @@ int python_attach(bool mixed)
 	PY_SYM(ErrClear, "PyErr_Clear");
 	PY_SYM(None, "_Py_NoneStruct");
 	PY_SYM(runtime, "_PyRuntime");
-	python_code_type = dlsym(RTLD_DEFAULT, "PyCode_Type");
 	PY_SYM(GetAllocator, "PyMem_GetAllocator");
 	PY_SYM(SetAllocator, "PyMem_SetAllocator");
 	if (missing) {
@@ -906,6 +929,7 @@ int python_attach(bool mixed)
 	} else if (mixed) {
 		mp_log("cannot find _PyEval_EvalFrameDefault: native frames are not interleaved with Python frames");
 	}
+	python_code_watch();
 	python_hooks_install(py.GetAllocator, py.SetAllocator,
 			     (const char *(*)(void))dlsym(RTLD_DEFAULT, "_PyMem_GetCurrentAllocatorName"));
 	python_active = true;

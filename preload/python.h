@@ -46,27 +46,6 @@ typedef struct pycode_rec {
 	struct pycode_rec *next;
 } pycode_rec_t;
 
-/* Code objects die, and a new one can be allocated at the same address, with its line
- * table and names at the addresses of the old one's: the code-id caches must forget a
- * code object when it is freed. Code objects are not GC-tracked (3.11), so the pointer
- * PyObject_Free gets is the object itself, whose memory is still valid in the free hook:
- * a block whose second word is &PyCode_Type is reported to python_code_freed() (one load
- * from a line the interpreter's decref just touched; a buffer that merely holds that
- * address only costs a look-up). */
-extern const void *python_code_type;
-void python_code_freed(const void *p);
-/* The block may be a code object (its type field says so). */
-static inline bool python_code_maybe(const void *p)
-{
-	return ((const void *const *)p)[1] == python_code_type;
-}
-
-static inline void python_code_free_check(const void *p)
-{
-	if (python_code_maybe(p) && python_code_type)
-		python_code_freed(p);
-}
-
 pycode_rec_t *python_take_new_code(void);
 void python_code_rec_free(pycode_rec_t *r);
 const char *python_version(void);
