@@ -148,23 +148,35 @@ static void hooks_pymem_free_gil(void *ctx, void *p)
 }
 
 /* Sampling mode's wrappers for the MEM and OBJ domains (GIL held) when they are
- * pymalloc's own (the default), where most calls are only counted down. A request of at
+ * pymalloc's own (the default), where most calls are only counted down: a request of at
  * most 512 bytes is served by pymalloc, which calls no other hooked allocator for it
  * (its arenas come from mmap; only the rare growth of its arena table goes through
- * PyMem_RawRealloc, which may then be sampled as the memory it is), so these skip the
- * guard; larger requests take the guarded wrappers, so that pymalloc's fallback to the
- * RAW domain is not counted down twice. A free needs no guard: a sampled block is
- * forgotten before the real free runs, so the RAW domain's free that pymalloc may make
- * for it finds nothing to record.
+ * PyMem_RawRealloc, which may then be sampled as the memory it is), so the fast paths
+ * skip the guard; larger requests take the guarded wrappers, so that pymalloc's
+ * fallback to the RAW domain is not counted down twice.
+ *
+ * pymalloc's free is not wrapped at all (half of a Python program's calls): a block
+ * that is sampled never lives in pymalloc's pools. A small one is taken from the
+ * allocator the RAW domain wraps (hooks_pymem_raw) instead, and pymalloc, which frees
+ * what is not in its arenas with PyMem_RawFree, hands its free to the RAW domain's
+ * wrapper, which records it; so does a large one, which pymalloc itself takes from the
+ * RAW domain. A realloc that is sampled and stays small is moved out of the pools the
+ * same way. (Code objects' deaths, which the caches must see, come from their
+ * tp_dealloc: python.c.) pymalloc's functions ignore their context, which is memprof's
+ * in the table installed.
  *
  * The *_sampled functions take what the fast paths below leave: a request counted down
  * to its sample, or one larger than pymalloc's limit. */
+static const PyMemAllocatorEx *hooks_pymem_raw; /* what the RAW domain's wrapper wraps */
+
 static __attribute__((noinline)) void *hooks_pymem_malloc_sampled(void *ctx, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
 	if (size > RECORD_SMALL_REQUEST)
 		return hooks_pymem_malloc(ctx, size);
-	void *p = d->orig.malloc(d->orig.ctx, size);
+	mp_guard++;
+	void *p = hooks_pymem_raw->malloc(hooks_pymem_raw->ctx, size);
+	mp_guard--;
 	if (p && mp_should_record())
 		record_alloc(p, size, d->allocator, RECORD_CALLER);
 	return p;
@@ -175,7 +187,9 @@ static __attribute__((noinline)) void *hooks_pymem_calloc_sampled(void *ctx, siz
 	hooks_pymem_domain_t *d = ctx;
 	if (size && n > RECORD_SMALL_REQUEST / size)
 		return hooks_pymem_calloc(ctx, n, size);
-	void *p = d->orig.calloc(d->orig.ctx, n, size);
+	mp_guard++;
+	void *p = hooks_pymem_raw->calloc(hooks_pymem_raw->ctx, n, size);
+	mp_guard--;
 	if (p && mp_should_record())
 		record_alloc(p, n * size, d->allocator, RECORD_CALLER);
 	return p;
@@ -199,21 +213,33 @@ static void *hooks_pymem_calloc_sampling(void *ctx, size_t n, size_t size)
 	return hooks_pymem_calloc_sampled(ctx, n, size);
 }
 
-static __attribute__((noinline)) void hooks_pymem_free_sampled(void *ctx, void *p)
+static void *hooks_pymem_realloc_sampling(void *ctx, void *old, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
-	if (mp_should_record())
-		record_free(p, RECORD_TS_GIL);
-	d->orig.free(d->orig.ctx, p);
-}
-
-static void hooks_pymem_free_sampling(void *ctx, void *p)
-{
-	hooks_pymem_domain_t *d = ctx;
-	if (mp_likely(p) && !record_skip_free(p))
-		hooks_pymem_free_sampled(ctx, p);
-	else
-		d->orig.free(d->orig.ctx, p);
+	mp_guard++;
+	void *p = d->orig.realloc(d->orig.ctx, old, size);
+	mp_guard--;
+	if (!p || !mp_should_record())
+		return p;
+	if (old)
+		record_free(old, RECORD_TS_GIL); /* recorded only if it was sampled */
+	if (record_skip_alloc(size))
+		return p;
+	if (size <= RECORD_SMALL_REQUEST) {
+		/* to be sampled: out of pymalloc's pools (its free will not be seen there) */
+		mp_guard++;
+		void *q = hooks_pymem_raw->malloc(hooks_pymem_raw->ctx, size);
+		if (q) {
+			memcpy(q, p, size);
+			d->orig.free(d->orig.ctx, p);
+		}
+		mp_guard--;
+		if (!q)
+			return p; /* left unsampled: its free could not be seen */
+		p = q;
+	}
+	record_alloc(p, size, d->allocator, RECORD_CALLER);
+	return p;
 }
 
 /* True if the allocator `cur` of domain i still calls a wrapper of memprof's. */
@@ -253,10 +279,13 @@ static void hooks_pymem_wrap(int i, bool pymalloc)
 		if (config.native != 1)
 			w.malloc = hooks_pymem_malloc_gil; /* Python stacks alone (record_gil_lean) */
 	}
-	if (record_sample_bytes && pymalloc && domain != PYMEM_DOMAIN_RAW) {
+	if (record_sample_bytes && domain == PYMEM_DOMAIN_RAW)
+		hooks_pymem_raw = &d->orig;
+	if (record_sample_bytes && pymalloc && domain != PYMEM_DOMAIN_RAW && hooks_pymem_raw) {
 		w.malloc = hooks_pymem_malloc_sampling;
 		w.calloc = hooks_pymem_calloc_sampling;
-		w.free = hooks_pymem_free_sampling;
+		w.realloc = hooks_pymem_realloc_sampling;
+		w.free = cur.free; /* pymalloc's own (hooks_pymem_malloc_sampled explains) */
 	}
 	hooks_pymem_set(domain, &w);
 }

@@ -79,6 +79,29 @@ def compare(py, env):
             os.path.getsize(sampled_db), os.path.getsize(exact_db)))
 
 
+SMALL = os.path.join(harness.HERE, "sampling", "smallblocks.py")
+
+
+def test_small_blocks_freed():
+    """Sampled small blocks are freed where the program frees them: pymalloc's free is not
+    wrapped in sampling mode, so a sampled block must never live in its pools (taken from
+    the RAW domain's allocator instead, a realloc moved out). smallblocks.py drops 200,000
+    lists grown to 40 items and 200,000 dicts (nothing of theirs may be live at the end,
+    even sampled: a block whose free went unseen would be) and keeps 100,000 item arrays
+    of 320 bytes (32,000,000 bytes live at the end, within 10% sampled)."""
+    for py in pythons():
+        p, files = profile([py, SMALL], env={"MEMPROF_SAMPLE_BYTES": str(16 * 1024)}, check_rc=0)
+        expect_eq((p.stdout, len(files)), (b"100000\n", 1), "%s smallblocks.py" % py)
+        rows = report_rows(files[0])
+        for mark in ("# L:append", "# L:dict"):
+            m = rows_at(rows, "smallblocks.py", line_of(SMALL, mark))
+            expect_eq(bool(m) and all(r["allocated_bytes"] > 0 for r in m), True, "%s %s sampled" % (py, mark))
+            expect_eq(sum(r["end_bytes"] for r in m), 0, "%s %s live at the end" % (py, mark))
+        keep = row_at(rows, "smallblocks.py", line_of(SMALL, "# L:keep"))
+        within(keep["end_bytes"], 32000000, 0.10, "%s L:keep live at the end" % py)
+        expect_eq(stats(files[0])["unmatched_frees"], 0, "%s unmatched frees" % py)
+
+
 def test_native_large_blocks_exact():
     # Blocks far larger than N are sampled with probability 1 - exp(-size/N) = 1 and weigh
     # exactly their size: tests/e2e/native/basic.c keeps 3 x 1 MiB at @KEEP and allocates
