@@ -534,66 +534,11 @@ static unsigned unwind_rule(uint64_t ip)
 
 /* ---- chains ------------------------------------------------------------------------- */
 
-/* Chains per thread: sets of UNWIND_WAYS chosen by (ra, cfa). Several ways, because
- * one call site at one stack depth is often reached along more than one path. A chain
- * is unwound into the spare entry, which takes a way only once the chain is complete
- * (the way's old chain becomes the spare), so a stack this unwinder refuses evicts
- * nothing; and a key refused is remembered for the next
- * UNWIND_REFUSE_FOR times it comes back (libunwind answers them at once). */
-#define UNWIND_CACHE 128u
-#define UNWIND_WAYS 4u
-#define UNWIND_REFUSALS 64u
+/* Chains per thread (unwind.h says how they are kept). */
 #define UNWIND_REFUSE_FOR 64u
 
-typedef struct unwind_refusal {
-	uintptr_t ra, cfa;
-	uint32_t left; /* more times to refuse at once; 0: free */
-	bool whole;    /* the key as a chain's */
-} unwind_refusal_t;
-
-struct unwind_cache {
-	unwind_chain_t e[UNWIND_CACHE + 1]; /* the ways' chains and the spare one */
-	uint8_t way[UNWIND_CACHE];           /* way -> its chain in e[] */
-	uint8_t spare;                       /* the chain in e[] no way holds */
-	unwind_refusal_t refused[UNWIND_REFUSALS];
-};
-
-static inline uint64_t unwind_key_hash(uintptr_t ra, uintptr_t cfa, bool whole)
-{
-	return (((uint64_t)ra * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)cfa * 0xC2B2AE3D27D4EB4Full) ^ whole) *
-	       0x94D049BB133111EBull;
-}
-
-/* Set after a library was unloaded behind dlclose's back (glibc unloads iconv modules
- * itself; the writer sees the loader's count of unloads move): libunwind from then on. */
-static atomic_bool unwind_off;
+atomic_bool unwind_off;
 static unsigned long long unwind_unloads0;
-
-/* Reads the stack words that hold the chain's return addresses (the thread's own stack,
- * above the hook's frame: outside any object a sanitizer tracks). */
-__attribute__((no_sanitize_address)) static inline uint64_t unwind_word(uintptr_t a)
-{
-	return *(const uint64_t *)a;
-}
-
-/* Whether the stack still holds the chain: every word its unwinding read, in the order
- * it read them (each address is then one of a live frame's, as the unwinding showed). */
-static inline bool unwind_chain_holds(const unwind_chain_t *ch)
-{
-	if (mp_likely(!ch->bp_reads)) {
-		for (unsigned i = 0; i < ch->n; i++)
-			if (unwind_word(ch->cfa + ch->slot[i]) != ch->w[i + 1])
-				return false;
-		return true;
-	}
-	for (unsigned i = 0; i < ch->n; i++) {
-		if (ch->bpslot[i] != UNWIND_NO_BP && unwind_word(ch->cfa + ch->bpslot[i]) != ch->bpval[i])
-			return false;
-		if (unwind_word(ch->cfa + ch->slot[i]) != ch->w[i + 1])
-			return false;
-	}
-	return true;
-}
 
 /* Unwinds from (ra, cfa, bp) into ch; false if a frame is not one this unwinder
  * follows, or the chain is longer than it keeps. */
@@ -704,8 +649,8 @@ static __attribute__((noinline)) const unwind_chain_t *unwind_chain_miss(unwind_
 	return ch;
 }
 
-const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
-				   uint64_t stop_hi, unsigned max)
+const unwind_chain_t *unwind_chain_lookup(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
+					  uint64_t stop_hi, unsigned max)
 {
 	if (mp_unlikely(!c || modules_generation() != 0 || atomic_load_explicit(&unwind_off, memory_order_relaxed)))
 		return NULL; /* a library was unloaded: libunwind from now on */
@@ -716,7 +661,7 @@ const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp
 		return NULL; /* not the hook's frame as this unwinder expects it */
 	bool whole = stop_lo == stop_hi;
 	uint64_t h = unwind_key_hash(ra, cfa, whole);
-	size_t set = (size_t)(h >> 59) & (UNWIND_CACHE / UNWIND_WAYS - 1);
+	size_t set = unwind_set(h);
 	uint8_t *ways = &c->way[set * UNWIND_WAYS];
 	for (unsigned i = 0; i < UNWIND_WAYS; i++) {
 		unwind_chain_t *ch = &c->e[ways[i]];

@@ -33,6 +33,9 @@
 #ifndef MEMPROF_PRELOAD_UNWIND_H
 #define MEMPROF_PRELOAD_UNWIND_H
 
+#include "modules.h"
+#include "mp.h"
+
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,8 +66,71 @@ typedef struct unwind_chain {
 					    *   computed from what it restores) */
 } unwind_chain_t;
 
-typedef struct unwind_cache unwind_cache_t;
+/* Chains per thread: sets of UNWIND_WAYS chosen by (ra, cfa). Several ways, because
+ * one call site at one stack depth is often reached along more than one path. A chain
+ * is unwound into the spare entry, which takes a way only once the chain is complete
+ * (the way's old chain becomes the spare), so a stack this unwinder refuses evicts
+ * nothing; and a key refused is remembered for the next UNWIND_REFUSE_FOR times it
+ * comes back (libunwind answers them at once). Defined here for unwind_chain's first
+ * look, inline in the hooks. */
+#define UNWIND_CACHE 128u
+#define UNWIND_WAYS 4u
+#define UNWIND_REFUSALS 64u
+
+typedef struct unwind_refusal {
+	uintptr_t ra, cfa;
+	uint32_t left; /* more times to refuse at once; 0: free */
+	bool whole;    /* the key as a chain's */
+} unwind_refusal_t;
+
+typedef struct unwind_cache {
+	unwind_chain_t e[UNWIND_CACHE + 1]; /* the ways' chains and the spare one */
+	uint8_t way[UNWIND_CACHE];           /* way -> its chain in e[], most recently used first */
+	uint8_t spare;                       /* the chain in e[] no way holds */
+	unwind_refusal_t refused[UNWIND_REFUSALS];
+} unwind_cache_t;
 struct stack_cache;
+
+/* Set after a library was unloaded behind dlclose's back (glibc unloads iconv modules
+ * itself; the writer sees the loader's count of unloads move): libunwind from then on. */
+extern atomic_bool unwind_off;
+
+static inline uint64_t unwind_key_hash(uintptr_t ra, uintptr_t cfa, bool whole)
+{
+	return (((uint64_t)ra * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)cfa * 0xC2B2AE3D27D4EB4Full) ^ whole) *
+	       0x94D049BB133111EBull;
+}
+
+static inline unsigned unwind_set(uint64_t h)
+{
+	return (unsigned)(h >> 59) & (UNWIND_CACHE / UNWIND_WAYS - 1);
+}
+
+/* Reads the stack words that hold the chain's return addresses (the thread's own stack,
+ * above the hook's frame: outside any object a sanitizer tracks). */
+__attribute__((no_sanitize_address)) static inline uint64_t unwind_word(uintptr_t a)
+{
+	return *(const uint64_t *)a;
+}
+
+/* Whether the stack still holds the chain: every word its unwinding read, in the order
+ * it read them (each address is then one of a live frame's, as the unwinding showed). */
+static inline bool unwind_chain_holds(const unwind_chain_t *ch)
+{
+	if (mp_likely(!ch->bp_reads)) {
+		for (unsigned i = 0; i < ch->n; i++)
+			if (unwind_word(ch->cfa + ch->slot[i]) != ch->w[i + 1])
+				return false;
+		return true;
+	}
+	for (unsigned i = 0; i < ch->n; i++) {
+		if (ch->bpslot[i] != UNWIND_NO_BP && unwind_word(ch->cfa + ch->bpslot[i]) != ch->bpval[i])
+			return false;
+		if (unwind_word(ch->cfa + ch->slot[i]) != ch->w[i + 1])
+			return false;
+	}
+	return true;
+}
 
 extern bool unwind_check; /* MEMPROF_CHECK_UNWIND */
 extern atomic_ulong unwind_checked, unwind_answered, unwind_differed;
@@ -77,8 +143,24 @@ extern atomic_ulong unwind_filled;
  * stop_lo == stop_hi to the end of the stack (its outermost frame recorded), at most
  * `max` recorded frames. NULL when this unwinder cannot answer exactly (the caller asks
  * libunwind). c is the calling thread's cache (NULL: none, and NULL is returned). */
-const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
-				   uint64_t stop_hi, unsigned max);
+const unwind_chain_t *unwind_chain_lookup(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
+					  uint64_t stop_hi, unsigned max);
+/* unwind_chain_lookup with its commonest case inline, without a call: the chain of the
+ * set's most recently used way, which needs no rbp in its key. */
+static inline const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
+						 uint64_t stop_hi, unsigned max)
+{
+	if (mp_likely(c)) {
+		uintptr_t cfa = fp + 16;
+		bool whole = stop_lo == stop_hi;
+		const unwind_chain_t *ch = &c->e[c->way[unwind_set(unwind_key_hash(ra, cfa, whole)) * UNWIND_WAYS]];
+		if (mp_likely(ch->ra == ra && ch->cfa == cfa && ch->whole == whole && !ch->keyed_bp &&
+			      modules_generation() == 0 && !atomic_load_explicit(&unwind_off, memory_order_relaxed) &&
+			      unwind_word(fp + 8) == ra && unwind_chain_holds(ch)))
+			return ch;
+	}
+	return unwind_chain_lookup(c, ra, fp, stop_lo, stop_hi, max);
+}
 /* The stack of the chain's frames below `parent` in the thread's stack cache: below
  * the root (parent 0) the frames themselves, below Python frames one node splicing the
  * chain, interned once as a chain of its own (MP_FRAME_CHAINS, format.h). The node
