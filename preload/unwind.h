@@ -147,8 +147,8 @@ const unwind_chain_t *unwind_chain_lookup(unwind_cache_t *c, uintptr_t ra, uintp
 					  uint64_t stop_hi, unsigned max);
 /* unwind_chain_lookup with its commonest case inline, without a call: the chain of the
  * set's most recently used way, which needs no rbp in its key. */
-static inline const unwind_chain_t *unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo,
-						 uint64_t stop_hi, unsigned max)
+static inline __attribute__((always_inline)) const unwind_chain_t *
+unwind_chain(unwind_cache_t *c, uintptr_t ra, uintptr_t fp, uint64_t stop_lo, uint64_t stop_hi, unsigned max)
 {
 	if (mp_likely(c)) {
 		uintptr_t cfa = fp + 16;
