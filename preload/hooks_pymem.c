@@ -58,40 +58,37 @@ static __attribute__((noinline)) void *hooks_pymem_malloc(void *ctx, size_t size
 	return p;
 }
 
-/* The malloc of the MEM and OBJ domains (GIL held) in exact mode: a request of at most
- * RECORD_SMALL_REQUEST bytes, with Python stacks alone (record_gil_lean, set once
- * recording starts), goes to record_alloc_gil in a tail call; the rest (the probe
- * among them) to hooks_pymem_malloc. hooks_pymem_wrap installs it wherever
- * record_gil_lean can be true for a MEM or OBJ domain, so hooks_pymem_malloc itself
- * never has a request for record_alloc_gil. */
-static void *hooks_pymem_malloc_gil(void *ctx, size_t size)
-{
-	if (mp_unlikely(size > RECORD_SMALL_REQUEST || !record_gil_lean))
-		return hooks_pymem_malloc(ctx, size);
-	hooks_pymem_domain_t *d = ctx;
-	mp_guard++;
-	void *p = d->orig.malloc(d->orig.ctx, size);
-	mp_guard--;
-	if (mp_likely(p) && mp_should_record())
-		return record_alloc_gil(p, size, d->allocator);
-	return p;
-}
-
 static void *hooks_pymem_calloc(void *ctx, size_t n, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
 	mp_guard++;
 	void *p = d->orig.calloc(d->orig.ctx, n, size);
 	mp_guard--;
-	if (p && mp_should_record() && !record_skip_alloc(n * size)) {
-		/* a small block of a domain that holds the GIL takes record_alloc_gil when it
-		 * can, as hooks_pymem_malloc_gil's do */
-		if (mp_likely(record_gil_lean) && d->allocator != MP_AL_PYMEM_RAW && n * size <= RECORD_SMALL_REQUEST)
-			record_alloc_gil(p, n * size, d->allocator);
-		else
-			record_alloc(p, n * size, d->allocator, RECORD_CALLER);
-	}
+	if (p && mp_should_record() && !record_skip_alloc(n * size))
+		record_alloc(p, n * size, d->allocator, RECORD_CALLER);
 	return p;
+}
+
+/* The malloc and calloc of the MEM and OBJ domains (GIL held) in exact mode: a request
+ * of at most RECORD_SMALL_REQUEST bytes, with Python stacks alone (record_gil_lean, set
+ * once recording starts), goes to record_alloc_gil in a tail call, which calls the real
+ * allocator itself; the rest (the probe among them) to the general wrappers.
+ * hooks_pymem_wrap installs them wherever record_gil_lean can be true for a MEM or OBJ
+ * domain, so the general wrappers never have a request for record_alloc_gil. */
+static void *hooks_pymem_malloc_gil(void *ctx, size_t size)
+{
+	if (mp_unlikely(size > RECORD_SMALL_REQUEST || !record_gil_lean))
+		return hooks_pymem_malloc(ctx, size);
+	hooks_pymem_domain_t *d = ctx;
+	return record_alloc_gil(d->orig.ctx, d->orig.malloc, NULL, 0, size, d->allocator);
+}
+
+static void *hooks_pymem_calloc_gil(void *ctx, size_t n, size_t size)
+{
+	if (mp_unlikely(!n || size > RECORD_SMALL_REQUEST / n || !record_gil_lean))
+		return hooks_pymem_calloc(ctx, n, size);
+	hooks_pymem_domain_t *d = ctx;
+	return record_alloc_gil(d->orig.ctx, NULL, d->orig.calloc, n, size, d->allocator);
 }
 
 static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
@@ -276,8 +273,10 @@ static void hooks_pymem_wrap(int i, bool pymalloc)
 	PyMemAllocatorEx w = {d, hooks_pymem_malloc, hooks_pymem_calloc, hooks_pymem_realloc, hooks_pymem_free};
 	if (!record_sample_bytes && domain != PYMEM_DOMAIN_RAW) {
 		w.free = hooks_pymem_free_gil;
-		if (config.native != 1)
-			w.malloc = hooks_pymem_malloc_gil; /* Python stacks alone (record_gil_lean) */
+		if (config.native != 1) { /* Python stacks alone (record_gil_lean) */
+			w.malloc = hooks_pymem_malloc_gil;
+			w.calloc = hooks_pymem_calloc_gil;
+		}
 	}
 	if (record_sample_bytes && domain == PYMEM_DOMAIN_RAW)
 		hooks_pymem_raw = &d->orig;
