@@ -153,18 +153,18 @@ static void hooks_pymem_free_gil(void *ctx, void *p)
  * fallback to the RAW domain is not counted down twice.
  *
  * pymalloc's free is not wrapped at all (half of a Python program's calls): a block
- * that is sampled never lives in pymalloc's pools. A small one is taken from the
- * allocator the RAW domain wraps (hooks_pymem_raw) instead, and pymalloc, which frees
- * what is not in its arenas with PyMem_RawFree, hands its free to the RAW domain's
- * wrapper, which records it; so does a large one, which pymalloc itself takes from the
- * RAW domain. A realloc that is sampled and stays small is moved out of the pools the
- * same way. (Code objects' deaths, which the caches must see, come from their
+ * that is sampled never lives in pymalloc's pools. A small one is asked of pymalloc as
+ * a block of HOOKS_PYMEM_OUT_OF_POOLS bytes, more than it serves from its pools, so it
+ * takes it from the RAW domain (and counts it, as sys.getallocatedblocks() shows); its
+ * free, which pymalloc hands to PyMem_RawFree, reaches the RAW domain's wrapper, which
+ * records it. A large block goes that way by itself. A realloc that is sampled and stays
+ * small is moved out of the pools the same way. (Code objects' deaths, which the caches must see, come from their
  * tp_dealloc: python.c.) pymalloc's functions ignore their context, which is memprof's
  * in the table installed.
  *
  * The *_sampled functions take what the fast paths below leave: a request counted down
  * to its sample, or one larger than pymalloc's limit. */
-static const PyMemAllocatorEx *hooks_pymem_raw; /* what the RAW domain's wrapper wraps */
+#define HOOKS_PYMEM_OUT_OF_POOLS (RECORD_SMALL_REQUEST + 1)
 
 static __attribute__((noinline)) void *hooks_pymem_malloc_sampled(void *ctx, size_t size)
 {
@@ -172,7 +172,7 @@ static __attribute__((noinline)) void *hooks_pymem_malloc_sampled(void *ctx, siz
 	if (size > RECORD_SMALL_REQUEST)
 		return hooks_pymem_malloc(ctx, size);
 	mp_guard++;
-	void *p = hooks_pymem_raw->malloc(hooks_pymem_raw->ctx, size);
+	void *p = d->orig.malloc(d->orig.ctx, HOOKS_PYMEM_OUT_OF_POOLS);
 	mp_guard--;
 	if (p && mp_should_record())
 		record_alloc(p, size, d->allocator, RECORD_CALLER);
@@ -185,7 +185,7 @@ static __attribute__((noinline)) void *hooks_pymem_calloc_sampled(void *ctx, siz
 	if (size && n > RECORD_SMALL_REQUEST / size)
 		return hooks_pymem_calloc(ctx, n, size);
 	mp_guard++;
-	void *p = hooks_pymem_raw->calloc(hooks_pymem_raw->ctx, n, size);
+	void *p = d->orig.calloc(d->orig.ctx, 1, HOOKS_PYMEM_OUT_OF_POOLS);
 	mp_guard--;
 	if (p && mp_should_record())
 		record_alloc(p, n * size, d->allocator, RECORD_CALLER);
@@ -225,7 +225,7 @@ static void *hooks_pymem_realloc_sampling(void *ctx, void *old, size_t size)
 	if (size <= RECORD_SMALL_REQUEST) {
 		/* to be sampled: out of pymalloc's pools (its free will not be seen there) */
 		mp_guard++;
-		void *q = hooks_pymem_raw->malloc(hooks_pymem_raw->ctx, size);
+		void *q = d->orig.malloc(d->orig.ctx, HOOKS_PYMEM_OUT_OF_POOLS);
 		if (q) {
 			memcpy(q, p, size);
 			d->orig.free(d->orig.ctx, p);
@@ -278,9 +278,7 @@ static void hooks_pymem_wrap(int i, bool pymalloc)
 			w.calloc = hooks_pymem_calloc_gil;
 		}
 	}
-	if (record_sample_bytes && domain == PYMEM_DOMAIN_RAW)
-		hooks_pymem_raw = &d->orig;
-	if (record_sample_bytes && pymalloc && domain != PYMEM_DOMAIN_RAW && hooks_pymem_raw) {
+	if (record_sample_bytes && pymalloc && domain != PYMEM_DOMAIN_RAW) {
 		w.malloc = hooks_pymem_malloc_sampling;
 		w.calloc = hooks_pymem_calloc_sampling;
 		w.realloc = hooks_pymem_realloc_sampling;
