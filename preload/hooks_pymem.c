@@ -118,8 +118,9 @@ static __attribute__((noinline)) void hooks_pymem_free_any(void *ctx, void *p)
 }
 
 /* A free made with the GIL held, recorded with no call but the real free's (so the
- * function saves no registers); the rest takes hooks_pymem_free_any. A free is half of what a Python program records. `gil_exact`:
- * the wrapper serves only the MEM and OBJ domains, in exact mode. */
+ * function saves no registers); the rest takes hooks_pymem_free_any. A free is half of
+ * what a Python program records. `gil_exact`: the wrapper serves only the MEM and OBJ
+ * domains, in exact mode. */
 static inline __attribute__((always_inline)) void hooks_pymem_free_as(void *ctx, void *p, bool gil_exact)
 {
 	hooks_pymem_domain_t *d = ctx;
@@ -158,9 +159,9 @@ static void hooks_pymem_free_gil(void *ctx, void *p)
  * takes it from the RAW domain (and counts it, as sys.getallocatedblocks() shows); its
  * free, which pymalloc hands to PyMem_RawFree, reaches the RAW domain's wrapper, which
  * records it. A large block goes that way by itself. A realloc that is sampled and stays
- * small is moved out of the pools the same way. (Code objects' deaths, which the caches must see, come from their
- * tp_dealloc: python.c.) pymalloc's functions ignore their context, which is memprof's
- * in the table installed.
+ * small is moved out of the pools the same way. (Code objects' deaths, which the caches
+ * must see, come from their tp_dealloc: python.c.) pymalloc's functions ignore their
+ * context, which is memprof's in the table installed.
  *
  * The *_sampled functions take what the fast paths below leave: a request counted down
  * to its sample, or one larger than pymalloc's limit. */
