@@ -313,12 +313,13 @@ static void python_code_dealloc(PyObject *co)
 static void python_code_watch(void)
 {
 	PyTypeObject *type = dlsym(RTLD_DEFAULT, "PyCode_Type");
-	if (!type || type->tp_dealloc == python_code_dealloc || !type->tp_dealloc) {
-		if (!type || !type->tp_dealloc)
-			mp_log("cannot watch code objects die: a code object made where a dead one was may "
-			       "be shown with the dead one's lines");
+	if (!type || !type->tp_dealloc) {
+		mp_log("cannot watch code objects die: a code object made where a dead one was may "
+		       "be shown with the dead one's lines");
 		return;
 	}
+	if (type->tp_dealloc == python_code_dealloc)
+		return; /* wrapped already */
 	python_code_dealloc_orig = type->tp_dealloc;
 	type->tp_dealloc = python_code_dealloc;
 }
@@ -567,12 +568,13 @@ static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t 
 		if (w.diff == &c->prev[n - 1] && f.code == c->prev[n - 1].code) {
 			uint32_t parent = n > 1 ? c->prev_ids[n - 2] : 0, id;
 			python_top_slot_t *m = &c->top[((uint32_t)(f.pos >> 1) ^ parent) % PY_TOP_MEMO];
-			uint64_t kept;
+			/* what python_frame_kept makes of a complete frame's position */
+			uint64_t complete = f.pos & ~(uint64_t)PYTHON_POS_GENERATOR, kept;
 			if (mp_likely(m->pos == f.pos && m->parent == parent)) {
 				/* memoized only where the frame was complete (the same position of the
 				 * same code object is now) */
 				id = m->id;
-				kept = f.pos & ~(uint64_t)PYTHON_POS_GENERATOR;
+				kept = complete;
 			} else {
 				if (!(kept = python_frame_kept(&f)))
 					return python_intern_below(t, c, w);
@@ -581,7 +583,7 @@ static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t 
 					c->prev_n = n - 1;
 					return 0;
 				}
-				if (kept == (f.pos & ~(uint64_t)PYTHON_POS_GENERATOR))
+				if (kept == complete)
 					*m = (python_top_slot_t){f.pos, parent, id};
 			}
 			c->prev[n - 1].pos = kept;

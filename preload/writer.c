@@ -551,11 +551,9 @@ static void writer_cycle(bool final)
 	writer_meta_u64("dropped_events", atomic_load(&thread_dropped));
 	uint64_t stop_ticks;
 	const char *stop = mp_stopped(&stop_ticks);
-	static bool stop_written;
-	if (stop && !stop_written) {
+	if (stop) { /* as dropped_events: rewritten at every commit */
 		writer_set_meta("stopped_reason", stop);
 		writer_meta_u64("stopped_ticks", stop_ticks);
-		stop_written = true;
 	}
 	writer_set_meta("status", atomic_load(&writer_status_complete) ? "complete" : "running");
 	if (writer_in_txn) {
