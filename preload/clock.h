@@ -12,6 +12,13 @@
 #include <x86intrin.h>
 #endif
 
+/* 0: CLOCK_MONOTONIC; else the TSC, and CLOCK_TSCP where the kernel lists rdtscp among
+ * the CPU's flags: not every CPU with an invariant TSC has it (a hypervisor may hide it;
+ * the instruction is then illegal, as under valgrind on such a host), so clock_after
+ * falls back to LFENCE then RDTSC, which waits for the earlier instructions as RDTSCP
+ * does. */
+#define CLOCK_TSC 1
+#define CLOCK_TSCP 2
 extern int clock_use_tsc;
 
 static inline uint64_t clock_mono_ns(void)
@@ -33,14 +40,23 @@ static inline uint64_t clock_now(void)
 static inline uint64_t clock_after(void)
 {
 #if defined(__x86_64__)
-	if (clock_use_tsc) {
+	if (clock_use_tsc == CLOCK_TSCP) {
 		unsigned aux;
 		return __rdtscp(&aux);
+	}
+	if (clock_use_tsc) {
+		_mm_lfence();
+		return __rdtsc();
 	}
 #endif
 	return clock_mono_ns();
 }
 
+/* The clock for a CPU whose /proc/cpuinfo text is `cpuinfo`: the TSC (CLOCK_TSC) when
+ * its flags include constant_tsc and nonstop_tsc (it then ticks at one rate on every
+ * core, which ordering events across threads needs), CLOCK_TSCP when also rdtscp; else
+ * 0, CLOCK_MONOTONIC. */
+int clock_choose(const char *cpuinfo);
 /* Chooses the clock; records the start point for calibration. */
 void clock_init(void);
 /* Ticks per second measured from the start point until now. */
