@@ -1,6 +1,7 @@
 /* Per-thread state, block pool and the thread registry (see thread.h). */
 #define _GNU_SOURCE
 #include "thread.h"
+#include "cpu.h"
 #include "unwind.h"
 #include "mem.h"
 #include "writer.h"
@@ -158,8 +159,13 @@ void thread_block_full(mp_thread_t *t)
 	mp_guard--;
 }
 
+bool thread_prefetchw;
+
 int thread_init(void)
 {
+#if defined(__x86_64__)
+	thread_prefetchw = cpu_flag(cpu_info(), "3dnowprefetch"); /* the kernel's name for PRFCHW */
+#endif
 	return pthread_key_create(&thread_key, thread_exit) ? -1 : 0;
 }
 

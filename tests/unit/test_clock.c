@@ -2,8 +2,10 @@
  * only where the kernel lists the rdtscp flag (a CPU with an invariant TSC but without
  * RDTSCP, as some hypervisors present, gets LFENCE + RDTSC: RDTSCP there is an illegal
  * instruction, which valgrind raised on such a host and a real CPU would too), whole
- * flags only; then that this machine's choice gives a clock that moves forward. */
+ * flags only (cpu_flag, which also finds PREFETCHW's flag for thread.c); then that this
+ * machine's choice gives a clock that moves forward. */
 #include "clock.h"
+#include "cpu.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -39,6 +41,12 @@ int main(void)
 	test_clock_case("no nonstop_tsc", TEST_CLOCK_HEAD "rdtscp constant_tsc nonstop_tsc_x\n", 0);
 	test_clock_case("no constant_tsc", TEST_CLOCK_HEAD "rdtscp nonstop_tsc\n", 0);
 	test_clock_case("empty", "", 0);
+	/* the flag thread.c asks for PREFETCHW */
+	if (!cpu_flag(TEST_CLOCK_HEAD "3dnowprefetch osvw\n", "3dnowprefetch") ||
+	    cpu_flag(TEST_CLOCK_HEAD "x3dnowprefetch osvw\n", "3dnowprefetch")) {
+		fprintf(stderr, "cpu_flag: 3dnowprefetch not told apart\n");
+		test_clock_failures++;
+	}
 #else
 	test_clock_case("not x86-64", TEST_CLOCK_HEAD "constant_tsc nonstop_tsc rdtscp\n", 0);
 #endif

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* thread_append's prefetch of the line ahead on, as where the CPU has PREFETCHW (its
+ * address stays within the block: thread_block_t's room past the end) */
+bool thread_prefetchw = true;
 static thread_block_t test_words_block;
 static mp_event_t *test_words_want;
 static size_t test_words_next; /* next event of test_words_want to compare */
