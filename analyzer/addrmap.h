@@ -17,7 +17,6 @@ typedef struct addrmap_entry {
 
 typedef struct addrmap {
 	addrmap_entry_t *slots;
-	size_t mapped; /* bytes of slots' own mapping (a large table), or 0 (from calloc) */
 	size_t mask; /* capacity - 1, capacity a power of two */
 	size_t count;
 	unsigned shift;

@@ -14,6 +14,7 @@
  * count.
  */
 #include "pass.h"
+#include "hugemem.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -117,7 +118,7 @@ int pass_run(pass_t *p, db_t *db)
 	pass_last_t *last = NULL;
 
 	p->n_stacks = db->n_nodes ? db->n_nodes : 1;
-	p->stacks = calloc(p->n_stacks, sizeof *p->stacks);
+	p->stacks = hugemem_calloc(p->n_stacks, sizeof *p->stacks);
 	p->sample_heap = calloc(db->n_samples + 1, sizeof *p->sample_heap);
 	if (!p->stacks || !p->sample_heap || addrmap_init(&live, 1 << 16) || addrmap_init(&big, 16)) {
 		db_fail(db, "out of memory");
@@ -273,7 +274,7 @@ out:
 
 void pass_free(pass_t *p)
 {
-	free(p->stacks);
+	hugemem_free(p->stacks, p->n_stacks, sizeof *p->stacks);
 	free(p->sample_heap);
 	memset(p, 0, sizeof *p);
 }

@@ -3,6 +3,7 @@
  * chain's frames below the splice's parent, any other node its own frame below its
  * parent; native frames through a map of (new parent, frame) to new id. */
 #include "splice.h"
+#include "hugemem.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@ static size_t splice_hash(uint32_t parent, uint64_t frame)
 static bool splice_map_grow(splice_tree_t *t)
 {
 	size_t size = t->map_size ? t->map_size * 2 : 4096;
-	splice_slot_t *map = calloc(size, sizeof *map);
+	splice_slot_t *map = hugemem_calloc(size, sizeof *map);
 	if (!map)
 		return false;
 	for (size_t i = 0; i < t->map_size; i++) {
@@ -48,7 +49,7 @@ static bool splice_map_grow(splice_tree_t *t)
 			j = (j + 1) & (size - 1);
 		map[j] = *s;
 	}
-	free(t->map);
+	hugemem_free(t->map, t->map_size, sizeof *t->map);
 	t->map = map;
 	t->map_size = size;
 	return true;
@@ -177,7 +178,7 @@ out:
 	free(memo_parent);
 	free(memo_node);
 	free(path);
-	free(t.map);
+	hugemem_free(t.map, t.map_size, sizeof *t.map);
 	if (!done) {
 		free(remap);
 		free(t.nodes);
