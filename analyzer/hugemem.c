@@ -4,14 +4,23 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <unistd.h>
+
+/* The length of the mapping for n * size bytes (at least HUGEMEM_MIN): whole pages, so
+ * that the trimming and munmap take exactly what was mapped. */
+static size_t hugemem_len(size_t bytes)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	return (bytes + page - 1) / page * page;
+}
 
 void *hugemem_calloc(size_t n, size_t size)
 {
 	if (size && n > SIZE_MAX / size)
 		return NULL;
-	size_t bytes = n * size;
-	if (bytes < HUGEMEM_MIN)
+	if (n * size < HUGEMEM_MIN)
 		return calloc(n ? n : 1, size ? size : 1);
+	size_t bytes = hugemem_len(n * size);
 	/* mapped with HUGEMEM_MIN to spare, then trimmed to an aligned start */
 	size_t len = bytes + HUGEMEM_MIN;
 	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -33,5 +42,5 @@ void hugemem_free(void *p, size_t n, size_t size)
 	if (n * size < HUGEMEM_MIN)
 		free(p);
 	else
-		munmap(p, n * size);
+		munmap(p, hugemem_len(n * size));
 }
