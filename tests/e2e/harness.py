@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,6 +128,21 @@ def expect_eq(got, want, what=""):
 def expect_near(got, want, tol, what=""):
     if abs(got - want) > tol:
         raise AssertionError("%s: got %r, want %r ± %r" % (what, got, want, tol))
+
+
+UNWIND_CHECK = re.compile(rb"memprof: unwinder check: (\d+) stacks, (\d+) answered by memprof's unwinder "
+                          rb"\((\d+) unwound, the rest from its cache\), (\d+) differed")
+
+
+def unwind_check(stderr, what):
+    """The counts of the one MEMPROF_CHECK_UNWIND line on stderr: (stacks, answered,
+    unwound); none may differ between memprof's unwinder and libunwind."""
+    m = UNWIND_CHECK.findall(stderr)
+    if len(m) != 1:
+        raise AssertionError("%s: expected one unwinder check line on stderr: %s" % (what, stderr[-2000:]))
+    stacks, answered, unwound, differed = map(int, m[0])
+    expect_eq(differed, 0, "%s: stacks where the unwinders differ (of %d)" % (what, stacks))
+    return stacks, answered, unwound
 
 
 def testbin(name):
