@@ -123,9 +123,13 @@ def test_memory_short_while_writing():
     time it sizes its buffer, which for `basic` is the chunk of all its events, written at
     exit): the program runs as without memprof, one line on stderr says recording stopped,
     and the file says so and counts every event the chunk held as dropped: as many as a
-    whole run records (allocations and frees)."""
+    whole run records (allocations and frees). MEMPROF_FLUSH_MS at its longest keeps the
+    writer's timer from writing a chunk before exit: on a slow machine (UBSan, CI) a
+    timer flush 100 ms in failed with the events so far, recording stopped there, and
+    the events after it were never made (2,031 dropped of 2,034)."""
     full = harness.stats(profile_basic())
-    p, files = harness.profile([prog("basic")], env={"MEMPROF_TEST_FAIL_COMPRESS": "1"})
+    p, files = harness.profile([prog("basic")], env={"MEMPROF_TEST_FAIL_COMPRESS": "1",
+                                                     "MEMPROF_FLUSH_MS": "10000"})
     expect_eq((p.returncode, p.stdout), (0, EXPECTED_STDOUT), "exit status and stdout")
     expect_eq(p.stderr, b"memprof: out of memory compressing events; recording stopped\n", "stderr")
     st = harness.stats(one_file(files))
