@@ -37,14 +37,37 @@ int stack_init(void)
 stack_cache_t *stack_cache_new(void)
 {
 	stack_cache_t *c = mem_alloc(sizeof *c);
-	if (c)
-		c->generation = atomic_load(&stack_generation);
+	if (!c)
+		return NULL;
+	c->entries = mem_alloc(STACK_CACHE_MIN * sizeof *c->entries);
+	if (!c->entries) {
+		mem_free(c);
+		return NULL;
+	}
+	c->mask = STACK_CACHE_MIN - 1;
+	c->generation = atomic_load(&stack_generation);
 	return c;
 }
 
 void stack_cache_free(stack_cache_t *c)
 {
+	if (c)
+		mem_free(c->entries);
 	mem_free(c);
+}
+
+/* Doubles the thread's cache (see STACK_CACHE_MIN), empty: its entries are found again
+ * in the global table as they are used. Left as it is when memory is short. */
+static void stack_cache_grow(stack_cache_t *c)
+{
+	size_t n = ((size_t)c->mask + 1) * 2;
+	stack_cache_entry_t *e = mem_alloc(n * sizeof *e);
+	c->misses = 0;
+	if (!e)
+		return;
+	mem_free(c->entries);
+	c->entries = e;
+	c->mask = (uint32_t)n - 1;
 }
 
 static void stack_place(uint32_t *table, size_t cap, uint32_t id)
@@ -113,17 +136,20 @@ static uint32_t stack_global(uint32_t parent, uint64_t frame)
 
 uint32_t stack_child_slow(stack_cache_t *c, uint32_t parent, uint64_t frame)
 {
-	stack_cache_entry_t *e = &c->entries[stack_hash(parent, frame) & (STACK_CACHE_SIZE - 1)];
 	int saved = errno;
 	pthread_mutex_lock(&stack_lock);
-	uint32_t id = stack_global(parent, frame);
+	uint32_t before = stack_next_id, id = stack_global(parent, frame);
+	bool found = stack_next_id == before; /* not made now: the cache had no room for it */
 	pthread_mutex_unlock(&stack_lock);
 	if (!id) {
 		mp_fail("out of memory for the stack table");
 		errno = saved;
 		return 0;
 	}
+	if (found && mp_unlikely(++c->misses >= STACK_CACHE_GROW * (c->mask + 1)) && c->mask + 1 < STACK_CACHE_MAX)
+		stack_cache_grow(c);
 	errno = saved;
+	stack_cache_entry_t *e = &c->entries[stack_hash(parent, frame) & c->mask];
 	e->parent = parent;
 	e->frame = frame;
 	e->id = id;
@@ -134,7 +160,7 @@ uint32_t stack_intern(stack_cache_t *c, uint32_t parent, const uint64_t *frames,
 {
 	unsigned g = atomic_load_explicit(&stack_generation, memory_order_relaxed);
 	if (mp_unlikely(c->generation != g)) {
-		memset(c->entries, 0, sizeof c->entries);
+		memset(c->entries, 0, ((size_t)c->mask + 1) * sizeof *c->entries);
 		c->prev_n = 0;
 		c->generation = g;
 	}
