@@ -103,6 +103,9 @@ def test_sigkill():
     for k in ("MEMPROF_ROOT_PID", "MEMPROF_ROOT_PYTHON"):
         e.pop(k, None)
     e["LD_PRELOAD"] = harness.LIB
+    # commits every 10 ms: the kill a second later leaves a margin of 100 commit
+    # intervals for a writer slowed down by a loaded machine (UBSan, CI)
+    e["MEMPROF_FLUSH_MS"] = "10"
     p = subprocess.Popen([prog("exits"), "sleep"], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         expect_eq(p.stdout.readline(), b"mode sleep\n", "first line")
@@ -119,7 +122,7 @@ def test_sigkill():
     files = [f for f in os.listdir(".") if f.startswith("memprof.") and f.endswith(".db")]
     db = one_file(files)
     # readable (analyze raises on a non-zero exit) and holds everything committed before
-    # the kill: the commit interval is 100 ms, the kill came 1 s after the last allocation
+    # the kill: the commit interval is 10 ms, the kill came 1 s after the last allocation
     check_file(db, complete=False)
 
 
