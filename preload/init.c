@@ -45,6 +45,11 @@ extern unsigned writer_flush_ms;
 
 static bool init_is_python;
 static char init_path[4096];
+/* MEMPROF_ROOT_FILE as the process started (init_claim), read before memprof sets any
+ * variable: bash's own setenv, which memprof calls in a bash process, makes bash's
+ * getenv answer from the shell's variables alone before its main has read the
+ * environment. */
+static char init_root_file[4096];
 
 /* ---- the output file ----------------------------------------------------------------- */
 
@@ -72,14 +77,52 @@ static void init_unlink_db(const char *path)
 	unlink(aux);
 }
 
+/* Whether `name` is one init_claim makes of the pattern's name `base`: base itself, or
+ * its stem, a dot, a number from 1 and its extension (name.1.db). */
+static bool init_claimed_name(const char *name, const char *base)
+{
+	if (!strcmp(name, base))
+		return true;
+	size_t bl = strlen(base);
+	const char *ext = bl > 3 && !strcmp(base + bl - 3, ".db") ? ".db" : "";
+	size_t stem = bl - strlen(ext), digits = 0;
+	if (strncmp(name, base, stem) || name[stem] != '.')
+		return false;
+	const char *d = name + stem + 1;
+	while (d[digits] >= '0' && d[digits] <= '9')
+		digits++;
+	return digits && d[0] != '0' && !strcmp(d + digits, ext);
+}
+
+/* path, absolute (from the working directory); false if it does not fit. */
+static bool init_absolute(const char *path, char *out, size_t cap)
+{
+	if (path[0] == '/')
+		return (size_t)snprintf(out, cap, "%s", path) < cap;
+	char cwd[4096];
+	return getcwd(cwd, sizeof cwd) && (size_t)snprintf(out, cap, "%s/%s", cwd, path) < cap;
+}
+
 /* Claims a file name exclusively: the pattern's name, else name.1.db, name.2.db, ... so
- * that processes (and pids reused by later processes) never overwrite each other. */
+ * that processes (and pids reused by later processes) never overwrite each other. The
+ * new image of a root that execs (`replace`) takes over the file the root made, which
+ * MEMPROF_ROOT_FILE names with its absolute path (the pattern's name may be someone
+ * else's file, which made the root take name.1.db): that file alone is replaced, and
+ * only if it is a name of this pattern in this working directory. */
 static int init_claim(bool replace)
 {
-	char base[4096];
+	char base[4096], abs_base[4096];
 	init_expand(config.output ? config.output : "memprof.%p.db", base, sizeof base);
-	if (replace)
-		init_unlink_db(base);
+	const char *prev = replace && init_root_file[0] ? init_root_file : NULL;
+	if (prev && init_absolute(base, abs_base, sizeof abs_base) && init_claimed_name(prev, abs_base)) {
+		init_unlink_db(prev);
+		snprintf(init_path, sizeof init_path, "%s", prev);
+		int fd = open(init_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+	}
 	for (int i = 0; i < 10000; i++) {
 		if (i == 0) {
 			snprintf(init_path, sizeof init_path, "%s", base);
@@ -314,6 +357,9 @@ __attribute__((constructor)) static void init_main(void)
 	bool is_root = !root || !strcmp(root, pidbuf);
 	bool after_exec = root && is_root;
 	const char *prev_py = getenv("MEMPROF_ROOT_PYTHON");
+	const char *root_file = getenv("MEMPROF_ROOT_FILE");
+	if (root_file && strlen(root_file) < sizeof init_root_file)
+		strcpy(init_root_file, root_file);
 	init_is_python = python_present();
 	bool follow;
 	switch (config.follow) {
@@ -343,6 +389,9 @@ __attribute__((constructor)) static void init_main(void)
 	if (init_start_recording(replace) < 0)
 		goto out;
 	init_followed = true;
+	char abs_path[4096];
+	if (is_root && init_absolute(init_path, abs_path, sizeof abs_path))
+		setenv("MEMPROF_ROOT_FILE", abs_path, 1);
 	init_signals();
 	pthread_atfork(init_fork_prepare, init_fork_parent, init_fork_child);
 	if (config.verbose && is_root && !after_exec)

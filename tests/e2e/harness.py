@@ -49,15 +49,26 @@ def pythons():
     return res
 
 
+# The harness's own settings (where the build is); every other MEMPROF_ variable is
+# memprof's, and one left in the caller's environment (MEMPROF_SAMPLE_BYTES, MEMPROF_OUTPUT,
+# MEMPROF_ROOT_PID of a profiled shell...) would change what a test measures.
+HARNESS_VARS = ("MEMPROF_LIB", "MEMPROF_BIN", "MEMPROF_TESTBIN")
+
+
+def preload_env(extra=None):
+    """The environment of a profiled program: the caller's without memprof's settings,
+    the library preloaded, then `extra`."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("MEMPROF_") or k in HARNESS_VARS}
+    e["LD_PRELOAD"] = LIB
+    if extra:
+        e.update(extra)
+    return e
+
+
 def profile(argv, env=None, cwd=None, check_rc=None, timeout=300, input=None):
     """Runs argv under the preload in cwd; returns (CompletedProcess, [profile files])."""
     cwd = cwd or os.getcwd()
-    e = dict(os.environ)
-    e.pop("MEMPROF_ROOT_PID", None)
-    e.pop("MEMPROF_ROOT_PYTHON", None)
-    e["LD_PRELOAD"] = LIB
-    if env:
-        e.update(env)
+    e = preload_env(env)
     before = set(f for f in os.listdir(cwd) if f.startswith("memprof.") and f.endswith(".db"))
     p = subprocess.run(argv, env=e, cwd=cwd, capture_output=True, timeout=timeout, input=input)
     if check_rc is not None and p.returncode != check_rc:

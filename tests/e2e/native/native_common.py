@@ -74,12 +74,4 @@ def profile_files(cwd="."):
     return sorted(os.path.join(cwd, f) for f in os.listdir(cwd) if f.endswith(".db"))
 
 
-def preload_env(extra=None):
-    """The environment harness.profile gives a profiled program (for Popen)."""
-    e = dict(os.environ)
-    e.pop("MEMPROF_ROOT_PID", None)
-    e.pop("MEMPROF_ROOT_PYTHON", None)
-    e["LD_PRELOAD"] = harness.LIB
-    if extra:
-        e.update(extra)
-    return e
+preload_env = harness.preload_env

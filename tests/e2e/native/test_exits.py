@@ -99,13 +99,9 @@ def test_own_sigsegv_handler_kept():
 
 
 def test_sigkill():
-    e = dict(os.environ)
-    for k in ("MEMPROF_ROOT_PID", "MEMPROF_ROOT_PYTHON"):
-        e.pop(k, None)
-    e["LD_PRELOAD"] = harness.LIB
     # commits every 10 ms: the kill a second later leaves a margin of 100 commit
     # intervals for a writer slowed down by a loaded machine (UBSan, CI)
-    e["MEMPROF_FLUSH_MS"] = "10"
+    e = harness.preload_env({"MEMPROF_FLUSH_MS": "10"})
     p = subprocess.Popen([prog("exits"), "sleep"], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         expect_eq(p.stdout.readline(), b"mode sleep\n", "first line")

@@ -52,6 +52,23 @@ def test_existing_file_not_overwritten():
     check("fixed.1.db", pid)
 
 
+def test_existing_file_not_overwritten_by_an_exec():
+    """A root that execs (a shell shim: `sh -c 'exec prog'`) hands its file over to the new
+    image, which replaces the file the root made (fixed.1.db, as fixed.db was taken), not
+    the name the pattern gives: the existing fixed.db is left alone."""
+    with open("fixed.db", "wb") as f:
+        f.write(b"not a memprof file\n")
+    p = subprocess.Popen(["/bin/sh", "-c", 'exec "$0" naming', prog("forks")],
+                         env=preload_env({"MEMPROF_OUTPUT": "fixed.db", "MEMPROF_FOLLOW": "root"}),
+                         stdout=subprocess.PIPE)
+    out, _ = p.communicate(timeout=120)
+    expect_eq((p.returncode, out), (0, b"naming done\n"), "exit status and stdout")
+    with open("fixed.db", "rb") as f:
+        expect_eq(f.read(64), b"not a memprof file\n", "the existing file")
+    expect_eq(sorted(os.listdir(".")), ["fixed.1.db", "fixed.db"], "files")
+    check("fixed.1.db", p.pid)
+
+
 def test_pid_pattern():
     pid = run({"MEMPROF_OUTPUT": "out.%p.db"})
     expect_eq(os.listdir("."), ["out.%d.db" % pid], "files")
