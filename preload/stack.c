@@ -139,7 +139,7 @@ uint32_t stack_child_slow(stack_cache_t *c, uint32_t parent, uint64_t frame)
 	int saved = errno;
 	pthread_mutex_lock(&stack_lock);
 	uint32_t before = stack_next_id, id = stack_global(parent, frame);
-	bool found = stack_next_id == before; /* not made now: the cache had no room for it */
+	bool found = stack_next_id == before; /* already made: a miss a larger cache could have answered */
 	pthread_mutex_unlock(&stack_lock);
 	if (!id) {
 		mp_fail("out of memory for the stack table");
