@@ -77,15 +77,22 @@ static void init_unlink_db(const char *path)
 	unlink(aux);
 }
 
+/* The extension of the pattern's name that init_claim keeps after a number (name.1.db):
+ * ".db", or none. */
+static const char *init_name_ext(const char *base)
+{
+	size_t bl = strlen(base);
+	return bl > 3 && !strcmp(base + bl - 3, ".db") ? ".db" : "";
+}
+
 /* Whether `name` is one init_claim makes of the pattern's name `base`: base itself, or
  * its stem, a dot, a number from 1 and its extension (name.1.db). */
 static bool init_claimed_name(const char *name, const char *base)
 {
 	if (!strcmp(name, base))
 		return true;
-	size_t bl = strlen(base);
-	const char *ext = bl > 3 && !strcmp(base + bl - 3, ".db") ? ".db" : "";
-	size_t stem = bl - strlen(ext), digits = 0;
+	const char *ext = init_name_ext(base);
+	size_t stem = strlen(base) - strlen(ext), digits = 0;
 	if (strncmp(name, base, stem) || name[stem] != '.')
 		return false;
 	const char *d = name + stem + 1;
@@ -127,9 +134,8 @@ static int init_claim(bool replace)
 		if (i == 0) {
 			snprintf(init_path, sizeof init_path, "%s", base);
 		} else {
-			size_t bl = strlen(base);
-			const char *ext = bl > 3 && !strcmp(base + bl - 3, ".db") ? ".db" : "";
-			int stem = (int)(bl - strlen(ext));
+			const char *ext = init_name_ext(base);
+			int stem = (int)(strlen(base) - strlen(ext));
 			snprintf(init_path, sizeof init_path, "%.*s.%d%s", stem, base, i, ext);
 		}
 		int fd = open(init_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);

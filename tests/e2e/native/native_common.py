@@ -73,5 +73,3 @@ def meta(db):
 def profile_files(cwd="."):
     return sorted(os.path.join(cwd, f) for f in os.listdir(cwd) if f.endswith(".db"))
 
-
-preload_env = harness.preload_env

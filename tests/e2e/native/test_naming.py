@@ -5,7 +5,8 @@ import subprocess
 
 import harness
 from harness import expect_eq
-from native_common import expect_row, marks, meta, preload_env, prog, src
+from harness import preload_env
+from native_common import expect_row, marks, meta, prog, src
 
 SRC = src("forks.c")
 NAMING = marks(SRC, "NAMING")["NAMING"]
@@ -20,8 +21,13 @@ def check(db, pid=None):
         expect_eq(int(meta(db)["pid"]), pid, "pid in %s" % db)
 
 
-def run(env):
-    p = subprocess.Popen([prog("forks"), "naming"], env=preload_env(env), stdout=subprocess.PIPE)
+def run(env, shell=False):
+    """Runs `forks naming` under the preload (shell: exec'd by `sh -c`, the root being the
+    shell); returns its pid."""
+    argv = [prog("forks"), "naming"]
+    if shell:
+        argv = ["/bin/sh", "-c", 'exec "$0" naming', prog("forks")]
+    p = subprocess.Popen(argv, env=preload_env(env), stdout=subprocess.PIPE)
     out, _ = p.communicate(timeout=120)
     expect_eq((p.returncode, out), (0, b"naming done\n"), "exit status and stdout")
     return p.pid
@@ -58,15 +64,11 @@ def test_existing_file_not_overwritten_by_an_exec():
     the name the pattern gives: the existing fixed.db is left alone."""
     with open("fixed.db", "wb") as f:
         f.write(b"not a memprof file\n")
-    p = subprocess.Popen(["/bin/sh", "-c", 'exec "$0" naming', prog("forks")],
-                         env=preload_env({"MEMPROF_OUTPUT": "fixed.db", "MEMPROF_FOLLOW": "root"}),
-                         stdout=subprocess.PIPE)
-    out, _ = p.communicate(timeout=120)
-    expect_eq((p.returncode, out), (0, b"naming done\n"), "exit status and stdout")
+    pid = run({"MEMPROF_OUTPUT": "fixed.db", "MEMPROF_FOLLOW": "root"}, shell=True)
     with open("fixed.db", "rb") as f:
         expect_eq(f.read(64), b"not a memprof file\n", "the existing file")
     expect_eq(sorted(os.listdir(".")), ["fixed.1.db", "fixed.db"], "files")
-    check("fixed.1.db", p.pid)
+    check("fixed.1.db", pid)
 
 
 def test_pid_pattern():
