@@ -279,10 +279,12 @@ static void init_fork_prepare(void)
 	writer_fork_prepare();
 	thread_fork_prepare();
 	stack_fork_prepare();
+	mem_fork_prepare();
 }
 
 static void init_fork_parent(void)
 {
+	mem_fork_parent();
 	stack_fork_parent();
 	thread_fork_parent();
 	writer_fork_parent();
@@ -293,6 +295,7 @@ static void init_fork_child(void)
 {
 	bool was = atomic_load(&mp_recording);
 	atomic_store(&mp_recording, 0);
+	mem_fork_child();
 	writer_fork_child();
 	sampler_fork_child();
 	thread_fork_child();

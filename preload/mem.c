@@ -8,7 +8,10 @@
 #define rallocx memprof_je_rallocx
 #define dallocx memprof_je_dallocx
 #define sallocx memprof_je_sallocx
+#define nallocx memprof_je_nallocx
 #include <jemalloc/jemalloc.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 static int mem_flags;
@@ -57,6 +60,89 @@ char *mem_strdup(const char *s)
 	if (d)
 		memcpy(d, s, n);
 	return d;
+}
+
+/* ---- the reuse cache ---------------------------------------------------------------- */
+
+/* Blocks of at most MEM_REUSE_MAX_BLOCK bytes freed through mem_reuse_free, by size
+ * class (jemalloc's: the usable size, 4 classes per doubling), up to MEM_REUSE_BYTES in
+ * all, singly linked through their first word. SQLite allocates and frees a few blocks
+ * per statement (a record being built, a page being balanced, the page cache's buffers);
+ * alone in its slab, such a block made jemalloc, which returns pages at once (see
+ * below), call madvise on every free and fault the page in again on the next
+ * allocation: ~1,300 madvise calls in py_threads' writer, each flushing the TLB of the
+ * program's core as well (an interprocessor interrupt). The cache is taken with a
+ * trylock, so that it never waits: a thread that finds it busy (a fatal signal's flush
+ * on the thread that held it, another thread while the writer has it) goes to jemalloc
+ * directly. */
+#define MEM_REUSE_MAX_BLOCK (64u << 10)
+#define MEM_REUSE_BYTES (256u << 10)
+#define MEM_REUSE_CLASSES 45 /* mem_reuse_class(MEM_REUSE_MAX_BLOCK) + 1 */
+
+static pthread_mutex_t mem_reuse_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *mem_reuse_head[MEM_REUSE_CLASSES];
+static size_t mem_reuse_bytes;
+
+/* The list of usable size u (a jemalloc size class of at most MEM_REUSE_MAX_BLOCK): u =
+ * 2^g + k 2^(g-2) with k in 1..4, or 8, 16, 32, 48, 64 below 2^6. */
+static unsigned mem_reuse_class(size_t u)
+{
+	if (u <= 64)
+		return (unsigned)(u >> 4); /* 8 -> 0, 16 -> 1, 32 -> 2, 48 -> 3, 64 -> 4 */
+	unsigned g = 63u - (unsigned)__builtin_clzll((unsigned long long)(u - 1));
+	return 4 * (g - 5) + 1 + (unsigned)(((u - 1) - ((size_t)1 << g)) >> (g - 2));
+}
+
+void *mem_reuse_alloc(size_t size)
+{
+	size_t u = nallocx(size ? size : 1, mem_flags);
+	if (u && u <= MEM_REUSE_MAX_BLOCK && pthread_mutex_trylock(&mem_reuse_lock) == 0) {
+		unsigned c = mem_reuse_class(u);
+		void *p = mem_reuse_head[c];
+		if (p) {
+			memcpy(&mem_reuse_head[c], p, sizeof(void *));
+			mem_reuse_bytes -= u;
+		}
+		pthread_mutex_unlock(&mem_reuse_lock);
+		if (p)
+			return p;
+	}
+	return mallocx(size ? size : 1, mem_flags);
+}
+
+void mem_reuse_free(void *p)
+{
+	if (!p)
+		return;
+	size_t u = sallocx(p, mem_flags);
+	if (u <= MEM_REUSE_MAX_BLOCK && pthread_mutex_trylock(&mem_reuse_lock) == 0) {
+		bool kept = mem_reuse_bytes + u <= MEM_REUSE_BYTES;
+		if (kept) {
+			unsigned c = mem_reuse_class(u);
+			memcpy(p, &mem_reuse_head[c], sizeof(void *));
+			mem_reuse_head[c] = p;
+			mem_reuse_bytes += u;
+		}
+		pthread_mutex_unlock(&mem_reuse_lock);
+		if (kept)
+			return;
+	}
+	dallocx(p, mem_flags);
+}
+
+void mem_fork_prepare(void)
+{
+	pthread_mutex_lock(&mem_reuse_lock);
+}
+
+void mem_fork_parent(void)
+{
+	pthread_mutex_unlock(&mem_reuse_lock);
+}
+
+void mem_fork_child(void)
+{
+	pthread_mutex_init(&mem_reuse_lock, NULL);
 }
 
 /* jemalloc's own start-up settings. memprof uses only its private arena, so one

@@ -12,5 +12,14 @@ void mem_free(void *p);
 char *mem_strdup(const char *s);
 /* malloc-compatible functions for SQLite and zstd. */
 size_t mem_usable(void *p);
+/* mem_alloc and mem_free for blocks freed and allocated again and again (SQLite's): not
+ * zeroed, and up to 256 KiB of freed blocks kept for reuse (mem.c). Either free function
+ * takes a block of either allocation function. */
+void *mem_reuse_alloc(size_t size);
+void mem_reuse_free(void *p);
+/* Fork: the prepare handler takes the cache's lock. */
+void mem_fork_prepare(void);
+void mem_fork_parent(void);
+void mem_fork_child(void);
 
 #endif
