@@ -57,6 +57,7 @@ typedef struct db {
 	bool has_clock_start; /* else the pass sets clock_start to the first event */
 	double ticks_per_sec;
 	uint64_t dropped_events;
+	uint64_t queued_bytes_peak; /* the most the event blocks queued for the writer held (0: not recorded) */
 	const char *stopped_reason; /* recording stopped early (memory short, ...): why, or NULL */
 	uint64_t stopped_ticks;     /*   and when */
 	uint64_t last_ticks;

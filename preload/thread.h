@@ -171,6 +171,9 @@ void thread_foreach(void (*fn)(mp_thread_t *, void *), void *arg);
 void thread_reap(void (*before_free)(mp_thread_t *));
 /* Returns a consumed block to the pool. */
 void thread_block_release(mp_thread_t *t, thread_block_t *b);
+/* The most memory the blocks queued for the writer (sealed, not yet consumed) held at
+ * once, all threads together. */
+size_t thread_queued_peak_bytes(void);
 /* Events dropped because recording could not go on (writer gone). */
 extern atomic_ulong thread_dropped;
 /* Wakes the writer. */

@@ -549,6 +549,7 @@ static void writer_cycle(bool final)
 	writer_set_meta("clock_ticks_per_sec", buf);
 	writer_meta_u64("last_ticks", writer_last_ticks);
 	writer_meta_u64("dropped_events", atomic_load(&thread_dropped));
+	writer_meta_u64("queued_bytes_peak", thread_queued_peak_bytes());
 	uint64_t stop_ticks;
 	const char *stop = mp_stopped(&stop_ticks);
 	if (stop) { /* as dropped_events: rewritten at every commit */
