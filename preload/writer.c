@@ -97,6 +97,8 @@ static uint64_t writer_last_ticks;
 
 /* ---- SQLite on memprof's own memory ----------------------------------------------- */
 
+/* SQLite frees and allocates a few blocks per statement: they go through the reuse cache
+ * (mem.c), without which nearly every free returned its page to the system. */
 static void *writer_sq_malloc(int n) { return mem_reuse_alloc((size_t)n); }
 static void writer_sq_free(void *p) { mem_reuse_free(p); }
 static void *writer_sq_realloc(void *p, int n) { return mem_realloc(p, (size_t)n); }
