@@ -156,8 +156,10 @@ static int db_load_meta(db_t *db)
 		db->ticks_per_sec = strtod(v, NULL);
 	if ((v = db_meta_get(db, "dropped_events")))
 		db->dropped_events = strtoull(v, NULL, 10);
-	if ((v = db_meta_get(db, "queued_bytes_peak")))
+	if ((v = db_meta_get(db, "queued_bytes_peak"))) {
 		db->queued_bytes_peak = strtoull(v, NULL, 10);
+		db->has_queued_bytes_peak = true;
+	}
 	db->stopped_reason = db_meta_get(db, "stopped_reason");
 	if ((v = db_meta_get(db, "stopped_ticks")))
 		db->stopped_ticks = strtoull(v, NULL, 10);

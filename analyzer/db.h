@@ -57,7 +57,8 @@ typedef struct db {
 	bool has_clock_start; /* else the pass sets clock_start to the first event */
 	double ticks_per_sec;
 	uint64_t dropped_events;
-	uint64_t queued_bytes_peak; /* the most the event blocks queued for the writer held (0: not recorded) */
+	uint64_t queued_bytes_peak; /* the most the event blocks queued for the writer held */
+	bool has_queued_bytes_peak; /* files from before it was recorded do not have it */
 	const char *stopped_reason; /* recording stopped early (memory short, ...): why, or NULL */
 	uint64_t stopped_ticks;     /*   and when */
 	uint64_t last_ticks;

@@ -50,10 +50,13 @@ static void stats_json(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 	fprintf(f,
 		",\"end_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64 ",\"leaked_blocks\":%" PRIu64
 		",\"end_marker\":%s,\"unmatched_frees\":%" PRIu64 ",\"replaced_allocations\":%" PRIu64
-		",\"unknown_stacks\":%" PRIu64 ",\"samples\":%zu,\"queued_bytes_peak\":%" PRIu64,
+		",\"unknown_stacks\":%" PRIu64 ",\"samples\":%zu,\"queued_bytes_peak\":",
 		ps->end_heap, ps->heap, ps->live_blocks, ps->has_end ? "true" : "false",
-		ps->unmatched_frees, ps->replaced_allocations, ps->unknown_stacks, p->db.n_samples,
-		p->db.queued_bytes_peak);
+		ps->unmatched_frees, ps->replaced_allocations, ps->unknown_stacks, p->db.n_samples);
+	if (p->db.has_queued_bytes_peak)
+		fprintf(f, "%" PRIu64, p->db.queued_bytes_peak);
+	else
+		fputs("null", f); /* a file from before it was recorded */
 	fprintf(f, ",\"temporary_allocations\":%" PRIu64 ",\"temporary_bytes\":%" PRIu64,
 		ps->temporary, ps->temporary_bytes);
 	fputs(",\"allocators\":{", f);
@@ -111,7 +114,7 @@ static void stats_text(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 	fprintf(f, "%-22s %s in %s blocks\n", "never freed:", units_bytes(b1, ps->heap),
 		units_count(b2, ps->live_blocks));
 	fprintf(f, "%-22s %s\n", "dropped events:", units_count(b1, p->db.dropped_events));
-	if (p->db.queued_bytes_peak)
+	if (p->db.has_queued_bytes_peak)
 		fprintf(f, "%-22s %s\n", "writer queue peak:", units_bytes(b1, p->db.queued_bytes_peak));
 	if (p->db.stopped_reason)
 		fprintf(f, "%-22s at %.3f s: %s\n", "recording stopped:", db_seconds(&p->db, p->db.stopped_ticks),

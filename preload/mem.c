@@ -15,11 +15,14 @@
 #include <string.h>
 
 static int mem_flags;
+static bool mem_reuse_on; /* the size classes are the ones mem_reuse_class knows */
 
 /* This jemalloc is memprof's alone, so its automatic arena is memprof's private arena.
  * No mallctl call: its first use sets up statistics for every arena, ~0.4 MB (python3
  * -c pass 12.4 -> 12.0 MB without it). An allocation initializes jemalloc here, during
  * memprof's start-up. */
+static bool mem_reuse_class_ok(void);
+
 int mem_init(void)
 {
 	mem_flags = MALLOCX_ARENA(0) | MALLOCX_TCACHE_NONE;
@@ -27,6 +30,7 @@ int mem_init(void)
 	if (!p)
 		return -1;
 	dallocx(p, mem_flags);
+	mem_reuse_on = mem_reuse_class_ok();
 	return 0;
 }
 
@@ -71,10 +75,10 @@ char *mem_strdup(const char *s)
  * alone in its slab, such a block made jemalloc, which returns pages at once (see
  * below), call madvise on every free and fault the page in again on the next
  * allocation: ~1,300 madvise calls in py_threads' writer, each flushing the TLB of the
- * program's core as well (an interprocessor interrupt). The cache is taken with a
- * trylock, so that it never waits: a thread that finds it busy (a fatal signal's flush
- * on the thread that held it, another thread while the writer has it) goes to jemalloc
- * directly. */
+ * program's core as well (an interprocessor interrupt). SQLite runs on one thread at a
+ * time (under the writer's lock), so the cache's lock is not contended; it is taken with
+ * a trylock all the same, so that no allocation ever waits for it (the fork handler holds
+ * it across a fork): a call that finds it busy goes to jemalloc directly. */
 #define MEM_REUSE_MAX_BLOCK (64u << 10)
 #define MEM_REUSE_BYTES (256u << 10)
 #define MEM_REUSE_CLASSES 45 /* mem_reuse_class(MEM_REUSE_MAX_BLOCK) + 1 */
@@ -93,10 +97,25 @@ static unsigned mem_reuse_class(size_t u)
 	return 4 * (g - 5) + 1 + (unsigned)(((u - 1) - ((size_t)1 << g)) >> (g - 2));
 }
 
+/* Whether jemalloc's size classes up to MEM_REUSE_MAX_BLOCK are the ones mem_reuse_class
+ * numbers 0, 1, 2, ... (a 16-byte quantum, as on x86-64): with another quantum two
+ * classes would share a list, and the cache is left off. */
+static bool mem_reuse_class_ok(void)
+{
+	unsigned want = 0;
+	for (size_t s = 1; s <= MEM_REUSE_MAX_BLOCK; want++) {
+		size_t u = nallocx(s, mem_flags);
+		if (!u || mem_reuse_class(u) != want || want >= MEM_REUSE_CLASSES)
+			return false;
+		s = u + 1;
+	}
+	return want == MEM_REUSE_CLASSES;
+}
+
 void *mem_reuse_alloc(size_t size)
 {
 	size_t u = nallocx(size ? size : 1, mem_flags);
-	if (u && u <= MEM_REUSE_MAX_BLOCK && pthread_mutex_trylock(&mem_reuse_lock) == 0) {
+	if (mem_reuse_on && u && u <= MEM_REUSE_MAX_BLOCK && pthread_mutex_trylock(&mem_reuse_lock) == 0) {
 		unsigned c = mem_reuse_class(u);
 		void *p = mem_reuse_head[c];
 		if (p) {
@@ -115,7 +134,7 @@ void mem_reuse_free(void *p)
 	if (!p)
 		return;
 	size_t u = sallocx(p, mem_flags);
-	if (u <= MEM_REUSE_MAX_BLOCK && pthread_mutex_trylock(&mem_reuse_lock) == 0) {
+	if (mem_reuse_on && u <= MEM_REUSE_MAX_BLOCK && pthread_mutex_trylock(&mem_reuse_lock) == 0) {
 		bool kept = mem_reuse_bytes + u <= MEM_REUSE_BYTES;
 		if (kept) {
 			unsigned c = mem_reuse_class(u);
@@ -128,6 +147,14 @@ void mem_reuse_free(void *p)
 			return;
 	}
 	dallocx(p, mem_flags);
+}
+
+size_t mem_reuse_cached(void)
+{
+	pthread_mutex_lock(&mem_reuse_lock);
+	size_t n = mem_reuse_bytes;
+	pthread_mutex_unlock(&mem_reuse_lock);
+	return n;
 }
 
 void mem_fork_prepare(void)

@@ -17,6 +17,8 @@ size_t mem_usable(void *p);
  * takes a block of either allocation function. */
 void *mem_reuse_alloc(size_t size);
 void mem_reuse_free(void *p);
+/* The bytes the cache holds (tests). */
+size_t mem_reuse_cached(void);
 /* Fork: the prepare handler takes the cache's lock. */
 void mem_fork_prepare(void);
 void mem_fork_parent(void);

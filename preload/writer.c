@@ -33,7 +33,7 @@
  * best compression), several busy threads share the budget (smaller chunks, and the
  * profiler's memory does not grow with the number of threads). */
 #define WRITER_CHUNK_START (32u << 10)
-#define WRITER_RAW_BUDGET (1u << 20)
+#define WRITER_RAW_BUDGET (2u << 20)
 /* zstd level 3 with smaller match tables than its default for 1 MiB inputs (2^17 and
  * 2^16 entries): the compressor's state is 888 KiB instead of 1,272 KiB, for files
  * about 1% larger (the py_json capture 12.58 -> 12.69 MB, black's 55.8 -> 56.6 MB,

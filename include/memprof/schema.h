@@ -16,7 +16,8 @@
 /* meta keys: schema_version, memprof_version, pid, ppid, command (shell-quoted), argv
  * (JSON array), exe, cwd, start_time_unix (seconds, float), clock ("tsc" or "monotonic"),
  * clock_start_ticks, clock_ticks_per_sec, python_version (Python processes), native_stacks,
- * max_depth, sample_interval_ms, dropped_events, last_ticks (the newest event or sample
+ * max_depth, sample_interval_ms, dropped_events, queued_bytes_peak (the most memory the
+ * blocks of events waiting for the writer held at once), last_ticks (the newest event or sample
  * written), status ("running", then "complete" after a clean shutdown), and when an
  * internal failure (memory short, the file unwritable) stopped recording early:
  * stopped_reason (text) and stopped_ticks (when). */

@@ -67,14 +67,18 @@ int main(void)
 			kept += cls[i], nkept++;
 		mem_reuse_free(freed[i]);
 	}
+	test_mem_expect(mem_reuse_cached() == kept, "bytes kept of one block a class", mem_reuse_cached(), kept);
+	/* (a block not kept went back to jemalloc, which may hand its address out again:
+	 * only the kept ones are compared by address) */
 	for (unsigned i = 0; i < nc; i++) {
 		void *p = mem_reuse_alloc(cls[i]);
 		test_mem_expect(mem_usable(p) == cls[i], "usable size of a block from the cache", mem_usable(p), cls[i]);
-		test_mem_expect((i < nkept) == (p == freed[i]), "a kept block comes back for its class", p == freed[i],
-				i < nkept);
+		if (i < nkept)
+			test_mem_expect(p == freed[i], "a kept block comes back for its class", p == freed[i], 1);
 		memset(p, 0xa5, cls[i]); /* the whole class is the block's (ASan checks) */
 		freed[i] = p;
 	}
+	test_mem_expect(mem_reuse_cached() == 0, "bytes kept once every class took its block", mem_reuse_cached(), 0);
 	for (unsigned i = 0; i < nc; i++)
 		mem_free(freed[i]);
 
@@ -86,11 +90,14 @@ int main(void)
 	test_mem_expect(b == a, "a smaller request of the class", b == a, 1);
 	mem_reuse_free(b);
 
-	/* a larger block is never kept: were it, the cap below would keep fewer blocks */
+	/* a larger block is never kept */
+	size_t before = mem_reuse_cached();
 	void *l = mem_reuse_alloc(TEST_MEM_MAX_BLOCK + 1);
 	test_mem_expect(mem_usable(l) > TEST_MEM_MAX_BLOCK, "usable size of a large block", mem_usable(l),
 			TEST_MEM_MAX_BLOCK + 1);
 	mem_reuse_free(l);
+	test_mem_expect(mem_reuse_cached() == before, "bytes kept after a large block's free", mem_reuse_cached(),
+			before);
 
 	/* the cap: 64 KiB blocks, five of them freed; four are kept */
 	void *big[5];
@@ -98,16 +105,15 @@ int main(void)
 		big[i] = mem_reuse_alloc(TEST_MEM_MAX_BLOCK);
 	for (unsigned i = 0; i < 5; i++)
 		mem_reuse_free(big[i]);
-	unsigned back = 0;
+	/* the 5000-byte block is still kept: 4 * 64 KiB + its class passes the cap */
+	test_mem_expect(mem_reuse_cached() == ua + 3 * TEST_MEM_MAX_BLOCK, "bytes kept within the cap",
+			mem_reuse_cached(), ua + 3 * TEST_MEM_MAX_BLOCK);
 	void *again[5];
-	for (unsigned i = 0; i < 5; i++) {
+	for (unsigned i = 0; i < 5; i++)
 		again[i] = mem_reuse_alloc(TEST_MEM_MAX_BLOCK);
-		for (unsigned j = 0; j < 5; j++)
-			back += again[i] == big[j];
-	}
-	/* the 5000-byte block is still kept: 4 * 64 KiB + its class passes the cap (and the
-	 * large block, had it been kept, would leave room for 2) */
-	test_mem_expect(back == 3, "64 KiB blocks kept within the cap", back, 3);
+	/* the three kept come back first, the last freed first */
+	test_mem_expect(again[0] == big[2] && again[1] == big[1] && again[2] == big[0], "64 KiB blocks from the cache",
+			again[0] == big[2] && again[1] == big[1] && again[2] == big[0], 1);
 	for (unsigned i = 0; i < 5; i++)
 		mem_reuse_free(again[i]);
 	void *c = mem_reuse_alloc(5000);
@@ -117,11 +123,13 @@ int main(void)
 	/* while the lock is held, neither function waits or uses the cache */
 	void *d = mem_reuse_alloc(300);
 	mem_reuse_free(d);
+	size_t held = mem_reuse_cached();
 	mem_fork_prepare();
 	void *e = mem_reuse_alloc(300);
 	test_mem_expect(e != d, "no block from a busy cache", e == d, 0);
 	mem_reuse_free(e); /* to jemalloc */
 	mem_fork_parent();
+	test_mem_expect(mem_reuse_cached() == held, "nothing kept by a busy cache", mem_reuse_cached(), held);
 	void *f = mem_reuse_alloc(300);
 	test_mem_expect(f == d, "the cache after its lock is released", f == d, 1);
 	mem_free(f);

@@ -75,11 +75,13 @@ def test_stress_cross_thread_frees():
     expect_eq(s["status"], "complete", "status")
     # The blocks of events queued for the writer, all threads together: at most 10 plus
     # two a thread (preload/thread.c, THREAD_MAX_QUEUED), 26 blocks of 64 KiB and a header
-    # (1.7 MB) here; 22 measured. Without the bound across threads each thread queued up
-    # to 9: 68-69 blocks, 4.5 MB.
+    # (1.7 MB) here; 21-24 measured, with and without other load on the machine. Threads
+    # stop waiting when the writer consumes nothing for ~100 ms, so a stalled writer can
+    # let a few more in: the limit leaves room for 20. Without the bound across threads
+    # each thread queued up to 9: 68-69 blocks, 4.4-4.5 MB.
     q = s["queued_bytes_peak"]
-    if not 64 * 1024 <= q <= 2 * MiB:
-        raise AssertionError("queued_bytes_peak %d: want 64 KiB to 2 MiB" % q)
+    if not 64 * 1024 <= q <= 3 * MiB:
+        raise AssertionError("queued_bytes_peak %d: want 64 KiB to 3 MiB" % q)
     L = marks(SRC, "STRESS_MALLOC")
     rows = harness.report_rows(db)
     expect_row(rows, SRC, L["STRESS_MALLOC"], "stress malloc", allocations=T * N, allocated_bytes=total, end_bytes=0)
