@@ -11,18 +11,16 @@
 #define nallocx memprof_je_nallocx
 #include <jemalloc/jemalloc.h>
 #include <pthread.h>
-#include <stdint.h>
 #include <string.h>
 
 static int mem_flags;
 static bool mem_reuse_on; /* the size classes are the ones mem_reuse_class knows */
+static bool mem_reuse_class_ok(void);
 
 /* This jemalloc is memprof's alone, so its automatic arena is memprof's private arena.
  * No mallctl call: its first use sets up statistics for every arena, ~0.4 MB (python3
  * -c pass 12.4 -> 12.0 MB without it). An allocation initializes jemalloc here, during
- * memprof's start-up. */
-static bool mem_reuse_class_ok(void);
-
+ * memprof's start-up; then the reuse cache checks jemalloc's size classes. */
 int mem_init(void)
 {
 	mem_flags = MALLOCX_ARENA(0) | MALLOCX_TCACHE_NONE;

@@ -5,7 +5,6 @@
  * (as the fork handler holds it) both functions go to jemalloc without waiting. */
 #include "mem.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
