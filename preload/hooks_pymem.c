@@ -198,7 +198,7 @@ static __attribute__((noinline)) void *hooks_pymem_calloc_sampled(void *ctx, siz
 static void *hooks_pymem_malloc_sampling(void *ctx, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
-	if (mp_likely(size <= RECORD_SMALL_REQUEST) && record_skip_alloc(size))
+	if (mp_likely(size <= RECORD_SMALL_REQUEST) && record_skip_alloc_sampling(size))
 		return d->orig.malloc(d->orig.ctx, size);
 	return hooks_pymem_malloc_sampled(ctx, size);
 }
@@ -206,7 +206,7 @@ static void *hooks_pymem_malloc_sampling(void *ctx, size_t size)
 static void *hooks_pymem_calloc_sampling(void *ctx, size_t n, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
-	if (mp_likely(!size || n <= RECORD_SMALL_REQUEST / size) && record_skip_alloc(n * size))
+	if (mp_likely(!size || n <= RECORD_SMALL_REQUEST / size) && record_skip_alloc_sampling(n * size))
 		return d->orig.calloc(d->orig.ctx, n, size);
 	return hooks_pymem_calloc_sampled(ctx, n, size);
 }

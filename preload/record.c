@@ -99,7 +99,9 @@ static bool record_sample_forget(const void *p)
 	return found;
 }
 
-static int64_t record_sample_draw(mp_thread_t *t)
+__thread uint64_t record_sample_left MP_TLS;
+
+static uint64_t record_sample_draw(mp_thread_t *t)
 {
 	int saved = errno; /* log() may set it */
 	if (!t->rng)
@@ -110,7 +112,7 @@ static int64_t record_sample_draw(mp_thread_t *t)
 	double u = ((double)(t->rng >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
 	double d = -log(u) * (double)record_sample_bytes;
 	errno = saved;
-	return d > 9e18 ? INT64_MAX : (int64_t)d + 1;
+	return d > 9e18 ? UINT64_MAX : (uint64_t)d + 1;
 }
 
 int record_sampling_init(void)
@@ -127,12 +129,12 @@ static inline bool record_sample_alloc(mp_thread_t *t, const void *p, size_t siz
 {
 	if (!record_sample_bytes)
 		return true;
-	if (!t->sample_left)
-		t->sample_left = record_sample_draw(t);
-	t->sample_left -= (int64_t)(size < INT64_MAX ? size : INT64_MAX);
-	if (t->sample_left > 0)
+	uint64_t left = record_sample_left ? record_sample_left : record_sample_draw(t);
+	if (left > size) {
+		record_sample_left = left - size;
 		return false;
-	t->sample_left = record_sample_draw(t);
+	}
+	record_sample_left = record_sample_draw(t);
 	record_sample_remember(p);
 	return true;
 }

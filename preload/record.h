@@ -42,17 +42,28 @@ static inline _Atomic uint64_t *record_sample_bucket(const void *p)
 	return &record_sample_slots[record_sample_index(p) * RECORD_SAMPLE_WAYS];
 }
 
-/* True when the allocation is certainly not sampled (just counted down). */
-static inline bool record_skip_alloc(size_t size)
+/* Sampling mode: the bytes the calling thread may still allocate before its next sample
+ * (0: none drawn yet). A variable of its own, not a field of the thread's state, so that
+ * the countdown of the hooks' fast paths is one load from the thread pointer. */
+extern __thread uint64_t record_sample_left MP_TLS;
+
+/* In sampling mode: true when the allocation is certainly not sampled (just counted
+ * down). */
+static inline bool record_skip_alloc_sampling(size_t size)
 {
-	if (mp_likely(!record_sample_bytes))
-		return false;
-	mp_thread_t *t = thread_self;
-	if (mp_likely(t->cap) && t->sample_left > (int64_t)size) {
-		t->sample_left -= (int64_t)size;
+	uint64_t left = record_sample_left;
+	if (mp_likely(left > size)) {
+		record_sample_left = left - size;
 		return true;
 	}
 	return false;
+}
+
+/* True when the allocation is certainly not sampled (in sampling mode, just counted
+ * down). */
+static inline bool record_skip_alloc(size_t size)
+{
+	return mp_unlikely(record_sample_bytes) && record_skip_alloc_sampling(size);
 }
 
 /* True when the block is certainly not a sampled one: not in its bucket, and the bucket

@@ -65,7 +65,6 @@ typedef struct mp_thread {
 	pid_t tid;
 	uint64_t stamp;       /* the thread's newest timestamp (record.c) */
 	uint32_t stamp_uses;
-	int64_t sample_left; /* sampling mode: bytes until the next sample (0: not drawn) */
 	unsigned long stuck_at; /* the writer's progress when this thread last gave up waiting */
 	uint64_t rng;
 	_Alignas(64) atomic_uint outstanding; /* sealed blocks not yet consumed */

@@ -648,7 +648,9 @@ int writer_start(const char *path)
 		writer_db = NULL;
 		return -EIO;
 	}
-	if (writer_exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF; PRAGMA cache_size=-256;") < 0 ||
+	/* synchronous=OFF before the switch to WAL, which would otherwise sync the new file
+	 * four times (fdatasync: 2-3 ms of the program's start-up here) */
+	if (writer_exec("PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL; PRAGMA cache_size=-256;") < 0 ||
 	    writer_exec(MP_SCHEMA_SQL) < 0)
 		return -EIO;
 	if (writer_prepare("INSERT INTO events(thread,count,first_ts,last_ts,raw_bytes,data) VALUES(?,?,?,?,?,?)",
