@@ -217,12 +217,14 @@ int pass_run(pass_t *p, db_t *db)
 		}
 		case MP_EV_FREE:
 			if (addrmap_take(&live, ev.addr, &old)) {
-				p->frees++;
 				uint64_t size = pass_release(p, &big, ev.addr, &old);
+				/* the block's weight, as its allocation counted: in a sampled
+				 * profile the frees are an estimate as the allocations are */
+				uint64_t wbytes, wcount;
+				pass_weight(p, ev.addr, size, &wbytes, &wcount);
+				p->frees += wcount;
 				pass_last_t *l = &last[thread];
 				if (l->valid && l->addr == ev.addr && l->stack == old.b && l->size == size) {
-					uint64_t wbytes, wcount;
-					pass_weight(p, ev.addr, size, &wbytes, &wcount);
 					pass_stack_t *s = &p->stacks[old.b];
 					s->temp_count += wcount;
 					s->temp_bytes += wbytes;

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 import random
 import re
@@ -439,6 +440,44 @@ alloc 1 23 b00 5 1
        "temporary on the basic profile")
     nothing = ok("temporary", os.path.join(TMP, "paths.db"))
     check("no temporary allocations" in nothing, "temporary text without any:\n" + nothing)
+
+
+def sampled_weight(addr, size, n):
+    """The analyzer's weight of a block recorded in sampling mode with mean n (pass.c): q =
+    1 - e^(-size/n); size/q bytes (rounded); 1/q blocks, as floor(1/q) plus one with
+    probability frac(1/q), drawn from a hash of address and size (so that its free
+    weighs what its allocation did)."""
+    c = 1 / -math.expm1(-size / n)
+    m = (1 << 64) - 1
+    h = (((addr ^ (size * 0x9E3779B97F4A7C15 & m)) & m) * 0xC2B2AE3D27D4EB4F) & m
+    u = (h >> 11) / 9007199254740992.0
+    return round(size * c), math.floor(c) + (1 if u < c - math.floor(c) else 0)
+
+
+def test_sampled_weights():
+    """A sampled profile (meta sample_bytes 1000): every figure is weighted, frees as
+    allocations are. Blocks of 100, 300 and 700 bytes (weights of about 10.5, 3.9 and
+    2.0 blocks) are freed, one of 1 MB (weight 1: always sampled) is kept, so the frees
+    are the allocations but that one, and one block is live at the end."""
+    spec = ["meta command sampled", "meta pid 9", "meta clock_ticks_per_sec 1000", "meta clock_start_ticks 0",
+            "meta sample_bytes 1000"]
+    line_code(spec, [10, 20])
+    blocks = [(0x1000, 100), (0x2000, 300), (0x3000, 700)]
+    ts = 1
+    for addr, size in blocks:
+        spec += ["alloc 1 %d %x %d 1" % (ts, addr, size), "free 1 %d %x" % (ts + 1, addr)]
+        ts += 2
+    spec.append("alloc 1 %d 9000 1000000 2" % ts)
+    db = mk("sampled.db", "\n".join(spec) + "\n")
+    w = [sampled_weight(a, s, 1000) for a, s in blocks]
+    freed = sum(c for _, c in w)
+    check(freed >= 10 + 3 + 2, "weights %r" % w)
+    s = json.loads(ok("stats", "--format=json", db))
+    eq((s["allocations"], s["frees"], s["allocated_bytes"], s["end_bytes"], s["unmatched_frees"]),
+       (freed + 1, freed, sum(b for b, _ in w) + 1000000, 1000000, 0), "sampled stats")
+    eq((s["temporary_allocations"], s["temporary_bytes"]), (freed, sum(b for b, _ in w)), "sampled temporary")
+    text = ok("stats", db)
+    check("frees:                 %d\n" % freed in text, "stats text frees:\n" + text)
 
 
 def test_progress():
@@ -1154,6 +1193,7 @@ def main():
     test_source_lines()
     test_paths()
     test_temporary()
+    test_sampled_weights()
     test_progress()
     test_lines()
     test_native()

@@ -73,6 +73,8 @@ def compare(py, env):
     es, ss = stats(exact_db), stats(sampled_db)
     within(ss["allocated_bytes"], es["allocated_bytes"], 0.10, "%s total allocated" % py)
     within(ss["peak_heap_bytes"], es["peak_heap_bytes"], 0.10, "%s peak heap" % py)
+    within(ss["allocations"], es["allocations"], 0.10, "%s allocations" % py)
+    within(ss["frees"], es["frees"], 0.10, "%s frees" % py)
     expect_eq(ss["unmatched_frees"], 0, "%s unmatched frees in sampling mode" % py)
     if os.path.getsize(sampled_db) * 5 > os.path.getsize(exact_db):
         raise AssertionError("sampled file %d bytes vs exact %d" % (
