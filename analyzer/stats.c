@@ -57,8 +57,11 @@ static void stats_json(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 		fprintf(f, "%" PRIu64, p->db.queued_bytes_peak);
 	else
 		fputs("null", f); /* a file from before it was recorded */
-	fprintf(f, ",\"temporary_allocations\":%" PRIu64 ",\"temporary_bytes\":%" PRIu64,
-		ps->temporary, ps->temporary_bytes);
+	if (ps->sample_bytes > 0) /* pass.c: not known from samples */
+		fputs(",\"temporary_allocations\":null,\"temporary_bytes\":null", f);
+	else
+		fprintf(f, ",\"temporary_allocations\":%" PRIu64 ",\"temporary_bytes\":%" PRIu64,
+			ps->temporary, ps->temporary_bytes);
 	fputs(",\"allocators\":{", f);
 	int first = 1;
 	for (int a = 0; a < MP_AL_COUNT; a++) {
@@ -100,9 +103,12 @@ static void stats_text(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 	fprintf(f, "%-22s %s (%s)\n", "allocations:", units_count(b1, ps->allocations),
 		units_bytes(b2, ps->allocated_bytes));
 	fprintf(f, "%-22s %s\n", "frees:", units_count(b1, ps->frees));
-	fprintf(f, "%-22s %s (%.1f%%, %s)\n", "temporary:", units_count(b1, ps->temporary),
-		ps->allocations ? 100.0 * (double)ps->temporary / (double)ps->allocations : 0.0,
-		units_bytes(b2, ps->temporary_bytes));
+	if (ps->sample_bytes > 0)
+		fprintf(f, "%-22s %s\n", "temporary:", "not known in a sampled profile");
+	else
+		fprintf(f, "%-22s %s (%.1f%%, %s)\n", "temporary:", units_count(b1, ps->temporary),
+			ps->allocations ? 100.0 * (double)ps->temporary / (double)ps->allocations : 0.0,
+			units_bytes(b2, ps->temporary_bytes));
 	fprintf(f, "%-22s %s at %.3f s\n", "peak heap:", units_bytes(b1, ps->peak_heap), p->peak_time_s);
 	if (p->db.n_samples)
 		fprintf(f, "%-22s %s at %.3f s (%zu samples)\n", "peak RSS:", units_bytes(b1, rss.peak),

@@ -72,6 +72,14 @@ static void temporary_text(FILE *f, const profile_t *p, const rows_row_t *rows, 
 
 int temporary_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 {
+	if (p->pass.sample_bytes > 0) {
+		/* the thread's next allocation is most often one that was not recorded */
+		fprintf(stderr,
+			"memprof: temporary: a sampled profile (sample_bytes %.0f) cannot tell temporary "
+			"allocations: it does not hold the allocations between its samples\n",
+			p->pass.sample_bytes);
+		return 1;
+	}
 	size_t all;
 	rows_row_t *rows = rows_build(p, ROWS_BY_LINE, ROWS_SORT_TEMPORARY, &all);
 	size_t total = 0; /* sorted by temp_count first: the rows with any come first */

@@ -456,7 +456,7 @@ def sampled_weight(addr, size, n):
 
 def test_sampled_weights():
     """A sampled profile (meta sample_bytes 1000): every figure is weighted, frees as
-    allocations are. Blocks of 100, 300 and 700 bytes (weights of about 10.5, 3.9 and
+    allocations are; temporary allocations are not known. Blocks of 100, 300 and 700 bytes (weights of about 10.5, 3.9 and
     2.0 blocks) are freed, one of 1 MB (weight 1: always sampled) is kept, so the frees
     are the allocations but that one, and one block is live at the end."""
     spec = ["meta command sampled", "meta pid 9", "meta clock_ticks_per_sec 1000", "meta clock_start_ticks 0",
@@ -475,9 +475,14 @@ def test_sampled_weights():
     s = json.loads(ok("stats", "--format=json", db))
     eq((s["allocations"], s["frees"], s["allocated_bytes"], s["end_bytes"], s["unmatched_frees"]),
        (freed + 1, freed, sum(b for b, _ in w) + 1000000, 1000000, 0), "sampled stats")
-    eq((s["temporary_allocations"], s["temporary_bytes"]), (freed, sum(b for b, _ in w)), "sampled temporary")
+    # temporary needs every allocation (the thread's next one is most often not sampled;
+    # py_alloc read 94% temporary sampled, 0.1% exact): not known
+    eq((s["temporary_allocations"], s["temporary_bytes"]), (None, None), "sampled temporary")
     text = ok("stats", db)
     check("frees:                 %d\n" % freed in text, "stats text frees:\n" + text)
+    check("temporary:             not known in a sampled profile\n" in text, "stats text temporary:\n" + text)
+    rc, out, err = run("temporary", db)
+    eq((rc, out, err.count("\n"), "sampled profile" in err), (1, "", 1, True), "temporary on a sampled profile: %r" % err)
 
 
 def test_progress():
