@@ -150,12 +150,21 @@ static inline bool record_sample_free(const void *p)
  * events made with the GIL held (PyMem MEM/OBJ) reuse the thread's newest stamp: the GIL
  * orders them, and a thread takes a fresh stamp whenever another thread made the
  * previous GIL event (so a thread that takes the GIL over always stamps later than the
- * one it took it from) and at least every RECORD_STAMP_REUSE events (the time axis stays
- * within microseconds). Blocks over 512 bytes come from malloc, which threads without
- * the GIL share, so their allocations are always stamped fresh; an early stamp is
- * always safe for a free. Every fresh stamp updates the thread's newest stamp, so each
+ * one it took it from), at least every RECORD_STAMP_REUSE events, and at the first GIL
+ * event after each tick of the sampler (record_gil_stamp_expire): a program that sleeps
+ * or computes without allocating would otherwise stamp its next events (the free of a
+ * 64 MiB buffer after a second's sleep) with the time of its last one. So a reused stamp
+ * is early by at most one sampler interval, and never crosses an RSS sample taken since
+ * it was made. Blocks over 512 bytes come from malloc, which threads without the GIL
+ * share, so their allocations are always stamped fresh; an early stamp is always safe
+ * for a free's pairing. Every fresh stamp updates the thread's newest stamp, so each
  * thread's stamps never decrease. */
-uint32_t record_gil_last;
+_Atomic uint32_t record_gil_last;
+
+void record_gil_stamp_expire(void)
+{
+	atomic_store_explicit(&record_gil_last, 0, memory_order_relaxed);
+}
 
 static inline bool record_holds_gil(int allocator)
 {
@@ -265,5 +274,5 @@ void record_end(void)
 
 void record_fork_child(void)
 {
-	record_gil_last = 0;
+	record_gil_stamp_expire();
 }

@@ -117,9 +117,13 @@ void *record_alloc_gil(void *ctx, void *(*malloc_fn)(void *, size_t), void *(*ca
 void record_free(void *p, uint64_t ts);
 
 /* GIL events reuse the thread's newest stamp while the same thread makes them, for at
- * most RECORD_STAMP_REUSE events (record.c explains why that is safe). */
+ * most RECORD_STAMP_REUSE events and until the sampler's next tick (record.c explains
+ * why that is safe). */
 #define RECORD_STAMP_REUSE 32
-extern uint32_t record_gil_last; /* id of the thread that made the last GIL event */
+/* id of the thread that made the last GIL event; 0 after record_gil_stamp_expire */
+extern _Atomic uint32_t record_gil_last;
+/* The sampler's tick (every MEMPROF_INTERVAL_MS): the next GIL event takes a fresh stamp. */
+void record_gil_stamp_expire(void);
 
 /* A fresh stamp: the thread's newest from now on. */
 static inline uint64_t record_fresh(mp_thread_t *t, uint64_t ts)
@@ -133,14 +137,15 @@ static inline uint64_t record_fresh(mp_thread_t *t, uint64_t ts)
  * event, and has reused the stamp fewer than RECORD_STAMP_REUSE - 1 times. */
 static inline bool record_gil_stamp_reusable(const mp_thread_t *t)
 {
-	return record_gil_last == t->id && t->stamp_uses + 1 < RECORD_STAMP_REUSE;
+	return atomic_load_explicit(&record_gil_last, memory_order_relaxed) == t->id &&
+	       t->stamp_uses + 1 < RECORD_STAMP_REUSE;
 }
 
 /* The stamp of an event made with the GIL held. */
 static inline uint64_t record_gil_stamp(mp_thread_t *t)
 {
 	if (mp_unlikely(!record_gil_stamp_reusable(t))) {
-		record_gil_last = t->id;
+		atomic_store_explicit(&record_gil_last, t->id, memory_order_relaxed);
 		return record_fresh(t, clock_now());
 	}
 	t->stamp_uses++;

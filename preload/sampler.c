@@ -3,6 +3,7 @@
 #include "sampler.h"
 #include "clock.h"
 #include "mp.h"
+#include "record.h"
 #include "writer.h"
 
 #include <fcntl.h>
@@ -19,6 +20,8 @@ static int sampler_fd = -1;
 
 static void sampler_take(void)
 {
+	/* before the sample's stamp: a GIL event made after it cannot carry an older one */
+	record_gil_stamp_expire();
 	char buf[128];
 	ssize_t n = pread(sampler_fd, buf, sizeof buf - 1, 0);
 	if (n <= 0)

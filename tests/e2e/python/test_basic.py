@@ -3,6 +3,7 @@ a thread's list alive at the end, a loop of short-lived objects, and a program w
 exit status and output are the same as without memprof. Also PYTHONMALLOC=malloc
 (the same figures, nothing recorded twice), tracemalloc started at start-up, and the
 pyenv shim (one file only)."""
+import json
 import os
 import shutil
 
@@ -117,6 +118,28 @@ def test_tracemalloc_at_startup():
             if not BIG <= peak <= BIG + slack:
                 raise AssertionError("%s peak at the big line: %d, want %d + at most %d" % (w, peak, BIG, slack))
             harness.expect_eq(harness.stats(db)["dropped_events"], 0, w + " dropped_events")
+
+
+def test_time_axis_after_sleep():
+    """A Python event made after the program slept or computed without allocating is
+    stamped with the time it happened, not its thread's previous event's: the heap of
+    sleepfree.py holds its 64 MiB buffer through the 0.5 s sleep (samples 10 ms apart,
+    at least 0.4 s of them) and has dropped it for the 0.3 s after. Events made with
+    the GIL reuse their thread's last stamp; before the sampler's tick ended that
+    reuse, the buffer's free was stamped with its allocation's time and the heap fell
+    at once (held 0.00 s)."""
+    for py in pythons():
+        p, files = harness.profile([py, prog("sleepfree.py")], check_rc=0)
+        ts = harness.analyze("timeseries", "--format=json", one(files, py))
+        samples = json.loads(ts)["samples"]
+        held = [s["time_s"] for s in samples if s["heap_bytes"] >= 64 << 20]
+        harness.expect_eq(bool(held), True, "%s: a sample holding the buffer" % py)
+        harness.expect_eq(held[-1] - held[0] >= 0.4, True,
+                          "%s: heap held the buffer from %.3f s to %.3f s" % (py, held[0], held[-1]))
+        after = [s for s in samples if s["time_s"] > held[-1]]
+        harness.expect_eq(bool(after) and after[-1]["time_s"] - held[-1] >= 0.2 and
+                          all(s["heap_bytes"] < 64 << 20 for s in after), True,
+                          "%s: the buffer dropped after the sleep (%d samples after)" % (py, len(after)))
 
 
 def test_pyenv_shim():
