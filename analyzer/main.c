@@ -206,6 +206,9 @@ int main(int argc, char **argv)
 		return main_usage_error("%s: one FILE only ('%s' is extra)", cmd->name, sub_argv[optind + 1]);
 	const char *path = sub_argv[optind];
 
+	if (output_same_file(o.output, path))
+		return main_usage_error("%s: -o %s would overwrite the profile it reads", cmd->name, o.output);
+
 	profile_t p;
 	progress_start();
 	if (profile_open(&p, path, o.focus)) {
@@ -213,19 +216,19 @@ int main(int argc, char **argv)
 		profile_close(&p);
 		return MAIN_BAD_INPUT;
 	}
-	FILE *out = output_open(o.output);
-	if (!out) {
+	output_t out;
+	if (output_open(&out, o.output)) {
 		fprintf(stderr, "memprof: %s: %s\n", o.output, strerror(errno));
 		profile_close(&p);
 		return MAIN_BAD_INPUT;
 	}
-	int rc = cmd->run(&p, &o, out);
-	if (output_close(out) && !rc) {
+	int rc = cmd->run(&p, &o, out.f);
+	/* no half-written file, and a file that was there stays as it was: the command
+	 * said why it failed */
+	if (output_close(&out, !rc) && !rc) {
 		fprintf(stderr, "memprof: %s: write error\n", o.output ? o.output : "standard output");
 		rc = MAIN_BAD_INPUT;
 	}
-	if (rc && out != stdout)
-		unlink(o.output); /* no half-written file: the command said why it failed */
 	profile_close(&p);
 	return rc ? MAIN_BAD_INPUT : MAIN_OK;
 }

@@ -1,24 +1,80 @@
 /* output: the bytes that leave the analyzer. */
 #include "output.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-FILE *output_open(const char *path)
+int output_open(output_t *o, const char *path)
 {
+	*o = (output_t){stdout, path, NULL};
 	if (!path || strcmp(path, "-") == 0)
-		return stdout;
-	return fopen(path, "w");
+		return 0;
+	struct stat st;
+	bool exists = stat(path, &st) == 0;
+	if (exists && !S_ISREG(st.st_mode)) {
+		o->f = fopen(path, "w");
+		return o->f ? 0 : -1;
+	}
+	size_t n = strlen(path);
+	o->tmp = malloc(n + sizeof ".XXXXXX");
+	if (!o->tmp)
+		return -1;
+	memcpy(o->tmp, path, n);
+	memcpy(o->tmp + n, ".XXXXXX", sizeof ".XXXXXX");
+	int fd = mkstemp(o->tmp);
+	if (fd < 0) {
+		free(o->tmp);
+		o->tmp = NULL;
+		return -1;
+	}
+	/* the mode fopen would give: the file's own, or 0666 less the umask */
+	mode_t mode = exists ? st.st_mode & 07777 : 0666;
+	if (!exists) {
+		mode_t mask = umask(0);
+		umask(mask);
+		mode &= ~mask;
+	}
+	fchmod(fd, mode);
+	o->f = fdopen(fd, "w");
+	if (!o->f) {
+		int e = errno;
+		close(fd);
+		unlink(o->tmp);
+		free(o->tmp);
+		o->tmp = NULL;
+		errno = e;
+		return -1;
+	}
+	return 0;
 }
 
-int output_close(FILE *f)
+int output_close(output_t *o, bool ok)
 {
-	int err = ferror(f) != 0;
-	if (f == stdout)
-		err |= fflush(f) != 0;
+	int err = ferror(o->f) != 0;
+	if (o->f == stdout)
+		err |= fflush(o->f) != 0;
 	else
-		err |= fclose(f) != 0;
+		err |= fclose(o->f) != 0;
+	if (o->tmp) {
+		if (ok && !err && rename(o->tmp, o->path) != 0)
+			err = 1;
+		if (!ok || err)
+			unlink(o->tmp);
+		free(o->tmp);
+		o->tmp = NULL;
+	}
 	return err ? -1 : 0;
+}
+
+bool output_same_file(const char *path, const char *other)
+{
+	struct stat a, b;
+	return path && strcmp(path, "-") != 0 && stat(path, &a) == 0 && stat(other, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 void output_csv_str(FILE *f, const char *s)

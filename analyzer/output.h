@@ -2,13 +2,26 @@
 #ifndef MEMPROF_ANALYZER_OUTPUT_H
 #define MEMPROF_ANALYZER_OUTPUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
-/* stdout when path is NULL or "-". Returns NULL with errno set. */
-FILE *output_open(const char *path);
-/* Flushes and closes (not stdout's fd); returns 0 or -1 if anything failed to be written. */
-int output_close(FILE *f);
+/* Where a command writes: stdout when path is NULL or "-"; a regular file (or a new one)
+ * is written as a temporary file beside it that output_close renames over it, so that a
+ * command that fails leaves what was there; anything else (a device, a pipe) directly. */
+typedef struct output {
+	FILE *f;
+	const char *path;
+	char *tmp; /* the temporary file, or NULL */
+} output_t;
+
+/* 0, or -1 with errno set. */
+int output_open(output_t *o, const char *path);
+/* Flushes and closes (not stdout's fd); with ok, puts the file in place. Returns 0, or
+ * -1 if anything failed to be written (the file then left as it was). */
+int output_close(output_t *o, bool ok);
+/* Whether path names the same file as `other` (an output that would overwrite its input). */
+bool output_same_file(const char *path, const char *other);
 
 /* A CSV field: quoted (with "" doubling) only when it holds , " CR or LF. */
 void output_csv_str(FILE *f, const char *s);

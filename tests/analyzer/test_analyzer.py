@@ -636,6 +636,19 @@ free 1 95 1a
     outf = os.path.join(TMP, "lines-fail.txt")
     rc, so, se = run("lines", "-o", outf, "app.py", db)
     check(rc == 1 and not os.path.exists(outf), "a failed command leaves no -o file")
+    with open(outf, "w") as f:
+        f.write("an earlier report\n")
+    rc, so, se = run("lines", "-o", outf, "app.py", db)
+    eq((rc, open(outf).read()), (1, "an earlier report\n"), "a failed command leaves an existing -o file as it was")
+    check(not [f for f in os.listdir(TMP) if f.startswith("lines-fail.txt.")], "no temporary file left")
+    copy = os.path.join(TMP, "lines-copy.db")
+    shutil.copyfile(db, copy)
+    rc, so, se = run("stats", "-o", copy, copy)
+    eq((rc, len(se.splitlines()) >= 1, "would overwrite the profile" in se), (2, True, True),
+       "-o naming the profile it reads: %r" % se)
+    eq(open(copy, "rb").read(), open(db, "rb").read(), "the profile named by -o left as it was")
+    rc, so, se = run("stats", "-o", os.devnull, db)
+    eq((rc, os.path.exists(os.devnull) and not os.path.isfile(os.devnull)), (0, True), "-o /dev/null stays a device")
     rc, so, se = run("lines", db)
     eq(rc, 2, "lines without FILE.py is a usage error")
 
