@@ -43,6 +43,9 @@ void profile_text_header(FILE *f, const profile_t *p, const char *what)
 	if (p->db.dropped_events)
 		fprintf(f, "WARNING: %s events were dropped while recording: numbers are incomplete\n",
 			units_count(b1, p->db.dropped_events));
+	if (p->pass.sample_bytes > 0)
+		fprintf(f, "sampled: one allocation recorded per %s allocated on average; figures are estimates\n",
+			units_bytes(b1, (uint64_t)p->pass.sample_bytes));
 }
 
 void profile_json_header(FILE *f, const profile_t *p)
@@ -65,4 +68,6 @@ void profile_json_header(FILE *f, const profile_t *p)
 	}
 	fputs(",\"status\":", f);
 	output_json_str(f, p->db.status);
+	/* 0: every allocation recorded; else the figures are estimates (Sampling mode) */
+	fprintf(f, ",\"sample_bytes\":%.0f", p->pass.sample_bytes > 0 ? p->pass.sample_bytes : 0.0);
 }

@@ -11,7 +11,12 @@ int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 	const db_t *db = &p->db;
 	if (strcmp(o->format, "mprof") == 0) {
 		/* memory_profiler writes "CMDLINE <cmd>" then "MEM <MiB:.6f> <unix time:.4f>". */
-		fprintf(out, "CMDLINE %s\n", db->command);
+		/* one line: a newline in the command (python3 -c 'a\nb') would be a line
+		 * mprof's reader cannot split into field and value */
+		fputs("CMDLINE ", out);
+		for (const char *c = db->command; *c; c++)
+			fputc(*c == '\n' || *c == '\r' ? ' ' : *c, out);
+		fputc('\n', out);
 		for (size_t i = 0; i < db->n_samples; i++)
 			fprintf(out, "MEM %.6f %.4f\n", (double)db->samples[i].rss / 1048576.0,
 				db->start_time_unix + db_seconds(db, db->samples[i].ts));

@@ -232,6 +232,16 @@ def test_basic():
        "CMDLINE python3 app.py --x\n"
        "MEM 9.536743 1700000000.5000\nMEM 11.444092 1700000000.8000\nMEM 19.073486 1700000001.1500\n"
        "MEM 14.305115 1700000001.6000\nMEM 13.351440 1700000002.5000\n", "timeseries mprof")
+    # a command with a newline (python3 -c 'a\nb') stays on the CMDLINE line, which
+    # memory_profiler's reader splits into field and value
+    nl = os.path.join(TMP, "newline.db")
+    shutil.copyfile(db, nl)
+    c = sqlite3.connect(nl)
+    c.execute("UPDATE meta SET value = ? WHERE key = 'command'", ("python3 -c 'x = 1\nprint(x)'",))
+    c.commit()
+    c.close()
+    eq(ok("timeseries", "--format=mprof", nl).splitlines()[0], "CMDLINE python3 -c 'x = 1 print(x)'",
+       "mprof CMDLINE of a command with a newline")
     tj = json.loads(ok("timeseries", "--format=json", db))
     eq([(x["time_s"], x["rss_bytes"], x["heap_bytes"]) for x in tj["samples"]],
        [(0.0, 10000000, 0), (0.3, 12000000, 1050), (0.65, 20000000, 7050), (1.1, 15000000, 2464),
@@ -481,6 +491,13 @@ def test_sampled_weights():
     text = ok("stats", db)
     check("frees:                 %d\n" % freed in text, "stats text frees:\n" + text)
     check("temporary:             not known in a sampled profile\n" in text, "stats text temporary:\n" + text)
+    # every header says the figures are estimates
+    eq(s["sample_bytes"], 1000, "sampled JSON header")
+    for cmd in ("report", "peak", "leaks", "stats"):
+        check("sampled: one allocation recorded per 1000 B allocated on average; figures are estimates\n"
+              in ok(cmd, db), "%s text header of a sampled profile" % cmd)
+    eq(json.loads(ok("stats", "--format=json", os.path.join(TMP, "temporary.db")))["sample_bytes"], 0,
+       "an exact profile's JSON header")
     rc, out, err = run("temporary", db)
     eq((rc, out, err.count("\n"), "sampled profile" in err), (1, "", 1, True), "temporary on a sampled profile: %r" % err)
 
