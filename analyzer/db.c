@@ -9,6 +9,7 @@
 #include "db.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,6 +52,9 @@ static int db_sql_fail(db_t *db, const char *what)
 	const char *msg = sqlite3_errmsg(db->sql);
 	if (code == SQLITE_NOTADB)
 		return db_fail(db, "not a SQLite database");
+	if (strstr(msg, "no such table") && db->wal_alone)
+		return db_fail(db, "no tables yet: a profile still being written keeps them in its -wal file; "
+				   "copy that file too, or read the profile once its program has ended");
 	if (strstr(msg, "no such table") || strstr(msg, "no such column"))
 		return db_fail(db, "not a memprof database (%s)", msg);
 	if (code == SQLITE_CORRUPT)
@@ -97,11 +101,15 @@ static int db_check_file(db_t *db, const char *path)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return db_fail(db, "%s", strerror(errno));
-	char head[16];
+	unsigned char head[20];
 	ssize_t n = read(fd, head, sizeof head);
 	close(fd);
 	if (n != (ssize_t)sizeof head || memcmp(head, "SQLite format 3", 16) != 0)
 		return db_fail(db, "not a SQLite database");
+	/* file format version numbers 2: WAL mode */
+	char wal[PATH_MAX];
+	db->wal_alone = head[18] == 2 && head[19] == 2 && snprintf(wal, sizeof wal, "%s-wal", path) < (int)sizeof wal &&
+			stat(wal, &st) != 0;
 	return 0;
 }
 

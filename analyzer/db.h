@@ -46,6 +46,8 @@ typedef struct db {
 	sqlite3 *sql;
 	const char *path;
 	char err[512]; /* the reason of the last failure, for "memprof: FILE: reason" */
+	bool wal_alone; /* a file in WAL mode with no -wal file beside it (a copy made while
+			 * its program ran: the data is in the -wal file it was copied from) */
 
 	db_meta_t *meta;
 	size_t n_meta;

@@ -1148,6 +1148,15 @@ def test_bad_input(basic):
     c.commit()
     c.close()
     bad(other, "another SQLite database", "not a memprof database")
+    # a copy of a profile still being written: its tables are in the -wal file, not copied
+    live, copy = os.path.join(TMP, "live.db"), os.path.join(TMP, "live-copy.db")
+    c = sqlite3.connect(live)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)")
+    c.commit()
+    shutil.copyfile(live, copy)  # the connection is open: nothing checkpointed yet
+    c.close()
+    bad(copy, "a copy made while the program ran", "copy that file too")
     bad(mk("v99.db", BASIC_SPEC + "meta schema_version 99\n"),
         "unknown schema version", "schema version '99'")
     bad(mk("nover.db", BASIC_SPEC + "meta schema_version -\n"), "no schema version",
