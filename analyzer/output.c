@@ -14,8 +14,8 @@ int output_open(output_t *o, const char *path)
 	if (!path || strcmp(path, "-") == 0)
 		return 0;
 	struct stat st;
-	bool exists = stat(path, &st) == 0;
-	if (exists && !S_ISREG(st.st_mode)) {
+	bool exists = lstat(path, &st) == 0;
+	if (exists && !S_ISREG(st.st_mode)) { /* also a symbolic link: written through */
 		o->f = fopen(path, "w");
 		return o->f ? 0 : -1;
 	}

@@ -8,7 +8,8 @@
 
 /* Where a command writes: stdout when path is NULL or "-"; a regular file (or a new one)
  * is written as a temporary file beside it that output_close renames over it, so that a
- * command that fails leaves what was there; anything else (a device, a pipe) directly. */
+ * command that fails leaves what was there; anything else (a device, a pipe, a symbolic
+ * link) directly. */
 typedef struct output {
 	FILE *f;
 	const char *path;
