@@ -73,23 +73,26 @@ static inline void pass_weight(const pass_t *p, uint64_t addr, uint64_t size, ui
 	*count = (uint64_t)fl + (u < c - fl ? 1 : 0);
 }
 
-/* Sizes of 4 GiB and more do not fit a map slot: they live in a side map `big`.
- * Returns the block's recorded size. */
-static uint64_t pass_release(pass_t *p, addrmap_t *big, uint64_t addr, const addrmap_entry_t *blk)
+/* A block released: its recorded size and its weight (pass_weight). */
+typedef struct pass_released {
+	uint64_t size, wbytes, wcount;
+} pass_released_t;
+
+/* Sizes of 4 GiB and more do not fit a map slot: they live in a side map `big`. */
+static pass_released_t pass_release(pass_t *p, addrmap_t *big, uint64_t addr, const addrmap_entry_t *blk)
 {
-	uint64_t size = blk->a;
+	pass_released_t r = {blk->a, 0, 0};
 	addrmap_entry_t b;
 	if (blk->a == UINT32_MAX && addrmap_take(big, addr, &b))
-		size = (uint64_t)b.b << 32 | b.a;
-	uint64_t wbytes, wcount;
-	pass_weight(p, addr, size, &wbytes, &wcount);
+		r.size = (uint64_t)b.b << 32 | b.a;
+	pass_weight(p, addr, r.size, &r.wbytes, &r.wcount);
 	pass_stack_t *s = &p->stacks[blk->b];
 	pass_touch(p, s);
-	s->live_bytes -= wbytes;
-	s->live_count -= wcount;
-	p->heap -= wbytes;
-	p->live_blocks -= wcount;
-	return size;
+	s->live_bytes -= r.wbytes;
+	s->live_count -= r.wcount;
+	p->heap -= r.wbytes;
+	p->live_blocks -= r.wcount;
+	return r;
 }
 
 static void pass_snapshot_end(pass_t *p, uint64_t ts)
@@ -217,19 +220,17 @@ int pass_run(pass_t *p, db_t *db)
 		}
 		case MP_EV_FREE:
 			if (addrmap_take(&live, ev.addr, &old)) {
-				uint64_t size = pass_release(p, &big, ev.addr, &old);
-				/* the block's weight, as its allocation counted: in a sampled
-				 * profile the frees are an estimate as the allocations are */
-				uint64_t wbytes, wcount;
-				pass_weight(p, ev.addr, size, &wbytes, &wcount);
-				p->frees += wcount;
+				pass_released_t r = pass_release(p, &big, ev.addr, &old);
+				/* weighed as its allocation was: in a sampled profile the frees
+				 * are an estimate as the allocations are */
+				p->frees += r.wcount;
 				pass_last_t *l = &last[thread];
-				if (l->valid && l->addr == ev.addr && l->stack == old.b && l->size == size) {
+				if (l->valid && l->addr == ev.addr && l->stack == old.b && l->size == r.size) {
 					pass_stack_t *s = &p->stacks[old.b];
-					s->temp_count += wcount;
-					s->temp_bytes += wbytes;
-					p->temporary += wcount;
-					p->temporary_bytes += wbytes;
+					s->temp_count += r.wcount;
+					s->temp_bytes += r.wbytes;
+					p->temporary += r.wcount;
+					p->temporary_bytes += r.wbytes;
 					l->valid = 0;
 				}
 			} else {
