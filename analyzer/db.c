@@ -87,6 +87,31 @@ const char *db_meta_get(const db_t *db, const char *key)
 	return NULL;
 }
 
+/* Whether PATH followed by SUFFIX (SQLite's -wal or -shm file) exists; a name too long
+ * to build counts as there, so that it is never removed. */
+static bool db_side_exists(const char *path, const char *suffix)
+{
+	char side[PATH_MAX];
+	struct stat st;
+	return snprintf(side, sizeof side, "%s%s", path, suffix) >= (int)sizeof side || stat(side, &st) == 0;
+}
+
+/* Opening a file in WAL mode makes SQLite create its -shm file, and its -wal file when
+ * there is none (a copy of a profile made while its program ran): remove the ones it made,
+ * the -wal only when empty, so that reading a file leaves its directory as it was. */
+static void db_remove_side_files(const db_t *db)
+{
+	char side[PATH_MAX];
+	struct stat st;
+	if (!db->had_wal && snprintf(side, sizeof side, "%s-wal", db->path) < (int)sizeof side &&
+	    stat(side, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0)
+		unlink(side);
+	/* a -wal that came meanwhile (not ours: it is not empty) is a program writing the file */
+	if (!db->had_shm && snprintf(side, sizeof side, "%s-shm", db->path) < (int)sizeof side &&
+	    (db->had_wal || !db_side_exists(db->path, "-wal")))
+		unlink(side);
+}
+
 static int db_check_file(db_t *db, const char *path)
 {
 	struct stat st;
@@ -106,10 +131,10 @@ static int db_check_file(db_t *db, const char *path)
 	close(fd);
 	if (n != (ssize_t)sizeof head || memcmp(head, "SQLite format 3", 16) != 0)
 		return db_fail(db, "not a SQLite database");
+	db->had_wal = db_side_exists(path, "-wal");
+	db->had_shm = db_side_exists(path, "-shm");
 	/* file format version numbers 2: WAL mode */
-	char wal[PATH_MAX];
-	db->wal_alone = head[18] == 2 && head[19] == 2 && snprintf(wal, sizeof wal, "%s-wal", path) < (int)sizeof wal &&
-			stat(wal, &st) != 0;
+	db->wal_alone = head[18] == 2 && head[19] == 2 && !db->had_wal;
 	return 0;
 }
 
@@ -329,8 +354,10 @@ int db_open(db_t *db, const char *path)
 
 void db_close(db_t *db)
 {
-	if (db->sql)
+	if (db->sql) {
 		sqlite3_close(db->sql);
+		db_remove_side_files(db);
+	}
 	for (size_t i = 0; i < db->n_meta; i++) {
 		free(db->meta[i].key);
 		free(db->meta[i].value);

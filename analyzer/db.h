@@ -48,6 +48,8 @@ typedef struct db {
 	char err[512]; /* the reason of the last failure, for "memprof: FILE: reason" */
 	bool wal_alone; /* a file in WAL mode with no -wal file beside it (a copy made while
 			 * its program ran: the data is in the -wal file it was copied from) */
+	bool had_wal, had_shm; /* the -wal and -shm files were there before we opened the file:
+				* the ones SQLite makes for us are removed when we close it */
 
 	db_meta_t *meta;
 	size_t n_meta;

@@ -319,6 +319,16 @@ def test_wal_recovery():
     eq((s["status"], s["samples"], s["peak_rss_bytes"], s["duration_s"], s["allocations"]),
        ("running", 6, 30000000, 3.0, 10), "WAL content read")
     eq(hashlib.sha256(open(db, "rb").read()).hexdigest(), digest, "main file not modified with WAL")
+    # a copy of the file with its -wal and no -shm: read alike, and left as it was (the -shm
+    # that SQLite makes to read it is removed)
+    copy = os.path.join(TMP, "wal-copy.db")
+    shutil.copyfile(db, copy)
+    shutil.copyfile(db + "-wal", copy + "-wal")
+    wal_digest = hashlib.sha256(open(copy + "-wal", "rb").read()).hexdigest()
+    eq(json.loads(ok("stats", "--format=json", copy))["samples"], 6, "WAL copy read")
+    eq(sorted(f for f in os.listdir(TMP) if f.startswith("wal-copy.db")), ["wal-copy.db", "wal-copy.db-wal"],
+       "no -shm left beside a copy")
+    eq(hashlib.sha256(open(copy + "-wal", "rb").read()).hexdigest(), wal_digest, "-wal of a copy not modified")
 
 
 def test_source_lines():
@@ -1157,6 +1167,8 @@ def test_bad_input(basic):
     shutil.copyfile(live, copy)  # the connection is open: nothing checkpointed yet
     c.close()
     bad(copy, "a copy made while the program ran", "copy that file too")
+    check(not os.path.exists(copy + "-wal") and not os.path.exists(copy + "-shm"),
+          "reading a copy leaves no -wal or -shm beside it")
     bad(mk("v99.db", BASIC_SPEC + "meta schema_version 99\n"),
         "unknown schema version", "schema version '99'")
     bad(mk("nover.db", BASIC_SPEC + "meta schema_version -\n"), "no schema version",
