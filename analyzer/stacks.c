@@ -106,7 +106,7 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 			sp.n = 0;
 			locate_walk(p->locate, e[i].node, stacks_frame, &sp);
 			if (!sp.n)
-				fputs("      (empty stack)\n", out);
+				fputs("      <no stack>\n", out);
 			fputc('\n', out);
 		}
 		if (shown < n)
