@@ -6,6 +6,7 @@ pyenv shim (one file only)."""
 import json
 import os
 import shutil
+import time
 
 import harness
 from pycommon import line_rows, line_sum, one, prog, pythons, tag
@@ -140,6 +141,61 @@ def test_time_axis_after_sleep():
         harness.expect_eq(bool(after) and after[-1]["time_s"] - held[-1] >= 0.2 and
                           all(s["heap_bytes"] < 64 << 20 for s in after), True,
                           "%s: the buffer dropped after the sleep (%d samples after)" % (py, len(after)))
+
+
+def mprof_read(path):
+    """memory_profiler's own reader (mprof.read_mprofile_file, Debian's
+    python3-memory-profiler) on PATH: (cmd_line, [MiB], [unix time])."""
+    code = ("import json, sys, mprof\n"
+            "d = mprof.read_mprofile_file(sys.argv[1])\n"
+            "print(json.dumps([d['cmd_line'], d['mem_usage'], d['timestamp']]))\n")
+    p = harness.run_plain(["/usr/bin/python3", "-c", code, path])
+    if p.returncode != 0:
+        raise AssertionError("memory_profiler cannot read %s: %s" % (path, p.stderr.decode()[-2000:]))
+    return json.loads(p.stdout)
+
+
+def held_for(mib, times):
+    """How long the samples at or above 64 MiB span, in seconds."""
+    held = [t for m, t in zip(mib, times) if m >= 64]
+    return held[-1] - held[0] if held else 0.0
+
+
+def test_mprof_format_against_memory_profiler():
+    """`timeseries --format=mprof` is read by memory_profiler's own reader, with the
+    command line, the RSS of the profile's samples in MiB and their unix times; and
+    memory_profiler measuring the same program (`mprof run`, RSS every 0.1 s) sees the
+    same curve: the 64 MiB buffer of sleepfree.py held for about 0.5 s, peaks within
+    16 MiB (memprof's own memory is in its RSS)."""
+    if not os.path.exists("/usr/lib/python3/dist-packages/mprof.py"):
+        raise harness.Skip("python3-memory-profiler is not installed (scripts/setup installs it)")
+    py = "/usr/bin/python3"
+    before = time.time()
+    p, files = harness.profile([py, prog("sleepfree.py")], check_rc=0)
+    after = time.time()
+    db = one(files, py)
+    dat = db + ".dat"
+    harness.analyze("timeseries", "--format=mprof", "-o", dat, db)
+    cmd, mib, times = mprof_read(dat)
+    samples = json.loads(harness.analyze("timeseries", "--format=json", db))["samples"]
+    harness.expect_eq(len(mib), len(samples), "one MEM line per sample")
+    harness.expect_eq(all(abs(m - s["rss_bytes"] / 2**20) < 0.01 for m, s in zip(mib, samples)), True,
+                      "MEM values are the samples' RSS in MiB")
+    harness.expect_eq(before - 1 <= times[0] <= times[-1] <= after + 1, True,
+                      "MEM times within the run (%.3f..%.3f, run %.3f..%.3f)" % (times[0], times[-1], before, after))
+    harness.expect_eq("sleepfree.py" in cmd, True, "CMDLINE names the program: %r" % cmd)
+    ours = held_for(mib, times)
+    harness.expect_eq(0.4 <= ours <= 1.0, True, "memprof: RSS at 64 MiB or more for %.3f s" % ours)
+
+    theirs_dat = db + ".theirs.dat"
+    r = harness.run_plain(["/usr/bin/python3-mprof", "run", "-T", "0.02", "-o", theirs_dat,
+                           py, prog("sleepfree.py")])
+    harness.expect_eq(r.returncode, 0, "mprof run: %s" % r.stderr.decode()[-500:])
+    _, tmib, ttimes = mprof_read(theirs_dat)
+    theirs = held_for(tmib, ttimes)
+    harness.expect_eq(0.4 <= theirs <= 1.0, True, "memory_profiler: RSS at 64 MiB or more for %.3f s" % theirs)
+    harness.expect_eq(abs(max(mib) - max(tmib)) <= 16, True,
+                      "peak RSS: memprof %.1f MiB, memory_profiler %.1f MiB" % (max(mib), max(tmib)))
 
 
 def test_pyenv_shim():
