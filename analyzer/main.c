@@ -13,6 +13,7 @@
 #include "memprof/schema.h"
 #include "output.h"
 #include "progress.h"
+#include "run.h"
 
 enum { MAIN_OK = 0, MAIN_BAD_INPUT = 1, MAIN_USAGE = 2 };
 
@@ -76,6 +77,7 @@ static void main_usage(FILE *f)
 		fputs(c->opts & OPT_METRIC ? " --metric=peak|allocated|end|leaked" : "", f);
 		fputc('\n', f);
 	}
+	fputs("  run         PROGRAM [ARGS...]: run a program under memprof (memprof run --help)\n", f);
 	fputs("\noptions for every command:\n"
 	      "  -o, --output=FILE  write to FILE instead of standard output\n"
 	      "  -h, --help         this help\n"
@@ -114,6 +116,8 @@ int main(int argc, char **argv)
 		printf("memprof %s (schema version %d)\n", MP_VERSION, MP_SCHEMA_VERSION);
 		return MAIN_OK;
 	}
+	if (strcmp(argv[1], "run") == 0)
+		return run_main(argc - 1, argv + 1);
 	const main_cmd_t *cmd = NULL;
 	for (size_t i = 0; i < sizeof main_cmds / sizeof *main_cmds; i++)
 		if (strcmp(argv[1], main_cmds[i].name) == 0)

@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <memprof/naming.h>
 #include <memprof/schema.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,20 +54,6 @@ static char init_root_file[4096];
 
 /* ---- the output file ----------------------------------------------------------------- */
 
-static void init_expand(const char *pattern, char *out, size_t cap)
-{
-	size_t k = 0;
-	for (const char *p = pattern; *p && k + 24 < cap; p++) {
-		if (p[0] == '%' && p[1] == 'p') {
-			k += (size_t)snprintf(out + k, cap - k, "%d", (int)getpid());
-			p++;
-		} else {
-			out[k++] = *p;
-		}
-	}
-	out[k] = 0;
-}
-
 static void init_unlink_db(const char *path)
 {
 	char aux[4200];
@@ -77,21 +64,13 @@ static void init_unlink_db(const char *path)
 	unlink(aux);
 }
 
-/* The extension of the pattern's name that init_claim keeps after a number (name.1.db):
- * ".db", or none. */
-static const char *init_name_ext(const char *base)
-{
-	size_t bl = strlen(base);
-	return bl > 3 && !strcmp(base + bl - 3, ".db") ? ".db" : "";
-}
-
 /* Whether `name` is one init_claim makes of the pattern's name `base`: base itself, or
  * its stem, a dot, a number from 1 and its extension (name.1.db). */
 static bool init_claimed_name(const char *name, const char *base)
 {
 	if (!strcmp(name, base))
 		return true;
-	const char *ext = init_name_ext(base);
+	const char *ext = mp_name_ext(base);
 	size_t stem = strlen(base) - strlen(ext), digits = 0;
 	if (strncmp(name, base, stem) || name[stem] != '.')
 		return false;
@@ -119,7 +98,7 @@ static bool init_absolute(const char *path, char *out, size_t cap)
 static int init_claim(bool replace)
 {
 	char base[4096], abs_base[4096];
-	init_expand(config.output ? config.output : "memprof.%p.db", base, sizeof base);
+	mp_name_expand(config.output ? config.output : MP_DEFAULT_OUTPUT, getpid(), base, sizeof base);
 	const char *prev = replace && init_root_file[0] ? init_root_file : NULL;
 	if (prev && init_absolute(base, abs_base, sizeof abs_base) && init_claimed_name(prev, abs_base)) {
 		init_unlink_db(prev);
@@ -130,14 +109,8 @@ static int init_claim(bool replace)
 			return 0;
 		}
 	}
-	for (int i = 0; i < 10000; i++) {
-		if (i == 0) {
-			snprintf(init_path, sizeof init_path, "%s", base);
-		} else {
-			const char *ext = init_name_ext(base);
-			int stem = (int)(strlen(base) - strlen(ext));
-			snprintf(init_path, sizeof init_path, "%.*s.%d%s", stem, base, i, ext);
-		}
+	for (int i = 0; i < MP_NAME_TRIES; i++) {
+		mp_name_candidate(base, i, init_path, sizeof init_path);
 		int fd = open(init_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
 		if (fd >= 0) {
 			close(fd);

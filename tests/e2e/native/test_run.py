@@ -1,0 +1,121 @@
+"""`memprof run PROGRAM`: the program runs under the library found beside the analyzer,
+with the exit status, signal, output and errors of a plain run (one line more on stderr,
+naming the file), also when the name is taken (name.1.db), when a signal is sent to memprof
+(passed on) and for a Python program with the options' settings."""
+import os
+import signal
+import subprocess
+import sys
+
+import harness
+from harness import expect_eq
+from native_common import MiB, expect_row, marks, meta, prog, src
+
+SRC = src("exits.c")
+EXITS = prog("exits")
+
+
+def run_env():
+    """The caller's environment without memprof's settings or a preload of its own."""
+    return {k: v for k, v in os.environ.items()
+            if (not k.startswith("MEMPROF_") or k in harness.HARNESS_VARS) and k != "LD_PRELOAD"}
+
+
+def memprof_run(*args, **kw):
+    return subprocess.run([harness.BIN, "run"] + list(args), env=run_env(), capture_output=True, timeout=300, **kw)
+
+
+def written(stderr):
+    """The profile named by run's last line on stderr; the other lines (the program's)."""
+    lines = stderr.decode().splitlines(keepends=True)
+    if not lines or not lines[-1].startswith("memprof: profile written to "):
+        raise AssertionError("no 'profile written' line: %r" % stderr[-1000:])
+    name = lines[-1][len("memprof: profile written to "):].split(" (memprof report ")[0]
+    return name, "".join(lines[:-1]).encode()
+
+
+def check_before(db):
+    rows = harness.report_rows(db)
+    expect_row(rows, SRC, marks(SRC, "BEFORE")["BEFORE"], "5 x 1 MiB", allocations=5, allocated_bytes=5 * MiB)
+
+
+def test_exit_status_output_and_file():
+    plain = harness.run_plain([EXITS, "return3"], env=run_env())
+    p = memprof_run(EXITS, "return3")
+    expect_eq(p.returncode, 3, "exit status")
+    expect_eq(p.stdout, plain.stdout, "stdout")
+    name, rest = written(p.stderr)
+    expect_eq(rest, plain.stderr, "the program's stderr")
+    expect_eq(name, "memprof.%d.db" % int(meta(name)["pid"]), "default name memprof.<pid>.db")
+    expect_eq(sorted(f for f in os.listdir(".") if f.endswith(".db")), [name], "one file, the one named")
+    check_before(name)
+    expect_eq(harness.stats(name)["status"], "complete", "status")
+
+
+def test_killed_by_signal():
+    """A program that aborts: memprof dies of SIGABRT too (and leaves no core file)."""
+    p = memprof_run(EXITS, "abort")
+    expect_eq(p.returncode, -signal.SIGABRT, "killed by SIGABRT")
+    name, _ = written(p.stderr)
+    check_before(name)
+    expect_eq([f for f in os.listdir(".") if f.startswith("core")], [], "no core file")
+
+
+def test_signal_passed_on():
+    """SIGTERM sent to memprof (as timeout(1) would) reaches the program, which dies of it."""
+    p = subprocess.Popen([harness.BIN, "run", EXITS, "sleep"], env=run_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    expect_eq(p.stdout.readline(), b"mode sleep\n", "first line")
+    expect_eq(p.stdout.readline(), b"ready\n", "the program is sleeping")
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=60)
+    expect_eq(p.returncode, -signal.SIGTERM, "killed by SIGTERM")
+    name, _ = written(err)
+    check_before(name)
+
+
+def test_name_taken():
+    """-o out.db with out.db there: the library writes out.1.db, and run names that."""
+    with open("out.db", "w") as f:
+        f.write("mine\n")
+    p = memprof_run("-o", "out.db", EXITS, "return3")
+    expect_eq(p.returncode, 3, "exit status")
+    name, _ = written(p.stderr)
+    expect_eq(name, "out.1.db", "file named")
+    check_before(name)
+    expect_eq(open("out.db").read(), "mine\n", "the file that was there")
+
+
+def test_python_with_options():
+    """A .py program runs with python3; --native, --sample-bytes and -o reach the library."""
+    with open("app.py", "w") as f:
+        f.write("import sys\nkeep = bytearray(8 << 20)\nprint('done')\nsys.exit(4)\n")
+    p = memprof_run("--native", "--sample-bytes=65536", "-o", "app.%p.db", "app.py")
+    expect_eq(p.returncode, 4, "exit status (stderr %r)" % p.stderr[-1000:])
+    expect_eq(p.stdout, b"done\n", "stdout")
+    name, rest = written(p.stderr)
+    expect_eq(rest, b"", "nothing else on stderr")
+    m = meta(name)
+    expect_eq(name, "app.%s.db" % m["pid"], "file named by the pattern")
+    expect_eq(m["native_stacks"], "1", "--native")
+    s = harness.stats(name)
+    expect_eq(s["sample_bytes"], 65536, "--sample-bytes")
+    expect_eq("app.py" in s["command"] and bool(m.get("python_version")), True,
+              "a Python profile of app.py: %r" % s["command"])
+
+
+def test_bad_uses():
+    """One line on stderr (and the usage hint) and status 2 for usage errors; a program
+    that cannot be run: 127 as in a shell, one line, no file."""
+    for args in ([], ["--bogus", EXITS], ["--sample-bytes=-1", EXITS], ["--follow=some", EXITS], ["-o"]):
+        p = memprof_run(*args)
+        expect_eq(p.returncode, 2, "status of run %r" % args)
+        expect_eq(p.stderr.decode().count("\n"), 2, "usage error of run %r: %r" % (args, p.stderr))
+    p = memprof_run("./no-such-program")
+    expect_eq(p.returncode, 127, "status for a missing program")
+    expect_eq(p.stderr, b"memprof: run: ./no-such-program: No such file or directory\n", "its message")
+    expect_eq([f for f in os.listdir(".") if f.endswith(".db")], [], "no file")
+
+
+if __name__ == "__main__":
+    harness.run(globals())
