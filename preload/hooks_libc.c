@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <memprof/format.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -195,4 +196,41 @@ MP_EXPORT void _Exit(int status)
 	hooks_ensure_real();
 	writer_final_flush();
 	real.Exit_(status);
+}
+
+/* Whether `sig`, sent to this thread's process now, ends it: its default action is to
+ * end the process, that action is in force, and this thread does not block it. Not from
+ * inside memprof (a program's handler that interrupted memprof: the writer may need a
+ * lock that thread holds). */
+static bool hooks_signal_ends(int sig)
+{
+	switch (sig) {
+	case SIGCHLD: case SIGCONT: case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU: case SIGURG:
+	case SIGWINCH:
+		return false;
+	}
+	struct sigaction sa;
+	sigset_t mask;
+	return sig > 0 && sig < NSIG && !mp_guard && (sig == SIGKILL || (sigaction(sig, NULL, &sa) == 0 &&
+		!(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL && pthread_sigmask(SIG_BLOCK, NULL, &mask) == 0 &&
+		!sigismember(&mask, sig)));
+}
+
+/* A program that ends itself with a signal skips exit handlers, like _exit: everything
+ * recorded is written first. CPython does so after an uncaught KeyboardInterrupt (it
+ * finalizes, then kill(getpid(), SIGINT)). */
+MP_EXPORT int kill(pid_t pid, int sig)
+{
+	hooks_ensure_real();
+	if ((pid == 0 || pid == getpid()) && hooks_signal_ends(sig))
+		writer_final_flush();
+	return real.kill(pid, sig);
+}
+
+MP_EXPORT int raise(int sig)
+{
+	hooks_ensure_real();
+	if (hooks_signal_ends(sig))
+		writer_final_flush();
+	return real.raise(sig);
 }

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -285,22 +286,42 @@ static void init_fork_child(void)
 
 /* ---- fatal signals ----------------------------------------------------------------------- */
 
-static const int init_fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM};
+/* The signals whose default action ends the process and that memprof catches to write
+ * everything recorded first: the faults and abort, and those another process or the
+ * terminal sends. SIGINT only outside Python, whose own handler turns it into
+ * KeyboardInterrupt (an uncaught one ends the program by kill(getpid(), SIGINT) once
+ * the interpreter is finalized: the kill hook, hooks_libc.c). */
+static const int init_fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGHUP, SIGQUIT, SIGINT};
+
+/* Sent to the process rather than raised by what the thread was doing. */
+static bool init_asynchronous(int sig)
+{
+	return sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT || sig == SIGINT;
+}
 
 static void init_on_fatal(int sig)
 {
 	int saved = errno;
+	/* The thread was inside memprof, maybe holding a lock that the writer's last flush
+	 * needs (a code object's capture): flushing here would wait for itself. The sampler
+	 * thread flushes once this thread has gone on, and sends the signal back to it. A
+	 * fault inside memprof cannot wait: it is flushed here, as far as the writer gets. */
+	if (mp_guard && init_asynchronous(sig) && sampler_defer_fatal(sig, (pid_t)syscall(SYS_gettid))) {
+		errno = saved;
+		return;
+	}
 	writer_emergency_flush(2000);
 	signal(sig, SIG_DFL);
 	errno = saved;
-	raise(sig);
+	real.raise(sig);
 }
 
-static void init_signals(void)
+void init_signals(void)
 {
 	for (size_t i = 0; i < sizeof init_fatal / sizeof init_fatal[0]; i++) {
 		struct sigaction old;
-		if (sigaction(init_fatal[i], NULL, &old) || old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
+		if ((init_fatal[i] == SIGINT && init_is_python) || sigaction(init_fatal[i], NULL, &old) ||
+		    old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
 			continue;
 		struct sigaction sa = {0};
 		sa.sa_handler = init_on_fatal;
@@ -374,7 +395,11 @@ __attribute__((constructor)) static void init_main(void)
 	char abs_path[4096];
 	if (is_root && init_absolute(init_path, abs_path, sizeof abs_path))
 		setenv("MEMPROF_ROOT_FILE", abs_path, 1);
-	init_signals();
+	/* In Python, once the interpreter has read the handlers it starts with (python.c,
+	 * python_pending): it reads ours as "not the default", and signal.getsignal() would
+	 * say None instead of SIG_DFL. */
+	if (!init_is_python)
+		init_signals();
 	pthread_atfork(init_fork_prepare, init_fork_parent, init_fork_child);
 	if (config.verbose && is_root && !after_exec)
 		mp_log("recording to %s", init_path);

@@ -38,5 +38,8 @@ void mp_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The reason and the time (clock ticks) of the failure that stopped recording, once one
  * did (mp_fail); NULL before. The writer puts them in the file. */
 const char *mp_stopped(uint64_t *ticks);
+/* Installs memprof's handlers of the signals that end the process, where the program
+ * has none (init.c): everything recorded is written before the process ends. */
+void init_signals(void);
 
 #endif

@@ -234,6 +234,10 @@ static int python_codes_grow(void)
 	return 0;
 }
 
+/* MEMPROF_TEST_SLOW_CODE_US=N (tests only): each new code object's capture holds the
+ * lock of the code table N microseconds (< 1 s) longer, so that a signal lands there. */
+static long python_test_slow_code_us;
+
 static uint32_t python_code_global(const PyCodeObject *co, const python_code_key_t *k)
 {
 	uint32_t id = 0;
@@ -268,6 +272,10 @@ static uint32_t python_code_global(const PyCodeObject *co, const python_code_key
 	s->key = *k;
 	s->id = id;
 	python_code_capture(co, id);
+	if (mp_unlikely(python_test_slow_code_us)) {
+		struct timespec ts = {0, python_test_slow_code_us * 1000L};
+		nanosleep(&ts, NULL);
+	}
 out:
 	pthread_mutex_unlock(&python_code_lock);
 	errno = saved;
@@ -818,8 +826,13 @@ static bool python_import_is_safe(void)
 
 static int python_pending(void *arg)
 {
+	static bool signals_set;
 	mp_guard++;
 	python_hooks_ensure();
+	if (!signals_set) {
+		signals_set = true;
+		init_signals();
+	}
 	PyObject *mod = python_get_module("atexit"); /* already imported: no Python code runs */
 	if (!mod) {
 		py.ErrClear();
@@ -886,6 +899,8 @@ int python_attach(bool mixed)
 	PY_SYM(GetVersion, "Py_GetVersion");
 	const char *v = py.GetVersion ? py.GetVersion() : "";
 	/* the version check itself is tested by pretending another version */
+	const char *slow = getenv("MEMPROF_TEST_SLOW_CODE_US");
+	python_test_slow_code_us = slow ? strtol(slow, NULL, 10) % 1000000 : 0;
 	const char *fake = getenv("MEMPROF_TEST_PYTHON_VERSION");
 	if (fake && *fake)
 		v = fake;

@@ -61,6 +61,8 @@ void real_init(void)
 	real.execvp = REAL_SYM(execvp);
 	real.execvpe = REAL_SYM(execvpe);
 	real.fexecve = REAL_SYM(fexecve);
+	real.kill = REAL_SYM(kill);
+	real.raise = REAL_SYM(raise);
 	*(void **)&real.exit_ = dlsym(RTLD_NEXT, "_exit");
 	*(void **)&real.Exit_ = dlsym(RTLD_NEXT, "_Exit");
 	mp_guard--;

@@ -4,6 +4,7 @@
 #define MEMPROF_PRELOAD_REAL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 typedef struct real_fns {
 	void *(*malloc)(size_t);
@@ -22,6 +23,8 @@ typedef struct real_fns {
 	int (*execvp)(const char *, char *const[]);
 	int (*execvpe)(const char *, char *const[], char *const[]);
 	int (*fexecve)(int, char *const[], char *const[]);
+	int (*kill)(pid_t, int);
+	int (*raise)(int);
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*Exit_)(int) __attribute__((noreturn));
 } real_fns_t;

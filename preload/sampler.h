@@ -3,10 +3,18 @@
 #ifndef MEMPROF_PRELOAD_SAMPLER_H
 #define MEMPROF_PRELOAD_SAMPLER_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 extern unsigned sampler_interval_ms;
 int sampler_start(void);
 /* Takes a last sample and stops the thread. */
 void sampler_stop(void);
 void sampler_fork_child(void);
+/* From a handler of a signal that ends the process, on a thread that was inside memprof
+ * (init.c): the sampler thread writes everything recorded, then sends `sig` to thread
+ * `tid` with the default action restored. False when the sampler is not running (the
+ * caller must flush itself). Async-signal-safe. */
+bool sampler_defer_fatal(int sig, pid_t tid);
 
 #endif

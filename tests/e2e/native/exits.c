@@ -6,6 +6,8 @@
  *   abort       abort()
  *   segv        a write through a null pointer
  *   term        raise(SIGTERM)
+ *   killusr1    kill(getpid(), SIGUSR1) (a signal memprof has no handler for)
+ *   raiseusr2   raise(SIGUSR2) (likewise)
  *   sleep       sleeping (the test kills it with SIGKILL)
  *   abort_busy  abort() while three other threads allocate and free without pause
  *   handler     the program's own SIGSEGV handler prints and calls _exit(7)
@@ -114,6 +116,18 @@ int main(int argc, char **argv)
 		last();
 		raise(SIGTERM);
 		return 97;
+	}
+	if (!strcmp(mode, "killusr1")) {
+		fflush(stdout);
+		last();
+		kill(getpid(), SIGUSR1);
+		return 96;
+	}
+	if (!strcmp(mode, "raiseusr2")) {
+		fflush(stdout);
+		last();
+		raise(SIGUSR2);
+		return 95;
 	}
 	if (!strcmp(mode, "sleep")) {
 		last();

@@ -74,6 +74,31 @@ def test_sigterm():
     check_file(run_mode("term", -signal.SIGTERM), complete=False)
 
 
+def test_kill_and_raise_self():
+    """A signal with no handler that the program sends itself with kill or raise: the
+    kill and raise hooks write everything first (the file is complete)."""
+    check_file(run_mode("killusr1", -signal.SIGUSR1))
+    check_file(run_mode("raiseusr2", -signal.SIGUSR2))
+
+
+def test_signals_from_outside():
+    """SIGINT (Ctrl-C), SIGHUP and SIGQUIT sent by another process to a program without
+    handlers of its own: the last allocation, made just before, is in the file (the
+    commit interval is 100 ms; the signal comes at once)."""
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        for f in os.listdir("."):
+            os.unlink(f)
+        p = subprocess.Popen([prog("exits"), "sleep"], env=harness.preload_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        expect_eq(p.stdout.readline(), b"mode sleep\n", "first line")
+        expect_eq(p.stdout.readline(), b"ready\n", "second line")
+        p.send_signal(sig)
+        out, err = p.communicate(timeout=60)
+        expect_eq(p.returncode, -sig, "exit status")
+        expect_eq(err, b"stderr sleep\n", "stderr")
+        check_file(one_file([f for f in os.listdir(".") if f.endswith(".db")]), complete=False)
+
+
 def test_abort_while_threads_allocate():
     # the aborting thread's events are all there; the busy threads may lose their last
     # unpublished events (a fatal signal is flushed "as far as is safe"), but the run ends

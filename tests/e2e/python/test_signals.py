@@ -1,6 +1,14 @@
 """Python programs ended by signals (progs/signals.py), on both interpreters: the exit
 status (the signal) and the output are those of a plain run, a Python SIGTERM handler
-still runs, and the file is complete with the block allocated before the signal."""
+still runs, an uncaught KeyboardInterrupt ends as without memprof, a SIGTERM that lands
+while the program's thread is inside memprof ends the program at once, and the file is
+complete with the block allocated before the signal. signal.getsignal() says what it says
+without memprof."""
+import os
+import signal
+import subprocess
+import time
+
 import harness
 from pycommon import line_sum, one, prog, pythons, tag
 
@@ -36,6 +44,57 @@ def test_python_signal_handler():
     for py in pythons():
         st = check(py, "handler", 3)
         harness.expect_eq(st["end_marker"], True, "%s handler: end_marker (sys.exit in the handler)" % py)
+
+
+def test_keyboard_interrupt():
+    """Uncaught KeyboardInterrupt: CPython finalizes (the block is freed), then kills
+    itself with SIGINT. The file is complete, and what finalization freed is not
+    "never freed" (before memprof wrote its file at that kill, the last events were lost
+    and 12 MiB read as never freed)."""
+    for py in pythons():
+        st = check(py, "interrupt", -2)
+        harness.expect_eq(st["end_marker"], True, "%s interrupt: end_marker" % py)
+        if st["leaked_bytes"] >= BLOCK:
+            raise AssertionError("%s interrupt: %d bytes never freed" % (py, st["leaked_bytes"]))
+
+
+def test_sigterm_inside_memprof():
+    """SIGTERM while the program's thread holds the lock of memprof's code table (a new
+    code object seen during imports; MEMPROF_TEST_SLOW_CODE_US holds it 5 ms a code
+    object, so that the signal lands there): the handler leaves the flush to the sampler
+    thread and returns, the thread lets the lock go, and the program dies of SIGTERM with
+    its file complete. Flushing in the handler waited for the writer, which waited for the
+    lock: 2 s of timeout (5 s here), then a file left "running"."""
+    for py in pythons():
+        w = "%s imports" % tag(py)
+        before = set(f for f in os.listdir(".") if f.endswith(".db"))
+        p = subprocess.Popen([py, PROG, "imports"], env=harness.preload_env({"MEMPROF_TEST_SLOW_CODE_US": "5000"}),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        harness.expect_eq(p.stdout.readline(), b"ready\n", w + " first line")
+        time.sleep(0.1)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=120)
+        harness.expect_eq((p.returncode, out, err), (-15, b"", b""), w + " killed by SIGTERM before the imports ended")
+        db = one([f for f in os.listdir(".") if f.endswith(".db") and f not in before], w)
+        st = harness.stats(db)
+        harness.expect_eq(st["status"], "complete", w + " status")
+        rows = harness.report_rows(db)
+        line = harness.line_of(PROG, "# L:block")
+        harness.expect_eq(line_sum(rows, PROG, line, "allocated_bytes"), BLOCK, w + " bytes at the block line")
+
+
+def test_getsignal_unchanged():
+    """memprof's handlers are installed once the interpreter has read the handlers it
+    starts with: signal.getsignal() gives SIG_DFL for SIGTERM and the others, as without
+    memprof (it gave None when they were installed first)."""
+    code = ("import signal\n"
+            "print([repr(signal.getsignal(s)) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGSEGV,"
+            " signal.SIGABRT, signal.SIGINT)])\n")
+    for py in pythons():
+        plain = harness.run_plain([py, "-c", code])
+        p, files = harness.profile([py, "-c", code], check_rc=0)
+        harness.expect_eq(p.stdout, plain.stdout, "%s getsignal" % tag(py))
+        harness.expect_eq(b"Handlers.SIG_DFL" in p.stdout, True, "%s getsignal: %r" % (tag(py), p.stdout))
 
 
 if __name__ == "__main__":
