@@ -52,7 +52,9 @@ static void flamegraph_folded(FILE *f, const flametree_t *t)
 			for (size_t k = 0; k <= depth; k++) {
 				if (k)
 					fputc(';', f);
-				fputs(flametree_label(t, path[k]), f);
+				/* ';' separates frames: one in a name becomes ',' */
+				for (const char *ch = flametree_label(t, path[k]); *ch; ch++)
+					fputc(*ch == ';' ? ',' : *ch, f);
 			}
 			fprintf(f, " %" PRIu64 "\n", c->self);
 		}
@@ -153,7 +155,7 @@ static const char flamegraph_script[] =
 	"  for (var g = frames.firstElementChild; g; g = g.nextElementSibling) {\n"
 	"    var r = g.querySelector('rect');\n"
 	"    g.ox = +r.getAttribute('x'); g.ow = +r.getAttribute('width'); g.oy = +r.getAttribute('y');\n"
-	"    g.info = g.querySelector('title').textContent; g.lbl = shortLabel(g.info.split('\\n')[0]);\n"
+	"    g.info = g.querySelector('title').textContent; g.full = g.info.split('\\n')[0]; g.lbl = shortLabel(g.full);\n"
 	"  }\n"
 	"  frames.addEventListener('mouseover', function (e) { var g = frame(e.target); if (g) details.nodeValue = g.info.replace('\\n', ' \\u2014 '); });\n"
 	"  frames.addEventListener('mouseout', function () { details.nodeValue = ' '; });\n"
@@ -203,7 +205,7 @@ static const char flamegraph_script[] =
 	"  for (var g = frames.firstElementChild; g; g = g.nextElementSibling) {\n"
 	"    var r = g.querySelector('rect');\n"
 	"    if (!r.orig) r.orig = r.getAttribute('fill');\n"
-	"    var hit = re && re.test(g.lbl);\n"
+	"    var hit = re && re.test(g.full);\n"
 	"    r.setAttribute('fill', hit ? 'rgb(230,0,230)' : r.orig);\n"
 	"    if (hit) spans.push([g.ox, g.ox + g.ow]);\n"
 	"  }\n"

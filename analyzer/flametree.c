@@ -89,8 +89,8 @@ static const char *flametree_basename(const char *path)
 	return b ? b + 1 : path;
 }
 
-/* Collects one frame's label; ';' (the folded format's separator) and control
- * characters become look-alikes so that every output can use labels as they are. */
+/* Collects one frame's label; control characters become spaces so that every output
+ * can use labels as they are (the folded format's writer turns a ';' into ','). */
 static void flametree_frame(void *arg, const locate_frame_t *f)
 {
 	flametree_t *t = arg;
@@ -110,9 +110,7 @@ static void flametree_frame(void *arg, const locate_frame_t *f)
 			 f->module ? flametree_basename(f->module) : "??");
 	}
 	for (char *c = buf; *c; c++)
-		if (*c == ';')
-			*c = ',';
-		else if ((unsigned char)*c < 0x20)
+		if ((unsigned char)*c < 0x20)
 			*c = ' ';
 	label = flametree_intern(t, buf);
 	if (t->n_frames == t->cap_frames) {

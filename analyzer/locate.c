@@ -395,6 +395,11 @@ static void locate_native(locate_t *l, uint32_t node)
 	}
 }
 
+uint32_t locate_focus_node(const locate_t *l, uint32_t node)
+{
+	return l->focus && node < l->db->n_nodes && l->focus_py[node] ? l->focus_py[node] : node;
+}
+
 uint32_t locate_stack(locate_t *l, uint32_t node)
 {
 	const db_t *db = l->db;

@@ -25,6 +25,10 @@ typedef struct locate_loc {
 /* focus: a path prefix (file or directory) or NULL. */
 locate_t *locate_new(const db_t *db, const char *focus);
 void locate_free(locate_t *l);
+/* With a focus path, the node of the stack's innermost Python frame under it (the
+ * stack cut there: what it called, outside the focus, left out); else, and for a stack
+ * with no frame under it, the node itself. */
+uint32_t locate_focus_node(const locate_t *l, uint32_t node);
 /* Location id of a stack node (memoized; symbolizes each distinct ip once). */
 uint32_t locate_stack(locate_t *l, uint32_t node);
 /* Interns a location; strings are copied. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "locate.h"
 #include "output.h"
 #include "units.h"
 
@@ -55,6 +56,89 @@ static void stacks_frame(void *arg, const locate_frame_t *fr)
 		fprintf(f, "      %s (%s)\n", fr->function, fr->module ? fr->module : "??");
 }
 
+/* Stacks that print the same are one entry: two nodes can show the same frames (two
+ * instructions of one Python line, two return addresses in one native line), and two
+ * entries with the same text and their bytes split between them would say less than
+ * one. Each node gets a display id: its caller's, then each of its frames (outermost
+ * first) interned under it as a location. */
+typedef struct stacks_disp {
+	locate_t *l;
+	const db_t *db;
+	uint32_t *memo; /* node -> display id + 1; 0: not known yet */
+	uint64_t *keys; /* open addressing: (display id << 32 | location) + 1; 0 empty */
+	uint32_t *ids;
+	size_t cap, n;
+	uint32_t frames[256]; /* the locations of one node's frames, innermost first */
+	unsigned n_frames;
+	uint32_t *path; /* nodes from one to its nearest known caller */
+	size_t path_cap;
+} stacks_disp_t;
+
+static void stacks_disp_frame(void *arg, const locate_frame_t *fr)
+{
+	stacks_disp_t *d = arg;
+	if (d->n_frames < sizeof d->frames / sizeof *d->frames)
+		d->frames[d->n_frames++] = locate_intern(d->l, fr->file ? fr->file : fr->module ? fr->module : "",
+							 fr->file ? fr->line : 0, fr->function ? fr->function : "");
+}
+
+static uint32_t stacks_disp_step(stacks_disp_t *d, uint32_t parent, uint32_t loc)
+{
+	if ((d->n + 1) * 2 > d->cap) {
+		size_t cap = d->cap ? 2 * d->cap : 1024;
+		uint64_t *keys = calloc(cap, sizeof *keys);
+		uint32_t *ids = malloc(cap * sizeof *ids);
+		if (!keys || !ids)
+			abort();
+		for (size_t i = 0; i < d->cap; i++)
+			if (d->keys[i]) {
+				size_t j = (size_t)((d->keys[i] * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+				while (keys[j])
+					j = (j + 1) & (cap - 1);
+				keys[j] = d->keys[i];
+				ids[j] = d->ids[i];
+			}
+		free(d->keys);
+		free(d->ids);
+		d->keys = keys;
+		d->ids = ids;
+		d->cap = cap;
+	}
+	uint64_t key = ((uint64_t)parent << 32 | loc) + 1;
+	size_t j = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (d->cap - 1);
+	while (d->keys[j] && d->keys[j] != key)
+		j = (j + 1) & (d->cap - 1);
+	if (!d->keys[j]) {
+		d->keys[j] = key;
+		d->ids[j] = (uint32_t)++d->n;
+	}
+	return d->ids[j];
+}
+
+static uint32_t stacks_display(stacks_disp_t *d, uint32_t node)
+{
+	size_t k = 0;
+	uint32_t m = node;
+	for (; m != 0 && m < d->db->n_nodes && d->db->nodes[m].present && !d->memo[m]; m = d->db->nodes[m].parent) {
+		if (k == d->path_cap) {
+			d->path_cap = d->path_cap ? 2 * d->path_cap : 256;
+			d->path = realloc(d->path, d->path_cap * sizeof *d->path);
+			if (!d->path)
+				abort();
+		}
+		d->path[k++] = m;
+	}
+	uint32_t id = m != 0 && m < d->db->n_nodes && d->memo[m] ? d->memo[m] - 1 : 0;
+	while (k--) {
+		d->n_frames = 0;
+		locate_node_frames(d->l, d->path[k], stacks_disp_frame, d);
+		while (d->n_frames)
+			id = stacks_disp_step(d, id, d->frames[--d->n_frames]);
+		d->memo[d->path[k]] = id + 1;
+	}
+	return id;
+}
+
 int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 {
 	const pass_t *ps = &p->pass;
@@ -63,15 +147,45 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 		abort();
 	size_t n = 0;
 	uint64_t total = 0;
+	/* one entry a display id (stacks_disp); with --focus, each stack cut at its focused
+	 * frame first */
+	stacks_disp_t d = {.l = p->locate, .db = &p->db};
+	d.memo = calloc(ps->n_stacks, sizeof *d.memo);
+	uint32_t *disp = malloc(ps->n_stacks * sizeof *disp);
+	if (!d.memo || !disp)
+		abort();
+	for (uint32_t s = 0; s < ps->n_stacks; s++) {
+		const pass_stack_t *st = &ps->stacks[s];
+		uint64_t bytes = leaks ? st->end_bytes : st->peak_bytes;
+		uint64_t blocks = leaks ? st->end_count : st->peak_count;
+		if (bytes || blocks)
+			disp[s] = stacks_display(&d, locate_focus_node(p->locate, s));
+	}
+	uint32_t *slot = malloc((d.n + 1) * sizeof *slot);
+	if (!slot)
+		abort();
+	memset(slot, 0xff, (d.n + 1) * sizeof *slot);
 	for (uint32_t s = 0; s < ps->n_stacks; s++) {
 		const pass_stack_t *st = &ps->stacks[s];
 		uint64_t bytes = leaks ? st->end_bytes : st->peak_bytes;
 		uint64_t blocks = leaks ? st->end_count : st->peak_count;
 		if (!bytes && !blocks)
 			continue;
-		e[n++] = (stacks_entry_t){s, bytes, blocks};
 		total += bytes;
+		if (slot[disp[s]] != UINT32_MAX) {
+			e[slot[disp[s]]].bytes += bytes;
+			e[slot[disp[s]]].blocks += blocks;
+			continue;
+		}
+		slot[disp[s]] = (uint32_t)n;
+		e[n++] = (stacks_entry_t){locate_focus_node(p->locate, s), bytes, blocks};
 	}
+	free(slot);
+	free(disp);
+	free(d.memo);
+	free(d.keys);
+	free(d.ids);
+	free(d.path);
 	qsort(e, n, sizeof *e, stacks_cmp);
 	int json = strcmp(o->format, "json") == 0;
 	long limit = o->limit >= 0 ? o->limit : json ? 0 : STACKS_TEXT_LIMIT;
@@ -100,8 +214,8 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 			fprintf(out, "%s live at the peak (%.3f s) in %zu stacks\n\n", units_bytes(b1, total),
 				p->peak_time_s, n);
 		for (size_t i = 0; i < shown; i++) {
-			fprintf(out, "#%zu  %s in %s blocks (%.1f%%)\n", i + 1, units_bytes(b1, e[i].bytes),
-				units_count(b2, e[i].blocks),
+			fprintf(out, "#%zu  %s in %s block%s (%.1f%%)\n", i + 1, units_bytes(b1, e[i].bytes),
+				units_count(b2, e[i].blocks), e[i].blocks == 1 ? "" : "s",
 				total ? 100.0 * (double)e[i].bytes / (double)total : 0.0);
 			sp.n = 0;
 			locate_walk(p->locate, e[i].node, stacks_frame, &sp);
