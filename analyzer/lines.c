@@ -172,34 +172,44 @@ static int lines_select(const profile_t *p, lines_view_t *v, const char *abs)
 	if (!self)
 		abort();
 	bool any = false;
-	for (int by_name = 0; by_name < 2 && !any; by_name++)
+	int by_name = 0;
+	for (; by_name < 2 && !any; by_name++)
 		for (size_t i = 0; i < n; i++) {
 			const db_pycode_t *c = &db->pycode[i];
 			if (in_file[i] && strcmp(by_name ? c->name : c->qualname, v->function) == 0)
 				self[i] = 1, any = true;
 		}
-	if (!any) {
-		char names[300] = "";
-		size_t used = 0;
-		int listed = 0;
-		for (size_t i = 0; i < n && listed < 8; i++) {
-			const db_pycode_t *c = &db->pycode[i];
-			if (!in_file[i] || strstr(c->qualname, "<locals>") || !c->qualname[0])
-				continue;
-			bool seen = false;
-			for (size_t k = 0; k < i && !seen; k++)
-				seen = in_file[k] && strcmp(db->pycode[k].qualname, c->qualname) == 0;
-			if (seen)
-				continue;
-			int w = snprintf(names + used, sizeof names - used, "%s%s", listed ? ", " : "", c->qualname);
-			if (w < 0 || (size_t)w >= sizeof names - used)
-				break;
-			used += (size_t)w;
-			listed++;
+	/* the file's functions by qualname, each once, in the order the profile has them:
+	 * those a plain name fits (ambiguous when two), or all of them (no such function) */
+	char names[640] = "";
+	size_t used = 0;
+	int listed = 0, left = 0;
+	for (size_t i = 0; i < n; i++) {
+		const db_pycode_t *c = &db->pycode[i];
+		if (!in_file[i] || (any ? !self[i] : strchr(c->qualname, '<') != NULL) || !c->qualname[0])
+			continue;
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = in_file[k] && (!any || self[k]) && strcmp(db->pycode[k].qualname, c->qualname) == 0;
+		if (seen)
+			continue;
+		int w = left ? -1 : snprintf(names + used, sizeof names - used, "%s%s", listed ? ", " : "", c->qualname);
+		if (w < 0 || (size_t)w >= sizeof names - 40 - used) {
+			names[used] = 0;
+			left++;
+			continue;
 		}
+		used += (size_t)w;
+		listed++;
+	}
+	if (left)
+		snprintf(names + used, sizeof names - used, " and %d more", left);
+	if (!any || (by_name == 2 && listed + left > 1)) {
 		free(self);
 		free(in_file);
-		return lines_fail("no function '%s' in %s (it has: %s)", v->function, v->file,
+		if (any)
+			return lines_fail("'%s' in %s is %s: name one", v->function, v->file, names);
+		return lines_fail("no function '%s' in %s (the profile has: %s)", v->function, v->file,
 				  listed ? names : "no functions");
 	}
 	size_t *selves = malloc((n + 1) * sizeof *selves), n_selves = 0;

@@ -653,13 +653,29 @@ free 1 95 1a
     out = ok("lines", "other.py", db)
     check("(source not found: /lib/other.py)" in out and "\n     1      280 B" in out, "lines text without source:\n" + out)
 
-    for args, needle in (((rel + ":nothing",), "no function 'nothing' in %s (it has: main, helper, K.method, <module>)" % src),
+    for args, needle in (((rel + ":nothing",), "no function 'nothing' in %s (the profile has: main, helper, K.method)" % src),
                          (("lines_app.py",), "'lines_app.py' matches several files"),
                          (("app.py",), "no Python code from 'app.py'"),
                          (("/lib/other.py:main",), "no function 'main' in /lib/other.py")):
         rc, so, se = run("lines", *args, db)
         eq((rc, so, len(se.splitlines())), (1, "", 1), "lines %s: exit 1 with one line" % args[0])
         check(needle in se, "lines %s says %r: %r" % (args[0], needle, se))
+    # a plain name that two functions have is an error naming both (it merged them); a
+    # function not there lists every one of the file's, the end counted when too many
+    spec = ("meta command python3 m.py\nmeta pid 12\nmeta clock_ticks_per_sec 1000\n"
+            "code 1 /src/m.py __init__ A.__init__ 2 e800\ncode 2 /src/m.py __init__ B.__init__ 6 e800\n" +
+            "".join("code %d /src/m.py f%d f%d %d e800\n" % (3 + i, i, i, 10 + i) for i in range(200)) +
+            "node 1 0 py:1:0\nalloc 1 1 a 10 1\n")
+    mdb = mk("ambiguous.db", spec)
+    rc, so, se = run("lines", "m.py:__init__", mdb)
+    eq((rc, se), (1, "memprof: lines: '__init__' in /src/m.py is A.__init__, B.__init__: name one\n"),
+       "lines with an ambiguous plain name")
+    eq(csv_rows(ok("lines", "--format=csv", "m.py:A.__init__", mdb))[1:], [["/src/m.py", "2", "10", "10", "1", "10", ""]],
+       "lines with the qualname")
+    rc, so, se = run("lines", "m.py:g", mdb)
+    check(rc == 1 and len(se.splitlines()) == 1 and "(the profile has: A.__init__, B.__init__, f0, f1, " in se and
+          re.search(r", f\d+ and \d+ more\)$", se.strip()), "lines: the functions listed, the rest counted: %r" % se)
+
     outf = os.path.join(TMP, "lines-fail.txt")
     rc, so, se = run("lines", "-o", outf, "app.py", db)
     check(rc == 1 and not os.path.exists(outf), "a failed command leaves no -o file")
