@@ -7,14 +7,17 @@
 #include "mp.h"
 #include "real.h"
 #include "record.h"
+#include "sampler.h"
 #include "writer.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <memprof/format.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static inline void hooks_ensure_real(void)
@@ -225,6 +228,17 @@ MP_EXPORT int kill(pid_t pid, int sig)
 	if ((pid == 0 || pid == getpid()) && hooks_signal_ends(sig))
 		writer_final_flush();
 	return real.kill(pid, sig);
+}
+
+/* The main thread ending by pthread_exit leaves the process to its other threads, which
+ * end it (exit(0), as glibc's last thread does) when the last of them ends; memprof's own
+ * threads would keep it alive forever: the sampler ends it instead (sampler.c). */
+MP_EXPORT void pthread_exit(void *retval)
+{
+	hooks_ensure_real();
+	if ((pid_t)syscall(SYS_gettid) == getpid())
+		sampler_main_exited();
+	real.pthread_exit(retval);
 }
 
 MP_EXPORT int raise(int sig)

@@ -63,6 +63,7 @@ void real_init(void)
 	real.fexecve = REAL_SYM(fexecve);
 	real.kill = REAL_SYM(kill);
 	real.raise = REAL_SYM(raise);
+	*(void **)&real.pthread_exit = dlsym(RTLD_NEXT, "pthread_exit");
 	*(void **)&real.exit_ = dlsym(RTLD_NEXT, "_exit");
 	*(void **)&real.Exit_ = dlsym(RTLD_NEXT, "_Exit");
 	mp_guard--;

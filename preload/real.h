@@ -25,6 +25,7 @@ typedef struct real_fns {
 	int (*fexecve)(int, char *const[], char *const[]);
 	int (*kill)(pid_t, int);
 	int (*raise)(int);
+	void (*pthread_exit)(void *) __attribute__((noreturn));
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*Exit_)(int) __attribute__((noreturn));
 } real_fns_t;

@@ -7,11 +7,14 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +42,45 @@ static void sampler_take(void)
 	writer_add_sample(clock_now(), resident * (unsigned long long)sysconf(_SC_PAGESIZE));
 }
 
+static atomic_int sampler_main_gone;
+
+void sampler_main_exited(void)
+{
+	atomic_store(&sampler_main_gone, 1);
+}
+
+/* Whether a thread of the program (not memprof's) is still running: /proc/self/task
+ * lists every thread, the main thread that ended by pthread_exit as a zombie ('Z') until
+ * the whole process ends. */
+static bool sampler_program_alive(pid_t self)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return true;
+	bool alive = false;
+	pid_t writer = writer_tid();
+	struct dirent *e;
+	while (!alive && (e = readdir(d)) != NULL) {
+		pid_t tid = (pid_t)strtol(e->d_name, NULL, 10);
+		if (tid <= 0 || tid == self || tid == writer)
+			continue;
+		char path[64], buf[512];
+		snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue; /* gone meanwhile */
+		ssize_t n = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		const char *paren = strrchr(buf, ')');
+		alive = !paren || (paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X');
+	}
+	closedir(d);
+	return alive;
+}
+
 static void *sampler_main(void *arg)
 {
 	mp_guard = 1;
@@ -55,6 +97,10 @@ static void *sampler_main(void *arg)
 		}
 		while (sem_clockwait(&sampler_wake, CLOCK_MONOTONIC, &ts) != 0 && errno == EINTR)
 			;
+		/* the main thread ended by pthread_exit and so has every other thread of the
+		 * program: the process ends as glibc ends it after its last thread */
+		if (atomic_load(&sampler_main_gone) && !sampler_program_alive((pid_t)syscall(SYS_gettid)))
+			exit(0);
 		int sig = atomic_load(&sampler_fatal_sig);
 		if (sig) {
 			writer_emergency_flush(2000);
@@ -108,6 +154,7 @@ void sampler_stop(void)
 
 void sampler_fork_child(void)
 {
+	atomic_store(&sampler_main_gone, 0);
 	atomic_store(&sampler_running, 0);
 	if (sampler_fd >= 0)
 		close(sampler_fd);

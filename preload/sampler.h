@@ -16,5 +16,8 @@ void sampler_fork_child(void);
  * `tid` with the default action restored. False when the sampler is not running (the
  * caller must flush itself). Async-signal-safe. */
 bool sampler_defer_fatal(int sig, pid_t tid);
+/* The main thread is ending by pthread_exit: from now on the sampler looks for the end of
+ * the program's last thread, and then calls exit(0) as that thread would have. */
+void sampler_main_exited(void);
 
 #endif

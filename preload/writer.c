@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
@@ -592,9 +593,17 @@ static void writer_close(void)
 	writer_db = NULL;
 }
 
+static _Atomic pid_t writer_tid_;
+
+pid_t writer_tid(void)
+{
+	return atomic_load(&writer_tid_);
+}
+
 static void *writer_main(void *arg)
 {
 	mp_guard = 1; /* everything this thread allocates is memprof's own */
+	atomic_store(&writer_tid_, (pid_t)syscall(SYS_gettid));
 	pthread_setname_np(pthread_self(), "memprof-writer");
 	for (;;) {
 		struct timespec ts;

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Opens `path` (already created exclusively by the caller), writes the schema and
  * meta, starts the thread. 0 on success, negative errno-style on failure. */
@@ -18,6 +19,8 @@ bool writer_alive(void);
 /* Writes everything recorded so far and closes the file; recording stops. Safe to call
  * more than once and from any thread of the process that owns the writer. */
 void writer_final_flush(void);
+/* The writer thread's kernel id (0 before it runs). */
+pid_t writer_tid(void);
 /* Writes and commits everything recorded so far, recording going on (before exec);
  * waits at most timeout_ms. */
 void writer_sync(unsigned timeout_ms);

@@ -8,6 +8,8 @@
  *   term        raise(SIGTERM)
  *   killusr1    kill(getpid(), SIGUSR1) (a signal memprof has no handler for)
  *   raiseusr2   raise(SIGUSR2) (likewise)
+ *   mainexit    the main thread ends by pthread_exit; a second thread allocates 0.2 s
+ *               later and returns: the process ends with status 0 (atexit handlers run)
  *   sleep       sleeping (the test kills it with SIGKILL)
  *   abort_busy  abort() while three other threads allocate and free without pause
  *   handler     the program's own SIGSEGV handler prints and calls _exit(7)
@@ -50,6 +52,20 @@ static void *thread_main(void *arg)
 	fprintf(stderr, "stderr from thread\n");
 	last();
 	exit(4);
+}
+
+static void *late(void *arg)
+{
+	(void)arg;
+	usleep(200000);
+	last();
+	printf("late thread done\n");
+	return NULL;
+}
+
+static void at_end(void)
+{
+	printf("atexit handler\n");
 }
 
 static void *spin(void *arg)
@@ -116,6 +132,13 @@ int main(int argc, char **argv)
 		last();
 		raise(SIGTERM);
 		return 97;
+	}
+	if (!strcmp(mode, "mainexit")) {
+		pthread_t th;
+		atexit(at_end);
+		fflush(stdout);
+		pthread_create(&th, NULL, late, NULL);
+		pthread_exit(NULL);
 	}
 	if (!strcmp(mode, "killusr1")) {
 		fflush(stdout);

@@ -74,6 +74,21 @@ def test_sigterm():
     check_file(run_mode("term", -signal.SIGTERM), complete=False)
 
 
+def test_main_thread_pthread_exit():
+    """The main thread ends by pthread_exit, the other ends later: the process ends with
+    status 0 when that one does, atexit handlers run, as without memprof (memprof's own
+    threads kept it alive forever). (pthread_exit allocates too: loading libgcc_s for
+    its unwinding, so the peak is not check_file's.)"""
+    db = run_mode("mainexit", 0)
+    L = marks(SRC, "BEFORE", "LAST")
+    rows = harness.report_rows(db)
+    expect_row(rows, SRC, L["BEFORE"], "5 x 1 MiB", allocations=5, allocated_bytes=5 * MiB, end_bytes=5 * MiB)
+    expect_row(rows, SRC, L["LAST"], "the late thread's allocation", allocations=1, allocated_bytes=123,
+               end_bytes=123)
+    s = harness.stats(db)
+    expect_eq((s["status"], s["threads"], s["dropped_events"]), ("complete", 2, 0), "(status, threads, dropped)")
+
+
 def test_kill_and_raise_self():
     """A signal with no handler that the program sends itself with kill or raise: the
     kill and raise hooks write everything first (the file is complete)."""
