@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "clock.h"
 #include "config.h"
+#include "fds.h"
 #include "mem.h"
 #include "modules.h"
 #include "mp.h"
@@ -337,6 +338,7 @@ __attribute__((constructor)) static void init_main(void)
 {
 	mp_guard++;
 	real_init();
+	fds_init();
 	clock_init();
 	config_read();
 	if (mem_init() < 0 || thread_init() < 0 || stack_init() < 0) {

@@ -2,6 +2,7 @@
  * write(2), so that they never allocate and can be used inside hooks. */
 #include "mp.h"
 #include "clock.h"
+#include "fds.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,7 +17,8 @@ static void log_v(const char *fmt, va_list ap)
 		m = 0;
 	size_t len = (size_t)n + ((size_t)m < sizeof buf - (size_t)n - 1 ? (size_t)m : sizeof buf - (size_t)n - 2);
 	buf[len++] = '\n';
-	ssize_t r = write(STDERR_FILENO, buf, len);
+	int fd = fds_stderr();
+	ssize_t r = fd >= 0 ? write(fd, buf, len) : 0;
 	(void)r;
 }
 

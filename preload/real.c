@@ -63,6 +63,10 @@ void real_init(void)
 	real.fexecve = REAL_SYM(fexecve);
 	real.kill = REAL_SYM(kill);
 	real.raise = REAL_SYM(raise);
+	real.close = REAL_SYM(close);
+	real.close_range = REAL_SYM(close_range);
+	real.closefrom = REAL_SYM(closefrom);
+	real.pipe2 = REAL_SYM(pipe2);
 	*(void **)&real.pthread_exit = dlsym(RTLD_NEXT, "pthread_exit");
 	*(void **)&real.exit_ = dlsym(RTLD_NEXT, "_exit");
 	*(void **)&real.Exit_ = dlsym(RTLD_NEXT, "_Exit");

@@ -25,6 +25,10 @@ typedef struct real_fns {
 	int (*fexecve)(int, char *const[], char *const[]);
 	int (*kill)(pid_t, int);
 	int (*raise)(int);
+	int (*close)(int);
+	int (*close_range)(unsigned, unsigned, int);
+	void (*closefrom)(int);
+	int (*pipe2)(int *, int);
 	void (*pthread_exit)(void *) __attribute__((noreturn));
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*Exit_)(int) __attribute__((noreturn));

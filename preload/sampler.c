@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "sampler.h"
 #include "clock.h"
+#include "fds.h"
 #include "mp.h"
 #include "record.h"
 #include "writer.h"
@@ -127,7 +128,7 @@ bool sampler_defer_fatal(int sig, pid_t tid)
 
 int sampler_start(void)
 {
-	sampler_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	sampler_fd = fds_take(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
 	if (sampler_fd < 0)
 		return -1;
 	atomic_store(&sampler_stopping, 0);

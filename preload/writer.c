@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "writer.h"
 #include "clock.h"
+#include "fds.h"
 #include "mem.h"
 #include "modules.h"
 #include "mp.h"
@@ -638,6 +639,11 @@ static int writer_prepare(const char *sql, sqlite3_stmt **st)
 	return sqlite3_prepare_v3(writer_db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+static int writer_sqlite_open(const char *path, int flags, mode_t mode)
+{
+	return fds_take(open(path, flags, mode));
+}
+
 int writer_start(const char *path)
 {
 	static bool sqlite_configured;
@@ -646,6 +652,10 @@ int writer_start(const char *path)
 						       writer_sq_size, writer_sq_roundup, writer_sq_init,
 						       writer_sq_shutdown, NULL};
 		sqlite3_config(SQLITE_CONFIG_MALLOC, &mm);
+		/* the file, its -wal and -shm on memprof's own descriptor numbers (fds.h) */
+		sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+		if (vfs && vfs->iVersion >= 3 && vfs->xSetSystemCall)
+			vfs->xSetSystemCall(vfs, "open", (sqlite3_syscall_ptr)writer_sqlite_open);
 		sqlite_configured = true;
 	}
 	if (writer_zstd_open() < 0)

@@ -91,8 +91,8 @@ def test_exports():
     jemalloc it uses for itself can be bound by the program."""
     out = subprocess.run(["nm", "-D", "--defined-only", harness.LIB], capture_output=True, text=True, check=True)
     names = sorted(line.split()[-1] for line in out.stdout.splitlines() if line.strip())
-    hooks = ["_Exit", "_exit", "aligned_alloc", "calloc", "dlclose", "execl", "execle", "execlp", "execv", "execve",
-             "execvp", "execvpe", "fexecve", "free", "kill", "malloc", "memalign", "posix_memalign", "pthread_exit",
+    hooks = ["_Exit", "_exit", "aligned_alloc", "calloc", "close", "close_range", "closefrom", "dlclose", "execl", "execle", "execlp", "execv", "execve",
+             "execvp", "execvpe", "fexecve", "free", "kill", "malloc", "memalign", "pipe", "pipe2", "posix_memalign", "pthread_exit",
              "pvalloc", "raise", "realloc", "reallocarray", "valloc"]
     expect_eq(names, hooks, "libmemprof.so's exported symbols")
 

@@ -1,0 +1,164 @@
+/* memprof's own file descriptors (fds.h). */
+#define _GNU_SOURCE
+#include "fds.h"
+#include "mp.h"
+#include "real.h"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define FDS_SLOTS 64
+
+static int fds_base = -1;
+static _Atomic uint64_t fds_mask; /* bit i: fds_base + i is memprof's */
+static int fds_err = STDERR_FILENO;
+
+void fds_init(void)
+{
+	if (fds_base >= 0)
+		return;
+	struct rlimit rl;
+	long soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 1024;
+	/* below the limit, so that they can be made at all; not higher than 960 (a high
+	 * number costs the kernel a descriptor table that large) */
+	long base = soft >= 1024 ? 960 : soft - 2 * FDS_SLOTS / 4;
+	fds_base = base > 3 ? (int)base : 3;
+	int e = fcntl(STDERR_FILENO, F_GETFD) >= 0 ? fds_take(fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, fds_base)) : -1;
+	fds_err = e;
+}
+
+static void fds_close_raw(int fd)
+{
+	syscall(SYS_close, fd);
+}
+
+int fds_take(int fd)
+{
+	if (fd < 0 || fds_base < 0)
+		return fd;
+	int nfd = fd;
+	if (fd < fds_base || fd >= fds_base + FDS_SLOTS) {
+		nfd = fcntl(fd, F_DUPFD_CLOEXEC, fds_base);
+		if (nfd < 0 || nfd >= fds_base + FDS_SLOTS) {
+			if (nfd >= 0)
+				fds_close_raw(nfd);
+			return fd;
+		}
+		fds_close_raw(fd);
+	}
+	atomic_fetch_or(&fds_mask, 1ull << (nfd - fds_base));
+	return nfd;
+}
+
+bool fds_ours(int fd)
+{
+	return fd >= fds_base && fd < fds_base + FDS_SLOTS && fds_base >= 0 &&
+	       (atomic_load_explicit(&fds_mask, memory_order_relaxed) >> (fd - fds_base) & 1);
+}
+
+void fds_release(int fd)
+{
+	if (fds_ours(fd))
+		atomic_fetch_and(&fds_mask, ~(1ull << (fd - fds_base)));
+}
+
+int fds_stderr(void)
+{
+	return fds_err;
+}
+
+/* ---- the hooks ---------------------------------------------------------------------------- */
+
+static int fds_real_close(int fd)
+{
+	return real.close ? real.close(fd) : (int)syscall(SYS_close, fd);
+}
+
+static int fds_real_close_range(unsigned first, unsigned last, int flags)
+{
+	return real.close_range ? real.close_range(first, last, flags)
+				: (int)syscall(SYS_close_range, first, last, (unsigned)flags);
+}
+
+MP_EXPORT int close(int fd)
+{
+	if (mp_unlikely(fds_ours(fd))) {
+		if (!mp_guard)
+			return 0; /* the program's: memprof's stays open */
+		fds_release(fd);
+	}
+	return fds_real_close(fd);
+}
+
+/* close_range/closefrom of a range that holds memprof's descriptors: the parts around
+ * them. A failure of one part is the call's failure. */
+static int fds_close_around(unsigned first, unsigned last, int flags, bool to_end)
+{
+	int rc = 0;
+	unsigned lo = first;
+	for (int fd = fds_base > (int)first ? fds_base : (int)first; fd < fds_base + FDS_SLOTS && (unsigned)fd <= last;
+	     fd++) {
+		if (!fds_ours(fd))
+			continue;
+		if ((unsigned)fd > lo && fds_real_close_range(lo, (unsigned)fd - 1, flags) != 0)
+			rc = -1;
+		lo = (unsigned)fd + 1;
+	}
+	if (lo <= last) {
+		if (to_end && real.closefrom)
+			real.closefrom((int)lo);
+		else if (fds_real_close_range(lo, last, flags) != 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+MP_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	if (!real.close)
+		real_init();
+	if (mp_guard || (flags & CLOSE_RANGE_CLOEXEC) || fds_base < 0 || last < (unsigned)fds_base ||
+	    first >= (unsigned)(fds_base + FDS_SLOTS) || !atomic_load(&fds_mask))
+		return fds_real_close_range(first, last, flags);
+	return fds_close_around(first, last, flags, false);
+}
+
+MP_EXPORT void closefrom(int lowfd)
+{
+	if (!real.close)
+		real_init();
+	if (lowfd < 0)
+		lowfd = 0;
+	if (mp_guard || fds_base < 0 || lowfd >= fds_base + FDS_SLOTS || !atomic_load(&fds_mask)) {
+		if (real.closefrom)
+			real.closefrom(lowfd);
+		else
+			fds_real_close_range((unsigned)lowfd, ~0u, 0);
+		return;
+	}
+	fds_close_around((unsigned)lowfd, ~0u, 0, true);
+}
+
+/* libunwind's pipe (it checks that memory is readable by writing it there), made while
+ * memprof runs: moved up with the others. */
+MP_EXPORT int pipe2(int fd[2], int flags)
+{
+	if (!real.pipe2)
+		real_init();
+	int rc = real.pipe2 ? real.pipe2(fd, flags) : (int)syscall(SYS_pipe2, fd, flags);
+	if (rc == 0 && mp_guard) {
+		fd[0] = fds_take(fd[0]);
+		fd[1] = fds_take(fd[1]);
+	}
+	return rc;
+}
+
+MP_EXPORT int pipe(int fd[2])
+{
+	return pipe2(fd, 0);
+}

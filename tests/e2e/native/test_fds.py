@@ -1,0 +1,44 @@
+"""A program that closes every descriptor (a loop of close, close_range, closefrom) and
+then opens files of its own: its files hold only what it wrote, it gets the descriptor
+numbers it gets without memprof, and the profile is complete (memprof's descriptors,
+kept high and kept open, fds.h). Before, memprof's file sat on fds 3-8: closed by the
+program, it went on writing into the program's new files (a file of the program's became
+a SQLite database). Also a shell's `exec 6>file`."""
+import os
+
+import harness
+from harness import expect_eq
+from native_common import expect_row, marks, one_file, prog, run_both, src
+
+SRC = src("fds.c")
+
+
+def test_close_everything():
+    L = marks(SRC, "BEFORE", "AFTER")
+    for mode in ("loop", "range", "from"):
+        for f in os.listdir("."):
+            os.unlink(f)
+        p, files = run_both([prog("fds"), mode], expect_rc=0)
+        expect_eq(p.stdout, b"first fd 3\n", mode + ": stdout (the program's first file on fd 3)")
+        for i in range(12):
+            with open("f%02d.txt" % i, "rb") as f:
+                expect_eq(f.read(), b"program data\n", "%s: f%02d.txt holds the program's line only" % (mode, i))
+        db = one_file(files)
+        rows = harness.report_rows(db)
+        expect_row(rows, SRC, L["BEFORE"], mode + ": before", allocations=10, allocated_bytes=10000)
+        expect_row(rows, SRC, L["AFTER"], mode + ": after", allocations=10, allocated_bytes=20000)
+        s = harness.stats(db)
+        expect_eq((s["status"], s["dropped_events"]), ("complete", 0), mode + ": (status, dropped)")
+
+
+def test_shell_exec_redirect():
+    """bash's `exec 6>out6.txt`: the file holds what the shell wrote (it held the WAL)."""
+    script = "exec 6>out6.txt; echo hi >&6; for i in $(seq 2000); do x=$x$i; done"
+    p, files = harness.profile(["bash", "-c", script], check_rc=0)
+    with open("out6.txt", "rb") as f:
+        expect_eq(f.read(), b"hi\n", "out6.txt")
+    expect_eq(harness.stats(one_file(files))["status"], "complete", "status")
+
+
+if __name__ == "__main__":
+    harness.run(globals())
