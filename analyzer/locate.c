@@ -300,8 +300,14 @@ static symbolizer_t *locate_symbolizer(locate_t *l)
 		l->sym = symbolize_new();
 		for (size_t i = 0; i < l->db->n_modules; i++) {
 			const db_module_t *m = &l->db->modules[i];
-			symbolize_add_module_gen(l->sym, m->path, m->build_id, m->base, m->lo, m->hi,
-						 m->gen);
+			/* a relative name (files before memprof recorded them absolute): from the
+			 * program's working directory */
+			char abs[PATH_MAX];
+			const char *path = m->path;
+			if (path && *path && path[0] != '/' && l->db->cwd &&
+			    (size_t)snprintf(abs, sizeof abs, "%s/%s", l->db->cwd, path) < sizeof abs)
+				path = paths_normalize(abs);
+			symbolize_add_module_gen(l->sym, path, m->build_id, m->base, m->lo, m->hi, m->gen);
 		}
 	}
 	return l->sym;

@@ -7,9 +7,11 @@
 #include "mp.h"
 
 #include <elf.h>
+#include <limits.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -88,9 +90,13 @@ static int modules_cb(struct dl_phdr_info *info, size_t size, void *arg)
 			k->seen = modules_scans;
 			return 0;
 		}
+	/* a library loaded by a relative name ("./libx.so", LD_LIBRARY_PATH=.) is recorded
+	 * by its absolute path, which the analyzer needs to read it */
+	char abs[PATH_MAX];
+	const char *rec = path[0] != '/' && realpath(path, abs) ? abs : path;
 	modules_known_t *k = mem_alloc(sizeof *k);
 	module_rec_t *m = mem_alloc(sizeof *m);
-	char *p1 = mem_strdup(path), *p2 = mem_strdup(path);
+	char *p1 = mem_strdup(path), *p2 = mem_strdup(rec);
 	if (!k || !m || !p1 || !p2) {
 		mem_free(k), mem_free(m), mem_free(p1), mem_free(p2);
 		return 0;

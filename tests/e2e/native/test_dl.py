@@ -1,6 +1,7 @@
 """dlopen/dlclose: allocations made in a library unloaded before exit are still named by
 the library's file:line (symbolized through the module map)."""
 import os
+import shutil
 
 import harness
 from harness import expect_eq
@@ -20,6 +21,18 @@ def test_dlclosed_library_symbolized():
     rows = harness.report_rows(db)
     r = expect_row(rows, LIB_A, marks(LIB_A, "LIB_A")["LIB_A"], "allocation in the unloaded library",
                    allocations=5, allocated_bytes=5000, end_bytes=5000, peak_bytes=5000)
+    expect_eq(r["function"], "lib_alloc", "function")
+
+
+def test_library_loaded_by_relative_name():
+    """dlopen("./libdllib_a.so") from the directory that holds it: its frames are named
+    by their lines (the file recorded the relative name, which the analyzer could not
+    open: the allocations were charged to dl.c's caller line)."""
+    shutil.copy(lib("dllib_a"), "libdllib_a.so")
+    p, files = run_both([prog("dl"), "./libdllib_a.so"], expect_rc=0)
+    db = one_file(files)
+    r = expect_row(harness.report_rows(db), LIB_A, marks(LIB_A, "LIB_A")["LIB_A"], "library by relative name",
+                   allocations=5, allocated_bytes=5000, end_bytes=5000)
     expect_eq(r["function"], "lib_alloc", "function")
 
 
