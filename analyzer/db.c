@@ -138,6 +138,44 @@ static int db_check_file(db_t *db, const char *path)
 	return 0;
 }
 
+static int db_meta_damaged(db_t *db, const char *key, const char *v)
+{
+	return db_fail(db, "damaged file: meta %s is '%.24s', not a number memprof writes", key, v);
+}
+
+/* meta KEY as an unsigned integer up to max, if there (*present says so) */
+static int db_meta_u64(db_t *db, const char *key, uint64_t max, uint64_t *out, bool *present)
+{
+	const char *v = db_meta_get(db, key);
+	if (present)
+		*present = v != NULL;
+	if (!v)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (!*v || *end || errno || *v == '-' || x > max)
+		return db_meta_damaged(db, key, v);
+	*out = x;
+	return 0;
+}
+
+/* meta KEY as a finite number in [lo, hi], if there */
+static int db_meta_real(db_t *db, const char *key, double lo, double hi, double *out, bool *present)
+{
+	const char *v = db_meta_get(db, key);
+	if (present)
+		*present = v != NULL;
+	if (!v)
+		return 0;
+	char *end;
+	double x = strtod(v, &end);
+	if (!*v || *end || !(x >= lo && x <= hi)) /* also NaN */
+		return db_meta_damaged(db, key, v);
+	*out = x;
+	return 0;
+}
+
 static int db_load_meta(db_t *db)
 {
 	sqlite3_stmt *st;
@@ -178,26 +216,22 @@ static int db_load_meta(db_t *db)
 		db->status = "unknown";
 	if ((v = db_meta_get(db, "pid")))
 		db->pid = strtoll(v, NULL, 10);
-	if ((v = db_meta_get(db, "start_time_unix")))
-		db->start_time_unix = strtod(v, NULL);
-	if ((v = db_meta_get(db, "clock_start_ticks"))) {
-		db->clock_start = strtoull(v, NULL, 10);
-		db->has_clock_start = true;
-	}
-	db->ticks_per_sec = 1e9;
-	if ((v = db_meta_get(db, "clock_ticks_per_sec")) && strtod(v, NULL) > 0)
-		db->ticks_per_sec = strtod(v, NULL);
-	if ((v = db_meta_get(db, "dropped_events")))
-		db->dropped_events = strtoull(v, NULL, 10);
-	if ((v = db_meta_get(db, "queued_bytes_peak"))) {
-		db->queued_bytes_peak = strtoull(v, NULL, 10);
-		db->has_queued_bytes_peak = true;
-	}
+	/* numbers memprof wrote: anything else (text, negative, inf, nan, out of range) is a
+	 * damaged file, not figures to compute with */
+	double sb = 0;
+	if (db_meta_real(db, "start_time_unix", 0, 1e11, &db->start_time_unix, NULL) ||
+	    db_meta_u64(db, "clock_start_ticks", INT64_MAX, &db->clock_start, &db->has_clock_start) ||
+	    db_meta_real(db, "clock_ticks_per_sec", 1, 1e13, &db->ticks_per_sec, NULL) ||
+	    db_meta_u64(db, "dropped_events", INT64_MAX, &db->dropped_events, NULL) ||
+	    db_meta_u64(db, "queued_bytes_peak", INT64_MAX, &db->queued_bytes_peak, &db->has_queued_bytes_peak) ||
+	    db_meta_u64(db, "stopped_ticks", INT64_MAX, &db->stopped_ticks, NULL) ||
+	    db_meta_u64(db, "last_ticks", INT64_MAX, &db->last_ticks, NULL) ||
+	    db_meta_real(db, "sample_bytes", 0, 1ull << 53, &sb, NULL))
+		return -1;
+	if (!db_meta_get(db, "clock_ticks_per_sec"))
+		db->ticks_per_sec = 1e9;
+	db->sample_bytes = sb;
 	db->stopped_reason = db_meta_get(db, "stopped_reason");
-	if ((v = db_meta_get(db, "stopped_ticks")))
-		db->stopped_ticks = strtoull(v, NULL, 10);
-	if ((v = db_meta_get(db, "last_ticks")))
-		db->last_ticks = strtoull(v, NULL, 10);
 	return 0;
 }
 

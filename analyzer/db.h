@@ -60,6 +60,7 @@ typedef struct db {
 	uint64_t clock_start;
 	bool has_clock_start; /* else the pass sets clock_start to the first event */
 	double ticks_per_sec;
+	double sample_bytes; /* meta sample_bytes: 0 = every allocation recorded */
 	uint64_t dropped_events;
 	uint64_t queued_bytes_peak; /* the most the event blocks queued for the writer held */
 	bool has_queued_bytes_peak; /* files from before it was recorded do not have it */

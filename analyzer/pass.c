@@ -134,8 +134,7 @@ int pass_run(pass_t *p, db_t *db)
 		db_fail(db, "out of memory");
 		goto out;
 	}
-	const char *sb = db_meta_get(db, "sample_bytes");
-	p->sample_bytes = sb ? atof(sb) : 0;
+	p->sample_bytes = db->sample_bytes;
 
 	const db_sample_t *samples = db->samples;
 	size_t n_samples = db->n_samples, si = 0;

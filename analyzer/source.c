@@ -3,11 +3,13 @@
 #include "source.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SOURCE_MAX_BYTES (64u << 20)
 
@@ -46,6 +48,24 @@ void source_free(source_t *s)
 	free(s);
 }
 
+/* A regular file only: opening a FIFO (a program read from a named pipe) would wait for
+ * a writer forever; devices are not source either. */
+static FILE *source_fopen(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return NULL;
+	}
+	FILE *f = fdopen(fd, "rb");
+	if (!f)
+		close(fd);
+	return f;
+}
+
 static void source_load(source_file_t *sf, const char *base)
 {
 	FILE *f = NULL;
@@ -54,17 +74,17 @@ static void source_load(source_file_t *sf, const char *base)
 		char *p = malloc(n);
 		if (p) {
 			snprintf(p, n, "%s/%s", base, sf->path);
-			f = fopen(p, "rb");
+			f = source_fopen(p);
 			free(p);
 		}
 	}
 	if (!f)
-		f = fopen(sf->path, "rb");
+		f = source_fopen(sf->path);
 	/* A project moved (or copied with its profile to another machine): a file under the
 	 * program's working directory is looked up under ours, from the same relative path. */
 	size_t nb = base ? strlen(base) : 0;
 	if (!f && sf->path[0] == '/' && nb > 1 && strncmp(sf->path, base, nb) == 0 && sf->path[nb] == '/')
-		f = fopen(sf->path + nb + 1, "rb");
+		f = source_fopen(sf->path + nb + 1);
 	if (!f)
 		return;
 	struct stat st;

@@ -1,7 +1,11 @@
 /* Environment settings (see config.h and the README's table). */
 #include "config.h"
+
+/* MEMPROF_SAMPLE_BYTES at most 1 TiB: larger would record next to nothing */
+#define CONFIG_SAMPLE_BYTES_MAX (1ull << 40)
 #include "mp.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,9 +40,12 @@ void config_read(void)
 	config.sample_bytes = 0;
 	if ((v = getenv("MEMPROF_SAMPLE_BYTES")) && *v) {
 		char *end;
+		errno = 0;
 		config.sample_bytes = strtoull(v, &end, 10);
-		if (*end) {
-			mp_log("MEMPROF_SAMPLE_BYTES=%s is not a number of bytes; recording every allocation", v);
+		/* strtoull takes "-1" as 2^64 - 1: a sample per 16 EiB, nothing recorded */
+		if (*end || errno || v[strspn(v, " \t")] == '-' || config.sample_bytes > CONFIG_SAMPLE_BYTES_MAX) {
+			mp_log("MEMPROF_SAMPLE_BYTES=%s is not a number of bytes from 0 to 2^40; recording every allocation",
+			       v);
 			config.sample_bytes = 0;
 		}
 	}

@@ -373,6 +373,20 @@ def test_source_lines():
        "--focus fallback: innermost Python frame")
 
 
+def test_fifo_source():
+    """A program read from a named pipe (python3 prog.fifo): its file name is a FIFO, and
+    reading its source text waited for a writer forever. It is not a regular file: no
+    source text, the rows as usual."""
+    fifo = os.path.join(TMP, "prog.fifo")
+    os.mkfifo(fifo)
+    db = mk("fifo.db", "meta command python3 prog.fifo\nmeta pid 5\nmeta clock_ticks_per_sec 1000\n"
+                       "code 1 %s <module> <module> 1 e800\nnode 1 0 py:1:0\nalloc 1 1 a 100 1\n" % fifo)
+    for args in (("report",), ("lines", fifo), ("temporary",)):
+        rc, so, se = run(*args, db, timeout=20)
+        eq((rc, se), (0, ""), "%s with a FIFO as source file" % args[0])
+    eq(csv_rows(ok("report", "--format=csv", db))[1][:5], [fifo, "1", "<module>", "100", "100"], "FIFO row")
+
+
 def test_paths():
     """Python file names are shown lexically normalized everywhere; <frozen ...> as is."""
     spec = ("meta command paths\nmeta pid 6\nmeta clock_ticks_per_sec 1000\nmeta clock_start_ticks 0\n"
@@ -1228,6 +1242,14 @@ def test_bad_input(basic):
         "unknown schema version", "schema version '99'")
     bad(mk("nover.db", BASIC_SPEC + "meta schema_version -\n"), "no schema version",
         "not a memprof database")
+    # numbers memprof writes, damaged: one line, not figures computed from them (inf made
+    # "peak heap 8.00 EiB" and invalid JSON, nan a count of 2^63, -1 a duration of -586376 s)
+    for i, (key, value) in enumerate((("sample_bytes", "inf"), ("sample_bytes", "nan"), ("sample_bytes", "-1"),
+                                      ("clock_ticks_per_sec", "1e-300"), ("start_time_unix", "nan"),
+                                      ("last_ticks", "-1"), ("dropped_events", "-1"), ("queued_bytes_peak", "x"),
+                                      ("clock_start_ticks", "99999999999999999999"))):
+        bad(mk("meta%d.db" % i, BASIC_SPEC + "meta %s %s\n" % (key, value)), "meta %s %s" % (key, value),
+            "damaged file: meta %s is '%s'" % (key, value))
     for mode in ("zstd", "rawsize", "count", "record", "truncate"):
         spec = BASIC_SPEC.replace("alloc 1 1600", "corrupt %s\nalloc 1 1600" % mode)
         bad(mk("corrupt-%s.db" % mode, spec), "corrupt chunk (%s)" % mode, "corrupt event chunk")
@@ -1314,6 +1336,7 @@ def main():
     test_plot()
     test_generations()
     test_truncated()
+    test_fifo_source()
     test_stacks_grouped()
     test_splice()
     test_random()

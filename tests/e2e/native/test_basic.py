@@ -91,6 +91,23 @@ def test_stats_exact():
     expect_eq(s["allocators"], want_alloc, "allocations by function")
 
 
+def test_bad_sample_bytes():
+    """MEMPROF_SAMPLE_BYTES that is not a number of bytes from 0 to 2^40 (strtoull took
+    -1 as 2^64 - 1: one sample per 16 EiB, nothing recorded, nothing said): one line on
+    stderr, and every allocation recorded."""
+    argv = [prog("basic")]
+    plain = harness.run_plain(argv)
+    for value in ("-1", "18446744073709551615", "99999999999999999999", "12x"):
+        for f in os.listdir("."):
+            os.unlink(f)
+        p, files = harness.profile(argv, env={"MEMPROF_SAMPLE_BYTES": value})
+        expect_eq((p.returncode, p.stdout), (plain.returncode, plain.stdout), value + ": exit status and stdout")
+        expect_eq(p.stderr, plain.stderr + ("memprof: MEMPROF_SAMPLE_BYTES=%s is not a number of bytes from 0 to "
+                                            "2^40; recording every allocation\n" % value).encode(), value + ": stderr")
+        s = harness.stats(one_file(files))
+        expect_eq((s["sample_bytes"], s["allocations"] > 0), (0, True), value + ": exact mode")
+
+
 def test_peak_and_leaks_views():
     db = profile_basic()
     L = marks(SRC, "CALLOC", "KEEP")
