@@ -278,6 +278,13 @@ static uint32_t locate_python(locate_t *l, uint32_t node)
 	return l->pyloc[node] = id;
 }
 
+/* The C++ standard library's headers (/usr/include/c++/12/bits/new_allocator.h): their
+ * templates are compiled into the program, but the line is the one that used them. */
+static bool locate_std_header(const char *file)
+{
+	return file && strstr(file, "/include/c++/") != NULL;
+}
+
 /* The allocator plumbing never answers "who allocated". */
 static bool locate_excluded(const char *module)
 {
@@ -344,7 +351,7 @@ static void locate_ip(locate_t *l, uint64_t ip, uint32_t *nat, uint32_t *fb, uin
 	for (int k = 0; k < n; k++) {
 		const sym_frame_t *fr = &frames[k];
 		bool src = fr->file && fr->line > 0;
-		bool excl = locate_excluded(fr->module);
+		bool excl = locate_excluded(fr->module) || locate_std_header(fr->file);
 		if (k == 0)
 			*inner = src ? locate_intern(l, fr->file, fr->line, fr->function ? fr->function : "??")
 				     : locate_module_loc(l, fr, ip);

@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <string>
+#include <vector>
 
 struct Obj {
 	char payload[256];
@@ -38,6 +40,14 @@ int main()
 		    (int)caught);
 	delete[] wd;
 	operator delete[](al, std::align_val_t(64));
+	{
+		// the standard library's templates, compiled into this program, are not the line
+		std::vector<int> v;
+		for (int i = 0; i < 1000; i++)
+			v.push_back(i); // @VECTOR
+		std::string s(100, 'x'); // @STRING
+		std::printf("%zu %zu\n", v.size(), s.size());
+	}
 	arr[0] = 1;
 	return arr[0] - 1;
 }
