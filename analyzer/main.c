@@ -210,6 +210,8 @@ int main(int argc, char **argv)
 		return main_usage_error("%s: one FILE only ('%s' is extra)", cmd->name, sub_argv[optind + 1]);
 	const char *path = sub_argv[optind];
 
+	if (o.output && !*o.output)
+		return main_usage_error("%s: -o needs a file name", cmd->name);
 	if (output_same_file(o.output, path))
 		return main_usage_error("%s: -o %s would overwrite the profile it reads", cmd->name, o.output);
 

@@ -28,8 +28,10 @@ void fds_init(void)
 	 * number costs the kernel a descriptor table that large) */
 	long base = soft >= 1024 ? 960 : soft - 2 * FDS_SLOTS / 4;
 	fds_base = base > 3 ? (int)base : 3;
-	int e = fcntl(STDERR_FILENO, F_GETFD) >= 0 ? fds_take(fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, fds_base)) : -1;
-	fds_err = e;
+	/* the copy of stderr costs a descriptor: not where they are counted in units */
+	if (soft >= 256)
+		fds_err = fcntl(STDERR_FILENO, F_GETFD) >= 0 ? fds_take(fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, fds_base))
+							     : -1;
 }
 
 static void fds_close_raw(int fd)

@@ -201,6 +201,15 @@ MP_EXPORT void _Exit(int status)
 	real.Exit_(status);
 }
 
+/* quick_exit runs the at_quick_exit handlers and ends by _exit inside libc, past the
+ * _exit hook: write everything first. */
+MP_EXPORT void quick_exit(int status)
+{
+	hooks_ensure_real();
+	writer_final_flush();
+	real.quick_exit(status);
+}
+
 /* Whether `sig`, sent to this thread's process now, ends it: its default action is to
  * end the process, that action is in force, and this thread does not block it. Not from
  * inside memprof (a program's handler that interrupted memprof: the writer may need a

@@ -27,6 +27,7 @@
 #include "unwind.h"
 #include "writer.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <memprof/naming.h>
@@ -119,7 +120,15 @@ static int init_claim(bool replace)
 			return 0;
 		}
 		if (errno != EEXIST) {
-			mp_log("cannot create %s: %s", init_path, strerror(errno));
+			/* once per process: an image it execs (a shell's exec of the program) would
+			 * fail alike and say it again */
+			char pid[24];
+			const char *said = getenv("MEMPROF_CREATE_FAILED");
+			snprintf(pid, sizeof pid, "%d", (int)getpid());
+			if (!said || strcmp(said, pid)) {
+				mp_log("cannot create %s: %s", init_path, strerror(errno));
+				setenv("MEMPROF_CREATE_FAILED", pid, 1);
+			}
 			return -1;
 		}
 	}
@@ -230,7 +239,9 @@ static int init_start_recording(bool replace)
 	if (init_claim(replace) < 0)
 		return -1;
 	if (writer_start(init_path) < 0) {
-		mp_log("cannot write %s; not recording", init_path);
+		/* writer_start said why, in one line; the file it could not write is not left
+		 * behind (a file of no tables would read as "not a memprof database") */
+		init_unlink_db(init_path);
 		return -1;
 	}
 	init_write_meta();
@@ -292,12 +303,15 @@ static void init_fork_child(void)
  * terminal sends. SIGINT only outside Python, whose own handler turns it into
  * KeyboardInterrupt (an uncaught one ends the program by kill(getpid(), SIGINT) once
  * the interpreter is finalized: the kill hook, hooks_libc.c). */
-static const int init_fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGHUP, SIGQUIT, SIGINT};
+static const int init_fatal[] = {SIGSEGV, SIGBUS,  SIGILL,  SIGFPE,  SIGABRT, SIGTERM,   SIGHUP, SIGQUIT,
+				 SIGINT,  SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2, SIGVTALRM, SIGXCPU, SIGXFSZ};
 
-/* Sent to the process rather than raised by what the thread was doing. */
+/* Not a fault of the instruction the thread was running (nor abort): sent to the
+ * process, or raised by a system call (SIGPIPE, SIGXFSZ) that returns with an error once
+ * the handler does. */
 static bool init_asynchronous(int sig)
 {
-	return sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT || sig == SIGINT;
+	return sig != SIGSEGV && sig != SIGBUS && sig != SIGILL && sig != SIGFPE && sig != SIGABRT;
 }
 
 static void init_on_fatal(int sig)
@@ -329,6 +343,32 @@ void init_signals(void)
 		sa.sa_flags = SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
 		sigemptyset(&sa.sa_mask);
 		sigaction(init_fatal[i], &sa, NULL);
+	}
+}
+
+/* libmemprof_fini.so (fini.c) writes everything at exit, after the destructors of the
+ * program's libraries: libmemprof.so's own destructor then leaves it to it. */
+static bool init_fini_later;
+
+static void init_fini_last(void)
+{
+	writer_final_flush();
+}
+
+static void init_load_fini(void)
+{
+	Dl_info di;
+	char path[4096];
+	if (!dladdr((void *)init_fini_last, &di) || !di.dli_fname || !strrchr(di.dli_fname, '/'))
+		return;
+	int dir = (int)(strrchr(di.dli_fname, '/') - di.dli_fname);
+	if ((size_t)snprintf(path, sizeof path, "%.*s/libmemprof_fini.so", dir, di.dli_fname) >= sizeof path)
+		return;
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	void (*set)(void (*)(void)) = h ? (void (*)(void (*)(void)))dlsym(h, "memprof_fini_set") : NULL;
+	if (set) {
+		set(init_fini_last);
+		init_fini_later = true;
 	}
 }
 
@@ -394,6 +434,7 @@ __attribute__((constructor)) static void init_main(void)
 	if (init_start_recording(replace) < 0)
 		goto out;
 	init_followed = true;
+	init_load_fini();
 	char abs_path[4096];
 	if (is_root && init_absolute(init_path, abs_path, sizeof abs_path))
 		setenv("MEMPROF_ROOT_FILE", abs_path, 1);
@@ -411,5 +452,6 @@ out:
 
 __attribute__((destructor)) static void init_fini(void)
 {
-	writer_final_flush();
+	if (!init_fini_later)
+		writer_final_flush();
 }

@@ -70,6 +70,7 @@ void real_init(void)
 	*(void **)&real.pthread_exit = dlsym(RTLD_NEXT, "pthread_exit");
 	*(void **)&real.exit_ = dlsym(RTLD_NEXT, "_exit");
 	*(void **)&real.Exit_ = dlsym(RTLD_NEXT, "_Exit");
+	*(void **)&real.quick_exit = dlsym(RTLD_NEXT, "quick_exit");
 	mp_guard--;
 	if (!real.malloc || !real.free || !real.calloc || !real.realloc) {
 		static const char msg[] = "memprof: cannot find the real malloc; aborting\n";

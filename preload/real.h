@@ -32,6 +32,7 @@ typedef struct real_fns {
 	void (*pthread_exit)(void *) __attribute__((noreturn));
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*Exit_)(int) __attribute__((noreturn));
+	void (*quick_exit)(int) __attribute__((noreturn));
 } real_fns_t;
 
 extern real_fns_t real;

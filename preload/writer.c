@@ -117,7 +117,9 @@ static int writer_exec(const char *sql)
 	char *err = NULL;
 	int rc = sqlite3_exec(writer_db, sql, NULL, NULL, &err);
 	if (rc != SQLITE_OK) {
-		mp_fail("cannot write the profile (%s): %s", sql, err ? err : sqlite3_errstr(rc));
+		/* the statement's start names it; the reason must fit in the line */
+		mp_fail("cannot write the profile (%.32s%s): %s", sql, strlen(sql) > 32 ? "..." : "",
+			err ? err : sqlite3_errstr(rc));
 		sqlite3_free(err);
 		return -1;
 	}
@@ -658,11 +660,13 @@ int writer_start(const char *path)
 			vfs->xSetSystemCall(vfs, "open", (sqlite3_syscall_ptr)writer_sqlite_open);
 		sqlite_configured = true;
 	}
-	if (writer_zstd_open() < 0)
+	if (writer_zstd_open() < 0) {
+		mp_log("cannot allocate the compressor; not recording");
 		return -ENOMEM;
+	}
 	int rc = sqlite3_open_v2(path, &writer_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
-		mp_log("cannot open %s: %s", path, sqlite3_errstr(rc));
+		mp_log("cannot open %s: %s; not recording", path, sqlite3_errstr(rc));
 		sqlite3_close(writer_db);
 		writer_db = NULL;
 		return -EIO;
@@ -681,7 +685,7 @@ int writer_start(const char *path)
 	    writer_prepare("INSERT INTO samples(ts,rss) VALUES(?,?)", &writer_st_sample) ||
 	    writer_prepare("INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)", &writer_st_meta) ||
 	    writer_prepare("INSERT OR REPLACE INTO threads(id,tid,name) VALUES(?,?,?)", &writer_st_thread)) {
-		mp_log("cannot prepare statements: %s", sqlite3_errmsg(writer_db));
+		mp_log("cannot prepare statements: %s; not recording", sqlite3_errmsg(writer_db));
 		return -EIO;
 	}
 	const char *zfail = getenv("MEMPROF_TEST_FAIL_COMPRESS");

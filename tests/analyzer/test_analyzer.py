@@ -1277,7 +1277,8 @@ def test_usage(basic):
                        (("report", "--limit=-1", basic), "negative limit"),
                        (("report", "--limit=x", basic), "bad limit"),
                        (("report", "--bogus", basic), "unknown option"),
-                       (("report", basic, "-o"), "-o without value")):
+                       (("report", basic, "-o"), "-o without value"),
+                       (("report", "-o", "", basic), "-o with an empty name")):
         rc, out, err = run(*args)
         eq(rc, 2, "usage error (%s): %r" % (what, err))
         check(err.strip() != "", "usage error (%s) explains on stderr" % what)

@@ -8,6 +8,7 @@
  *   term        raise(SIGTERM)
  *   killusr1    kill(getpid(), SIGUSR1) (a signal memprof has no handler for)
  *   raiseusr2   raise(SIGUSR2) (likewise)
+ *   quick7      quick_exit(7)
  *   mainexit    the main thread ends by pthread_exit; a second thread allocates 0.2 s
  *               later and returns: the process ends with status 0 (atexit handlers run)
  *   sleep       sleeping (the test kills it with SIGKILL)
@@ -132,6 +133,11 @@ int main(int argc, char **argv)
 		last();
 		raise(SIGTERM);
 		return 97;
+	}
+	if (!strcmp(mode, "quick7")) {
+		fflush(stdout);
+		last();
+		quick_exit(7);
 	}
 	if (!strcmp(mode, "mainexit")) {
 		pthread_t th;

@@ -108,7 +108,7 @@ def test_exports():
     names = sorted(line.split()[-1] for line in out.stdout.splitlines() if line.strip())
     hooks = ["_Exit", "_exit", "aligned_alloc", "calloc", "close", "close_range", "closefrom", "dlclose", "execl", "execle", "execlp", "execv", "execve",
              "execvp", "execvpe", "fexecve", "free", "kill", "malloc", "memalign", "pipe", "pipe2", "posix_memalign", "pthread_exit",
-             "pvalloc", "raise", "realloc", "reallocarray", "valloc"]
+             "pvalloc", "quick_exit", "raise", "realloc", "reallocarray", "valloc"]
     expect_eq(names, hooks, "libmemprof.so's exported symbols")
 
 

@@ -58,6 +58,10 @@ def test__exit():
     check_file(run_mode("_exit5", 5))
 
 
+def test_quick_exit():
+    check_file(run_mode("quick7", 7))
+
+
 def test__Exit():
     check_file(run_mode("_Exit6", 6))
 
@@ -89,6 +93,23 @@ def test_main_thread_pthread_exit():
     expect_eq((s["status"], s["threads"], s["dropped_events"]), ("complete", 2, 0), "(status, threads, dropped)")
 
 
+def test_library_destructor():
+    """A library's destructor runs after memprof's at exit (the loader finalizes preloaded
+    libraries first): memprof writes its file last, from libmemprof_fini.so. The block the
+    destructor frees is not live at exit, the one it allocates is (before: the freed
+    8080 bytes read as live, the 9191 were missing)."""
+    dsrc = src("dtorlib.c")
+    p, files = run_both([prog("dtor")], expect_rc=0)
+    db = one_file(files)
+    rows = harness.report_rows(db)
+    expect_row(rows, src("dtor.c"), marks(src("dtor.c"), "DTOR_BLOCK")["DTOR_BLOCK"], "the block freed at exit",
+               allocations=1, allocated_bytes=8080, end_bytes=0)
+    expect_row(rows, dsrc, marks(dsrc, "DTOR_LEAK")["DTOR_LEAK"], "the destructor's block", allocations=1,
+               allocated_bytes=9191, end_bytes=9191)
+    s = harness.stats(db)
+    expect_eq((s["status"], s["leaked_bytes"], s["frees"]), ("complete", 9191, 1), "(status, leaked, frees)")
+
+
 def test_kill_and_raise_self():
     """A signal with no handler that the program sends itself with kill or raise: the
     kill and raise hooks write everything first (the file is complete)."""
@@ -97,10 +118,10 @@ def test_kill_and_raise_self():
 
 
 def test_signals_from_outside():
-    """SIGINT (Ctrl-C), SIGHUP and SIGQUIT sent by another process to a program without
-    handlers of its own: the last allocation, made just before, is in the file (the
+    """SIGINT (Ctrl-C), SIGHUP, SIGQUIT, SIGPIPE (a reader that went away: `prog | head`),
+    SIGUSR1 and SIGALRM sent by another process to a program without handlers of its own: the last allocation, made just before, is in the file (the
     commit interval is 100 ms; the signal comes at once)."""
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE, signal.SIGUSR1, signal.SIGALRM):
         for f in os.listdir("."):
             os.unlink(f)
         p = subprocess.Popen([prog("exits"), "sleep"], env=harness.preload_env(), stdout=subprocess.PIPE,

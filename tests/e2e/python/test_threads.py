@@ -69,7 +69,13 @@ def check(py):
         n = line_sum(rows, PROG, line, "allocations")
         if not M_C * size <= got <= M_C * size + 1024 or not M_C <= n <= M_C + 10:
             raise AssertionError("%s c%d: %d bytes in %d blocks, want %d in %d" % (w, i, got, n, M_C * size, M_C))
-        harness.expect_eq(line_sum(rows, PROG, line, "end_bytes"), 0, w + " end bytes at c%d" % i)
+        # every C block freed; the line's Python objects (the call's argument tuple, 56
+        # bytes) may be live at the end: a tuple freed into CPython's free list stays
+        # allocated, and whether the list had room depends on how the threads ran
+        end = line_sum(rows, PROG, line, "end_bytes")
+        if not 0 <= end < size:
+            raise AssertionError("%s c%d: %d bytes live at the end, want less than one C block (%d)" % (
+                w, i, end, size))
     # The C thread's callback line: N_C bytearray(777), 2 blocks each, plus the list.
     line = harness.line_of(PROG, "# L:ccb")
     rs = line_rows(rows, PROG, line)
