@@ -38,6 +38,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -177,6 +178,27 @@ static const char *symbolize_function_name(symbolizer_t *s, const char *name)
 		free(plain);
 	}
 	return symbolize_intern(s, name);
+}
+
+/* Whether addr lies in a hole of its unit's address ranges: libdw still answers a row of
+ * the unit's line table for it (the last before it), another function's line: _start of
+ * a g++ -O2 program, in a hole of a unit of libstdc++ templates, read basic_string.h:795.
+ * No line is better. (A unit with no ranges recorded: not a hole.) */
+static bool symbolize_in_unit_hole(Dwfl_Module *mod, Dwarf_Addr addr)
+{
+	Dwarf_Addr bias, base, start, end;
+	Dwarf_Die *cu = dwfl_module_addrdie(mod, addr, &bias);
+	if (!cu)
+		return false;
+	Dwarf_Addr a = addr - bias;
+	bool any = false;
+	ptrdiff_t off = 0;
+	while ((off = dwarf_ranges(cu, off, &base, &start, &end)) > 0) {
+		any = true;
+		if (a >= start && a < end)
+			return false;
+	}
+	return any;
 }
 
 /* Hex build id of an ELF file into out (2 * 64 + 1 bytes); false if none/unreadable. */
@@ -494,6 +516,8 @@ static void symbolize_resolve(symbolizer_t *s, uint64_t ip, symbolize_module_t *
 	}
 
 	Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
+	if (line && symbolize_in_unit_hole(mod, addr))
+		line = NULL;
 	if (line) {
 		int lineno = 0;
 		const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);

@@ -60,6 +60,22 @@ def test_new_delete():
     expect_eq(s["allocators"], {"malloc": 26, "aligned_alloc": 1}, "allocations by function")
 
 
+def test_optimized_start_frame():
+    """cxx.cpp built with -O2: _start lies in a hole between the address ranges of a unit
+    of libstdc++'s templates; libdw answered that unit's last line for it (every stack's
+    root read `_start (/usr/include/c++/12/bits/stl_vector.h:733)`). No line instead; the
+    vector's and string's lines as at -O0."""
+    db = run_cxx("cxxo2", b"aligned 1 nothrow null bad_alloc 1\n1000 100\n")
+    out = harness.analyze("flamegraph", "--format=folded", db)
+    starts = sorted(set(l.split(";")[0] for l in out.splitlines()))
+    expect_eq(starts, ["_start (cxxo2)"], "the outermost frame")
+    rows = harness.report_rows(db)
+    L = marks(SRC, "VECTOR", "STRING")
+    expect_row(rows, SRC, L["VECTOR"], "vector growth (-O2)", allocations=11, allocated_bytes=8188, end_bytes=0)
+    expect_row(rows, SRC, L["STRING"], "string (-O2)", allocations=1, allocated_bytes=101, end_bytes=0)
+    check_no_header_rows(rows)
+
+
 def check_no_header_rows(rows):
     heads = [r for r in rows if "/include/c++/" in r["file"]]
     if heads:
