@@ -1,39 +1,22 @@
 /* run: `memprof run [OPTIONS] PROGRAM [ARGS...]`, the program under libmemprof.so.
  *
- * The program is a child of this process, started with the library preloaded (and the
- * settings the options give); its exit status is ours, and a program killed by a signal
- * kills us with that signal (without a core file of ours), so that a shell or a script
- * sees what it would see without memprof. Signals sent to us by another process (kill,
- * timeout(1)) are passed on to the program; those the kernel sends to the whole
- * foreground process group (Ctrl-C on a terminal) reach the program by themselves and are
- * not sent twice. When the program has ended, one line on stderr names the file of the
- * process started (its descendants write their own, as with LD_PRELOAD).
- *
- * Which file the library will claim is known before the program starts: the first free
- * name of MEMPROF_OUTPUT's pattern with the child's pid (preload/init.c, init_claim), which
- * no other process can take first because the pattern holds the pid or the child is the
- * first to use it. The child waits on a pipe until that name is found. */
-#define _GNU_SOURCE /* pipe2 */
+ * Sets LD_PRELOAD (the library beside this program in a build tree, else the installed
+ * one) and the settings the options give, then execs the program: it is the program from
+ * then on (same pid, its own exit status, signals sent to it reach it alone, once), and
+ * with MEMPROF_RUN_ANNOUNCE the library says on stderr which file it wrote when the
+ * program ends (writer.c). A program that cannot be started: one line, 127 or 126 as in
+ * a shell. */
 #include "run.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "memprof/naming.h"
-
 enum { RUN_BAD = 1, RUN_USAGE = 2 };
-
-static volatile sig_atomic_t run_child;
 
 void run_usage(FILE *f)
 {
@@ -73,30 +56,6 @@ static int run_find_lib(char *out, size_t cap)
 	fprintf(stderr, "memprof: run: cannot find libmemprof.so (looked beside %s and in %s)\n",
 		n > 0 ? self : "this program", MEMPROF_LIBDIR);
 	return -1;
-}
-
-/* The name the library will claim for process `pid` (preload/init.c, init_claim): the
- * first free name of the pattern's. */
-static int run_claim_name(const char *pattern, pid_t pid, char *out, size_t cap)
-{
-	char base[PATH_MAX];
-	struct stat st;
-	mp_name_expand(pattern, pid, base, sizeof base);
-	for (int i = 0; i < MP_NAME_TRIES; i++) {
-		mp_name_candidate(base, i, out, cap);
-		if (lstat(out, &st) != 0)
-			return 0;
-	}
-	return -1;
-}
-
-static void run_forward(int sig, siginfo_t *si, void *uc)
-{
-	(void)uc;
-	/* sent by a process (kill, sigqueue, tgkill): pass it on; one the kernel sent (the
-	 * terminal's, to the whole process group) has reached the program already */
-	if (si->si_code <= 0 && run_child > 0)
-		kill((pid_t)run_child, sig);
 }
 
 static int run_setenv(const char *name, const char *value)
@@ -170,10 +129,6 @@ int run_main(int argc, char **argv)
 	    (native && run_setenv("MEMPROF_NATIVE", "1")) || (sample && run_setenv("MEMPROF_SAMPLE_BYTES", sample)) ||
 	    (follow && run_setenv("MEMPROF_FOLLOW", follow)))
 		return RUN_BAD;
-	const char *pattern = getenv("MEMPROF_OUTPUT");
-	if (!pattern || !*pattern)
-		pattern = MP_DEFAULT_OUTPUT;
-
 	char **prog = argv + optind;
 	size_t pl = strlen(prog[0]);
 	char **args = prog;
@@ -186,64 +141,11 @@ int run_main(int argc, char **argv)
 		memcpy(args + 1, prog, (size_t)n * sizeof *args);
 	}
 
-	int sync[2];
-	if (pipe2(sync, O_CLOEXEC) != 0) {
-		fprintf(stderr, "memprof: run: pipe: %s\n", strerror(errno));
+	if (run_setenv("MEMPROF_RUN_ANNOUNCE", "1"))
 		return RUN_BAD;
-	}
 	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0) {
-		fprintf(stderr, "memprof: run: fork: %s\n", strerror(errno));
-		return RUN_BAD;
-	}
-	if (pid == 0) {
-		char go;
-		close(sync[1]);
-		if (read(sync[0], &go, 1) != 1)
-			_exit(127);
-		execvp(args[0], args);
-		int err = errno;
-		fprintf(stderr, "memprof: run: %s: %s\n", args[0], strerror(err));
-		_exit(err == ENOENT ? 127 : 126);
-	}
-	run_child = pid;
-	close(sync[0]);
-	char file[PATH_MAX];
-	int named = run_claim_name(pattern, pid, file, sizeof file) == 0;
-
-	struct sigaction sa = {.sa_sigaction = run_forward, .sa_flags = SA_SIGINFO | SA_RESTART};
-	sigemptyset(&sa.sa_mask);
-	static const int forwarded[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGALRM};
-	for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
-		sigaction(forwarded[i], &sa, NULL);
-	if (write(sync[1], "g", 1) != 1) {
-		fprintf(stderr, "memprof: run: cannot start the program: %s\n", strerror(errno));
-		kill(pid, SIGKILL);
-	}
-	close(sync[1]);
-
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR) {
-			fprintf(stderr, "memprof: run: waitpid: %s\n", strerror(errno));
-			return RUN_BAD;
-		}
-	run_child = 0;
-	struct stat st;
-	/* an exec that failed (127, 126) said so and made no file */
-	if (named && stat(file, &st) == 0)
-		fprintf(stderr, "memprof: profile written to %s (memprof report %s)\n", file, file);
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	int sig = WTERMSIG(status);
-	struct rlimit none = {0, 0};
-	setrlimit(RLIMIT_CORE, &none);
-	signal(sig, SIG_DFL);
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, sig);
-	sigprocmask(SIG_UNBLOCK, &set, NULL);
-	raise(sig);
-	return 128 + sig;
+	execvp(args[0], args);
+	int err = errno;
+	fprintf(stderr, "memprof: run: %s: %s\n", args[0], strerror(err));
+	return err == ENOENT ? 127 : 126;
 }

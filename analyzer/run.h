@@ -5,9 +5,8 @@
 
 #include <stdio.h>
 
-/* argv[0] is "run"; returns the exit status for main (the program's), 1 when it could not
- * be started, 2 for a usage error. Does not return when the program was killed by a
- * signal: this process dies of the same signal. */
+/* argv[0] is "run"; execs the program, or returns the exit status for main: 1 when it
+ * could not prepare, 127/126 when the program could not be started, 2 for a usage error. */
 int run_main(int argc, char **argv);
 void run_usage(FILE *f);
 

@@ -26,12 +26,27 @@ void fds_init(void)
 	long soft = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 1024;
 	/* below the limit, so that they can be made at all; not higher than 960 (a high
 	 * number costs the kernel a descriptor table that large) */
-	long base = soft >= 1024 ? 960 : soft - 2 * FDS_SLOTS / 4;
+	long base = soft >= 1024 ? 960 : soft - (soft / 2 < 32 ? soft / 2 : 32);
 	fds_base = base > 3 ? (int)base : 3;
-	/* the copy of stderr costs a descriptor: not where they are counted in units */
-	if (soft >= 256)
-		fds_err = fcntl(STDERR_FILENO, F_GETFD) >= 0 ? fds_take(fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, fds_base))
-							     : -1;
+}
+
+void fds_keep_stderr(void)
+{
+	/* the copy costs a descriptor: not where they are counted in units. Not one of the
+	 * kept ones: a program that closes its descriptors closes it too (a daemon must not
+	 * hold its caller's pipe open), and memprof's messages stop there */
+	if (fds_base < 64 || fcntl(STDERR_FILENO, F_GETFD) < 0)
+		return;
+	int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, fds_base);
+	if (fd >= 0)
+		fds_err = fd;
+}
+
+/* The program closes fds first..last: the copy of stderr among them is gone. */
+static void fds_closing(unsigned first, unsigned last)
+{
+	if (fds_err > STDERR_FILENO && (unsigned)fds_err >= first && (unsigned)fds_err <= last)
+		fds_err = -1;
 }
 
 static void fds_close_raw(int fd)
@@ -89,6 +104,8 @@ static int fds_real_close_range(unsigned first, unsigned last, int flags)
 
 MP_EXPORT int close(int fd)
 {
+	if (mp_unlikely(fd == fds_err) && fd > STDERR_FILENO)
+		fds_err = -1;
 	if (mp_unlikely(fds_ours(fd))) {
 		if (!mp_guard)
 			return 0; /* the program's: memprof's stays open */
@@ -124,7 +141,9 @@ MP_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	if (!real.close)
 		real_init();
-	if (mp_guard || (flags & CLOSE_RANGE_CLOEXEC) || fds_base < 0 || last < (unsigned)fds_base ||
+	if (!mp_guard && !(flags & CLOSE_RANGE_CLOEXEC))
+		fds_closing(first, last);
+	if (mp_guard || (flags & CLOSE_RANGE_CLOEXEC) || first > last || fds_base < 0 || last < (unsigned)fds_base ||
 	    first >= (unsigned)(fds_base + FDS_SLOTS) || !atomic_load(&fds_mask))
 		return fds_real_close_range(first, last, flags);
 	return fds_close_around(first, last, flags, false);
@@ -136,6 +155,8 @@ MP_EXPORT void closefrom(int lowfd)
 		real_init();
 	if (lowfd < 0)
 		lowfd = 0;
+	if (!mp_guard)
+		fds_closing((unsigned)lowfd, ~0u);
 	if (mp_guard || fds_base < 0 || lowfd >= fds_base + FDS_SLOTS || !atomic_load(&fds_mask)) {
 		if (real.closefrom)
 			real.closefrom(lowfd);

@@ -18,6 +18,9 @@ int fds_take(int fd);
 bool fds_ours(int fd);
 /* memprof closes one of its own. */
 void fds_release(int fd);
+/* In a process memprof records: a copy of stderr for its messages, which reach the
+ * program's stderr even after it closed fd 2 and opened a file there. */
+void fds_keep_stderr(void);
 /* memprof's stderr for its messages (-1: none). */
 int fds_stderr(void);
 

@@ -238,6 +238,7 @@ static int init_start_recording(bool replace)
 		mp_log("cannot allocate the unwinder's tables; libunwind unwinds every stack");
 	if (init_claim(replace) < 0)
 		return -1;
+	fds_keep_stderr();
 	if (writer_start(init_path) < 0) {
 		/* writer_start said why, in one line; the file it could not write is not left
 		 * behind (a file of no tables would read as "not a memprof database") */
@@ -435,6 +436,11 @@ __attribute__((constructor)) static void init_main(void)
 		goto out;
 	init_followed = true;
 	init_load_fini();
+	/* `memprof run` execs the program with this: the process it started (and an image it
+	 * execs, which takes its file over) says which file it wrote */
+	const char *announce = getenv("MEMPROF_RUN_ANNOUNCE");
+	if (is_root && announce && *announce == '1')
+		writer_announce(init_path);
 	char abs_path[4096];
 	if (is_root && init_absolute(init_path, abs_path, sizeof abs_path))
 		setenv("MEMPROF_ROOT_FILE", abs_path, 1);

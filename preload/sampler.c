@@ -100,8 +100,10 @@ static void *sampler_main(void *arg)
 			;
 		/* the main thread ended by pthread_exit and so has every other thread of the
 		 * program: the process ends as glibc ends it after its last thread */
-		if (atomic_load(&sampler_main_gone) && !sampler_program_alive((pid_t)syscall(SYS_gettid)))
+		if (atomic_load(&sampler_main_gone) && !sampler_program_alive((pid_t)syscall(SYS_gettid))) {
+			mp_guard = 0; /* the exit handlers and destructors are the program's: recorded */
 			exit(0);
+		}
 		int sig = atomic_load(&sampler_fatal_sig);
 		if (sig) {
 			writer_emergency_flush(2000);

@@ -749,6 +749,20 @@ static bool writer_owned(void)
 	return getpid() == writer_pid;
 }
 
+/* `memprof run` (MEMPROF_RUN_ANNOUNCE): the root process names its file when it ends. */
+static char writer_announce_path[4096];
+
+void writer_announce(const char *path)
+{
+	snprintf(writer_announce_path, sizeof writer_announce_path, "%s", path);
+}
+
+static void writer_said(void)
+{
+	if (writer_announce_path[0] && atomic_load(&writer_finished))
+		mp_log("profile written to %s (memprof report %s)", writer_announce_path, writer_announce_path);
+}
+
 void writer_final_flush(void)
 {
 	if (!writer_owned() || !atomic_load(&writer_running))
@@ -761,6 +775,7 @@ void writer_final_flush(void)
 	sem_post(&writer_sem);
 	if (!pthread_equal(pthread_self(), writer_thread))
 		writer_wait_finished(30000);
+	writer_said();
 	if (unwind_check)
 		mp_log("unwinder check: %lu stacks, %lu answered by memprof's unwinder (%lu unwound, the rest "
 		       "from its cache), %lu differed",
@@ -815,6 +830,7 @@ void writer_emergency_flush(unsigned timeout_ms)
 	sem_post(&writer_sem);
 	if (!pthread_equal(pthread_self(), writer_thread))
 		writer_wait_finished(timeout_ms);
+	writer_said();
 	mp_guard--;
 }
 

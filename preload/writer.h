@@ -19,6 +19,8 @@ bool writer_alive(void);
 /* Writes everything recorded so far and closes the file; recording stops. Safe to call
  * more than once and from any thread of the process that owns the writer. */
 void writer_final_flush(void);
+/* The process names its file on stderr when it ends (`memprof run`). */
+void writer_announce(const char *path);
 /* The writer thread's kernel id (0 before it runs). */
 pid_t writer_tid(void);
 /* Writes and commits everything recorded so far, recording going on (before exec);

@@ -1,5 +1,4 @@
-/* The names of profile files, shared by the library (preload/init.c, which claims one)
- * and the analyzer's `run` command (which says which one the program it started wrote).
+/* The names of profile files (preload/init.c claims one).
  * A pattern (MEMPROF_OUTPUT, default MP_DEFAULT_OUTPUT) names the file with %p as the pid;
  * if that name is taken, the next free of name.1.db, name.2.db, ... (the number goes
  * before a final ".db", else at the end). Header-only: both sides must agree exactly. */

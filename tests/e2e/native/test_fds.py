@@ -40,5 +40,37 @@ def test_shell_exec_redirect():
     expect_eq(harness.stats(one_file(files))["status"], "complete", "status")
 
 
+DAEMON = """import os, signal, sys, time
+print("starting", file=sys.stderr, flush=True)
+if os.fork() > 0:
+    sys.exit(0)
+os.setsid()
+print(os.getpid(), flush=True)
+os.closerange(0, 4096)
+fd = os.open("/dev/null", os.O_RDWR)
+os.dup(fd)
+os.dup(fd)
+time.sleep(30)
+"""
+
+
+def test_daemon_does_not_hold_the_callers_pipe():
+    """A daemon (fork, setsid, close every descriptor) lets its caller's pipes go: the
+    caller reading its output sees the end at once. memprof's copy of stderr, kept open
+    when the program closed it, held the caller's pipe until the daemon ended."""
+    with open("daemon.py", "w") as f:
+        f.write(DAEMON)
+    py = "/usr/bin/python3"
+    p, files = harness.profile([py, "daemon.py"], check_rc=0, timeout=15)
+    pid = int(p.stdout.split()[0])
+    try:
+        expect_eq(p.stderr, b"starting\n", "stderr")
+    finally:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+
 if __name__ == "__main__":
     harness.run(globals())
