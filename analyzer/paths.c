@@ -1,7 +1,10 @@
 /* paths: lexical file name normalization, see paths.h. */
 #include "paths.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 char *paths_normalize(char *path)
 {
@@ -59,4 +62,15 @@ int paths_has_suffix(const char *path, const char *suffix)
 	if (k == 0 || k > n || strcmp(path + n - k, suffix) != 0)
 		return 0;
 	return k == n || path[n - k - 1] == '/' || suffix[0] == '/';
+}
+
+int paths_open_regular(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
 }

@@ -12,4 +12,8 @@ char *paths_normalize(char *path);
 /* True if `path` is `suffix` or ends with `/suffix` (whole components only). */
 int paths_has_suffix(const char *path, const char *suffix);
 
+/* Opens path for reading if it is a regular file, else -1: never waits on a FIFO (a
+ * program read from a named pipe, a module path naming one), never reads a device. */
+int paths_open_regular(const char *path);
+
 #endif

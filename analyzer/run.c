@@ -123,8 +123,10 @@ int run_main(int argc, char **argv)
 	const char *old = getenv("LD_PRELOAD");
 	char preload[2 * PATH_MAX];
 	if ((size_t)snprintf(preload, sizeof preload, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "") >=
-	    sizeof preload)
-		return run_usage_error("LD_PRELOAD too long", NULL);
+	    sizeof preload) {
+		fputs("memprof: run: LD_PRELOAD too long\n", stderr);
+		return RUN_BAD;
+	}
 	if (run_setenv("LD_PRELOAD", preload) || (output && run_setenv("MEMPROF_OUTPUT", output)) ||
 	    (native && run_setenv("MEMPROF_NATIVE", "1")) || (sample && run_setenv("MEMPROF_SAMPLE_BYTES", sample)) ||
 	    (follow && run_setenv("MEMPROF_FOLLOW", follow)))
@@ -135,8 +137,10 @@ int run_main(int argc, char **argv)
 	if (pl > 3 && !strcmp(prog[0] + pl - 3, ".py")) {
 		int n = argc - optind;
 		args = calloc((size_t)n + 2, sizeof *args);
-		if (!args)
-			return run_usage_error("out of memory", NULL);
+		if (!args) {
+			fputs("memprof: run: out of memory\n", stderr);
+			return RUN_BAD;
+		}
 		args[0] = (char *)"python3";
 		memcpy(args + 1, prog, (size_t)n * sizeof *args);
 	}

@@ -1,9 +1,9 @@
 /* source: a small cache of source files split into trimmed lines. Files that cannot be
  * read are remembered as such, so each file is tried once. */
 #include "source.h"
+#include "paths.h"
 
 #include <ctype.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,20 +48,12 @@ void source_free(source_t *s)
 	free(s);
 }
 
-/* A regular file only: opening a FIFO (a program read from a named pipe) would wait for
- * a writer forever; devices are not source either. */
+/* A regular file only (paths_open_regular): no FIFO, no device. */
 static FILE *source_fopen(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	struct stat st;
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return NULL;
-	}
-	FILE *f = fdopen(fd, "rb");
-	if (!f)
+	int fd = paths_open_regular(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+	if (!f && fd >= 0)
 		close(fd);
 	return f;
 }

@@ -26,6 +26,7 @@
  *   time (dlsym/dlopen); the analyzer itself does not link against it.
  */
 #include "symbolize.h"
+#include "paths.h"
 #include "scopes.h"
 
 #include "memprof/format.h"
@@ -41,7 +42,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct symbolize_module {
@@ -207,17 +207,11 @@ static bool symbolize_file_build_id(const char *path, char *out, bool *readable)
 	static const char hex[] = "0123456789abcdef";
 	const void *bits;
 	bool found = false;
-	/* O_NONBLOCK: a FIFO named as a module would wait for a writer forever */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	struct stat st;
+	int fd = paths_open_regular(path);
 
 	*readable = false;
 	if (fd < 0)
 		return false;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return false;
-	}
 	Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (elf && elf_kind(elf) == ELF_K_ELF) {
 		*readable = true;

@@ -42,16 +42,16 @@ void fds_keep_stderr(void)
 		fds_err = fd;
 }
 
+static int fds_real_close(int fd)
+{
+	return real.close ? real.close(fd) : (int)syscall(SYS_close, fd);
+}
+
 /* The program closes fds first..last: the copy of stderr among them is gone. */
 static void fds_closing(unsigned first, unsigned last)
 {
 	if (fds_err > STDERR_FILENO && (unsigned)fds_err >= first && (unsigned)fds_err <= last)
 		fds_err = -1;
-}
-
-static void fds_close_raw(int fd)
-{
-	syscall(SYS_close, fd);
 }
 
 int fds_take(int fd)
@@ -63,10 +63,10 @@ int fds_take(int fd)
 		nfd = fcntl(fd, F_DUPFD_CLOEXEC, fds_base);
 		if (nfd < 0 || nfd >= fds_base + FDS_SLOTS) {
 			if (nfd >= 0)
-				fds_close_raw(nfd);
+				fds_real_close(nfd);
 			return fd;
 		}
-		fds_close_raw(fd);
+		fds_real_close(fd);
 	}
 	atomic_fetch_or(&fds_mask, 1ull << (nfd - fds_base));
 	return nfd;
@@ -91,11 +91,6 @@ int fds_stderr(void)
 
 /* ---- the hooks ---------------------------------------------------------------------------- */
 
-static int fds_real_close(int fd)
-{
-	return real.close ? real.close(fd) : (int)syscall(SYS_close, fd);
-}
-
 static int fds_real_close_range(unsigned first, unsigned last, int flags)
 {
 	return real.close_range ? real.close_range(first, last, flags)
@@ -104,8 +99,8 @@ static int fds_real_close_range(unsigned first, unsigned last, int flags)
 
 MP_EXPORT int close(int fd)
 {
-	if (mp_unlikely(fd == fds_err) && fd > STDERR_FILENO)
-		fds_err = -1;
+	if (fd >= 0)
+		fds_closing((unsigned)fd, (unsigned)fd);
 	if (mp_unlikely(fds_ours(fd))) {
 		if (!mp_guard)
 			return 0; /* the program's: memprof's stays open */

@@ -17,6 +17,7 @@
 #include "mem.h"
 #include "modules.h"
 #include "mp.h"
+#include "naming.h"
 #include "native.h"
 #include "python.h"
 #include "real.h"
@@ -30,7 +31,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <memprof/naming.h>
 #include <memprof/schema.h>
 #include <pthread.h>
 #include <signal.h>

@@ -1,9 +1,9 @@
 /* The names of profile files (preload/init.c claims one).
  * A pattern (MEMPROF_OUTPUT, default MP_DEFAULT_OUTPUT) names the file with %p as the pid;
  * if that name is taken, the next free of name.1.db, name.2.db, ... (the number goes
- * before a final ".db", else at the end). Header-only: both sides must agree exactly. */
-#ifndef MEMPROF_NAMING_H
-#define MEMPROF_NAMING_H
+ * before a final ".db", else at the end). */
+#ifndef MEMPROF_PRELOAD_NAMING_H
+#define MEMPROF_PRELOAD_NAMING_H
 
 #include <stdio.h>
 #include <string.h>
