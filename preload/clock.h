@@ -28,6 +28,13 @@ static inline uint64_t clock_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The CLOCK_MONOTONIC time `ns` nanoseconds from now: a deadline for sem_clockwait. */
+static inline struct timespec clock_deadline(uint64_t ns)
+{
+	uint64_t t = clock_mono_ns() + ns;
+	return (struct timespec){(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
+}
+
 static inline uint64_t clock_now(void)
 {
 #if defined(__x86_64__)

@@ -239,6 +239,14 @@ MP_EXPORT int kill(pid_t pid, int sig)
 	return real.kill(pid, sig);
 }
 
+MP_EXPORT int raise(int sig)
+{
+	hooks_ensure_real();
+	if (hooks_signal_ends(sig))
+		writer_final_flush();
+	return real.raise(sig);
+}
+
 /* The main thread ending by pthread_exit leaves the process to its other threads, which
  * end it (exit(0), as glibc's last thread does) when the last of them ends; memprof's own
  * threads would keep it alive forever: the sampler ends it instead (sampler.c). */
@@ -248,12 +256,4 @@ MP_EXPORT void pthread_exit(void *retval)
 	if ((pid_t)syscall(SYS_gettid) == getpid())
 		sampler_main_exited();
 	real.pthread_exit(retval);
-}
-
-MP_EXPORT int raise(int sig)
-{
-	hooks_ensure_real();
-	if (hooks_signal_ends(sig))
-		writer_final_flush();
-	return real.raise(sig);
 }

@@ -88,14 +88,7 @@ static void *sampler_main(void *arg)
 	pthread_setname_np(pthread_self(), "memprof-sample");
 	while (!atomic_load(&sampler_stopping)) {
 		sampler_take();
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += sampler_interval_ms / 1000;
-		ts.tv_nsec += (long)(sampler_interval_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = clock_deadline((uint64_t)sampler_interval_ms * 1000000u);
 		while (sem_clockwait(&sampler_wake, CLOCK_MONOTONIC, &ts) != 0 && errno == EINTR)
 			;
 		/* the main thread ended by pthread_exit and so has every other thread of the

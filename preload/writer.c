@@ -609,13 +609,7 @@ static void *writer_main(void *arg)
 	atomic_store(&writer_tid_, (pid_t)syscall(SYS_gettid));
 	pthread_setname_np(pthread_self(), "memprof-writer");
 	for (;;) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += (long)writer_flush_ms * 1000000L / 4;
-		while (ts.tv_nsec >= 1000000000L) {
-			ts.tv_nsec -= 1000000000L;
-			ts.tv_sec++;
-		}
+		struct timespec ts = clock_deadline((uint64_t)writer_flush_ms * 1000000u / 4);
 		sem_clockwait(&writer_sem, CLOCK_MONOTONIC, &ts);
 		while (sem_trywait(&writer_sem) == 0)
 			;
