@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addrmap.h"
 #include "cmd.h"
 #include "locate.h"
 #include "output.h"
@@ -65,9 +66,8 @@ typedef struct stacks_disp {
 	locate_t *l;
 	const db_t *db;
 	uint32_t *memo; /* node -> display id + 1; 0: not known yet */
-	uint64_t *keys; /* open addressing: (display id << 32 | location) + 1; 0 empty */
-	uint32_t *ids;
-	size_t cap, n;
+	addrmap_t ids;  /* (caller's display id << 32 | location) -> display id */
+	uint32_t n;     /* display ids given */
 	uint32_t frames[256]; /* the locations of one node's frames, innermost first */
 	unsigned n_frames;
 	uint32_t *path; /* nodes from one to its nearest known caller */
@@ -84,35 +84,13 @@ static void stacks_disp_frame(void *arg, const locate_frame_t *fr)
 
 static uint32_t stacks_disp_step(stacks_disp_t *d, uint32_t parent, uint32_t loc)
 {
-	if ((d->n + 1) * 2 > d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 1024;
-		uint64_t *keys = calloc(cap, sizeof *keys);
-		uint32_t *ids = malloc(cap * sizeof *ids);
-		if (!keys || !ids)
-			abort();
-		for (size_t i = 0; i < d->cap; i++)
-			if (d->keys[i]) {
-				size_t j = (size_t)((d->keys[i] * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
-				while (keys[j])
-					j = (j + 1) & (cap - 1);
-				keys[j] = d->keys[i];
-				ids[j] = d->ids[i];
-			}
-		free(d->keys);
-		free(d->ids);
-		d->keys = keys;
-		d->ids = ids;
-		d->cap = cap;
-	}
-	uint64_t key = ((uint64_t)parent << 32 | loc) + 1;
-	size_t j = (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (d->cap - 1);
-	while (d->keys[j] && d->keys[j] != key)
-		j = (j + 1) & (d->cap - 1);
-	if (!d->keys[j]) {
-		d->keys[j] = key;
-		d->ids[j] = (uint32_t)++d->n;
-	}
-	return d->ids[j];
+	uint64_t key = (uint64_t)parent << 32 | loc;
+	addrmap_entry_t *e = addrmap_get(&d->ids, key);
+	if (e)
+		return e->a;
+	if (addrmap_put(&d->ids, key, ++d->n, 0, NULL) < 0)
+		abort();
+	return d->n;
 }
 
 static uint32_t stacks_display(stacks_disp_t *d, uint32_t node)
@@ -152,7 +130,7 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 	stacks_disp_t d = {.l = p->locate, .db = &p->db};
 	d.memo = calloc(ps->n_stacks, sizeof *d.memo);
 	uint32_t *disp = malloc(ps->n_stacks * sizeof *disp);
-	if (!d.memo || !disp)
+	if (!d.memo || !disp || addrmap_init(&d.ids, 1024) < 0)
 		abort();
 	for (uint32_t s = 0; s < ps->n_stacks; s++) {
 		const pass_stack_t *st = &ps->stacks[s];
@@ -183,8 +161,7 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 	free(slot);
 	free(disp);
 	free(d.memo);
-	free(d.keys);
-	free(d.ids);
+	addrmap_free(&d.ids);
 	free(d.path);
 	qsort(e, n, sizeof *e, stacks_cmp);
 	int json = strcmp(o->format, "json") == 0;
