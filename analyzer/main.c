@@ -92,7 +92,7 @@ __attribute__((format(printf, 1, 2))) static int main_usage_error(const char *fm
 	fputs("memprof: ", stderr);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputs("\n(memprof --help for usage)\n", stderr);
+	fputs(" (memprof --help for usage)\n", stderr);
 	return MAIN_USAGE;
 }
 

@@ -32,7 +32,7 @@ void run_usage(FILE *f)
 
 static int run_usage_error(const char *what, const char *arg)
 {
-	fprintf(stderr, "memprof: run: %s%s%s\n(memprof run --help for usage)\n", what, arg ? " " : "", arg ? arg : "");
+	fprintf(stderr, "memprof: run: %s%s%s (memprof run --help for usage)\n", what, arg ? " " : "", arg ? arg : "");
 	return RUN_USAGE;
 }
 

@@ -1281,7 +1281,11 @@ def test_usage(basic):
                        (("report", "-o", "", basic), "-o with an empty name")):
         rc, out, err = run(*args)
         eq(rc, 2, "usage error (%s): %r" % (what, err))
-        check(err.strip() != "", "usage error (%s) explains on stderr" % what)
+        if not args:  # the whole usage, on stderr
+            check(err.startswith("usage: memprof"), "no arguments: the usage on stderr: %r" % err)
+            continue
+        check(err.count("\n") == 1 and err.endswith("(memprof --help for usage)\n"),
+              "usage error (%s) explains on one line of stderr: %r" % (what, err))
     rc, out, err = run("--help")
     check(rc == 0 and "report" in out and "timeseries" in out, "--help")
     rc, out, err = run("report", "--help")
