@@ -263,6 +263,7 @@ static bool init_followed;
 static void init_fork_prepare(void)
 {
 	mp_guard++;
+	record_fork_prepare();
 	writer_fork_prepare();
 	thread_fork_prepare();
 	stack_fork_prepare();
@@ -275,6 +276,7 @@ static void init_fork_parent(void)
 	stack_fork_parent();
 	thread_fork_parent();
 	writer_fork_parent();
+	record_fork_parent();
 	mp_guard--;
 }
 

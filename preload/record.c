@@ -24,46 +24,103 @@ uint64_t record_sample_bytes;
  * the allocation that reaches zero is recorded and the countdown drawn again. So an
  * allocation of s bytes is recorded with probability 1 - exp(-s/N), which the analyzer
  * divides by to get unbiased estimates. Frees are recorded only for sampled live blocks,
- * kept in a 64 KiB table of 8-way buckets (a list under a mutex when a bucket is full).
- * The common path is a subtraction and a branch for an allocation, a look at one cache
- * line for a free. */
+ * kept in a table of 8-way buckets (record.h), a hash set under a mutex for those whose
+ * bucket is full. The common path is a subtraction and a branch for an allocation, a
+ * look at one count for a free. */
 _Atomic uint64_t *record_sample_slots; /* a sampled live block's address, or 0 */
-static pthread_mutex_t record_sample_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t *record_sample_overflow; /* sampled blocks whose slot was taken */
-static size_t record_sample_overflow_cap;
-atomic_size_t record_sample_overflow_n;
-_Atomic uint16_t *record_sample_counts;
+record_sample_count_t *record_sample_counts;
+unsigned record_sample_shift = 64;
 
+/* The spill set: open addressing, linear probing, at most half full; 0 is empty. */
+static pthread_mutex_t record_sample_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *record_spill;
+static size_t record_spill_cap, record_spill_n; /* cap: a power of two, or 0 */
+
+static size_t record_spill_home(uint64_t a)
+{
+	return (size_t)((a >> 4) * 0x9E3779B97F4A7C15ull >> 20) & (record_spill_cap - 1);
+}
+
+/* The slot of a, or of the empty slot where it would go. */
+static size_t record_spill_find(uint64_t a)
+{
+	size_t i = record_spill_home(a);
+	while (record_spill[i] && record_spill[i] != a)
+		i = (i + 1) & (record_spill_cap - 1);
+	return i;
+}
+
+static bool record_spill_grow(void)
+{
+	size_t ncap = record_spill_cap ? record_spill_cap * 2 : 256;
+	uint64_t *n = mem_alloc(ncap * sizeof *n), *old = record_spill;
+	if (!n)
+		return false;
+	size_t ocap = record_spill_cap;
+	record_spill = n;
+	record_spill_cap = ncap;
+	for (size_t i = 0; i < ocap; i++)
+		if (old[i])
+			record_spill[record_spill_find(old[i])] = old[i];
+	mem_free(old);
+	return true;
+}
+
+/* Adds a (lock held); false if it was there already or there is no room. */
+static bool record_spill_add(uint64_t a)
+{
+	if ((record_spill_n + 1) * 2 > record_spill_cap && !record_spill_grow())
+		return false;
+	size_t i = record_spill_find(a);
+	if (record_spill[i])
+		return false;
+	record_spill[i] = a;
+	record_spill_n++;
+	return true;
+}
+
+/* Removes a (lock held); false if it was not there. Backward-shift deletion: the
+ * entries after it in its run move up where their home allows. */
+static bool record_spill_remove(uint64_t a)
+{
+	if (!record_spill_cap)
+		return false;
+	size_t i = record_spill_find(a), mask = record_spill_cap - 1;
+	if (!record_spill[i])
+		return false;
+	record_spill_n--;
+	for (size_t j = (i + 1) & mask; record_spill[j]; j = (j + 1) & mask) {
+		size_t h = record_spill_home(record_spill[j]);
+		/* the entry at j may move to i if its home is not in (i, j] */
+		if (((j - h) & mask) >= ((j - i) & mask)) {
+			record_spill[i] = record_spill[j];
+			i = j;
+		}
+	}
+	record_spill[i] = 0;
+	return true;
+}
 
 static void record_sample_remember(const void *p)
 {
 	uint64_t a = (uint64_t)(uintptr_t)p;
-	_Atomic uint64_t *b = record_sample_bucket(p);
-	_Atomic uint16_t *count = &record_sample_counts[record_sample_index(p)];
+	size_t bi = record_sample_index(p);
+	_Atomic uint64_t *b = record_sample_bucket(bi);
+	record_sample_count_t *c = &record_sample_counts[bi];
 	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++)
 		if (atomic_load_explicit(&b[i], memory_order_relaxed) == a)
 			return; /* already known (its free was not seen) */
-	atomic_fetch_add(count, 1);
+	atomic_fetch_add(&c->live, 1);
 	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++) {
 		uint64_t expected = 0;
 		if (atomic_compare_exchange_strong(&b[i], &expected, a))
 			return;
 	}
 	pthread_mutex_lock(&record_sample_lock);
-	size_t n = atomic_load(&record_sample_overflow_n);
-	if (n == record_sample_overflow_cap) {
-		size_t ncap = n ? n * 2 : 64;
-		uint64_t *no = mem_realloc(record_sample_overflow, ncap * sizeof *no);
-		if (no) {
-			record_sample_overflow = no;
-			record_sample_overflow_cap = ncap;
-		}
-	}
-	if (n < record_sample_overflow_cap) {
-		record_sample_overflow[n] = a;
-		atomic_store(&record_sample_overflow_n, n + 1);
-	} else {
-		atomic_fetch_sub(count, 1);
+	atomic_fetch_add(&c->spilled, 1);
+	if (!record_spill_add(a)) { /* known already, or no memory: that free is not seen */
+		atomic_fetch_sub(&c->spilled, 1);
+		atomic_fetch_sub(&c->live, 1);
 	}
 	pthread_mutex_unlock(&record_sample_lock);
 }
@@ -72,31 +129,37 @@ static void record_sample_remember(const void *p)
 static bool record_sample_forget(const void *p)
 {
 	uint64_t a = (uint64_t)(uintptr_t)p;
-	_Atomic uint64_t *b = record_sample_bucket(p);
-	_Atomic uint16_t *count = &record_sample_counts[record_sample_index(p)];
+	size_t bi = record_sample_index(p);
+	_Atomic uint64_t *b = record_sample_bucket(bi);
+	record_sample_count_t *c = &record_sample_counts[bi];
 	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++) {
 		uint64_t expected = a;
 		if (atomic_load_explicit(&b[i], memory_order_relaxed) == a &&
 		    atomic_compare_exchange_strong(&b[i], &expected, 0)) {
-			atomic_fetch_sub(count, 1);
+			atomic_fetch_sub(&c->live, 1);
 			return true;
 		}
 	}
-	if (mp_likely(!atomic_load_explicit(&record_sample_overflow_n, memory_order_relaxed)))
+	if (mp_likely(!atomic_load_explicit(&c->spilled, memory_order_relaxed)))
 		return false;
-	bool found = false;
 	pthread_mutex_lock(&record_sample_lock);
-	size_t n = atomic_load(&record_sample_overflow_n);
-	for (size_t i = 0; i < n; i++)
-		if (record_sample_overflow[i] == a) {
-			record_sample_overflow[i] = record_sample_overflow[n - 1];
-			atomic_store(&record_sample_overflow_n, n - 1);
-			atomic_fetch_sub(count, 1);
-			found = true;
-			break;
-		}
+	bool found = record_spill_remove(a);
+	if (found) {
+		atomic_fetch_sub(&c->spilled, 1);
+		atomic_fetch_sub(&c->live, 1);
+	}
 	pthread_mutex_unlock(&record_sample_lock);
 	return found;
+}
+
+void record_fork_prepare(void)
+{
+	pthread_mutex_lock(&record_sample_lock);
+}
+
+void record_fork_parent(void)
+{
+	pthread_mutex_unlock(&record_sample_lock);
 }
 
 __thread uint64_t record_sample_left MP_TLS;
@@ -119,9 +182,20 @@ int record_sampling_init(void)
 {
 	if (!record_sample_bytes)
 		return 0;
-	record_sample_slots = mem_alloc(RECORD_SAMPLE_BUCKETS * RECORD_SAMPLE_WAYS * sizeof *record_sample_slots);
-	record_sample_counts = mem_alloc(RECORD_SAMPLE_BUCKETS * sizeof *record_sample_counts);
-	return record_sample_slots && record_sample_counts ? 0 : -1;
+	/* room for 4 GiB of live sampled memory before a bucket spills: 2^32 / N blocks,
+	 * a bucket for each 4 of them */
+	size_t want = (size_t)((1ull << 32) / record_sample_bytes / 4), n = 1024;
+	while (n < want && n < 32768)
+		n *= 2;
+	unsigned bits = 0;
+	while ((1ull << bits) < n)
+		bits++;
+	record_sample_shift = 64 - bits;
+	record_sample_slots = mem_alloc(n * RECORD_SAMPLE_WAYS * sizeof *record_sample_slots);
+	record_sample_counts = mem_alloc(n * sizeof *record_sample_counts);
+	if (!record_sample_slots || !record_sample_counts)
+		return -1;
+	return 0;
 }
 
 /* True if this allocation is to be recorded (always, outside sampling mode). */
@@ -274,5 +348,6 @@ void record_end(void)
 
 void record_fork_child(void)
 {
+	pthread_mutex_init(&record_sample_lock, NULL);
 	record_gil_stamp_expire();
 }

@@ -21,25 +21,39 @@ extern uint64_t record_sample_bytes;
 int record_sampling_init(void);
 
 /* Sampling mode's fast paths, inlined into the hooks. */
-/* The addresses of sampled live blocks: 1024 buckets of 8 slots, a bucket one cache line
- * (64 KiB in all); a bucket that is full spills into a list under a mutex. A count of
- * live entries per bucket (2 KiB, stays in L1) answers most frees without touching the
- * buckets: incremented before an entry is stored, decremented after it is removed, so
- * a count of 0 is never wrong about a block whose allocation has returned. */
-#define RECORD_SAMPLE_BUCKETS 1024u
+/* The addresses of sampled live blocks: buckets of 8 slots, a bucket one cache line; a
+ * block whose bucket is full spills into a hash set under a mutex (record.c). The
+ * number of buckets grows with the live memory the table can hold without spilling, 4
+ * GiB (2^32 / N sampled blocks), from 1,024 to 32,768 (2 MiB, touched as used). Each
+ * bucket has two counts (an array of its own, which stays in cache): its live entries,
+ * spilled ones included, and its spilled entries. A free whose bucket has no live entry
+ * is answered without a look at the bucket; one not in its bucket's slots, from the
+ * spill count. Both counts are incremented before an entry is stored and decremented
+ * after it is removed, and a block's allocation happens before its free: a count of 0
+ * is never wrong about the block being freed. */
 #define RECORD_SAMPLE_WAYS 8u
+typedef struct record_sample_count {
+	_Atomic uint32_t live;
+	_Atomic uint32_t spilled;
+} record_sample_count_t;
 extern _Atomic uint64_t *record_sample_slots;
-extern atomic_size_t record_sample_overflow_n;
-extern _Atomic uint16_t *record_sample_counts;
+extern record_sample_count_t *record_sample_counts;
+extern unsigned record_sample_shift; /* 64 - log2(buckets) */
 
 static inline size_t record_sample_index(const void *p)
 {
-	return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull) >> 54) & (RECORD_SAMPLE_BUCKETS - 1);
+	/* blocks' addresses have long runs of equal low bits and regular strides (mmap'd
+	 * blocks a few pages apart): mixed before their top bits are taken */
+	uint64_t h = (uint64_t)(uintptr_t)p;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return (size_t)((h * 0x9E3779B97F4A7C15ull) >> record_sample_shift);
 }
 
-static inline _Atomic uint64_t *record_sample_bucket(const void *p)
+static inline _Atomic uint64_t *record_sample_bucket(size_t i)
 {
-	return &record_sample_slots[record_sample_index(p) * RECORD_SAMPLE_WAYS];
+	return &record_sample_slots[i * RECORD_SAMPLE_WAYS];
 }
 
 /* Sampling mode: the bytes the calling thread may still allocate before its next sample
@@ -66,24 +80,22 @@ static inline bool record_skip_alloc(size_t size)
 	return mp_unlikely(record_sample_bytes) && record_skip_alloc_sampling(size);
 }
 
-/* True when the block is certainly not a sampled one: not in its bucket, and the bucket
- * has a free slot (or nothing has spilled). */
+/* True when the block is certainly not a sampled one: its bucket has no live entry, or
+ * it is not in its bucket's slots and none of the bucket's entries spilled. */
 static inline bool record_skip_free(const void *p)
 {
 	if (mp_likely(!record_sample_bytes))
 		return false;
-	if (mp_likely(!atomic_load_explicit(&record_sample_counts[record_sample_index(p)], memory_order_relaxed)))
+	size_t i = record_sample_index(p);
+	record_sample_count_t *c = &record_sample_counts[i];
+	if (mp_likely(!atomic_load_explicit(&c->live, memory_order_relaxed)))
 		return true;
-	_Atomic uint64_t *b = record_sample_bucket(p);
+	_Atomic uint64_t *b = record_sample_bucket(i);
 	uint64_t a = (uint64_t)(uintptr_t)p;
-	bool full = true;
-	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++) {
-		uint64_t v = atomic_load_explicit(&b[i], memory_order_relaxed);
-		if (v == a)
+	for (unsigned w = 0; w < RECORD_SAMPLE_WAYS; w++)
+		if (atomic_load_explicit(&b[w], memory_order_relaxed) == a)
 			return false;
-		full &= v != 0;
-	}
-	return !full || !atomic_load_explicit(&record_sample_overflow_n, memory_order_relaxed);
+	return !atomic_load_explicit(&c->spilled, memory_order_relaxed);
 }
 
 /* pymalloc's limit: larger requests of the MEM and OBJ domains go to the RAW domain. */
@@ -211,7 +223,11 @@ static inline __attribute__((always_inline)) bool record_free_gil_quick(void *p,
 void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp);
 /* The Python main program finished ("end of program"). */
 void record_end(void);
-/* In a forked child: no GIL event was made yet (thread ids start again at 1). */
+/* Fork: the prepare handler takes the lock of the sampled blocks' spill set. */
+void record_fork_prepare(void);
+void record_fork_parent(void);
+/* In a forked child: no GIL event was made yet (thread ids start again at 1); the spill
+ * set's lock is free. */
 void record_fork_child(void);
 
 #endif

@@ -13,6 +13,7 @@ from harness import expect_eq, line_of, pythons, profile, report_rows, row_at, r
 
 BENCH = os.path.join(os.path.dirname(harness.HERE), "bench")
 PROG = os.path.join(BENCH, "py_alloc.py")
+SAMPLEFREE_SRC = os.path.join(harness.HERE, "sampling", "samplefree.c")
 
 
 def run(py, sample, env=None):
@@ -130,6 +131,41 @@ def test_native_large_blocks_exact():
     calloc = row_at(rows, "/basic.c", line_of(src, "@CALLOC"))
     expect_eq((calloc["allocated_bytes"], calloc["allocations"]), (4 << 20, 1), "@CALLOC")
     expect_eq(stats(files[0])["unmatched_frees"], 0, "unmatched frees")
+
+
+SAMPLEFREE = os.path.join("sampling", "samplefree")
+
+
+def test_frees_paired_when_crowded():
+    """Every sampled block's free is seen however many sampled blocks are live: 200,000
+    blocks of 256 bytes at N = 4 KiB (some 12,000 sampled blocks live at once, more than
+    the smallest table holds, so buckets spill) and 500 mmap'd blocks of 400,000 bytes at
+    N = 64 KiB (all sampled, a few pages apart: addresses that crowd few buckets unless
+    mixed), all freed. Before, a spilled block's free was skipped once its bucket had a
+    free slot again: 66,718 blocks (16.3 MiB) never freed, and 170 MB live at the end of
+    the mmap'd ones."""
+    prog = harness.testbin(SAMPLEFREE)
+    for mode, n in (("many", 4096), ("spaced", 65536)):
+        p, files = profile([prog, mode], env={"MEMPROF_SAMPLE_BYTES": str(n)}, check_rc=0)
+        expect_eq(len(files), 1, "%s: profile files" % mode)
+        s = stats(files[0])
+        expect_eq(s["allocations"] > (1000 if mode == "many" else 400), True, "%s: samples" % mode)
+        expect_eq((s["frees"], s["unmatched_frees"], s["leaked_blocks"]), (s["allocations"], 0, 0),
+                  "%s: frees paired (%d allocations)" % (mode, s["allocations"]))
+        m = rows_at(report_rows(files[0]), "samplefree.c", line_of(SAMPLEFREE_SRC, "@MANY"))
+        expect_eq(sum(r["end_bytes"] for r in m), 0, "%s: live at the end" % mode)
+
+
+def test_fork_while_spilled():
+    """A fork while another thread holds the lock of the spilled sampled blocks: the
+    child's first sampled allocation must not wait for it for ever (at N = 512 bytes, 6
+    children of 10 hung before the lock was taken around fork)."""
+    prog = harness.testbin(SAMPLEFREE)
+    p, files = profile([prog, "fork"], env={"MEMPROF_SAMPLE_BYTES": "512", "MEMPROF_FOLLOW": "all"}, check_rc=0)
+    expect_eq(p.stdout, b"children hung: 0\n", "children of a program whose threads allocate")
+    expect_eq(len(files), 11, "files: the program and its 10 children")
+    for f in files:
+        expect_eq(stats(f)["status"], "complete", "status of %s" % f)
 
 
 if __name__ == "__main__":
