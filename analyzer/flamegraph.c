@@ -325,9 +325,12 @@ static void flamegraph_svg(FILE *f, const profile_t *p, const flametree_t *t, in
 	output_xml_str(f, p->db.command[0] ? p->db.command : "(unknown command)");
 	fputs("</text>\n", f);
 	fprintf(f, "<text id=\"subtitle\" x=\"%.0f\" y=\"44\" text-anchor=\"middle\">", FLAME_WIDTH / 2);
-	fprintf(f, "%s: %s (%s bytes) in all; pid %" PRId64 ", peak heap %s at %.3f s</text>\n",
+	fprintf(f, "%s: %s (%s bytes) in all; pid %" PRId64 ", peak heap %s at %.3f s",
 		flamegraph_metric_what[metric], units_bytes(b1, s.total), units_count(b2, s.total), p->db.pid,
 		units_bytes(b3, p->pass.peak_heap), p->peak_time_s);
+	if (p->pass.sample_bytes > 0)
+		fprintf(f, "; sampled (one per %s allocated): estimates", units_bytes(b1, (uint64_t)p->pass.sample_bytes));
+	fputs("</text>\n", f);
 	fprintf(f, "<text id=\"reset\" class=\"ctl\" x=\"%.0f\" y=\"24\" style=\"opacity:0.3\">Reset zoom</text>\n",
 		FLAME_PAD);
 	fprintf(f, "<text id=\"search\" class=\"ctl\" x=\"%.0f\" y=\"24\" text-anchor=\"end\">Search</text>\n",

@@ -168,9 +168,12 @@ int plot_run(profile_t *p, const cmd_opts_t *o, FILE *f)
 	fputs("</text>\n", f);
 	char b1[UNITS_BUF], b2[UNITS_BUF];
 	fprintf(f, "<text x=\"%.0f\" y=\"44\" text-anchor=\"middle\" fill=\"#555\">pid %" PRId64
-		   ", duration %.3f s, peak RSS %s at %.3f s, peak heap %s</text>\n",
+		   ", duration %.3f s, peak RSS %s at %.3f s, peak heap %s",
 		PLOT_W / 2, db->pid, p->duration_s, units_bytes(b1, (uint64_t)peak_rss), peak_rss_t,
 		units_bytes(b2, ps->peak_heap));
+	if (ps->sample_bytes > 0)
+		fprintf(f, " (heap sampled, one per %s allocated: an estimate)", units_bytes(b1, (uint64_t)ps->sample_bytes));
+	fputs("</text>\n", f);
 
 	/* grid and ticks */
 	fputs("<g id=\"axes\" stroke=\"#e3e3e3\" stroke-width=\"1\">\n", f);

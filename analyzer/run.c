@@ -8,6 +8,8 @@
  * a shell. */
 #include "run.h"
 
+#include <memprof/settings.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -37,7 +39,9 @@ static int run_usage_error(const char *what, const char *arg)
 }
 
 /* libmemprof.so: beside this program in a build tree (build/analyzer/memprof,
- * build/preload/libmemprof.so), else where `meson install` put it. */
+ * build/preload/libmemprof.so), else in the install tree this program is in (bin/memprof,
+ * lib/.../libmemprof.so, wherever the tree was copied), else where `meson install` put
+ * it. */
 static int run_find_lib(char *out, size_t cap)
 {
 	char self[PATH_MAX];
@@ -49,11 +53,15 @@ static int run_find_lib(char *out, size_t cap)
 			*slash = 0;
 			if ((size_t)snprintf(out, cap, "%s/../preload/libmemprof.so", self) < cap && access(out, R_OK) == 0)
 				return 0;
+			if (*MEMPROF_LIBDIR_FROM_BIN &&
+			    (size_t)snprintf(out, cap, "%s/" MEMPROF_LIBDIR_FROM_BIN "/libmemprof.so", self) < cap &&
+			    access(out, R_OK) == 0)
+				return 0;
 		}
 	}
 	if ((size_t)snprintf(out, cap, "%s/libmemprof.so", MEMPROF_LIBDIR) < cap && access(out, R_OK) == 0)
 		return 0;
-	fprintf(stderr, "memprof: run: cannot find libmemprof.so (looked beside %s and in %s)\n",
+	fprintf(stderr, "memprof: run: cannot find libmemprof.so (looked beside %s, in its install tree and in %s)\n",
 		n > 0 ? self : "this program", MEMPROF_LIBDIR);
 	return -1;
 }
@@ -89,11 +97,9 @@ int run_main(int argc, char **argv)
 			native = 1;
 			break;
 		case O_SAMPLE: {
-			char *end;
-			errno = 0;
-			long long v = strtoll(optarg, &end, 10);
-			if (!*optarg || *end || v < 0 || errno)
-				return run_usage_error("invalid --sample-bytes", optarg);
+			uint64_t v;
+			if (!memprof_parse_u64(optarg, MEMPROF_SAMPLE_BYTES_MAX, &v))
+				return run_usage_error("--sample-bytes is not a number of bytes from 0 to 2^40:", optarg);
 			sample = optarg;
 			break;
 		}

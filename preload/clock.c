@@ -4,7 +4,7 @@
 
 int clock_use_tsc;
 uint64_t clock_start_ticks;
-static uint64_t clock_start_ns;
+static uint64_t clock_cal_ns, clock_cal_ticks; /* the calibration's start point */
 
 int clock_choose(const char *cpuinfo)
 {
@@ -20,7 +20,12 @@ int clock_choose(const char *cpuinfo)
 void clock_init(void)
 {
 	clock_use_tsc = clock_choose(cpu_info());
-	clock_start_ns = clock_mono_ns();
+	clock_cal_ns = clock_mono_ns();
+	clock_cal_ticks = clock_start_ticks = clock_now();
+}
+
+void clock_fork_child(void)
+{
 	clock_start_ticks = clock_now();
 }
 
@@ -30,7 +35,7 @@ double clock_ticks_per_sec(void)
 		return 1e9;
 	uint64_t ns = clock_mono_ns();
 	uint64_t t = clock_now();
-	if (ns <= clock_start_ns + 1000 || t <= clock_start_ticks)
+	if (ns <= clock_cal_ns + 1000 || t <= clock_cal_ticks)
 		return 1e9;
-	return (double)(t - clock_start_ticks) * 1e9 / (double)(ns - clock_start_ns);
+	return (double)(t - clock_cal_ticks) * 1e9 / (double)(ns - clock_cal_ns);
 }

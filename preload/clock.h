@@ -68,6 +68,9 @@ int clock_choose(const char *cpuinfo);
 void clock_init(void);
 /* Ticks per second measured from the start point until now. */
 double clock_ticks_per_sec(void);
+/* The process's time 0 (meta clock_start_ticks). */
 extern uint64_t clock_start_ticks;
+/* In a forked child: its time 0 is now (the calibration keeps the parent's start). */
+void clock_fork_child(void);
 
 #endif

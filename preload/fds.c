@@ -17,6 +17,7 @@
 static int fds_base = -1;
 static _Atomic uint64_t fds_mask; /* bit i: fds_base + i is memprof's */
 static int fds_err = STDERR_FILENO;
+static pid_t fds_err_pid; /* the process fds_err is open in */
 
 void fds_init(void)
 {
@@ -38,8 +39,15 @@ void fds_keep_stderr(void)
 	if (fds_base < 64 || fcntl(STDERR_FILENO, F_GETFD) < 0)
 		return;
 	int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, fds_base);
-	if (fd >= 0)
+	if (fd >= 0) {
 		fds_err = fd;
+		fds_err_pid = getpid();
+	}
+}
+
+void fds_fork_child(void)
+{
+	fds_err_pid = getpid();
 }
 
 static int fds_real_close(int fd)
@@ -50,7 +58,11 @@ static int fds_real_close(int fd)
 /* The program closes fds first..last: the copy of stderr among them is gone. */
 static void fds_closing(unsigned first, unsigned last)
 {
-	if (fds_err > STDERR_FILENO && (unsigned)fds_err >= first && (unsigned)fds_err <= last)
+	/* Not in a child that shares the parent's memory but not its descriptors (vfork,
+	 * posix_spawn: subprocess's child closing every descriptor before its exec): the
+	 * parent's copy stays open, and fds_err is the parent's. */
+	if (fds_err > STDERR_FILENO && (unsigned)fds_err >= first && (unsigned)fds_err <= last &&
+	    getpid() == fds_err_pid)
 		fds_err = -1;
 }
 

@@ -21,6 +21,8 @@ void fds_release(int fd);
 /* In a process memprof records: a copy of stderr for its messages, which reach the
  * program's stderr even after it closed fd 2 and opened a file there. */
 void fds_keep_stderr(void);
+/* In a forked child: the copy of stderr is the child's too. */
+void fds_fork_child(void);
 /* memprof's stderr for its messages (-1: none). */
 int fds_stderr(void);
 

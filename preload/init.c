@@ -285,6 +285,8 @@ static void init_fork_child(void)
 	bool was = atomic_load(&mp_recording);
 	atomic_store(&mp_recording, 0);
 	mem_fork_child();
+	clock_fork_child();
+	fds_fork_child();
 	writer_fork_child();
 	sampler_fork_child();
 	thread_fork_child();

@@ -67,7 +67,8 @@ typedef struct mp_thread {
 	uint32_t stamp_uses;
 	unsigned long stuck_at; /* the writer's progress when this thread last gave up waiting */
 	uint64_t rng;
-	_Alignas(64) atomic_uint outstanding; /* sealed blocks not yet consumed */
+	_Alignas(64) atomic_uint outstanding; /* sealed blocks not yet consumed (a futex word) */
+	atomic_int waiting;                   /* the thread waits for outstanding to drop */
 	atomic_int exited;
 	/* consumer side: the writer only */
 	_Alignas(64) thread_block_t *rd;
@@ -168,7 +169,7 @@ int thread_init(void);
 void thread_foreach(void (*fn)(mp_thread_t *, void *), void *arg);
 /* Unlinks and frees states of exited threads whose events are all consumed. */
 void thread_reap(void (*before_free)(mp_thread_t *));
-/* Returns a consumed block to the pool. */
+/* Returns a consumed block to the pool (and wakes its thread if it waits). */
 void thread_block_release(mp_thread_t *t, thread_block_t *b);
 /* The most memory the blocks queued for the writer (sealed, not yet consumed) held at
  * once, all threads together. */

@@ -864,4 +864,5 @@ void writer_fork_child(void)
 	atomic_store(&writer_running, 0);
 	atomic_store(&writer_finished, 0);
 	writer_pid = 0;
+	writer_announce_path[0] = 0; /* `memprof run` names the root's file; its children say nothing */
 }

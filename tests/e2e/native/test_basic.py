@@ -97,7 +97,7 @@ def test_bad_sample_bytes():
     stderr, and every allocation recorded."""
     argv = [prog("basic")]
     plain = harness.run_plain(argv)
-    for value in ("-1", "18446744073709551615", "99999999999999999999", "12x"):
+    for value in ("-1", "18446744073709551615", "99999999999999999999", "12x", " 100", "100 ", "1099511627777"):
         for f in os.listdir("."):
             os.unlink(f)
         p, files = harness.profile(argv, env={"MEMPROF_SAMPLE_BYTES": value})
@@ -106,6 +106,20 @@ def test_bad_sample_bytes():
                                             "2^40; recording every allocation\n" % value).encode(), value + ": stderr")
         s = harness.stats(one_file(files))
         expect_eq((s["sample_bytes"], s["allocations"] > 0), (0, True), value + ": exact mode")
+
+
+def test_bad_setting_said_once():
+    """A bad setting is said once for a whole run, not by every process that reads it
+    again (a Pool's spawned workers each repeated it): memprof sets the variable to
+    what it uses instead, which the processes started after read."""
+    sh = "/bin/sh"
+    p, files = harness.profile([sh, "-c", "env | grep ^MEMPROF_ | sort; %s -c true; %s -c true" % (sh, sh)],
+                               env={"MEMPROF_SAMPLE_BYTES": "64k", "MEMPROF_FOLLOW": "bogus",
+                                    "MEMPROF_INTERVAL_MS": "0"})
+    expect_eq(p.stderr.decode().count("memprof: "), 3, "three lines, one a setting: %r" % p.stderr)
+    out = p.stdout.decode()
+    for kv in ("MEMPROF_SAMPLE_BYTES=0", "MEMPROF_FOLLOW=python", "MEMPROF_INTERVAL_MS=10"):
+        expect_eq(kv in out.splitlines(), True, "%s in the program's environment: %r" % (kv, out))
 
 
 def test_peak_and_leaks_views():

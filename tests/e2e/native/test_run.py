@@ -89,6 +89,56 @@ def test_name_taken():
     expect_eq(open("out.db").read(), "mine\n", "the file that was there")
 
 
+def test_children_and_subprocesses():
+    """One line, naming the program's own file, however many processes it starts: a
+    subprocess whose child closes every descriptor before its exec (close_fds, in a vfork
+    child sharing the parent's memory) took memprof's stderr away from the parent, and
+    the line was never printed; forked children each printed the parent's line."""
+    py = harness.pythons()[0]
+    prog = ("import os, subprocess, sys\n"
+            "subprocess.run(['true'])\n"
+            "for _ in range(3):\n"
+            "    pid = os.fork()\n"
+            "    if pid == 0:\n"
+            "        keep = bytearray(1 << 20)\n"
+            "        os._exit(0) if sys.argv[1] == '_exit' else sys.exit(0)\n"
+            "    os.waitpid(pid, 0)\n"
+            "print('done')\n")
+    for how in ("_exit", "exit"):
+        p = memprof_run(py, "-c", prog, how)
+        expect_eq((p.returncode, p.stdout), (0, b"done\n"), "%s: status and output (stderr %r)" % (how, p.stderr))
+        name, rest = written(p.stderr)
+        expect_eq(rest, b"", "%s: one line on stderr" % how)
+        files = [f for f in os.listdir(".") if f.endswith(".db")]
+        expect_eq(len(files), 4, "%s: the program's file and its 3 children's" % how)
+        for f in files:
+            os.unlink(f)
+
+
+def test_installed_tree_moved():
+    """An install tree copied elsewhere (meson install --destdir: bin/memprof and
+    lib/<arch>/libmemprof.so under another root) runs with its own library: run looks in
+    the tree it is in before the configured libdir, where nothing is installed."""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(harness.BIN)))
+    dest = os.path.abspath("dest")
+    subprocess.run(["meson", "install", "-C", build, "--destdir", dest, "--no-rebuild", "--quiet"], check=True,
+                   capture_output=True, timeout=300)
+    found = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs]
+    exe, = [f for f in found if f.endswith("/bin/memprof")]
+    lib, = [f for f in found if f.endswith("/libmemprof.so")]
+    p = subprocess.run([exe, "run", "-o", "moved.db", EXITS, "return3"], env=run_env(), capture_output=True,
+                       timeout=300)
+    expect_eq(p.returncode, 3, "exit status (stderr %r)" % p.stderr[-1000:])
+    name, _ = written(p.stderr)
+    expect_eq(name, "moved.db", "file")
+    check_before(name)
+    import sqlite3
+    c = sqlite3.connect("file:%s?mode=ro" % name, uri=True)
+    loaded = [m for m, in c.execute("SELECT path FROM modules") if m.endswith("/libmemprof.so")]
+    c.close()
+    expect_eq([os.path.realpath(m) for m in loaded], [os.path.realpath(lib)], "the library of the tree the command is in")
+
+
 def test_python_with_options():
     """A .py program runs with python3; --native, --sample-bytes and -o reach the library."""
     with open("app.py", "w") as f:

@@ -194,5 +194,34 @@ def test_subprocess_then_killed():
                           3 * 1024 * 1024 + 57, w + " the kept line (a bytearray's header and NUL)")
 
 
+def test_fork_child_time_starts_at_fork():
+    """A forked child's time 0 is its fork: a child forked after the parent slept 1 s and
+    living a few ms has a duration of a few ms, and its time series' wall-clock times
+    (mprof) fall within its life (they were counted from the parent's start: 2.18 s for a
+    child of 0.07 s, its curve placed after the parent had ended)."""
+    code = ("import os, time\n"
+            "time.sleep(1)\n"
+            "t0 = time.time()\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    keep = bytearray(10 << 20)\n"
+            "    os._exit(0)\n"
+            "os.waitpid(pid, 0)\n"
+            "print(t0, time.time(), pid)\n")
+    for py in pythons():
+        w = tag(py)
+        p, files = harness.profile([py, "-c", code], check_rc=0)
+        t0, t1, pid = p.stdout.split()
+        t0, t1 = float(t0), float(t1)
+        child = files_by_pid(files)[int(pid)]
+        st = harness.stats(child)
+        if not 0 <= st["duration_s"] < 0.5 or not 0 <= st["peak_time_s"] < 0.5:
+            raise AssertionError("%s child's duration %.3f s, peak at %.3f s" % (w, st["duration_s"], st["peak_time_s"]))
+        stamps = [float(l.split()[2]) for l in harness.analyze("timeseries", "--format=mprof", child).splitlines()
+                  if l.startswith("MEM ")]
+        if not stamps or not t0 - 0.05 <= min(stamps) <= max(stamps) <= t1 + 0.05:
+            raise AssertionError("%s child's mprof times %s outside its life %.3f..%.3f" % (w, stamps, t0, t1))
+
+
 if __name__ == "__main__":
     harness.run(globals())

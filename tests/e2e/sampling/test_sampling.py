@@ -154,6 +154,9 @@ def test_frees_paired_when_crowded():
                   "%s: frees paired (%d allocations)" % (mode, s["allocations"]))
         m = rows_at(report_rows(files[0]), "samplefree.c", line_of(SAMPLEFREE_SRC, "@MANY"))
         expect_eq(sum(r["end_bytes"] for r in m), 0, "%s: live at the end" % mode)
+        # the charts say their figures are estimates, as the text outputs do
+        expect_eq("; sampled (one per " in harness.analyze("flamegraph", files[0]), True, "%s: flamegraph" % mode)
+        expect_eq("(heap sampled, one per " in harness.analyze("plot", files[0]), True, "%s: plot" % mode)
 
 
 def test_fork_while_spilled():
