@@ -348,10 +348,15 @@ static int db_load_samples(db_t *db)
 	return db_finish(db, st, rc, "samples");
 }
 
+/* The threads: distinct system thread ids. A thread that allocates after memprof saw it
+ * end (in another library's thread-exit destructor) gets a second state, row and id,
+ * with the same tid; events of ids with no row count one each. */
 static int db_load_threads(db_t *db)
 {
 	sqlite3_stmt *st;
-	if (db_prepare(db, "SELECT count(*) FROM (SELECT id FROM threads UNION SELECT thread FROM events)",
+	if (db_prepare(db,
+		       "SELECT (SELECT count(DISTINCT tid) FROM threads) + (SELECT count(*) FROM (SELECT DISTINCT thread "
+		       "FROM events WHERE thread NOT IN (SELECT id FROM threads)))",
 		       "threads", &st))
 		return -1;
 	int rc = sqlite3_step(st);

@@ -93,5 +93,26 @@ def test_threads_both_pythons():
         check(py)
 
 
+def test_many_threads_counted_once():
+    """32 threads that allocate and end: `threads` is 33 (they and the main thread). A
+    thread that allocates after memprof saw it end (in a thread-exit destructor) gets a
+    second state and row with the same tid: counted twice before (122-125 for 65
+    threads)."""
+    code = ("import threading\n"
+            "bar = threading.Barrier(33)\n"
+            "keep = [None] * 32\n"
+            "def work(i):\n"
+            "    x = [bytearray(1000) for _ in range(2000)]\n"
+            "    bar.wait()\n"
+            "    keep[i] = x[:1000]\n"
+            "ts = [threading.Thread(target=work, args=(i,)) for i in range(32)]\n"
+            "for t in ts: t.start()\n"
+            "bar.wait()\n"
+            "for t in ts: t.join()\n")
+    for py in pythons():
+        p, files = harness.profile([py, "-c", code], check_rc=0)
+        harness.expect_eq(harness.stats(one(files, tag(py)))["threads"], 33, "%s threads" % tag(py))
+
+
 if __name__ == "__main__":
     harness.run(globals())
