@@ -237,6 +237,10 @@ int pass_run(pass_t *p, db_t *db)
 			}
 			break;
 		case MP_EV_END:
+			if (ev.addr == MP_END_RESTART) { /* Python started again: that was not the end */
+				p->has_end = false;
+				break;
+			}
 			p->end_markers++;
 			pass_snapshot_end(p, ev.ts);
 			break;

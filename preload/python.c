@@ -775,9 +775,12 @@ uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintp
 
 /* ---- end of the main program ------------------------------------------------------- */
 
+static bool python_ended; /* the end of the main program was recorded */
+
 static PyObject *python_atexit_cb(PyObject *self, PyObject *args)
 {
-	record_end();
+	record_end(false);
+	python_ended = true;
 	PyObject *none = py.None;
 	none->ob_refcnt++;
 	return none;
@@ -870,6 +873,55 @@ void python_maybe_schedule(void)
 	py.AddPendingCall(python_pending, NULL);
 	mp_guard--;
 	errno = saved;
+}
+
+/* A program that embeds Python and initializes it again after finalizing it (calls
+ * through the PLT: CPython's own calls to these do not come here): the end recorded at
+ * the first finalization is not the end, and the new interpreter needs memprof's atexit
+ * callback (python_pending, scheduled again on its first allocation). */
+static void *python_real(const char *name)
+{
+	void *f = dlsym(RTLD_NEXT, name);
+	if (!f)
+		mp_log("%s called, but no Python library defines it", name);
+	return f;
+}
+
+static void python_initialized_again(void)
+{
+	if (!python_ended)
+		return;
+	python_ended = false;
+	record_end(true);
+	python_scheduled = false;
+}
+
+MP_EXPORT void Py_Initialize(void)
+{
+	static void (*real_fn)(void);
+	if (!real_fn && !(*(void **)&real_fn = python_real("Py_Initialize")))
+		abort();
+	real_fn();
+	python_initialized_again();
+}
+
+MP_EXPORT void Py_InitializeEx(int install_sigs)
+{
+	static void (*real_fn)(int);
+	if (!real_fn && !(*(void **)&real_fn = python_real("Py_InitializeEx")))
+		abort();
+	real_fn(install_sigs);
+	python_initialized_again();
+}
+
+MP_EXPORT PyStatus Py_InitializeFromConfig(const PyConfig *config)
+{
+	static PyStatus (*real_fn)(const PyConfig *);
+	if (!real_fn && !(*(void **)&real_fn = python_real("Py_InitializeFromConfig")))
+		abort();
+	PyStatus st = real_fn(config);
+	python_initialized_again();
+	return st;
 }
 
 /* ---- attach ------------------------------------------------------------------------ */

@@ -334,13 +334,14 @@ void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int alloc
 	record_alloc(p, size, allocator, ra, fp);
 }
 
-void record_end(void)
+void record_end(bool restart)
 {
 	int saved = errno;
 	mp_guard++;
 	mp_thread_t *t = thread_get();
 	if (t->cap) {
-		record_put(t, record_fresh(t, clock_after()), NULL, 0, 0, MP_EV_END, 0);
+		record_put(t, record_fresh(t, clock_after()), restart ? (void *)MP_END_RESTART : NULL, 0, 0, MP_EV_END,
+			   0);
 	}
 	mp_guard--;
 	errno = saved;

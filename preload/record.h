@@ -221,8 +221,9 @@ static inline __attribute__((always_inline)) bool record_free_gil_quick(void *p,
 }
 /* A successful realloc: the free of `old` stamped at ts_free, then the new block. */
 void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp);
-/* The Python main program finished ("end of program"). */
-void record_end(void);
+/* The Python main program finished ("end of program"); `restart`: Python was initialized
+ * again after such an end (a program that embeds it), which is then not the end. */
+void record_end(bool restart);
 /* Fork: the prepare handler takes the lock of the sampled blocks' spill set. */
 void record_fork_prepare(void);
 void record_fork_parent(void);

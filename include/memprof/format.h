@@ -21,7 +21,9 @@
  *          varint size, [varint stack]
  *   FREE:  tag bits 3-7 = index + 1 in the allocated ring (0: address follows);
  *          [varint ts delta] [varint zigzag(addr - previous address)]
- *   END:   [varint ts delta] (the Python main program finished: "end of program")
+ *   END:   tag bit 3 = restart; [varint ts delta]. The Python main program finished ("end
+ *          of program"); a restart (addr 1 in mp_event_t): Python was initialized again
+ *          (a program embedding it), so the end recorded before is not the end.
  * The first record's delta is from the chunk's `first_ts` column; "previous address"
  * starts at 0 and follows every explicit address; rings and list start empty (zero).
  */
@@ -36,6 +38,9 @@ enum {
 	MP_EV_FREE = 2,
 	MP_EV_END = 3,
 };
+/* An END event's addr: 0, the end of the main program; MP_END_RESTART, Python started
+ * again after it (the earlier end is not the end). */
+#define MP_END_RESTART 1
 
 /* Which function allocated: kept per event for `stats`. */
 enum {
@@ -281,6 +286,8 @@ static inline uint8_t *mp_encode_event(mp_codec_t *c, uint8_t *p, const mp_event
 	*tag = e->kind;
 	if (e->ts == c->ts)
 		*tag |= 4;
+	if (e->kind == MP_EV_END && e->addr == MP_END_RESTART)
+		*tag |= 8;
 	if (e->kind == MP_EV_ALLOC) {
 		int fi = mp_codec_find_free(c, e->addr);
 		unsigned si = mp_codec_find_use_stack(c, e->stack);
@@ -383,8 +390,9 @@ static inline const uint8_t *mp_decode_event(mp_codec_t *c, const uint8_t *p, co
 		}
 		mp_codec_push_free(c, e->addr);
 	} else if (e->kind == MP_EV_END) {
-		if (tag & ~7)
+		if (tag & ~15)
 			return NULL;
+		e->addr = tag & 8 ? MP_END_RESTART : 0;
 		if (!(tag & 4)) {
 			if (!(p = mp_get_varint(p, end, &v)))
 				return NULL;
