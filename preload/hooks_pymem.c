@@ -312,3 +312,32 @@ void python_hooks_ensure(void)
 {
 	hooks_pymem_wrap_all();
 }
+
+/* During start-up (until the interpreter is initialized): CPython's pre-initialization
+ * replaces the allocators in place when PYTHONMALLOC, PYTHONDEVMODE or -X dev ask for
+ * others (the debug hooks), and memprof's wrappers with them; every allocation it
+ * records until then (the RAW domain's reach malloc's hook) asks whether a domain's
+ * allocator changed since it last looked, and wraps it again at once. Before, that
+ * waited for the first pending call, after start-up: its allocations were missed, and
+ * the debug hooks' blocks of the time read as leaks (the malloc of a block recorded, its
+ * free, under memprof's wrapper installed since, not). */
+void python_hooks_recheck(void)
+{
+	static PyMemAllocatorEx seen[3];
+	if (!hooks_pymem_get)
+		return;
+	bool changed = false;
+	for (int i = 0; i < 3; i++) {
+		PyMemAllocatorEx cur;
+		hooks_pymem_get(hooks_pymem_domains[i].domain, &cur);
+		if (memcmp(&cur, &seen[i], sizeof cur)) {
+			changed = true;
+			seen[i] = cur;
+		}
+	}
+	if (!changed)
+		return;
+	hooks_pymem_wrap_all();
+	for (int i = 0; i < 3; i++)
+		hooks_pymem_get(hooks_pymem_domains[i].domain, &seen[i]);
+}

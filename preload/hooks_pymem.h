@@ -12,5 +12,7 @@ typedef void (*hooks_pymem_set_t)(PyMemAllocatorDomain, PyMemAllocatorEx *);
 void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set, const char *(*name)(void));
 /* Wraps again any domain whose allocator start-up replaced (PYTHONMALLOC, -X dev). */
 void python_hooks_ensure(void);
+/* Start-up: wraps again at once a domain whose allocator was replaced since last seen. */
+void python_hooks_recheck(void);
 
 #endif

@@ -865,8 +865,12 @@ static int python_pending(void *arg)
 
 void python_maybe_schedule(void)
 {
-	if (python_scheduled || !py.IsInitialized())
+	if (python_scheduled)
 		return;
+	if (!py.IsInitialized()) {
+		python_hooks_recheck();
+		return;
+	}
 	python_scheduled = true;
 	int saved = errno;
 	mp_guard++;

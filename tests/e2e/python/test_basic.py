@@ -101,6 +101,34 @@ def test_pythonmalloc_malloc():
             raise AssertionError("%s PyObject_Malloc not recorded: %r" % (py, st["allocators"]))
 
 
+def test_debug_allocators_from_startup():
+    """PYTHONMALLOC=debug, pymalloc_debug, malloc_debug and PYTHONDEVMODE=1: CPython's
+    pre-initialization replaces the allocators (memprof's wrappers with them) with its
+    debug hooks; memprof wraps them again at its next recorded allocation. A program
+    that prints one line then records start-up as by default: the same allocations
+    within 2% and the same bytes never freed within 4 KiB. Before, some 13,700
+    allocations were missed and 0.8-1.2 MiB of the debug hooks' blocks read as never
+    freed (their free unseen), with 8,300 unmatched frees."""
+    with open("hello.py", "w") as f:
+        f.write("print('hi')\n")
+    for py in pythons():
+        def run(env):
+            p, files = harness.profile([py, "hello.py"], env=env, check_rc=0)
+            harness.expect_eq(p.stdout, b"hi\n", "%s %r stdout" % (tag(py), env))
+            return harness.stats(one(files, tag(py)))
+        base = run({})
+        for env in ({"PYTHONMALLOC": "debug"}, {"PYTHONMALLOC": "pymalloc_debug"},
+                    {"PYTHONMALLOC": "malloc_debug"}, {"PYTHONDEVMODE": "1"}):
+            st = run(env)
+            a, b = base["allocations"], st["allocations"]
+            if abs(a - b) > a * 0.02 or abs(st["leaked_bytes"] - base["leaked_bytes"]) > 4096 or \
+                    st["unmatched_frees"] > base["unmatched_frees"] + 10:
+                raise AssertionError("%s %r: allocations %d (default %d), never freed %d (default %d), unmatched "
+                                     "frees %d (default %d)" % (tag(py), env, b, a, st["leaked_bytes"],
+                                                                base["leaked_bytes"], st["unmatched_frees"],
+                                                                base["unmatched_frees"]))
+
+
 def test_tracemalloc_at_startup():
     """PYTHONTRACEMALLOC=1: tracemalloc wraps memprof's wrappers during start-up, before
     memprof checks its wrapping (it crashed there once, recursing until the stack ran
