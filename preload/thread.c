@@ -7,6 +7,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <string.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -27,12 +28,14 @@
 /* A thread that waits for the writer sleeps on its count of queued blocks (a futex),
  * which the writer wakes as it takes each of them (thread_block_release), for at most
  * THREAD_WAIT_MS at a time; after THREAD_STALL_WAITS such waits without the writer
- * consuming a single block (about 100 ms) it stops waiting. (Until session 17 waiting
+ * consuming a single block (about 500 ms) it stops waiting. (Until session 17 waiting
  * threads polled: 50 us sleeps, each followed by a wake of the writer; 64 threads
  * allocating at once on 2 cores made 4 million context switches and starved the
- * writer, 0.2 s plain against 16-34 s.) */
+ * writer, 0.2 s plain against 16-34 s. And they stopped waiting after 100 ms: on a
+ * loaded machine the scheduler's period among 70 runnable threads is about that long,
+ * and 64 threads then queued 28 MB.) */
 #define THREAD_WAIT_MS 10
-#define THREAD_STALL_WAITS 10
+#define THREAD_STALL_WAITS 50
 
 static mp_thread_t thread_empty; /* cap 0: every first event goes to thread_attach */
 __thread mp_thread_t *thread_self MP_TLS = &thread_empty;
@@ -41,6 +44,23 @@ static pthread_mutex_t thread_lock = PTHREAD_MUTEX_INITIALIZER; /* registry */
 static pthread_mutex_t thread_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static mp_thread_t *thread_all;
 static thread_block_t *thread_pool;
+/* The caches of ended threads, kept for new threads (pool lock): a thread that starts
+ * takes one rather than allocating its stack cache (16 KiB and more) and, in native and
+ * mixed mode, its unwinder's chain cache (~105 KiB) again. memprof's allocator gives freed
+ * pages back at once, so each new thread faulted them in again; and with more than
+ * UNWIND_MAX_CACHES threads ended but not yet reaped by the writer, a new thread got no
+ * chain cache and libunwind unwound its stacks, mapping and filling a trace cache of 256
+ * KiB of its own for each thread: 5,000 short threads took 0.26 s plain and 4.15 s
+ * profiled (38 page faults a thread). A thread's caches are its own alone, so they are
+ * handed over when it ends (thread_exit), not when the writer reaps its state. */
+#define THREAD_SPARES 16
+typedef struct thread_caches {
+	stack_cache_t *cache;
+	struct unwind_cache *unwind;
+	void *py;
+} thread_caches_t;
+static thread_caches_t thread_spares[THREAD_SPARES];
+static unsigned thread_n_spares;
 static uint32_t thread_next_id = 1;
 static pthread_key_t thread_key;
 atomic_ulong thread_dropped;
@@ -82,6 +102,44 @@ void thread_block_release(mp_thread_t *t, thread_block_t *b)
 	}
 }
 
+/* Takes the caches of an ended thread for t (false: none kept). */
+static bool thread_spare_take(mp_thread_t *t)
+{
+	thread_caches_t k = {0};
+	pthread_mutex_lock(&thread_pool_lock);
+	if (thread_n_spares)
+		k = thread_spares[--thread_n_spares];
+	pthread_mutex_unlock(&thread_pool_lock);
+	if (!k.cache)
+		return false;
+	/* (all three are keyed by what they describe, not by the thread: a chain by the
+	 * stack words it read, the previous Python stack by its frames' positions, checked
+	 * before use) */
+	t->cache = k.cache;
+	t->unwind = k.unwind;
+	t->py = k.py;
+	return true;
+}
+
+/* Hands an ending thread's caches over to the threads that start later (or frees them). */
+static void thread_spare_put(mp_thread_t *t)
+{
+	thread_caches_t k = {t->cache, t->unwind, t->py};
+	t->cache = NULL;
+	t->unwind = NULL;
+	t->py = NULL;
+	pthread_mutex_lock(&thread_pool_lock);
+	bool kept = k.cache && thread_n_spares < THREAD_SPARES;
+	if (kept)
+		thread_spares[thread_n_spares++] = k;
+	pthread_mutex_unlock(&thread_pool_lock);
+	if (!kept) {
+		stack_cache_free(k.cache);
+		mem_free(k.py);
+		unwind_cache_free(k.unwind);
+	}
+}
+
 /* pthread key destructor: the thread is exiting. Its events stay queued; the writer
  * frees the state once they are consumed. Allocations the thread still makes
  * afterwards (other keys' destructors) start a fresh state, and the key's destructor
@@ -92,6 +150,7 @@ static void thread_exit(void *arg)
 	if (!t || t == &thread_empty)
 		return;
 	thread_self = &thread_empty;
+	thread_spare_put(t);
 	atomic_store_explicit(&t->exited, 1, memory_order_release);
 	thread_wake_writer();
 }
@@ -100,10 +159,16 @@ mp_thread_t *thread_attach(void)
 {
 	int saved = errno;
 	mp_thread_t *t = mem_alloc(sizeof *t);
-	thread_block_t *b = t ? thread_block_new() : NULL;
-	stack_cache_t *c = b ? stack_cache_new() : NULL;
-	if (!c) {
-		mem_free(b);
+	if (t && !thread_spare_take(t)) {
+		t->cache = stack_cache_new();
+		t->unwind = unwind_cache_new();
+	}
+	thread_block_t *b = t && t->cache ? thread_block_new() : NULL;
+	if (!b) {
+		if (t) {
+			stack_cache_free(t->cache);
+			unwind_cache_free(t->unwind);
+		}
 		mem_free(t);
 		mp_fail("out of memory for a thread buffer");
 		errno = saved;
@@ -113,8 +178,6 @@ mp_thread_t *thread_attach(void)
 	t->rd = b;
 	t->cap = THREAD_BLOCK_WORDS - THREAD_EVENT_MAX_WORDS;
 	t->stuck_at = ~0ul;
-	t->cache = c;
-	t->unwind = unwind_cache_new();
 	t->tid = (pid_t)syscall(SYS_gettid);
 	pthread_mutex_lock(&thread_lock);
 	t->id = thread_next_id++;
@@ -174,7 +237,7 @@ void thread_block_full(mp_thread_t *t)
 	/* Back-pressure: let the writer catch up rather than drop or grow without bound.
 	 * But the writer may be waiting for something this thread holds (the loader's lock,
 	 * while the program allocates inside a dl_iterate_phdr callback): when it consumes
-	 * nothing for about 100 ms, stop waiting and queue more blocks, and wait again only
+	 * nothing for about 500 ms, stop waiting and queue more blocks, and wait again only
 	 * once it has made progress. Nothing is dropped either way. */
 	unsigned long progress = atomic_load_explicit(&thread_released, memory_order_relaxed);
 	if (thread_queue_full(out, all) && progress != t->stuck_at) {
@@ -264,6 +327,7 @@ void thread_fork_child(void)
 	/* The parent's states and blocks are the parent's to write. Their memory is
 	 * left alone (a few blocks); the child starts with no thread state at all. */
 	thread_all = NULL;
+	thread_n_spares = 0; /* the caches kept name the parent's stack nodes */
 	thread_next_id = 1;
 	atomic_store(&thread_queued, 0);
 	atomic_store(&thread_queued_peak, 0);

@@ -4,6 +4,8 @@
  *                           handed to the next thread, which frees it (N=0: baseline run)
  *   threads bursts N R T MS T threads each make R bursts of N malloc/free pairs with MS ms
  *                           of quiet between them (the writer's buffers grow and shrink)
+ *   threads short N         N threads one after the other, each a malloc(64) (the SHORT mark) and
+ *                           its free, then joined
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -196,6 +198,25 @@ static int bursts(long n, long rounds, int threads, long quiet_ms)
 	return 0;
 }
 
+static void *short_work(void *arg)
+{
+	void *volatile p = malloc(64); /* @SHORT */
+	free(p);
+	return arg;
+}
+
+static int short_threads(long n)
+{
+	for (long i = 0; i < n; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, short_work, NULL))
+			return 1;
+		pthread_join(t, NULL);
+	}
+	printf("short done %ld\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
@@ -205,6 +226,8 @@ int main(int argc, char **argv)
 		return stress(atol(argv[2]), argc >= 4 ? atoi(argv[3]) : 8);
 	if (argc >= 6 && !strcmp(argv[1], "bursts"))
 		return bursts(atol(argv[2]), atol(argv[3]), atoi(argv[4]), atol(argv[5]));
-	fprintf(stderr, "usage: threads lines | stress N [THREADS] | bursts N ROUNDS THREADS QUIET_MS\n");
+	if (argc >= 3 && !strcmp(argv[1], "short"))
+		return short_threads(atol(argv[2]));
+	fprintf(stderr, "usage: threads lines | stress N [THREADS] | bursts N ROUNDS THREADS QUIET_MS | short N\n");
 	return 2;
 }
