@@ -142,10 +142,24 @@ static char *lines_find_file(const profile_t *p, lines_view_t *v, const char *ar
 	return found;
 }
 
+/* Whether code of that qualname is nested in `outer`'s: inner functions and classes by
+ * qualname (f.<locals>.g, C.m), and all of the file's code in its module's (whose
+ * functions' qualnames do not name it). */
 static bool lines_nested_in(const char *qualname, const char *outer)
 {
+	if (strcmp(outer, "<module>") == 0)
+		return true;
 	size_t n = strlen(outer);
 	return strncmp(qualname, outer, n) == 0 && qualname[n] == '.';
+}
+
+/* Whether a function is worth naming in the list of a file's functions: not code whose
+ * own name is <lambda>, <listcomp> and the like (the module is named). */
+static bool lines_listed(const char *qualname)
+{
+	const char *last = strrchr(qualname, '.');
+	last = last ? last + 1 : qualname;
+	return qualname[0] && (last[0] != '<' || strcmp(qualname, "<module>") == 0);
 }
 
 /* Marks the code objects whose frames are charged; for a function also its line range. */
@@ -186,7 +200,7 @@ static int lines_select(const profile_t *p, lines_view_t *v, const char *abs)
 	int listed = 0, left = 0;
 	for (size_t i = 0; i < n; i++) {
 		const db_pycode_t *c = &db->pycode[i];
-		if (!in_file[i] || (any ? !self[i] : strchr(c->qualname, '<') != NULL) || !c->qualname[0])
+		if (!in_file[i] || (any ? !self[i] : !lines_listed(c->qualname)) || !c->qualname[0])
 			continue;
 		bool seen = false;
 		for (size_t k = 0; k < i && !seen; k++)

@@ -641,6 +641,9 @@ free 1 95 1a
     main_rows = [(0, 60, 60, 1, 60), (12, 300, 300, 2, 200), (13, 30, 30, 1, 30), (18, 70, 70, 1, 0)]
     eq(rows(rel + ":main"), want(main_rows), "lines FILE:main csv")
     eq(rows(rel + ":K.method"), want([(9, 50, 50, 1, 50)]), "lines FILE:qualname")
+    # the module: all of the file's code is nested in it (its functions' qualnames do not
+    # name it), as code nested in a function is in the function's view
+    eq(rows(rel + ":<module>"), want(file_rows), "lines FILE:<module> is the whole file")
     eq(rows(rel + ":method"), want([(9, 50, 50, 1, 50)]), "lines FILE:name")
     j = json.loads(ok("lines", "--format=json", rel + ":main", db))
     eq((j["file"], j["function"], j["first_line"], j["last_line"], j["source_found"], j["peak_bytes"],
@@ -667,7 +670,7 @@ free 1 95 1a
     out = ok("lines", "other.py", db)
     check("(source not found: /lib/other.py)" in out and "\n     1      280 B" in out, "lines text without source:\n" + out)
 
-    for args, needle in (((rel + ":nothing",), "no function 'nothing' in %s (the profile has: main, helper, K.method)" % src),
+    for args, needle in (((rel + ":nothing",), "no function 'nothing' in %s (the profile has: main, helper, K.method, <module>)" % src),
                          (("lines_app.py",), "'lines_app.py' matches several files"),
                          (("app.py",), "no Python code from 'app.py'"),
                          (("/lib/other.py:main",), "no function 'main' in /lib/other.py")):
