@@ -305,6 +305,27 @@ static int db_load_pycode(db_t *db)
 	return db_finish(db, st, rc, "pycode");
 }
 
+/* The sources table, when the file has one (since session 17). */
+static int db_load_sources(db_t *db)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db->sql, "SELECT filename, size, mtime_ns FROM sources", -1, &st, NULL) != SQLITE_OK)
+		return 0; /* an older file */
+	size_t cap = 0;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (db->n_sources == cap) {
+			cap = cap ? 2 * cap : 64;
+			db->sources = realloc(db->sources, cap * sizeof *db->sources);
+		}
+		db_source_t *s = &db->sources[db->n_sources++];
+		s->filename = paths_normalize(db_strdup(sqlite3_column_text(st, 0)));
+		s->size = sqlite3_column_int64(st, 1);
+		s->mtime_ns = sqlite3_column_int64(st, 2);
+	}
+	return db_finish(db, st, rc, "sources");
+}
+
 static int db_load_modules(db_t *db)
 {
 	sqlite3_stmt *st;
@@ -385,7 +406,7 @@ int db_open(db_t *db, const char *path)
 	sqlite3_busy_timeout(db->sql, 5000);
 	sqlite3_exec(db->sql, "PRAGMA query_only=1", NULL, NULL, NULL);
 
-	if (db_load_meta(db) || db_load_nodes(db) || db_load_pycode(db) || db_load_modules(db) ||
+	if (db_load_meta(db) || db_load_nodes(db) || db_load_pycode(db) || db_load_sources(db) || db_load_modules(db) ||
 	    db_load_samples(db) || db_load_threads(db))
 		return -1;
 	return 0;
@@ -409,6 +430,9 @@ void db_close(db_t *db)
 		free(db->pycode[i].linetable);
 	}
 	free(db->pycode);
+	for (size_t i = 0; i < db->n_sources; i++)
+		free(db->sources[i].filename);
+	free(db->sources);
 	for (size_t i = 0; i < db->n_modules; i++) {
 		free(db->modules[i].path);
 		free(db->modules[i].build_id);

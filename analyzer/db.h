@@ -25,6 +25,12 @@ typedef struct db_pycode {
 	size_t linetable_len;
 } db_pycode_t;
 
+/* A Python source file as it was when the program ran (table sources; none in older files). */
+typedef struct db_source {
+	char *filename; /* lexically normalized, as pycode's */
+	int64_t size, mtime_ns;
+} db_source_t;
+
 typedef struct db_module {
 	char *path;
 	char *build_id;
@@ -79,6 +85,8 @@ typedef struct db {
 	uint32_t n_stack_remap;
 	db_pycode_t *pycode; /* sorted by id */
 	size_t n_pycode;
+	db_source_t *sources;
+	size_t n_sources;
 	db_module_t *modules; /* in id order */
 	size_t n_modules;
 	db_sample_t *samples; /* sorted by ts */

@@ -437,7 +437,7 @@ int lines_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 	char *abs = lines_find_file(p, &v, arg);
 	if (abs && lines_select(p, &v, abs) == 0) {
 		lines_collect(p, &v);
-		source_t *src = source_new(p->db.cwd);
+		source_t *src = profile_source(p);
 		if (strcmp(o->format, "csv") == 0)
 			lines_csv(out, &v, src);
 		else if (strcmp(o->format, "json") == 0)

@@ -1,5 +1,6 @@
 /* profile: see profile.h. */
 #include "profile.h"
+#include "source.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -70,4 +71,12 @@ void profile_json_header(FILE *f, const profile_t *p)
 	output_json_str(f, p->db.status);
 	/* 0: every allocation recorded; else the figures are estimates (Sampling mode) */
 	fprintf(f, ",\"sample_bytes\":%.0f", p->pass.sample_bytes > 0 ? p->pass.sample_bytes : 0.0);
+}
+
+source_t *profile_source(const profile_t *p)
+{
+	source_t *s = source_new(p->db.cwd);
+	for (size_t i = 0; s && i < p->db.n_sources; i++)
+		source_expect(s, p->db.sources[i].filename, p->db.sources[i].size, p->db.sources[i].mtime_ns);
+	return s;
 }

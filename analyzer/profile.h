@@ -26,5 +26,8 @@ void profile_close(profile_t *p);
 void profile_text_header(FILE *f, const profile_t *p, const char *what);
 /* `"command":...,"pid":...,...` members (no braces), for the top of a JSON object. */
 void profile_json_header(FILE *f, const profile_t *p);
+/* The source files' text for the text outputs (source.h), told what each file was when
+ * the program ran. */
+struct source *profile_source(const profile_t *p);
 
 #endif

@@ -56,7 +56,7 @@ static void report_text(FILE *f, const profile_t *p, const cmd_opts_t *o, const 
 		fputs("no allocations recorded\n", f);
 		return;
 	}
-	source_t *src = o->by == ROWS_BY_LINE ? source_new(p->db.cwd) : NULL;
+	source_t *src = o->by == ROWS_BY_LINE ? profile_source(p) : NULL;
 	fprintf(f, "%10s %10s %10s %10s  %s\n", "PEAK", "ALLOCATED", "ALLOCS", "AT END",
 		o->by == ROWS_BY_FILE ? "FILE" : o->by == ROWS_BY_FUNCTION ? "FUNCTION" : "LOCATION");
 	for (size_t i = 0; i < n; i++) {

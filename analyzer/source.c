@@ -4,6 +4,7 @@
 #include "paths.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 
 typedef struct source_file {
 	char *path;
+	bool expected;    /* source_expect gave its size and time */
+	int64_t size, mtime_ns;
 	char *text;   /* NUL-separated lines without trailing whitespace, NULL if unreadable */
 	char **lines; /* lines[i] = line i + 1 */
 	int n_lines;
@@ -24,6 +27,8 @@ struct source {
 	char *base;
 	source_file_t *files;
 	size_t n, cap;
+	unsigned changed;     /* files read that differ from when the program ran */
+	char *first_changed;  /* the first of them */
 };
 
 source_t *source_new(const char *base)
@@ -45,6 +50,12 @@ void source_free(source_t *s)
 	}
 	free(s->files);
 	free(s->base);
+	if (s->changed)
+		fprintf(stderr,
+			"memprof: note: %s%s changed since the program ran (size or modification time): its lines may "
+			"not match the numbers\n",
+			s->first_changed, s->changed > 1 ? " and other source files" : "");
+	free(s->first_changed);
 	free(s);
 }
 
@@ -58,8 +69,34 @@ static FILE *source_fopen(const char *path)
 	return f;
 }
 
-static void source_load(source_file_t *sf, const char *base)
+static source_file_t *source_slot(source_t *s, const char *file)
 {
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->files[i].path, file) == 0)
+			return &s->files[i];
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 16;
+		s->files = realloc(s->files, s->cap * sizeof *s->files);
+		if (!s->files)
+			abort();
+	}
+	source_file_t *sf = &s->files[s->n++];
+	*sf = (source_file_t){.path = strdup(file), .n_lines = -1};
+	return sf;
+}
+
+void source_expect(source_t *s, const char *file, int64_t size, int64_t mtime_ns)
+{
+	source_file_t *sf = source_slot(s, file);
+	sf->expected = true;
+	sf->size = size;
+	sf->mtime_ns = mtime_ns;
+}
+
+static void source_load(source_t *s, source_file_t *sf)
+{
+	const char *base = s->base;
+	sf->n_lines = 0;
 	FILE *f = NULL;
 	if (sf->path[0] != '/' && base) {
 		size_t n = strlen(base) + strlen(sf->path) + 2;
@@ -80,10 +117,15 @@ static void source_load(source_file_t *sf, const char *base)
 	if (!f)
 		return;
 	struct stat st;
-	size_t want = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 0 &&
-				      (uint64_t)st.st_size < SOURCE_MAX_BYTES
+	bool stat_ok = fstat(fileno(f), &st) == 0;
+	size_t want = stat_ok && S_ISREG(st.st_mode) && st.st_size >= 0 && (uint64_t)st.st_size < SOURCE_MAX_BYTES
 			      ? (size_t)st.st_size
 			      : 0;
+	if (stat_ok && sf->expected &&
+	    ((int64_t)st.st_size != sf->size ||
+	     (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != sf->mtime_ns) &&
+	    !s->changed++)
+		s->first_changed = strdup(sf->path);
 	char *text = malloc(want + 1);
 	size_t len = text ? fread(text, 1, want, f) : 0;
 	fclose(f);
@@ -109,19 +151,9 @@ static void source_load(source_file_t *sf, const char *base)
 
 static source_file_t *source_file(source_t *s, const char *file)
 {
-	source_file_t *sf = NULL;
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->files[i].path, file) == 0)
-			sf = &s->files[i];
-	if (!sf) {
-		if (s->n == s->cap) {
-			s->cap = s->cap ? 2 * s->cap : 16;
-			s->files = realloc(s->files, s->cap * sizeof *s->files);
-		}
-		sf = &s->files[s->n++];
-		*sf = (source_file_t){strdup(file), NULL, NULL, 0};
-		source_load(sf, s->base);
-	}
+	source_file_t *sf = source_slot(s, file);
+	if (sf->n_lines < 0)
+		source_load(s, sf);
 	return sf;
 }
 

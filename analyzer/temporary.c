@@ -56,7 +56,7 @@ static void temporary_text(FILE *f, const profile_t *p, const rows_row_t *rows, 
 		fputs("no temporary allocations\n", f);
 		return;
 	}
-	source_t *src = source_new(p->db.cwd);
+	source_t *src = profile_source(p);
 	fprintf(f, "%10s %8s %10s  %s\n", "TEMPORARY", "% ALLOCS", "BYTES", "LOCATION");
 	for (size_t i = 0; i < n; i++) {
 		const rows_row_t *r = &rows[i];

@@ -204,7 +204,10 @@ static void init_write_meta(void)
 	writer_set_meta("exe", exe);
 	char cwd[4096];
 	if (getcwd(cwd, sizeof cwd))
+	{
 		writer_set_meta("cwd", cwd); /* relative source paths are relative to it */
+		writer_note_cwd(cwd);
+	}
 	snprintf(buf, sizeof buf, "%d", (int)getpid());
 	writer_set_meta("pid", buf);
 	snprintf(buf, sizeof buf, "%d", (int)getppid());

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
+#include <sys/stat.h>
 
 #define WRITER_CHUNK_BYTES (1u << 20) /* raw bytes per chunk before compression */
 /* A thread's encoder buffer starts small and doubles while the thread keeps it full, so
@@ -63,6 +64,7 @@ typedef struct writer_sample {
 } writer_sample_t;
 
 static sqlite3 *writer_db;
+static sqlite3_stmt *writer_st_source;
 static sqlite3_stmt *writer_st_chunk, *writer_st_node, *writer_st_code, *writer_st_module,
 	*writer_st_sample, *writer_st_meta, *writer_st_thread;
 static ZSTD_CCtx *writer_zstd;
@@ -459,6 +461,80 @@ static void writer_thread_gone(mp_thread_t *t)
 
 /* ---- dimension tables -------------------------------------------------------------- */
 
+/* ---- Python source files as they were (the sources table) ------------------------- */
+
+static char writer_cwd[4096];         /* the process's working directory at start */
+static uint64_t *writer_sources_seen; /* hashes of the file names recorded, 0 = empty */
+static size_t writer_sources_cap, writer_sources_n;
+
+void writer_note_cwd(const char *cwd)
+{
+	snprintf(writer_cwd, sizeof writer_cwd, "%s", cwd);
+}
+
+static uint64_t writer_name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a, never 0 below */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h | 1;
+}
+
+/* True the first time a name is seen (a hash collision takes one file for another: its
+ * row is then missing, which only leaves its check out). */
+static bool writer_source_new(const char *name)
+{
+	if ((writer_sources_n + 1) * 2 > writer_sources_cap) {
+		size_t ncap = writer_sources_cap ? writer_sources_cap * 2 : 256;
+		uint64_t *n = mem_alloc(ncap * sizeof *n);
+		if (!n)
+			return false;
+		for (size_t i = 0; i < writer_sources_cap; i++) {
+			uint64_t h = writer_sources_seen[i];
+			if (!h)
+				continue;
+			size_t j = (size_t)h & (ncap - 1);
+			while (n[j])
+				j = (j + 1) & (ncap - 1);
+			n[j] = h;
+		}
+		mem_free(writer_sources_seen);
+		writer_sources_seen = n;
+		writer_sources_cap = ncap;
+	}
+	uint64_t h = writer_name_hash(name);
+	size_t j = (size_t)h & (writer_sources_cap - 1);
+	for (; writer_sources_seen[j]; j = (j + 1) & (writer_sources_cap - 1))
+		if (writer_sources_seen[j] == h)
+			return false;
+	writer_sources_seen[j] = h;
+	writer_sources_n++;
+	return true;
+}
+
+static void writer_source(const char *name)
+{
+	if (!name || !name[0] || name[0] == '<' || !writer_source_new(name))
+		return;
+	char path[4096];
+	const char *at = name;
+	if (name[0] != '/' && writer_cwd[0]) {
+		if ((size_t)snprintf(path, sizeof path, "%s/%s", writer_cwd, name) >= sizeof path)
+			return;
+		at = path;
+	}
+	int saved = errno;
+	struct stat st;
+	int rc = stat(at, &st);
+	errno = saved;
+	if (rc != 0 || !S_ISREG(st.st_mode))
+		return;
+	sqlite3_bind_text(writer_st_source, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(writer_st_source, 2, (sqlite3_int64)st.st_size);
+	sqlite3_bind_int64(writer_st_source, 3, (sqlite3_int64)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+	writer_step(writer_st_source);
+}
+
 static void writer_dimensions(void)
 {
 	stack_node_rec_t *nodes;
@@ -484,6 +560,7 @@ static void writer_dimensions(void)
 		sqlite3_bind_blob(writer_st_code, 6, r->linetable ? (const void *)r->linetable : "", (int)r->linetable_len,
 				  SQLITE_STATIC);
 		writer_step(writer_st_code);
+		writer_source(r->filename);
 		python_code_rec_free(r);
 	}
 
@@ -587,8 +664,8 @@ static void writer_close(void)
 		writer_exec("COMMIT");
 	writer_in_txn = false;
 	sqlite3_exec(writer_db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;", NULL, NULL, NULL);
-	sqlite3_stmt *sts[] = {writer_st_chunk, writer_st_node, writer_st_code, writer_st_module,
-			       writer_st_sample, writer_st_meta, writer_st_thread};
+	sqlite3_stmt *sts[] = {writer_st_chunk, writer_st_node,	  writer_st_code,  writer_st_module,
+			       writer_st_sample, writer_st_meta, writer_st_thread, writer_st_source};
 	for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
 		sqlite3_finalize(sts[i]);
 	writer_st_meta = NULL;
@@ -678,7 +755,8 @@ int writer_start(const char *path)
 	    writer_prepare("INSERT INTO modules(path,build_id,base,lo,hi,ts,gen) VALUES(?,?,?,?,?,?,?)", &writer_st_module) ||
 	    writer_prepare("INSERT INTO samples(ts,rss) VALUES(?,?)", &writer_st_sample) ||
 	    writer_prepare("INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)", &writer_st_meta) ||
-	    writer_prepare("INSERT OR REPLACE INTO threads(id,tid,name) VALUES(?,?,?)", &writer_st_thread)) {
+	    writer_prepare("INSERT OR REPLACE INTO threads(id,tid,name) VALUES(?,?,?)", &writer_st_thread) ||
+	    writer_prepare("INSERT OR REPLACE INTO sources(filename,size,mtime_ns) VALUES(?,?,?)", &writer_st_source)) {
 		mp_log("cannot prepare statements: %s; not recording", sqlite3_errmsg(writer_db));
 		return -EIO;
 	}
@@ -854,7 +932,7 @@ void writer_fork_child(void)
 	 * descriptors are close-on-exec) and never touch its file. */
 	writer_db = NULL;
 	writer_st_chunk = writer_st_node = writer_st_code = writer_st_module = writer_st_sample = writer_st_meta =
-		writer_st_thread = NULL;
+		writer_st_thread = writer_st_source = NULL;
 	writer_in_txn = false;
 	writer_samples = NULL;
 	writer_samples_n = writer_samples_cap = 0;
@@ -865,4 +943,6 @@ void writer_fork_child(void)
 	atomic_store(&writer_finished, 0);
 	writer_pid = 0;
 	writer_announce_path[0] = 0; /* `memprof run` names the root's file; its children say nothing */
+	writer_sources_seen = NULL;  /* the child's file has none of the parent's rows */
+	writer_sources_cap = writer_sources_n = 0;
 }

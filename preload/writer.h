@@ -34,6 +34,9 @@ void writer_emergency_flush(unsigned timeout_ms);
 void writer_before_dlclose(void);
 /* Adds a meta row (before writer_start's thread runs, or from the writer). */
 void writer_set_meta(const char *key, const char *value);
+/* The working directory at start: relative Python file names are stat'ed from it (the
+ * sources table). */
+void writer_note_cwd(const char *cwd);
 void writer_add_sample(uint64_t ts, uint64_t rss);
 
 void writer_fork_prepare(void);

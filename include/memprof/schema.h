@@ -32,7 +32,9 @@
 	" frame INTEGER);"                                                                     \
 	"CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY, thread INTEGER,"            \
 	" count INTEGER, first_ts INTEGER, last_ts INTEGER, raw_bytes INTEGER, data BLOB);"    \
-	"CREATE TABLE IF NOT EXISTS samples(ts INTEGER, rss INTEGER);"
+	"CREATE TABLE IF NOT EXISTS samples(ts INTEGER, rss INTEGER);"                         \
+	"CREATE TABLE IF NOT EXISTS sources(filename TEXT PRIMARY KEY, size INTEGER,"          \
+	" mtime_ns INTEGER) WITHOUT ROWID;"
 
 /* Table notes.
  * modules: one row per loaded object seen (load address `base` = ELF load bias; lo..hi the
@@ -51,6 +53,11 @@
  *   innermost Python frame (native frames between it and those kept were not).
  * events: one row per chunk of one thread's events, in order per thread; data is a zstd
  *   frame holding `raw_bytes` bytes of records (format.h).
- * samples: RSS in bytes every sample_interval_ms. */
+ * samples: RSS in bytes every sample_interval_ms.
+ * sources: each Python source file (a pycode filename not in <...>) as it was when its
+ *   first code object was written: size and modification time (ns since the epoch),
+ *   from stat() (a relative name relative to meta cwd); a file that could not be
+ *   stat'ed has no row. The analyzer compares them with the file it reads the lines
+ *   from. Files before session 17 have no such table. */
 
 #endif

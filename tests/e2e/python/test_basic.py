@@ -129,6 +129,31 @@ def test_debug_allocators_from_startup():
                                                                 base["unmatched_frees"]))
 
 
+def test_source_changed_after_the_run():
+    """The text outputs show each line's source as it is now: a file edited after the run
+    is named in one line on stderr (its size or time differs from the sources table),
+    after the output, which is unchanged; an unedited one is not."""
+    with open("edited.py", "w") as f:
+        f.write("keep = bytearray(500000)\n")
+    p, files = harness.profile([pythons()[0], "edited.py"], check_rc=0)
+    db = one(files, "edited.py")
+    def analyze_full(*args):
+        r = harness.analyze(*args, check=False)
+        return r.returncode, r.stdout, r.stderr
+    rc, out, err = analyze_full("report", db)
+    harness.expect_eq((rc, err), (0, ""), "report of an unedited program")
+    harness.expect_eq("keep = bytearray(500000)" in out, True, "its line's text")
+    with open("edited.py", "w") as f:
+        f.write("# a comment on top\nkeep = bytearray(500000)\n")
+    rc, out2, err = analyze_full("report", db)
+    harness.expect_eq(rc, 0, "report after the edit")
+    harness.expect_eq(err.count("\n"), 1, "one line on stderr: %r" % err)
+    harness.expect_eq(("edited.py changed since the program ran" in err, "lines may not match" in err), (True, True),
+                      "the note: %r" % err)
+    rc, _, err = analyze_full("lines", "edited.py", db)
+    harness.expect_eq((rc, "edited.py changed since the program ran" in err), (0, True), "lines says it too")
+
+
 def test_tracemalloc_at_startup():
     """PYTHONTRACEMALLOC=1: tracemalloc wraps memprof's wrappers during start-up, before
     memprof checks its wrapping (it crashed there once, recursing until the stack ran
