@@ -863,12 +863,13 @@ static int python_pending(void *arg)
 	return 0;
 }
 
-void python_maybe_schedule(void)
+void python_maybe_schedule(bool recheck)
 {
 	if (python_scheduled)
 		return;
 	if (!py.IsInitialized()) {
-		python_hooks_recheck();
+		if (recheck)
+			python_hooks_recheck();
 		return;
 	}
 	python_scheduled = true;

@@ -33,8 +33,10 @@ bool python_present(void);
 uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp);
 /* python_stack(t, true, false, 0, 0), with the walk inlined into it (record_alloc_gil). */
 uint32_t python_stack_gil(mp_thread_t *t);
-/* Called by the hooks (with the GIL) until the atexit callback is registered. */
-void python_maybe_schedule(void);
+/* Called by the hooks until the atexit callback is registered. `recheck` (the hooks
+ * other than memprof's own wrappers of the GIL domains): before the interpreter is
+ * initialized, wrap again the allocators start-up replaced (python_hooks_recheck). */
+void python_maybe_schedule(bool recheck);
 extern bool python_scheduled;
 
 typedef struct pycode_rec {

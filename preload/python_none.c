@@ -20,7 +20,7 @@ int python_attach(bool mixed)
 
 uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp) { return 0; }
 uint32_t python_stack_gil(mp_thread_t *t) { return 0; }
-void python_maybe_schedule(void) {}
+void python_maybe_schedule(bool recheck) {}
 pycode_rec_t *python_take_new_code(void) { return NULL; }
 void python_code_rec_free(pycode_rec_t *r) {}
 const char *python_version(void) { return NULL; }

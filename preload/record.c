@@ -252,7 +252,7 @@ static inline __attribute__((always_inline)) uint32_t record_stack(mp_thread_t *
 {
 	if (python_active) {
 		if (mp_unlikely(!python_scheduled))
-			python_maybe_schedule();
+			python_maybe_schedule(true);
 		return python_stack(t, allocator == MP_AL_PYMEM_MEM || allocator == MP_AL_PYMEM_OBJ, record_native, ra,
 				    fp);
 	}
@@ -302,7 +302,7 @@ void *record_alloc_gil(void *ctx, void *(*malloc_fn)(void *, size_t), void *(*ca
 			uint32_t stack = 0;
 			if (mp_likely(python_active)) {
 				if (mp_unlikely(!python_scheduled))
-					python_maybe_schedule();
+					python_maybe_schedule(false); /* the GIL wrappers are memprof's */
 				stack = python_stack_gil(t);
 			}
 			record_put_gil(t, p, calloc_fn ? n * size : size, stack, MP_EV_ALLOC, allocator);

@@ -242,7 +242,7 @@ void thread_block_full(mp_thread_t *t)
 	unsigned long progress = atomic_load_explicit(&thread_released, memory_order_relaxed);
 	if (thread_queue_full(out, all) && progress != t->stuck_at) {
 		unsigned waits = 0;
-		atomic_store(&t->waiting, 1); /* before outstanding is read again (thread_drained) */
+		atomic_store(&t->waiting, 1); /* before outstanding is read again (thread_block_release) */
 		if (out < THREAD_WAKE_AT)
 			writer_wake();
 		for (;;) {
