@@ -12,6 +12,7 @@
 #include "record.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <memprof/format.h>
@@ -95,9 +96,15 @@ static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
 	uint64_t ts = d->allocator == MP_AL_PYMEM_RAW ? clock_now() : RECORD_TS_GIL;
+	bool taken = mp_unlikely(record_sample_bytes) && mp_should_record() && record_realloc_begin(old);
 	mp_guard++;
 	void *p = d->orig.realloc(d->orig.ctx, old, size);
 	mp_guard--;
+	if (mp_unlikely(record_sample_bytes)) {
+		if (mp_should_record() || taken)
+			record_realloc_done(taken, old, ts, p, size, false, d->allocator, RECORD_CALLER);
+		return p;
+	}
 	if (p && mp_should_record())
 		record_realloc(old, ts, p, size, d->allocator, RECORD_CALLER);
 	return p;
@@ -264,13 +271,22 @@ static void hooks_pymem_wrap(int i, bool pymalloc)
 	 * call still reaches memprof's wrapper, and wrapping again would record twice */
 	if (hooks_pymem_nwraps[i] && hooks_pymem_reaches_wrapper(i, &cur))
 		return;
-	if (hooks_pymem_nwraps[i] == HOOKS_PYMEM_WRAPS) {
-		mp_log("Python's allocators were replaced %d times; not wrapping them again", HOOKS_PYMEM_WRAPS);
-		return;
+	/* the allocator a wrapping of memprof's already wraps (CPython puts its default back
+	 * for a moment during start-up, allocates, and restores the one it had: wrapped in
+	 * between, python_hooks_recheck): that wrapping again, no new one */
+	hooks_pymem_domain_t *d = NULL;
+	for (unsigned k = 0; k < hooks_pymem_nwraps[i] && !d; k++)
+		if (!memcmp(&hooks_pymem_wraps[i][k].orig, &cur, sizeof cur))
+			d = &hooks_pymem_wraps[i][k];
+	if (!d) {
+		if (hooks_pymem_nwraps[i] == HOOKS_PYMEM_WRAPS) {
+			mp_log("Python's allocators were replaced %d times; not wrapping them again", HOOKS_PYMEM_WRAPS);
+			return;
+		}
+		d = &hooks_pymem_wraps[i][hooks_pymem_nwraps[i]++];
+		*d = hooks_pymem_domains[i];
+		d->orig = cur;
 	}
-	hooks_pymem_domain_t *d = &hooks_pymem_wraps[i][hooks_pymem_nwraps[i]++];
-	*d = hooks_pymem_domains[i];
-	d->orig = cur;
 	PyMemAllocatorEx w = {d, hooks_pymem_malloc, hooks_pymem_calloc, hooks_pymem_realloc, hooks_pymem_free};
 	if (!record_sample_bytes && domain != PYMEM_DOMAIN_RAW) {
 		w.free = hooks_pymem_free_gil;
@@ -323,8 +339,13 @@ void python_hooks_ensure(void)
  * free, under memprof's wrapper installed since, not). */
 void python_hooks_recheck(void)
 {
+	/* every 16th allocation (an embedding program may allocate a lot before it
+	 * initializes Python, or never do), one thread at a time */
+	static atomic_uint calls;
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	static PyMemAllocatorEx seen[3];
-	if (!hooks_pymem_get)
+	if (!hooks_pymem_get || atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed) % 16 ||
+	    pthread_mutex_trylock(&lock))
 		return;
 	bool changed = false;
 	for (int i = 0; i < 3; i++) {
@@ -335,9 +356,10 @@ void python_hooks_recheck(void)
 			seen[i] = cur;
 		}
 	}
-	if (!changed)
-		return;
-	hooks_pymem_wrap_all();
-	for (int i = 0; i < 3; i++)
-		hooks_pymem_get(hooks_pymem_domains[i].domain, &seen[i]);
+	if (changed) {
+		hooks_pymem_wrap_all();
+		for (int i = 0; i < 3; i++)
+			hooks_pymem_get(hooks_pymem_domains[i].domain, &seen[i]);
+	}
+	pthread_mutex_unlock(&lock);
 }

@@ -884,9 +884,21 @@ void python_maybe_schedule(bool recheck)
  * through the PLT: CPython's own calls to these do not come here): the end recorded at
  * the first finalization is not the end, and the new interpreter needs memprof's atexit
  * callback (python_pending, scheduled again on its first allocation). */
-static void *python_real(const char *name)
+/* The Python library's function: the next definition in the global scope, else (a
+ * plugin linked with libpython, loaded with RTLD_LOCAL: libpython is in its scope
+ * alone) the one the caller's object sees among its own dependencies. */
+static void *python_real(const char *name, void *caller)
 {
 	void *f = dlsym(RTLD_NEXT, name);
+	Dl_info di;
+	if (!f && dladdr(caller, &di) && di.dli_fname) {
+		void *h = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+		void *g = h ? dlsym(h, name) : NULL;
+		if (g && !native_is_self((uint64_t)(uintptr_t)g))
+			f = g;
+		if (h)
+			dlclose(h);
+	}
 	if (!f)
 		mp_log("%s called, but no Python library defines it", name);
 	return f;
@@ -904,7 +916,7 @@ static void python_initialized_again(void)
 MP_EXPORT void Py_Initialize(void)
 {
 	static void (*real_fn)(void);
-	if (!real_fn && !(*(void **)&real_fn = python_real("Py_Initialize")))
+	if (!real_fn && !(*(void **)&real_fn = python_real("Py_Initialize", __builtin_return_address(0))))
 		abort();
 	real_fn();
 	python_initialized_again();
@@ -913,7 +925,7 @@ MP_EXPORT void Py_Initialize(void)
 MP_EXPORT void Py_InitializeEx(int install_sigs)
 {
 	static void (*real_fn)(int);
-	if (!real_fn && !(*(void **)&real_fn = python_real("Py_InitializeEx")))
+	if (!real_fn && !(*(void **)&real_fn = python_real("Py_InitializeEx", __builtin_return_address(0))))
 		abort();
 	real_fn(install_sigs);
 	python_initialized_again();
@@ -922,7 +934,8 @@ MP_EXPORT void Py_InitializeEx(int install_sigs)
 MP_EXPORT PyStatus Py_InitializeFromConfig(const PyConfig *config)
 {
 	static PyStatus (*real_fn)(const PyConfig *);
-	if (!real_fn && !(*(void **)&real_fn = python_real("Py_InitializeFromConfig")))
+	if (!real_fn &&
+	    !(*(void **)&real_fn = python_real("Py_InitializeFromConfig", __builtin_return_address(0))))
 		abort();
 	PyStatus st = real_fn(config);
 	python_initialized_again();

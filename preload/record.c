@@ -110,6 +110,15 @@ static void record_sample_remember(const void *p)
 	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++)
 		if (atomic_load_explicit(&b[i], memory_order_relaxed) == a)
 			return; /* already known (its free was not seen) */
+	if (atomic_load_explicit(&c->spilled, memory_order_relaxed)) {
+		/* known among the spilled ones: not again in a slot freed since (its bucket's
+		 * spill count would never come back to 0) */
+		pthread_mutex_lock(&record_sample_lock);
+		bool known = record_spill_cap && record_spill[record_spill_find(a)] == a;
+		pthread_mutex_unlock(&record_sample_lock);
+		if (known)
+			return;
+	}
 	atomic_fetch_add(&c->live, 1);
 	for (unsigned i = 0; i < RECORD_SAMPLE_WAYS; i++) {
 		uint64_t expected = 0;
@@ -312,10 +321,8 @@ void *record_alloc_gil(void *ctx, void *(*malloc_fn)(void *, size_t), void *(*ca
 	return p;
 }
 
-void record_free(void *p, uint64_t ts)
+static void record_free_event(void *p, uint64_t ts)
 {
-	if (!record_sample_free(p))
-		return;
 	if (ts == RECORD_TS_NOW)
 		ts = clock_now();
 	mp_guard++;
@@ -325,6 +332,31 @@ void record_free(void *p, uint64_t ts)
 		record_put(t, ts, p, 0, 0, MP_EV_FREE, 0);
 	}
 	mp_guard--;
+}
+
+void record_free(void *p, uint64_t ts)
+{
+	if (record_sample_free(p))
+		record_free_event(p, ts);
+}
+
+bool record_realloc_begin(void *old)
+{
+	return record_sample_bytes && old && record_sample_forget(old);
+}
+
+void record_realloc_done(bool taken, void *old, uint64_t ts_free, void *p, size_t size, bool freed, int allocator,
+			 uintptr_t ra, uintptr_t fp)
+{
+	if (!p && !freed) { /* failed: old is as it was */
+		if (taken)
+			record_sample_remember(old);
+		return;
+	}
+	if (taken)
+		record_free_event(old, ts_free);
+	if (p)
+		record_alloc(p, size, allocator, ra, fp);
 }
 
 void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp)

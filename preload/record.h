@@ -219,6 +219,15 @@ static inline __attribute__((always_inline)) bool record_free_gil_quick(void *p,
 	record_put_reused(t, p, 0, 0, MP_EV_FREE, 0);
 	return true;
 }
+/* Sampling mode's realloc, in two steps around the real one: whether old was a sampled
+ * block, forgotten before the real realloc releases it (after, another thread may have
+ * been given the address and sampled it already: its entry was forgotten in place of
+ * old's, and its free never seen); then, the real realloc done (p its result, `freed`
+ * when it freed old without a new block, realloc(old, 0)), old's free if it was sampled
+ * (or old remembered again if the realloc failed) and p's allocation. */
+bool record_realloc_begin(void *old);
+void record_realloc_done(bool taken, void *old, uint64_t ts_free, void *p, size_t size, bool freed, int allocator,
+			 uintptr_t ra, uintptr_t fp);
 /* A successful realloc: the free of `old` stamped at ts_free, then the new block. */
 void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp);
 /* The Python main program finished ("end of program"); `restart`: Python was initialized

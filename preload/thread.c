@@ -1,6 +1,7 @@
 /* Per-thread state, block pool and the thread registry (see thread.h). */
 #define _GNU_SOURCE
 #include "thread.h"
+#include "clock.h"
 #include "cpu.h"
 #include "unwind.h"
 #include "mem.h"
@@ -27,15 +28,15 @@
 #define THREAD_MAX_QUEUED 10
 /* A thread that waits for the writer sleeps on its count of queued blocks (a futex),
  * which the writer wakes as it takes each of them (thread_block_release), for at most
- * THREAD_WAIT_MS at a time; after THREAD_STALL_WAITS such waits without the writer
- * consuming a single block (about 500 ms) it stops waiting. (Until session 17 waiting
+ * THREAD_WAIT_MS at a time; after THREAD_STALL_MS without the writer consuming a single
+ * block it stops waiting (a deadline, not a count of waits: a signal cuts a wait short). (Until session 17 waiting
  * threads polled: 50 us sleeps, each followed by a wake of the writer; 64 threads
  * allocating at once on 2 cores made 4 million context switches and starved the
  * writer, 0.2 s plain against 16-34 s. And they stopped waiting after 100 ms: on a
  * loaded machine the scheduler's period among 70 runnable threads is about that long,
  * and 64 threads then queued 28 MB.) */
 #define THREAD_WAIT_MS 10
-#define THREAD_STALL_WAITS 50
+#define THREAD_STALL_MS 500
 
 static mp_thread_t thread_empty; /* cap 0: every first event goes to thread_attach */
 __thread mp_thread_t *thread_self MP_TLS = &thread_empty;
@@ -168,6 +169,7 @@ mp_thread_t *thread_attach(void)
 		if (t) {
 			stack_cache_free(t->cache);
 			unwind_cache_free(t->unwind);
+			mem_free(t->py);
 		}
 		mem_free(t);
 		mp_fail("out of memory for a thread buffer");
@@ -241,7 +243,7 @@ void thread_block_full(mp_thread_t *t)
 	 * once it has made progress. Nothing is dropped either way. */
 	unsigned long progress = atomic_load_explicit(&thread_released, memory_order_relaxed);
 	if (thread_queue_full(out, all) && progress != t->stuck_at) {
-		unsigned waits = 0;
+		uint64_t stall_at = clock_mono_ns() + THREAD_STALL_MS * 1000000ull;
 		atomic_store(&t->waiting, 1); /* before outstanding is read again (thread_block_release) */
 		if (out < THREAD_WAKE_AT)
 			writer_wake();
@@ -255,8 +257,8 @@ void thread_block_full(mp_thread_t *t)
 			unsigned long now = atomic_load_explicit(&thread_released, memory_order_relaxed);
 			if (now != progress) {
 				progress = now;
-				waits = 0;
-			} else if (++waits >= THREAD_STALL_WAITS) {
+				stall_at = clock_mono_ns() + THREAD_STALL_MS * 1000000ull;
+			} else if (clock_mono_ns() >= stall_at) {
 				t->stuck_at = now;
 				break;
 			}

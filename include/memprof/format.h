@@ -23,7 +23,9 @@
  *          [varint ts delta] [varint zigzag(addr - previous address)]
  *   END:   tag bit 3 = restart; [varint ts delta]. The Python main program finished ("end
  *          of program"); a restart (addr 1 in mp_event_t): Python was initialized again
- *          (a program embedding it), so the end recorded before is not the end.
+ *          (a program embedding it), so the end recorded before is not the end. Only
+ *          such programs' files have restarts; analyzers before session 17 call a chunk
+ *          holding one damaged (the schema version did not change for it).
  * The first record's delta is from the chunk's `first_ts` column; "previous address"
  * starts at 0 and follows every explicit address; rings and list start empty (zero).
  */

@@ -4,6 +4,9 @@
  *                 program leaks a malloc of 2,000,000 bytes
  *   embed killed  round 1 as above; round 2 keeps `second` and ends the process with
  *                 SIGTERM before finalizing
+ *   embed options sets warning and -X options (100 of each) before it initializes Python:
+ *                 CPython allocates each under its default allocator, put back for a
+ *                 moment (memprof must not take each moment for a new allocator)
  * The rounds' code is at line 1 of files named round1 and round2 (compiled under those
  * names: "<string>" is also what site.py's .pth lines run as). */
 #define PY_SSIZE_T_CLEAN
@@ -15,8 +18,20 @@
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
+	if (!strcmp(mode, "options")) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* still in 3.11, and what embedders call */
+		for (int i = 0; i < 100; i++) {
+			PySys_AddWarnOption(L"ignore");
+			PySys_AddXOption(L"memprof_test");
+		}
+#pragma GCC diagnostic pop
+		Py_Initialize();
+		PyRun_SimpleString("import sys; print(len(sys.warnoptions), len(sys._xoptions))\n");
+		return Py_FinalizeEx() < 0 ? 1 : 0;
+	}
 	if (strcmp(mode, "twice") && strcmp(mode, "killed")) {
-		fprintf(stderr, "usage: embed twice|killed\n");
+		fprintf(stderr, "usage: embed twice|killed|options\n");
 		return 2;
 	}
 	Py_Initialize();

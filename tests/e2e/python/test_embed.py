@@ -41,5 +41,31 @@ def test_killed_in_second_round():
     check("killed", -signal.SIGTERM)
 
 
+def test_options_before_initialize():
+    """Options set before Py_Initialize (100 of each kind): CPython puts its default allocator back for a
+    moment for each and allocates under it. memprof, which wraps an allocator again when
+    it sees one replaced during start-up, must reuse its wrapping of the default one:
+    it took a new one each time, and after 8 said "Python's allocators were replaced 8
+    times; not wrapping them again" on the program's stderr."""
+    prog = harness.testbin(os.path.join("python", "embed"))
+    plain = harness.run_plain([prog, "options"])
+    p, files = harness.profile([prog, "options"], check_rc=0)
+    harness.expect_eq((p.returncode, p.stdout, p.stderr), (plain.returncode, plain.stdout, plain.stderr),
+                      "status and output as without memprof")
+    harness.expect_eq(harness.stats(one(files, "options"))["status"], "complete", "status")
+
+
+def test_plugin_loaded_locally():
+    """A native program loads a plugin linked with libpython with RTLD_LOCAL: the
+    plugin's call of Py_Initialize reaches memprof's wrapper (in the global scope), which
+    must find libpython in the plugin's own scope (it aborted: "no Python library
+    defines it")."""
+    host = harness.testbin(os.path.join("python", "embedhost"))
+    plugin = harness.testbin(os.path.join("python", "libembedplugin.so"))
+    p, files = harness.profile([host, plugin], check_rc=0)
+    harness.expect_eq((p.stdout, p.stderr), (b"py ok 1000\ndone 0\n", b""), "output")
+    harness.expect_eq(harness.stats(one(files, "host"))["status"], "complete", "status")
+
+
 if __name__ == "__main__":
     harness.run(globals())
