@@ -8,6 +8,7 @@
 #include "python.h"
 #include "thread.h"
 #include "unwind.h"
+#include "u64set.h"
 
 #include <errno.h>
 #include <math.h>
@@ -31,75 +32,9 @@ _Atomic uint64_t *record_sample_slots; /* a sampled live block's address, or 0 *
 record_sample_count_t *record_sample_counts;
 unsigned record_sample_shift = 64;
 
-/* The spill set: open addressing, linear probing, at most half full; 0 is empty. */
+/* The spilled blocks' addresses, under the lock. */
 static pthread_mutex_t record_sample_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t *record_spill;
-static size_t record_spill_cap, record_spill_n; /* cap: a power of two, or 0 */
-
-static size_t record_spill_home(uint64_t a)
-{
-	return (size_t)((a >> 4) * 0x9E3779B97F4A7C15ull >> 20) & (record_spill_cap - 1);
-}
-
-/* The slot of a, or of the empty slot where it would go. */
-static size_t record_spill_find(uint64_t a)
-{
-	size_t i = record_spill_home(a);
-	while (record_spill[i] && record_spill[i] != a)
-		i = (i + 1) & (record_spill_cap - 1);
-	return i;
-}
-
-static bool record_spill_grow(void)
-{
-	size_t ncap = record_spill_cap ? record_spill_cap * 2 : 256;
-	uint64_t *n = mem_alloc(ncap * sizeof *n), *old = record_spill;
-	if (!n)
-		return false;
-	size_t ocap = record_spill_cap;
-	record_spill = n;
-	record_spill_cap = ncap;
-	for (size_t i = 0; i < ocap; i++)
-		if (old[i])
-			record_spill[record_spill_find(old[i])] = old[i];
-	mem_free(old);
-	return true;
-}
-
-/* Adds a (lock held); false if it was there already or there is no room. */
-static bool record_spill_add(uint64_t a)
-{
-	if ((record_spill_n + 1) * 2 > record_spill_cap && !record_spill_grow())
-		return false;
-	size_t i = record_spill_find(a);
-	if (record_spill[i])
-		return false;
-	record_spill[i] = a;
-	record_spill_n++;
-	return true;
-}
-
-/* Removes a (lock held); false if it was not there. Backward-shift deletion: the
- * entries after it in its run move up where their home allows. */
-static bool record_spill_remove(uint64_t a)
-{
-	if (!record_spill_cap)
-		return false;
-	size_t i = record_spill_find(a), mask = record_spill_cap - 1;
-	if (!record_spill[i])
-		return false;
-	record_spill_n--;
-	for (size_t j = (i + 1) & mask; record_spill[j]; j = (j + 1) & mask) {
-		size_t h = record_spill_home(record_spill[j]);
-		/* the entry at j may move to i if its home is not in (i, j] */
-		if (((j - h) & mask) >= ((j - i) & mask)) {
-			record_spill[i] = record_spill[j];
-			i = j;
-		}
-	}
-	record_spill[i] = 0;
-	return true;
-}
+static u64set_t record_spill;
 
 static void record_sample_remember(const void *p)
 {
@@ -114,7 +49,7 @@ static void record_sample_remember(const void *p)
 		/* known among the spilled ones: not again in a slot freed since (its bucket's
 		 * spill count would never come back to 0) */
 		pthread_mutex_lock(&record_sample_lock);
-		bool known = record_spill_cap && record_spill[record_spill_find(a)] == a;
+		bool known = u64set_has(&record_spill, a);
 		pthread_mutex_unlock(&record_sample_lock);
 		if (known)
 			return;
@@ -127,7 +62,7 @@ static void record_sample_remember(const void *p)
 	}
 	pthread_mutex_lock(&record_sample_lock);
 	atomic_fetch_add(&c->spilled, 1);
-	if (!record_spill_add(a)) { /* known already, or no memory: that free is not seen */
+	if (u64set_add(&record_spill, a) != 1) { /* known already, or no memory: that free is not seen */
 		atomic_fetch_sub(&c->spilled, 1);
 		atomic_fetch_sub(&c->live, 1);
 	}
@@ -152,7 +87,7 @@ static bool record_sample_forget(const void *p)
 	if (mp_likely(!atomic_load_explicit(&c->spilled, memory_order_relaxed)))
 		return false;
 	pthread_mutex_lock(&record_sample_lock);
-	bool found = record_spill_remove(a);
+	bool found = u64set_remove(&record_spill, a);
 	if (found) {
 		atomic_fetch_sub(&c->spilled, 1);
 		atomic_fetch_sub(&c->live, 1);

@@ -1,6 +1,7 @@
 /* The writer thread (see writer.h). */
 #define _GNU_SOURCE
 #include "writer.h"
+#include "u64set.h"
 #include "clock.h"
 #include "fds.h"
 #include "mem.h"
@@ -464,8 +465,7 @@ static void writer_thread_gone(mp_thread_t *t)
 /* ---- Python source files as they were (the sources table) ------------------------- */
 
 static char writer_cwd[4096];         /* the process's working directory at start */
-static uint64_t *writer_sources_seen; /* hashes of the file names recorded, 0 = empty */
-static size_t writer_sources_cap, writer_sources_n;
+static u64set_t writer_sources_seen; /* hashes of the file names recorded */
 
 void writer_note_cwd(const char *cwd)
 {
@@ -480,41 +480,11 @@ static uint64_t writer_name_hash(const char *s)
 	return h | 1;
 }
 
-/* True the first time a name is seen (a hash collision takes one file for another: its
- * row is then missing, which only leaves its check out). */
-static bool writer_source_new(const char *name)
-{
-	if ((writer_sources_n + 1) * 2 > writer_sources_cap) {
-		size_t ncap = writer_sources_cap ? writer_sources_cap * 2 : 256;
-		uint64_t *n = mem_alloc(ncap * sizeof *n);
-		if (!n)
-			return false;
-		for (size_t i = 0; i < writer_sources_cap; i++) {
-			uint64_t h = writer_sources_seen[i];
-			if (!h)
-				continue;
-			size_t j = (size_t)h & (ncap - 1);
-			while (n[j])
-				j = (j + 1) & (ncap - 1);
-			n[j] = h;
-		}
-		mem_free(writer_sources_seen);
-		writer_sources_seen = n;
-		writer_sources_cap = ncap;
-	}
-	uint64_t h = writer_name_hash(name);
-	size_t j = (size_t)h & (writer_sources_cap - 1);
-	for (; writer_sources_seen[j]; j = (j + 1) & (writer_sources_cap - 1))
-		if (writer_sources_seen[j] == h)
-			return false;
-	writer_sources_seen[j] = h;
-	writer_sources_n++;
-	return true;
-}
-
 static void writer_source(const char *name)
 {
-	if (!name || !name[0] || name[0] == '<' || !writer_source_new(name))
+	/* (a hash collision takes one file for another: its row is then missing, which only
+	 * leaves its check out) */
+	if (!name || !name[0] || name[0] == '<' || u64set_add(&writer_sources_seen, writer_name_hash(name)) != 1)
 		return;
 	char path[4096];
 	const char *at = name;
@@ -943,6 +913,5 @@ void writer_fork_child(void)
 	atomic_store(&writer_finished, 0);
 	writer_pid = 0;
 	writer_announce_path[0] = 0; /* `memprof run` names the root's file; its children say nothing */
-	writer_sources_seen = NULL;  /* the child's file has none of the parent's rows */
-	writer_sources_cap = writer_sources_n = 0;
+	writer_sources_seen = (u64set_t){0}; /* the child's file has none of the parent's rows */
 }
