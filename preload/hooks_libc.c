@@ -101,17 +101,10 @@ MP_EXPORT void *realloc(void *old, size_t size)
 	if (!mp_should_record())
 		return real.realloc(old, size);
 	uint64_t ts = clock_now();
-	if (mp_unlikely(record_sample_bytes)) {
-		bool taken = record_realloc_begin(old);
-		void *p = real.realloc(old, size);
-		record_realloc_done(taken, old, ts, p, size, !p && old && size == 0, MP_AL_REALLOC, RECORD_CALLER);
-		return p;
-	}
+	bool taken = record_realloc_begin(old);
 	void *p = real.realloc(old, size);
-	if (p)
-		record_realloc(old, ts, p, size, MP_AL_REALLOC, RECORD_CALLER);
-	else if (old && size == 0)
-		record_free(old, ts); /* realloc(p, 0) freed p */
+	/* (realloc(p, 0) freed p) */
+	record_realloc_done(taken, old, ts, p, size, !p && old && size == 0, MP_AL_REALLOC, RECORD_CALLER);
 	return p;
 }
 
@@ -123,19 +116,12 @@ MP_EXPORT void *reallocarray(void *old, size_t n, size_t size)
 	uint64_t ts = clock_now();
 	/* glibc's reallocarray calls realloc through the PLT, that is our realloc hook:
 	 * guard it so that the call is recorded once, as reallocarray */
-	bool taken = mp_unlikely(record_sample_bytes) && record_realloc_begin(old);
+	bool taken = record_realloc_begin(old);
 	mp_guard++;
 	void *p = real.reallocarray(old, n, size);
 	mp_guard--;
-	if (mp_unlikely(record_sample_bytes)) {
-		bool freed = !p && old && n * size == 0 && errno != ENOMEM;
-		record_realloc_done(taken, old, ts, p, n * size, freed, MP_AL_REALLOCARRAY, RECORD_CALLER);
-		return p;
-	}
-	if (p)
-		record_realloc(old, ts, p, n * size, MP_AL_REALLOCARRAY, RECORD_CALLER);
-	else if (old && n * size == 0 && errno != ENOMEM)
-		record_free(old, ts);
+	bool freed = !p && old && n * size == 0 && errno != ENOMEM;
+	record_realloc_done(taken, old, ts, p, n * size, freed, MP_AL_REALLOCARRAY, RECORD_CALLER);
 	return p;
 }
 

@@ -96,17 +96,12 @@ static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
 	uint64_t ts = d->allocator == MP_AL_PYMEM_RAW ? clock_now() : RECORD_TS_GIL;
-	bool taken = mp_unlikely(record_sample_bytes) && mp_should_record() && record_realloc_begin(old);
+	bool taken = mp_should_record() && record_realloc_begin(old);
 	mp_guard++;
 	void *p = d->orig.realloc(d->orig.ctx, old, size);
 	mp_guard--;
-	if (mp_unlikely(record_sample_bytes)) {
-		if (mp_should_record() || taken)
-			record_realloc_done(taken, old, ts, p, size, false, d->allocator, RECORD_CALLER);
-		return p;
-	}
-	if (p && mp_should_record())
-		record_realloc(old, ts, p, size, d->allocator, RECORD_CALLER);
+	if (mp_should_record() || taken)
+		record_realloc_done(taken, old, ts, p, size, false, d->allocator, RECORD_CALLER);
 	return p;
 }
 

@@ -70,7 +70,7 @@ static void record_sample_remember(const void *p)
 }
 
 /* True (and forgotten) if p is a sampled live block. */
-static bool record_sample_forget(const void *p)
+bool record_sample_forget(const void *p)
 {
 	uint64_t a = (uint64_t)(uintptr_t)p;
 	size_t bi = record_sample_index(p);
@@ -275,11 +275,6 @@ void record_free(void *p, uint64_t ts)
 		record_free_event(p, ts);
 }
 
-bool record_realloc_begin(void *old)
-{
-	return record_sample_bytes && old && record_sample_forget(old);
-}
-
 void record_realloc_done(bool taken, void *old, uint64_t ts_free, void *p, size_t size, bool freed, int allocator,
 			 uintptr_t ra, uintptr_t fp)
 {
@@ -288,17 +283,10 @@ void record_realloc_done(bool taken, void *old, uint64_t ts_free, void *p, size_
 			record_sample_remember(old);
 		return;
 	}
-	if (taken)
+	if (old && (taken || !record_sample_bytes))
 		record_free_event(old, ts_free);
 	if (p)
 		record_alloc(p, size, allocator, ra, fp);
-}
-
-void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp)
-{
-	if (old)
-		record_free(old, ts_free);
-	record_alloc(p, size, allocator, ra, fp);
 }
 
 void record_end(bool restart)

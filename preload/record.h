@@ -219,17 +219,21 @@ static inline __attribute__((always_inline)) bool record_free_gil_quick(void *p,
 	record_put_reused(t, p, 0, 0, MP_EV_FREE, 0);
 	return true;
 }
-/* Sampling mode's realloc, in two steps around the real one: whether old was a sampled
- * block, forgotten before the real realloc releases it (after, another thread may have
- * been given the address and sampled it already: its entry was forgotten in place of
- * old's, and its free never seen); then, the real realloc done (p its result, `freed`
- * when it freed old without a new block, realloc(old, 0)), old's free if it was sampled
- * (or old remembered again if the realloc failed) and p's allocation. */
-bool record_realloc_begin(void *old);
+/* Sampling mode: true (and forgotten) if p is a sampled live block. */
+bool record_sample_forget(const void *p);
+/* A realloc, in two steps around the real one. Before it: in sampling mode, whether old
+ * is a sampled block, forgotten before the real realloc releases it (after, another
+ * thread may have been given the address and sampled it already: its entry was
+ * forgotten in place of old's, and its free never seen). After it (p its result, `freed`
+ * when it freed old without a new block, realloc(old, 0)): the free of old stamped at
+ * ts_free (in sampling mode only if it was sampled, and remembered again if the realloc
+ * failed), then p's allocation. */
+static inline bool record_realloc_begin(void *old)
+{
+	return mp_unlikely(record_sample_bytes) && old && record_sample_forget(old);
+}
 void record_realloc_done(bool taken, void *old, uint64_t ts_free, void *p, size_t size, bool freed, int allocator,
 			 uintptr_t ra, uintptr_t fp);
-/* A successful realloc: the free of `old` stamped at ts_free, then the new block. */
-void record_realloc(void *old, uint64_t ts_free, void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp);
 /* The Python main program finished ("end of program"); `restart`: Python was initialized
  * again after such an end (a program that embeds it), which is then not the end. */
 void record_end(bool restart);
