@@ -883,10 +883,12 @@ void python_maybe_schedule(bool recheck)
 /* A program that embeds Python and initializes it again after finalizing it (calls
  * through the PLT: CPython's own calls to these do not come here): the end recorded at
  * the first finalization is not the end, and the new interpreter needs memprof's atexit
- * callback (python_pending, scheduled again on its first allocation). */
-/* The Python library's function: the next definition in the global scope, else (a
- * plugin linked with libpython, loaded with RTLD_LOCAL: libpython is in its scope
- * alone) the one the caller's object sees among its own dependencies. */
+ * callback (python_pending, scheduled again on its first allocation).
+ *
+ * python_real: the Python library's function, the next definition in the global scope,
+ * else (a plugin linked with libpython, loaded with RTLD_LOCAL: libpython is in its scope
+ * alone) the one the caller's object sees among its own dependencies; none: the program
+ * called a Python function without Python, and ends. */
 static void *python_real(const char *name, void *caller)
 {
 	void *f = dlsym(RTLD_NEXT, name);
@@ -899,8 +901,10 @@ static void *python_real(const char *name, void *caller)
 		if (h)
 			dlclose(h);
 	}
-	if (!f)
+	if (!f) {
 		mp_log("%s called, but no Python library defines it", name);
+		abort();
+	}
 	return f;
 }
 
@@ -916,8 +920,8 @@ static void python_initialized_again(void)
 MP_EXPORT void Py_Initialize(void)
 {
 	static void (*real_fn)(void);
-	if (!real_fn && !(*(void **)&real_fn = python_real("Py_Initialize", __builtin_return_address(0))))
-		abort();
+	if (!real_fn)
+		*(void **)&real_fn = python_real("Py_Initialize", __builtin_return_address(0));
 	real_fn();
 	python_initialized_again();
 }
@@ -925,8 +929,8 @@ MP_EXPORT void Py_Initialize(void)
 MP_EXPORT void Py_InitializeEx(int install_sigs)
 {
 	static void (*real_fn)(int);
-	if (!real_fn && !(*(void **)&real_fn = python_real("Py_InitializeEx", __builtin_return_address(0))))
-		abort();
+	if (!real_fn)
+		*(void **)&real_fn = python_real("Py_InitializeEx", __builtin_return_address(0));
 	real_fn(install_sigs);
 	python_initialized_again();
 }
@@ -934,9 +938,8 @@ MP_EXPORT void Py_InitializeEx(int install_sigs)
 MP_EXPORT PyStatus Py_InitializeFromConfig(const PyConfig *config)
 {
 	static PyStatus (*real_fn)(const PyConfig *);
-	if (!real_fn &&
-	    !(*(void **)&real_fn = python_real("Py_InitializeFromConfig", __builtin_return_address(0))))
-		abort();
+	if (!real_fn)
+		*(void **)&real_fn = python_real("Py_InitializeFromConfig", __builtin_return_address(0));
 	PyStatus st = real_fn(config);
 	python_initialized_again();
 	return st;
