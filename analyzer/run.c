@@ -1,7 +1,7 @@
 /* run: `memprof run [OPTIONS] PROGRAM [ARGS...]`, the program under libmemprof.so.
  *
- * Sets LD_PRELOAD (the library beside this program in a build tree, else the installed
- * one) and the settings the options give, then execs the program: it is the program from
+ * Sets LD_PRELOAD (the library beside this program in a build tree, else the one of the
+ * install tree it is in, else the installed one: run_find_lib) and the settings the options give, then execs the program: it is the program from
  * then on (same pid, its own exit status, signals sent to it reach it alone, once), and
  * with MEMPROF_RUN_ANNOUNCE the library says on stderr which file it wrote when the
  * program ends (writer.c). A program that cannot be started: one line, 127 or 126 as in
@@ -11,6 +11,7 @@
 #include <memprof/settings.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -42,6 +43,11 @@ static int run_usage_error(const char *what, const char *arg)
  * build/preload/libmemprof.so), else in the install tree this program is in (bin/memprof,
  * lib/.../libmemprof.so, wherever the tree was copied), else where `meson install` put
  * it. */
+static bool run_lib_in(const char *dir, const char *rel, char *out, size_t cap)
+{
+	return (size_t)snprintf(out, cap, "%s%s/libmemprof.so", dir, rel) < cap && access(out, R_OK) == 0;
+}
+
 static int run_find_lib(char *out, size_t cap)
 {
 	char self[PATH_MAX];
@@ -51,15 +57,12 @@ static int run_find_lib(char *out, size_t cap)
 		char *slash = strrchr(self, '/');
 		if (slash) {
 			*slash = 0;
-			if ((size_t)snprintf(out, cap, "%s/../preload/libmemprof.so", self) < cap && access(out, R_OK) == 0)
-				return 0;
-			if (*MEMPROF_LIBDIR_FROM_BIN &&
-			    (size_t)snprintf(out, cap, "%s/" MEMPROF_LIBDIR_FROM_BIN "/libmemprof.so", self) < cap &&
-			    access(out, R_OK) == 0)
+			if (run_lib_in(self, "/../preload", out, cap) ||
+			    (*MEMPROF_LIBDIR_FROM_BIN && run_lib_in(self, "/" MEMPROF_LIBDIR_FROM_BIN, out, cap)))
 				return 0;
 		}
 	}
-	if ((size_t)snprintf(out, cap, "%s/libmemprof.so", MEMPROF_LIBDIR) < cap && access(out, R_OK) == 0)
+	if (run_lib_in(MEMPROF_LIBDIR, "", out, cap))
 		return 0;
 	fprintf(stderr, "memprof: run: cannot find libmemprof.so (looked beside %s, in its install tree and in %s)\n",
 		n > 0 ? self : "this program", MEMPROF_LIBDIR);
