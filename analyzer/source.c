@@ -16,17 +16,24 @@
 
 typedef struct source_file {
 	char *path;
-	bool expected;    /* source_expect gave its size and time */
-	int64_t size, mtime_ns;
 	char *text;   /* NUL-separated lines without trailing whitespace, NULL if unreadable */
 	char **lines; /* lines[i] = line i + 1 */
 	int n_lines;
 } source_file_t;
 
+/* What a file was when the program ran (source_expect). */
+typedef struct source_stamp {
+	char *path;
+	int64_t size, mtime_ns;
+} source_stamp_t;
+
 struct source {
 	char *base;
-	source_file_t *files;
+	source_file_t *files; /* the files read */
 	size_t n, cap;
+	source_stamp_t *stamps; /* sorted by path when the first file is read */
+	size_t n_stamps, cap_stamps;
+	bool sorted;
 	unsigned changed;     /* files read that differ from when the program ran */
 	char *first_changed;  /* the first of them */
 };
@@ -50,6 +57,9 @@ void source_free(source_t *s)
 	}
 	free(s->files);
 	free(s->base);
+	for (size_t i = 0; i < s->n_stamps; i++)
+		free(s->stamps[i].path);
+	free(s->stamps);
 	if (s->changed)
 		fprintf(stderr,
 			"memprof: note: %s%s changed since the program ran (size or modification time): its lines may "
@@ -69,34 +79,39 @@ static FILE *source_fopen(const char *path)
 	return f;
 }
 
-static source_file_t *source_slot(source_t *s, const char *file)
-{
-	for (size_t i = 0; i < s->n; i++)
-		if (strcmp(s->files[i].path, file) == 0)
-			return &s->files[i];
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 16;
-		s->files = realloc(s->files, s->cap * sizeof *s->files);
-		if (!s->files)
-			abort();
-	}
-	source_file_t *sf = &s->files[s->n++];
-	*sf = (source_file_t){.path = strdup(file), .n_lines = -1};
-	return sf;
-}
-
 void source_expect(source_t *s, const char *file, int64_t size, int64_t mtime_ns)
 {
-	source_file_t *sf = source_slot(s, file);
-	sf->expected = true;
-	sf->size = size;
-	sf->mtime_ns = mtime_ns;
+	if (s->n_stamps == s->cap_stamps) {
+		s->cap_stamps = s->cap_stamps ? 2 * s->cap_stamps : 64;
+		s->stamps = realloc(s->stamps, s->cap_stamps * sizeof *s->stamps);
+		if (!s->stamps)
+			abort();
+	}
+	s->stamps[s->n_stamps++] = (source_stamp_t){strdup(file), size, mtime_ns};
+	s->sorted = false;
+}
+
+static int source_stamp_cmp(const void *a, const void *b)
+{
+	return strcmp(((const source_stamp_t *)a)->path, ((const source_stamp_t *)b)->path);
+}
+
+/* What the file was when the program ran, or NULL if not known. */
+static const source_stamp_t *source_stamp(source_t *s, const char *path)
+{
+	if (!s->n_stamps)
+		return NULL;
+	if (!s->sorted) {
+		qsort(s->stamps, s->n_stamps, sizeof *s->stamps, source_stamp_cmp);
+		s->sorted = true;
+	}
+	source_stamp_t key = {(char *)path, 0, 0};
+	return bsearch(&key, s->stamps, s->n_stamps, sizeof *s->stamps, source_stamp_cmp);
 }
 
 static void source_load(source_t *s, source_file_t *sf)
 {
 	const char *base = s->base;
-	sf->n_lines = 0;
 	FILE *f = NULL;
 	if (sf->path[0] != '/' && base) {
 		size_t n = strlen(base) + strlen(sf->path) + 2;
@@ -121,9 +136,10 @@ static void source_load(source_t *s, source_file_t *sf)
 	size_t want = stat_ok && S_ISREG(st.st_mode) && st.st_size >= 0 && (uint64_t)st.st_size < SOURCE_MAX_BYTES
 			      ? (size_t)st.st_size
 			      : 0;
-	if (stat_ok && sf->expected &&
-	    ((int64_t)st.st_size != sf->size ||
-	     (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != sf->mtime_ns) &&
+	const source_stamp_t *was = stat_ok ? source_stamp(s, sf->path) : NULL;
+	if (was &&
+	    ((int64_t)st.st_size != was->size ||
+	     (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != was->mtime_ns) &&
 	    !s->changed++)
 		s->first_changed = strdup(sf->path);
 	char *text = malloc(want + 1);
@@ -151,9 +167,19 @@ static void source_load(source_t *s, source_file_t *sf)
 
 static source_file_t *source_file(source_t *s, const char *file)
 {
-	source_file_t *sf = source_slot(s, file);
-	if (sf->n_lines < 0)
+	source_file_t *sf = NULL;
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->files[i].path, file) == 0)
+			sf = &s->files[i];
+	if (!sf) {
+		if (s->n == s->cap) {
+			s->cap = s->cap ? 2 * s->cap : 16;
+			s->files = realloc(s->files, s->cap * sizeof *s->files);
+		}
+		sf = &s->files[s->n++];
+		*sf = (source_file_t){strdup(file), NULL, NULL, 0};
 		source_load(s, sf);
+	}
 	return sf;
 }
 
