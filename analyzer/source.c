@@ -2,6 +2,7 @@
  * read are remembered as such, so each file is tried once. */
 #include "source.h"
 #include "paths.h"
+#include "zipread.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -109,45 +110,57 @@ static const source_stamp_t *source_stamp(source_t *s, const char *path)
 	return bsearch(&key, s->stamps, s->n_stamps, sizeof *s->stamps, source_stamp_cmp);
 }
 
+/* The text of the regular file at path (at most SOURCE_MAX_BYTES; *st its stat, or
+ * st_mode 0 for a zip member), or of the member it names in a zip archive (zipread.h);
+ * NULL if neither. */
+static char *source_read(const char *path, size_t *len, struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	FILE *f = source_fopen(path);
+	if (!f)
+		return zipread_path(path, SOURCE_MAX_BYTES, len);
+	size_t want = fstat(fileno(f), st) == 0 && S_ISREG(st->st_mode) && st->st_size >= 0 &&
+			      (uint64_t)st->st_size < SOURCE_MAX_BYTES
+			      ? (size_t)st->st_size
+			      : 0;
+	char *text = malloc(want + 1);
+	*len = text ? fread(text, 1, want, f) : 0;
+	fclose(f);
+	if (text)
+		text[*len] = '\0';
+	return text;
+}
+
 static void source_load(source_t *s, source_file_t *sf)
 {
 	const char *base = s->base;
-	FILE *f = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	struct stat st;
 	if (sf->path[0] != '/' && base) {
 		size_t n = strlen(base) + strlen(sf->path) + 2;
 		char *p = malloc(n);
 		if (p) {
 			snprintf(p, n, "%s/%s", base, sf->path);
-			f = source_fopen(p);
+			text = source_read(p, &len, &st);
 			free(p);
 		}
 	}
-	if (!f)
-		f = source_fopen(sf->path);
+	if (!text)
+		text = source_read(sf->path, &len, &st);
 	/* A project moved (or copied with its profile to another machine): a file under the
 	 * program's working directory is looked up under ours, from the same relative path. */
 	size_t nb = base ? strlen(base) : 0;
-	if (!f && sf->path[0] == '/' && nb > 1 && strncmp(sf->path, base, nb) == 0 && sf->path[nb] == '/')
-		f = source_fopen(sf->path + nb + 1);
-	if (!f)
+	if (!text && sf->path[0] == '/' && nb > 1 && strncmp(sf->path, base, nb) == 0 && sf->path[nb] == '/')
+		text = source_read(sf->path + nb + 1, &len, &st);
+	if (!text)
 		return;
-	struct stat st;
-	bool stat_ok = fstat(fileno(f), &st) == 0;
-	size_t want = stat_ok && S_ISREG(st.st_mode) && st.st_size >= 0 && (uint64_t)st.st_size < SOURCE_MAX_BYTES
-			      ? (size_t)st.st_size
-			      : 0;
-	const source_stamp_t *was = stat_ok ? source_stamp(s, sf->path) : NULL;
+	const source_stamp_t *was = S_ISREG(st.st_mode) ? source_stamp(s, sf->path) : NULL;
 	if (was &&
 	    ((int64_t)st.st_size != was->size ||
 	     (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != was->mtime_ns) &&
 	    !s->changed++)
 		s->first_changed = strdup(sf->path);
-	char *text = malloc(want + 1);
-	size_t len = text ? fread(text, 1, want, f) : 0;
-	fclose(f);
-	if (!text)
-		return;
-	text[len] = '\0';
 	int cap = 0;
 	for (char *p = text; p < text + len;) {
 		char *nl = memchr(p, '\n', (size_t)(text + len - p));

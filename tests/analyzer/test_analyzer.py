@@ -387,6 +387,58 @@ def test_fifo_source():
     eq(csv_rows(ok("report", "--format=csv", db))[1][:5], [fifo, "1", "<module>", "100", "100"], "FIFO row")
 
 
+def test_zip_source():
+    """A module imported from a zip archive: its file name is the archive's path and the
+    member's. The text comes from the member, stored or deflated, with bytes before the
+    archive (a zipapp's #! line); a member that is not there, an archive damaged in 400
+    ways (headers' bytes set at random, the file cut short) or a file that is not an
+    archive give no text and no error (this runs under ASan too)."""
+    import random
+    import zipfile
+    text = "import sys\n\n    data = [bytearray(1000) for _ in range(10)]   \nprint(len(data))\n"
+    arc = os.path.join(TMP, "zipsrc", "lib.zip")
+    os.makedirs(os.path.dirname(arc), exist_ok=True)
+    src = arc + "/pkg/prog.py"
+    db = mk("zip.db", "meta command python3 prog.py\nmeta pid 7\nmeta clock_ticks_per_sec 1000000000\n"
+                      "code 1 %s <listcomp> <listcomp> 3 ee00\nnode 1 0 py:1:0\nalloc 1 10 1000 1000 1\n" % src)
+    shown = "\n" + " " * 45 + "data = [bytearray(1000) for _ in range(10)]\n"
+
+    def write(method, prefix=b"", name="pkg/prog.py"):
+        with open(arc, "wb") as f:
+            f.write(prefix)
+            with zipfile.ZipFile(f, "w", method) as z:
+                z.writestr("pkg/__init__.py", "")
+                z.writestr(name, text)
+
+    def report(what):
+        rc, so, se = run("report", db)
+        eq((rc, se), (0, ""), "report, " + what)
+        return shown in so
+
+    write(zipfile.ZIP_STORED)
+    check(report("stored"), "text of a stored member")
+    write(zipfile.ZIP_DEFLATED, prefix=b"#!/usr/bin/python3\n")
+    check(report("deflated"), "text of a deflated member after a #! line")
+    good = open(arc, "rb").read()
+    write(zipfile.ZIP_DEFLATED, name="pkg/other.py")
+    check(not report("member missing"), "no text: member missing")
+    rng = random.Random(7)
+    for i in range(400):
+        b = bytearray(good)
+        if i % 8 == 7:
+            b = b[:rng.randrange(len(b))]
+        else:
+            for _ in range(rng.randint(1, 4)):
+                at = len(b) - 1 - rng.randrange(160) if rng.random() < 0.7 else rng.randrange(80)
+                b[at] = rng.randrange(256)
+        with open(arc, "wb") as f:
+            f.write(b)
+        report("damaged archive %d" % i)
+    with open(arc, "wb") as f:
+        f.write(os.urandom(3000))
+    check(not report("not an archive"), "no text: not an archive")
+
+
 def test_paths():
     """Python file names are shown lexically normalized everywhere; <frozen ...> as is."""
     spec = ("meta command paths\nmeta pid 6\nmeta clock_ticks_per_sec 1000\nmeta clock_start_ticks 0\n"
@@ -1345,6 +1397,7 @@ def main():
     test_generations()
     test_truncated()
     test_fifo_source()
+    test_zip_source()
     test_stacks_grouped()
     test_splice()
     test_random()
