@@ -35,6 +35,8 @@ struct source {
 	source_stamp_t *stamps; /* sorted by path when the first file is read */
 	size_t n_stamps, cap_stamps;
 	bool sorted;
+	char *stdlib;         /* source_stdlib's answer, once asked */
+	bool stdlib_asked;
 	unsigned changed;     /* files read that differ from when the program ran */
 	char *first_changed;  /* the first of them */
 };
@@ -67,6 +69,7 @@ void source_free(source_t *s)
 			"not match the numbers\n",
 			s->first_changed, s->changed > 1 ? " and other source files" : "");
 	free(s->first_changed);
+	free(s->stdlib);
 	free(s);
 }
 
@@ -131,13 +134,77 @@ static char *source_read(const char *path, size_t *len, struct stat *st)
 	return text;
 }
 
+/* The profiled interpreter's standard library: the first directory named python3.N (N
+ * digits) among the recorded source files' that holds os.py here. NULL if none. */
+static const char *source_stdlib(source_t *s)
+{
+	for (size_t i = 0; !s->stdlib_asked && i < s->n_stamps; i++) {
+		const char *f = s->stamps[i].path, *at = strstr(f, "/python3.");
+		const char *d = at ? at + strlen("/python3.") : NULL;
+		while (d && isdigit((unsigned char)*d))
+			d++;
+		if (f[0] != '/' || !d || d == at + strlen("/python3.") || *d != '/')
+			continue;
+		size_t n = (size_t)(d - f);
+		char *os = malloc(n + sizeof "/os.py");
+		if (!os)
+			break;
+		memcpy(os, f, n);
+		memcpy(os + n, "/os.py", sizeof "/os.py");
+		struct stat st;
+		if (stat(os, &st) == 0 && S_ISREG(st.st_mode)) {
+			os[n] = '\0';
+			s->stdlib = os;
+			break;
+		}
+		free(os);
+	}
+	s->stdlib_asked = true;
+	return s->stdlib;
+}
+
+/* The text of a frozen standard module (`<frozen importlib._bootstrap>`: CPython 3.11
+ * freezes the modules its start-up imports) from the standard library's copy of its
+ * source, which it was frozen from (importlib/_bootstrap.py, or a package's
+ * __init__.py). */
+static char *source_frozen(source_t *s, const char *name, size_t *len, struct stat *st)
+{
+	size_t k = strlen("<frozen "), n = strlen(name);
+	const char *lib = strncmp(name, "<frozen ", k) == 0 && n > k + 1 && name[n - 1] == '>' ? source_stdlib(s) : NULL;
+	if (!lib)
+		return NULL;
+	size_t m = n - k - 1, cap = strlen(lib) + m + sizeof "//__init__.py";
+	char *p = malloc(cap), *text = NULL;
+	if (!p)
+		return NULL;
+	int at = snprintf(p, cap, "%s/%.*s", lib, (int)m, name + k);
+	for (char *c = p + strlen(lib) + 1; *c; c++)
+		if (*c == '.')
+			*c = '/';
+		else if (*c == '/')
+			at = -1; /* a module name has no slash */
+	if (at > 0) {
+		snprintf(p + at, cap - (size_t)at, ".py");
+		text = source_read(p, len, st);
+		if (!text) {
+			snprintf(p + at, cap - (size_t)at, "/__init__.py");
+			text = source_read(p, len, st);
+		}
+	}
+	free(p);
+	return text;
+}
+
 static void source_load(source_t *s, source_file_t *sf)
 {
 	const char *base = s->base;
 	char *text = NULL;
 	size_t len = 0;
 	struct stat st;
-	if (sf->path[0] != '/' && base) {
+	if (sf->path[0] == '<') {
+		text = source_frozen(s, sf->path, &len, &st);
+		st.st_mode = 0; /* no stamp to compare */
+	} else if (sf->path[0] != '/' && base) {
 		size_t n = strlen(base) + strlen(sf->path) + 2;
 		char *p = malloc(n);
 		if (p) {

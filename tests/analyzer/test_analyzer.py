@@ -439,6 +439,42 @@ def test_zip_source():
     check(not report("not an archive"), "no text: not an archive")
 
 
+def test_frozen_source():
+    """`<frozen X>` file names (CPython 3.11's frozen start-up modules) show the text of
+    X's source in the standard library: the first directory named python3.N among the
+    sources table's files that holds os.py (a site-packages directory of a virtual
+    environment, without os.py, is passed over). A package's is its __init__.py; a name
+    not there, or not a module name, shows none."""
+    import sqlite3
+    lib = os.path.join(TMP, "fakepy", "lib", "python3.11")
+    for rel, text in (("os.py", "# os\n"), ("importlib/_bootstrap.py", "a = 1\nb = 2\n    code = marshal.loads(data)\n"),
+                      ("frozenpkg/__init__.py", "x = 1\n    y = [0] * 9\n")):
+        os.makedirs(os.path.dirname(os.path.join(lib, rel)), exist_ok=True)
+        with open(os.path.join(lib, rel), "w") as f:
+            f.write(text)
+    spec = "meta command python3 x.py\nmeta pid 7\nmeta clock_ticks_per_sec 1000000000\n"
+    names = ["<frozen importlib._bootstrap>", "<frozen frozenpkg>", "<frozen nosuch>", "<frozen ../os>"]
+    for i, name in enumerate(names):
+        spec += "code %d %s f%d f%d %d ee00\nnode %d 0 py:%d:0\nalloc 1 %d %x 100 %d\n" % (
+            i + 1, "FROZEN%d" % i, i, i, 3 if i == 0 else 2, i + 1, i + 1, 10 * (i + 1), 4096 * (i + 1), i + 1)
+    db = mk("frozen.db", spec)
+    con = sqlite3.connect(db)
+    # (mkprofile's specs take no spaces in a name)
+    con.executemany("UPDATE pycode SET filename = ? WHERE id = ?", [(n, i + 1) for i, n in enumerate(names)])
+    con.executemany("INSERT INTO sources VALUES (?, 0, 0)",
+                    [(os.path.join(TMP, "venv/lib/python3.11/site-packages/dep.py"),), (os.path.join(lib, "threading.py"),)])
+    con.commit()
+    con.close()
+    rc, text, err = run("report", db)
+    eq((rc, err), (0, ""), "report with frozen names")
+    check("<frozen importlib._bootstrap>:3 f0\n" + " " * 45 + "code = marshal.loads(data)\n" in text,
+          "frozen module's text:\n" + text)
+    check("<frozen frozenpkg>:2 f1\n" + " " * 45 + "y = [0] * 9\n" in text, "frozen package's text:\n" + text)
+    for row in ("<frozen nosuch>:2 f2\n", "<frozen ../os>:2 f3\n"):
+        check(row in text and not text.split(row, 1)[1].startswith(" " * 45),
+              "no text for %s:\n%s" % (row.strip(), text))
+
+
 def test_paths():
     """Python file names are shown lexically normalized everywhere; <frozen ...> as is."""
     spec = ("meta command paths\nmeta pid 6\nmeta clock_ticks_per_sec 1000\nmeta clock_start_ticks 0\n"
@@ -1398,6 +1434,7 @@ def main():
     test_truncated()
     test_fifo_source()
     test_zip_source()
+    test_frozen_source()
     test_stacks_grouped()
     test_splice()
     test_random()

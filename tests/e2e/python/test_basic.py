@@ -6,6 +6,7 @@ pyenv shim (one file only)."""
 import json
 import os
 import shutil
+import subprocess
 import time
 
 import harness
@@ -152,6 +153,39 @@ def test_source_changed_after_the_run():
                       "the note: %r" % err)
     rc, _, err = analyze_full("lines", "edited.py", db)
     harness.expect_eq((rc, "edited.py changed since the program ran" in err), (0, True), "lines says it too")
+
+
+def test_frozen_module_source():
+    """CPython 3.11 freezes the modules its start-up imports: their frames' file is
+    `<frozen importlib._bootstrap_external>`. The report shows their lines' text from the
+    interpreter's standard library, which they were frozen from: a program that imports
+    a module of its own allocates in _compile_bytecode (`marshal.loads`), both
+    interpreters (Debian's /usr/lib/python3.11, pyenv's under its prefix)."""
+    with open("mymod.py", "w") as f:
+        f.write("DATA = [str(i) for i in range(100)]\n")
+    with open("main.py", "w") as f:
+        f.write("import mymod\nprint(len(mymod.DATA))\n")
+    for py in pythons():
+        for c in os.listdir("."):
+            if c.startswith("__pycache__"):
+                shutil.rmtree(c)
+        p, files = harness.profile([py, "-B", "main.py"], check_rc=0)
+        db = one(files, tag(py))
+        stdlib = subprocess.run([py, "-c", "import os; print(os.path.dirname(os.__file__))"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        rows = [r for r in harness.report_rows(db) if r["file"] == "<frozen importlib._bootstrap_external>"]
+        if not rows:
+            raise AssertionError("%s: no row of <frozen importlib._bootstrap_external>" % tag(py))
+        src = open(os.path.join(stdlib, "importlib", "_bootstrap_external.py")).read().split("\n")
+        report = harness.analyze("report", "--limit=0", db)
+        if not any("marshal.loads" in src[r["line"] - 1] for r in rows):
+            raise AssertionError("%s: no row at _compile_bytecode's marshal.loads: %s" % (tag(py), rows))
+        for r in rows:
+            want = src[r["line"] - 1].strip()
+            if want and "%s:%d %s\n%s%s\n" % (r["file"], r["line"], r["function"], " " * 45, want) not in report:
+                raise AssertionError("%s: %s:%d shows no text %r:\n%s" % (tag(py), r["file"], r["line"], want,
+                                                                         report[:4000]))
+        os.unlink(db)
 
 
 def test_tracemalloc_at_startup():
