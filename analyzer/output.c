@@ -108,17 +108,23 @@ void output_json_str(FILE *f, const char *s)
 		case '\r': fputs("\\r", f); break;
 		case '\t': fputs("\\t", f); break;
 		default:
-			if (c < 0x20 || c == 0x7f)
+			if (c < 0x20 || c == 0x7f) {
 				fprintf(f, "\\u%04x", c);
-			else
-				fputc(c, f);
+			} else {
+				int n = output_utf8_len((const unsigned char *)s);
+				if (n)
+					fwrite(s, 1, (size_t)n, f);
+				else
+					fputs("\\ufffd", f);
+				s += n ? n - 1 : 0;
+			}
 		}
 	}
 	fputc('"', f);
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), 0 if it is not one. */
-static int output_utf8_len(const unsigned char *s)
+int output_utf8_len(const unsigned char *s)
 {
 	int n;
 	unsigned min;

@@ -26,12 +26,16 @@ bool output_same_file(const char *path, const char *other);
 
 /* A CSV field: quoted (with "" doubling) only when it holds , " CR or LF. */
 void output_csv_str(FILE *f, const char *s);
-/* A JSON string with quotes; control characters escaped, other bytes as they are. */
+/* A JSON string with quotes; control characters escaped, bytes that are not valid UTF-8
+ * as U+FFFD (JSON is UTF-8), the rest as they are. */
 void output_json_str(FILE *f, const char *s);
 /* Text for XML (SVG) content or attribute values: markup characters escaped; control
  * characters and bytes that are not valid UTF-8 become '?', so the document stays
  * well-formed whatever the profile holds. */
 void output_xml_str(FILE *f, const char *s);
+/* The length of the valid UTF-8 sequence at s (1-4; 1 for ASCII, NUL included), or 0
+ * if s does not start one (overlong forms, surrogates, U+FFFE/U+FFFF, past U+10FFFF). */
+int output_utf8_len(const unsigned char *s);
 /* A JSON number for a double: fixed 6 decimals, never nan/inf. */
 void output_json_double(FILE *f, double v);
 

@@ -1,10 +1,12 @@
 /* source: a small cache of source files split into trimmed lines. Files that cannot be
  * read are remembered as such, so each file is tried once. */
 #include "source.h"
+#include "output.h"
 #include "paths.h"
 #include "zipread.h"
 
 #include <ctype.h>
+#include <iconv.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -195,6 +197,100 @@ static char *source_frozen(source_t *s, const char *name, size_t *len, struct st
 	return text;
 }
 
+/* The encoding a coding declaration names (PEP 263: `# -*- coding: latin-1 -*-` on the
+ * first line, or on the second after a comment or blank first line) in name[cap], as
+ * iconv spells it; false if there is none, or it is UTF-8. */
+static bool source_coding(const char *text, size_t len, char *name, size_t cap)
+{
+	const char *p = text, *end = text + len;
+	for (int line = 0; line < 2 && p < end; line++) {
+		const char *eol = p;
+		while (eol < end && *eol != '\n' && *eol != '\r')
+			eol++;
+		const char *q = p;
+		while (q < eol && (*q == ' ' || *q == '\t' || *q == '\f'))
+			q++;
+		if (q < eol && *q == '#') {
+			for (const char *c = q; c + 7 <= eol; c++) {
+				if (memcmp(c, "coding", 6) != 0 || (c[6] != ':' && c[6] != '='))
+					continue;
+				const char *v = c + 7;
+				while (v < eol && (*v == ' ' || *v == '\t'))
+					v++;
+				size_t n = 0;
+				for (; v < eol && n + 1 < cap && (isalnum((unsigned char)*v) || strchr("-_.", *v)); v++)
+					name[n++] = *v == '_' ? '-' : (char)tolower((unsigned char)*v);
+				name[n] = '\0';
+				if (!n || strncmp(name, "utf-8", 5) == 0 || strcmp(name, "utf8") == 0)
+					return false;
+				/* Python's own names for Latin-1, which iconv does not all know */
+				if (strncmp(name, "latin-1", 7) == 0 || strncmp(name, "iso-latin-1", 11) == 0)
+					snprintf(name, cap, "ISO-8859-1");
+				return true;
+			}
+		} else if (q < eol) {
+			return false; /* code on the first line: the second is not looked at */
+		}
+		p = eol < end && *eol == '\r' && eol + 1 < end && eol[1] == '\n' ? eol + 2 : eol + 1;
+	}
+	return false;
+}
+
+/* The text as Python reads it, in UTF-8: a UTF-8 byte order mark dropped, a declared
+ * encoding decoded (iconv; left as it is if iconv cannot), then each byte that is still
+ * not valid UTF-8 as U+FFFD, so that every output (JSON above all) holds UTF-8. */
+static char *source_decode(char *text, size_t *len)
+{
+	if (*len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+		memmove(text, text + 3, *len - 3 + 1);
+		*len -= 3;
+	}
+	char coding[64];
+	if (source_coding(text, *len, coding, sizeof coding)) {
+		iconv_t cd = iconv_open("UTF-8", coding);
+		size_t cap = 4 * *len + 1, left_in = *len, left_out = cap - 1;
+		char *out = cd != (iconv_t)-1 ? malloc(cap) : NULL, *in = text, *o = out;
+		if (out && iconv(cd, &in, &left_in, &o, &left_out) != (size_t)-1 &&
+		    iconv(cd, NULL, NULL, &o, &left_out) != (size_t)-1) {
+			*o = '\0';
+			free(text);
+			text = out;
+			*len = (size_t)(o - out);
+		} else {
+			free(out);
+		}
+		if (cd != (iconv_t)-1)
+			iconv_close(cd);
+	}
+	size_t bad = 0;
+	for (size_t i = 0; i < *len;) {
+		int n = output_utf8_len((const unsigned char *)text + i);
+		bad += !n;
+		i += n ? (size_t)n : 1;
+	}
+	if (!bad)
+		return text;
+	char *out = malloc(*len + 2 * bad + 1), *o = out;
+	if (!out)
+		return text;
+	for (size_t i = 0; i < *len;) {
+		int n = output_utf8_len((const unsigned char *)text + i);
+		if (n) {
+			memcpy(o, text + i, (size_t)n);
+			o += n;
+			i += (size_t)n;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	*o = '\0';
+	*len = (size_t)(o - out);
+	free(text);
+	return out;
+}
+
 static void source_load(source_t *s, source_file_t *sf)
 {
 	const char *base = s->base;
@@ -228,10 +324,14 @@ static void source_load(source_t *s, source_file_t *sf)
 	     (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != was->mtime_ns) &&
 	    !s->changed++)
 		s->first_changed = strdup(sf->path);
+	text = source_decode(text, &len);
+	/* lines end at LF, CR LF or CR, as Python counts them */
 	int cap = 0;
 	for (char *p = text; p < text + len;) {
-		char *nl = memchr(p, '\n', (size_t)(text + len - p));
-		char *eol = nl ? nl : text + len;
+		char *eol = p;
+		while (eol < text + len && *eol != '\n' && *eol != '\r')
+			eol++;
+		char *next = eol + (eol + 1 < text + len && eol[0] == '\r' && eol[1] == '\n' ? 2 : 1);
 		*eol = '\0';
 		for (char *q = eol; q > p && isspace((unsigned char)q[-1]);)
 			*--q = '\0';
@@ -240,7 +340,7 @@ static void source_load(source_t *s, source_file_t *sf)
 			sf->lines = realloc(sf->lines, (size_t)cap * sizeof *sf->lines);
 		}
 		sf->lines[sf->n_lines++] = p;
-		p = eol + 1;
+		p = next;
 	}
 	sf->text = text;
 }

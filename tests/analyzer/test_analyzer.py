@@ -387,6 +387,41 @@ def test_fifo_source():
     eq(csv_rows(ok("report", "--format=csv", db))[1][:5], [fifo, "1", "<module>", "100", "100"], "FIFO row")
 
 
+def test_source_encodings():
+    """Source text as Python reads it, and always UTF-8 in the outputs: a coding
+    declaration on line 1 or 2 (latin-1, cp1252), a UTF-8 byte order mark, lines ended by
+    CR alone (as old Mac files are, which Python accepts), bytes that are not UTF-8 in a
+    file without a declaration (U+FFFD), and a declaration after a line of code (ignored,
+    as Python ignores it)."""
+    cases = {
+        "lat1.py": (b"# -*- coding: latin-1 -*-\nx = 1\ns = 'caf\xe9'\n", "s = 'caf\u00e9'"),
+        "cp.py": (b"#!/usr/bin/python3\n# vim: set fileencoding=cp1252 :\ns = '\x80 5'\n", "s = '\u20ac 5'"),
+        "bom.py": (b"\xef\xbb\xbfx = 1\ny = 2\ns = 'bom'\n", "s = 'bom'"),
+        "cr.py": (b"x = 1\ry = 2\rs = 'cr'\r", "s = 'cr'"),
+        "bad.py": (b"x = 1\ny = 2\ns = '\xff\xfe'\n", "s = '\ufffd\ufffd'"),
+        "late.py": (b"x = 1\n# coding: latin-1\ns = '\xc3\xa9'\n", "s = '\u00e9'"),
+    }
+    spec = "meta command python3 x.py\nmeta pid 7\nmeta clock_ticks_per_sec 1000000000\n"
+    for i, (name, (data, _)) in enumerate(sorted(cases.items())):
+        path = os.path.join(TMP, "enc", name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        spec += "code %d %s f f 3 e800\nnode %d 0 py:%d:0\nalloc 1 %d %x 100 %d\n" % (
+            i + 1, path, i + 1, i + 1, 10 * (i + 1), 4096 * (i + 1), i + 1)
+    db = mk("encodings.db", spec)
+    for i, (name, (_, want)) in enumerate(sorted(cases.items())):
+        p = subprocess.run([MEMPROF, "lines", os.path.join(TMP, "enc", name), "--format=json", db],
+                           capture_output=True, timeout=60)
+        eq((p.returncode, p.stderr), (0, b""), "lines " + name)
+        try:
+            j = json.loads(p.stdout.decode("utf-8"))  # strictly UTF-8
+        except ValueError as e:
+            check(False, "lines %s: JSON not UTF-8 (%s)" % (name, e))
+            continue
+        eq([(r["line"], r["text"]) for r in j["rows"]], [(3, want)], "line 3's text of " + name)
+
+
 def test_zip_source():
     """A module imported from a zip archive: its file name is the archive's path and the
     member's. The text comes from the member, stored or deflated, with bytes before the
@@ -1434,6 +1469,7 @@ def main():
     test_truncated()
     test_fifo_source()
     test_zip_source()
+    test_source_encodings()
     test_frozen_source()
     test_stacks_grouped()
     test_splice()
