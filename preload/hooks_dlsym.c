@@ -1,0 +1,144 @@
+/* dlsym, so that the allocator functions a program looks up in a library's own handle
+ * are memprof's too. ctypes' CDLL("libc.so.6").free is libc's free itself, which memprof
+ * never saw: a block that C code allocated (strdup, through memprof's malloc) and Python
+ * freed that way stayed live in the profile for ever. Asked for one of the C allocator
+ * functions memprof wraps, on a handle whose answer is the very function memprof forwards
+ * to, dlsym answers memprof's wrapper, which calls that same function.
+ *
+ * dlsym must see its caller: with RTLD_NEXT and RTLD_DEFAULT, glibc looks from the
+ * object its return address is in. So the entry point is a few instructions of assembly
+ * that leave the return address alone: the two special handles jump straight to the real
+ * dlsym, any other handle asks hooks_dlsym_pick first (where the caller does not matter)
+ * and jumps to the real dlsym unless it answered. x86-64 only; elsewhere dlsym is not
+ * wrapped (README, Limitations). */
+#define _GNU_SOURCE
+#include "mp.h"
+#include "real.h"
+
+#include <dlfcn.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+
+void *hooks_dlsym_resolve(void);
+void *hooks_dlsym_pick(void *handle, const char *name);
+
+/* The real dlsym (libc's; GLIBC_2.34, or GLIBC_2.2.5 before libdl merged into libc). */
+__attribute__((used, visibility("hidden"))) void *(*hooks_dlsym_real)(void *, const char *);
+
+__attribute__((used, visibility("hidden"))) void *hooks_dlsym_resolve(void)
+{
+	void *f = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+	if (!f)
+		f = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+	if (!f) {
+		static const char msg[] = "memprof: cannot find the real dlsym; aborting\n";
+		ssize_t r = write(2, msg, sizeof msg - 1);
+		(void)r;
+		abort();
+	}
+	*(void **)&hooks_dlsym_real = f;
+	return f;
+}
+
+/* memprof's wrappers (hooks_libc.c), by names of their own: the program's own
+ * definitions of malloc and the like, if it has them, are not memprof's. */
+extern __typeof__(malloc) hooks_export_malloc;
+extern __typeof__(free) hooks_export_free;
+extern __typeof__(calloc) hooks_export_calloc;
+extern __typeof__(realloc) hooks_export_realloc;
+extern __typeof__(reallocarray) hooks_export_reallocarray;
+extern __typeof__(posix_memalign) hooks_export_posix_memalign;
+extern __typeof__(aligned_alloc) hooks_export_aligned_alloc;
+extern __typeof__(memalign) hooks_export_memalign;
+extern __typeof__(valloc) hooks_export_valloc;
+extern __typeof__(pvalloc) hooks_export_pvalloc;
+
+/* memprof's wrapper for `name`, if the handle's own answer is the function memprof
+ * forwards that name to; else NULL (the real dlsym answers). */
+__attribute__((used, visibility("hidden"))) void *hooks_dlsym_pick(void *handle, const char *name)
+{
+	if (!name || !name[0] || !strchr("acfmprv", name[0]))
+		return NULL;
+	if (mp_unlikely(!real.malloc))
+		real_init();
+	const struct {
+		const char *name;
+		void *wrapper, *real;
+	} fns[] = {
+		{"malloc", (void *)hooks_export_malloc, (void *)real.malloc},
+		{"free", (void *)hooks_export_free, (void *)real.free},
+		{"calloc", (void *)hooks_export_calloc, (void *)real.calloc},
+		{"realloc", (void *)hooks_export_realloc, (void *)real.realloc},
+		{"reallocarray", (void *)hooks_export_reallocarray, (void *)real.reallocarray},
+		{"posix_memalign", (void *)hooks_export_posix_memalign, (void *)real.posix_memalign},
+		{"aligned_alloc", (void *)hooks_export_aligned_alloc, (void *)real.aligned_alloc},
+		{"memalign", (void *)hooks_export_memalign, (void *)real.memalign},
+		{"valloc", (void *)hooks_export_valloc, (void *)real.valloc},
+		{"pvalloc", (void *)hooks_export_pvalloc, (void *)real.pvalloc},
+	};
+	for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+		if (strcmp(name, fns[i].name) != 0)
+			continue;
+		void *(*real_dlsym)(void *, const char *) =
+			hooks_dlsym_real ? hooks_dlsym_real : (void *(*)(void *, const char *))hooks_dlsym_resolve();
+		void *found = fns[i].real ? real_dlsym(handle, name) : NULL;
+		return found && found == fns[i].real ? fns[i].wrapper : NULL;
+	}
+	return NULL;
+}
+
+/* dlsym(handle, name): rdi, rsi. Special handles (0, RTLD_DEFAULT; -1, RTLD_NEXT) go
+ * straight to the real dlsym; for others, hooks_dlsym_pick's answer or the real dlsym's.
+ * The stack is 16-byte aligned at each call (8 on entry, two pushes and 8 more). */
+__asm__(".text\n"
+	".globl dlsym\n"
+	".type dlsym, @function\n"
+	".p2align 4\n"
+	"dlsym:\n"
+	".cfi_startproc\n"
+	"	endbr64\n"
+	"	leaq 1(%rdi), %rax\n"
+	"	cmpq $1, %rax\n"
+	"	jbe 1f\n"
+	"	pushq %rdi\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	pushq %rsi\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	subq $8, %rsp\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	call hooks_dlsym_pick\n"
+	"	addq $8, %rsp\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %rsi\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %rdi\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	testq %rax, %rax\n"
+	"	jz 1f\n"
+	"	ret\n"
+	"1:	movq hooks_dlsym_real(%rip), %rax\n"
+	"	testq %rax, %rax\n"
+	"	jz 2f\n"
+	"	jmp *%rax\n"
+	"2:	pushq %rdi\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	pushq %rsi\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	subq $8, %rsp\n"
+	".cfi_adjust_cfa_offset 8\n"
+	"	call hooks_dlsym_resolve\n"
+	"	addq $8, %rsp\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %rsi\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	popq %rdi\n"
+	".cfi_adjust_cfa_offset -8\n"
+	"	jmp *%rax\n"
+	".cfi_endproc\n"
+	".size dlsym, .-dlsym\n");
+
+#endif
