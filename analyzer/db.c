@@ -394,13 +394,22 @@ int db_open(db_t *db, const char *path)
 	db->path = path;
 	if (db_check_file(db, path))
 		return -1;
-	if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+	/* A relative name as ./NAME: SQLite takes `file:...` for a URI (its build here
+	 * enables them) and `:memory:` for no file at all, whatever is on disk. */
+	size_t n = strlen(path);
+	char *name = malloc(n + 3);
+	if (!name)
+		return db_fail(db, "out of memory");
+	snprintf(name, n + 3, "%s%s", path[0] == '/' ? "" : "./", path);
+	int rc = sqlite3_open_v2(name, &db->sql, SQLITE_OPEN_READWRITE, NULL);
+	if (rc != SQLITE_OK) {
 		sqlite3_close(db->sql);
 		db->sql = NULL;
-		if (sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-			return db_fail(db, "cannot open: %s",
-				       db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
+		rc = sqlite3_open_v2(name, &db->sql, SQLITE_OPEN_READONLY, NULL);
 	}
+	free(name);
+	if (rc != SQLITE_OK)
+		return db_fail(db, "cannot open: %s", db->sql ? sqlite3_errmsg(db->sql) : "out of memory");
 	/* Leave the file as it was: no checkpoint into it when we close. */
 	sqlite3_db_config(db->sql, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	sqlite3_busy_timeout(db->sql, 5000);

@@ -212,8 +212,16 @@ int main(int argc, char **argv)
 
 	if (o.output && !*o.output)
 		return main_usage_error("%s: -o needs a file name", cmd->name);
-	if (output_same_file(o.output, path))
-		return main_usage_error("%s: -o %s would overwrite the profile it reads", cmd->name, o.output);
+	/* the profile, or SQLite's files beside it (a copy of a running program's profile
+	 * keeps its tables in the -wal file) */
+	static const char *const sides[] = {"", "-wal", "-shm", "-journal"};
+	for (size_t i = 0; o.output && i < sizeof sides / sizeof *sides; i++) {
+		char side[4096];
+		if (snprintf(side, sizeof side, "%s%s", path, sides[i]) < (int)sizeof side &&
+		    output_same_file(o.output, side))
+			return main_usage_error("%s: -o %s would overwrite the profile it reads", cmd->name,
+						o.output);
+	}
 
 	profile_t p;
 	progress_start();

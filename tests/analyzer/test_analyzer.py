@@ -1412,6 +1412,20 @@ def test_usage(basic):
             continue
         check(err.count("\n") == 1 and err.endswith("(memprof --help for usage)\n"),
               "usage error (%s) explains on one line of stderr: %r" % (what, err))
+    # -o onto SQLite's files beside the profile (a copy of a running program's keeps its
+    # tables in the -wal) is refused too, and leaves them alone
+    for side in ("-wal", "-shm"):
+        with open(basic + side, "wb") as f:
+            f.write(b"keep")
+        rc, out, err = run("report", "-o", basic + side, basic)
+        eq((rc, open(basic + side, "rb").read()), (2, b"keep"), "-o onto the profile's %s file: %r" % (side, err))
+        os.unlink(basic + side)
+    # file names SQLite would take for a URI or an in-memory database are files
+    for name in ("file:x.db", ":memory:"):
+        shutil.copyfile(basic, os.path.join(TMP, name))
+        p = subprocess.run([MEMPROF, "stats", "--format=json", name], capture_output=True, cwd=TMP, timeout=60)
+        eq((p.returncode, p.stderr), (0, b""), "a profile named %s" % name)
+        eq(json.loads(p.stdout)["pid"], 4242, "the profile named %s is read" % name)
     rc, out, err = run("--help")
     check(rc == 0 and "report" in out and "timeseries" in out, "--help")
     rc, out, err = run("report", "--help")
