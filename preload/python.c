@@ -155,7 +155,10 @@ static inline size_t python_ptr_hash(const void *p)
 	return (size_t)(h >> 20);
 }
 
-/* UTF-8 copy of a str object, read directly (no API call, no allocation by Python). */
+/* UTF-8 copy of a str object, read directly (no API call, no allocation by Python). As
+ * os.fsencode makes a file name's bytes: the lone surrogates U+DC80-U+DCFF, which stand
+ * for the bytes of a name that are not UTF-8 (surrogateescape), are those bytes again;
+ * other lone surrogates, which no UTF-8 holds, are U+FFFD. */
 static char *python_utf8(PyObject *o)
 {
 	if (!o || !PyUnicode_Check(o) || !PyUnicode_IS_READY(o))
@@ -168,6 +171,12 @@ static char *python_utf8(PyObject *o)
 		return NULL;
 	for (Py_ssize_t i = 0; i < len; i++) {
 		Py_UCS4 c = PyUnicode_READ(kind, data, i);
+		if (c >= 0xDC80 && c <= 0xDCFF) {
+			*p++ = (char)(c - 0xDC00);
+			continue;
+		}
+		if (c >= 0xD800 && c <= 0xDFFF)
+			c = 0xFFFD;
 		if (c < 0x80) {
 			*p++ = (char)c;
 		} else if (c < 0x800) {

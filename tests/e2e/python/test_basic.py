@@ -188,6 +188,30 @@ def test_frozen_module_source():
         os.unlink(db)
 
 
+def test_file_name_not_utf8():
+    """A module whose file name is not UTF-8 (b'm\\xffx.py': Python holds it as the lone
+    surrogate U+DCFF, surrogateescape): the profile names it by its bytes, as the file
+    system does, so `lines` finds it by that name and reads its text; JSON shows the byte
+    as U+FFFD and stays valid UTF-8."""
+    name = b"m\xffx.py"
+    with open(name, "wb") as f:
+        f.write(b"DATA = bytearray(300000)\n")
+    with open("main.py", "w") as f:
+        f.write("import importlib\nm = importlib.import_module(b'm\\xffx'.decode('utf-8', 'surrogateescape'))\n")
+    for py in pythons():
+        p, files = harness.profile([py, "main.py"], check_rc=0)
+        db = one(files, tag(py))
+        r = subprocess.run([harness.BIN, "lines", name, db], capture_output=True, check=True)
+        if b"DATA = bytearray(300000)" not in r.stdout or b"293 KiB" not in r.stdout:
+            raise AssertionError("%s lines %r:\n%s" % (tag(py), name, r.stdout.decode(errors="replace")))
+        r = subprocess.run([harness.BIN, "report", "--format=json", "--limit=0", db], capture_output=True, check=True)
+        rows = json.loads(r.stdout.decode("utf-8"))["rows"]
+        mine = [x for x in rows if x["file"].endswith("/m\ufffdx.py")]
+        harness.expect_eq([(x["line"], x["allocated_bytes"] >= 300000) for x in mine], [(1, True)],
+                          tag(py) + " the row in JSON")
+        os.unlink(db)
+
+
 def test_tracemalloc_at_startup():
     """PYTHONTRACEMALLOC=1: tracemalloc wraps memprof's wrappers during start-up, before
     memprof checks its wrapping (it crashed there once, recursing until the stack ran
