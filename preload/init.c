@@ -6,10 +6,11 @@
  * Which processes write a file (MEMPROF_FOLLOW): the first process started with the
  * library is the root; MEMPROF_ROOT_PID in the environment tells its descendants that
  * they are not. `python` (default): Python processes and the root; `all`: every
- * process; `root`: the root only. When the root process execs (a pyenv shim that execs
- * the real python3), the new image takes over the root's file name — unless the old
- * image was Python: its profile is kept, and a new Python image writes NAME.1.db (a
- * non-Python one, under `python`, writes nothing). */
+ * process; `root`: the root only. When the root process execs, the new image takes over
+ * the root's file name if the old image was a wrapper (a shell or env: a pyenv shim that
+ * execs the real python3, init_is_wrapper); any other program's profile is kept, and the
+ * new image writes NAME.1.db (under `python`, a non-Python image exec'd by a Python root
+ * writes nothing). */
 #define _GNU_SOURCE
 #include "clock.h"
 #include "config.h"
@@ -90,6 +91,25 @@ static bool init_absolute(const char *path, char *out, size_t cap)
 		return (size_t)snprintf(out, cap, "%s", path) < cap;
 	char cwd[4096];
 	return getcwd(cwd, sizeof cwd) && (size_t)snprintf(out, cap, "%s/%s", cwd, path) < cap;
+}
+
+/* Whether this image is a shell or env, which a wrapper script (a pyenv shim: bash, env,
+ * bash again) runs to exec the program it names: the root's file goes over to the image
+ * it execs. Any other program keeps its profile when it execs (init_claim). */
+static bool init_is_wrapper(void)
+{
+	static const char *const wrappers[] = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "busybox", "env"};
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	const char *base = strrchr(exe, '/');
+	base = base ? base + 1 : exe;
+	for (size_t i = 0; i < sizeof wrappers / sizeof *wrappers; i++)
+		if (strcmp(base, wrappers[i]) == 0)
+			return true;
+	return false;
 }
 
 /* Claims a file name exclusively: the pattern's name, else name.1.db, name.2.db, ... so
@@ -437,8 +457,11 @@ __attribute__((constructor)) static void init_main(void)
 	if (init_is_python && python_attach(want_native) < 0)
 		goto out;
 	/* the new image of the root takes the root's file over from a wrapper (a shell shim);
-	 * a Python program's profile is never replaced: the new image gets a name of its own */
-	bool replace = after_exec && config.follow != CONFIG_FOLLOW_ALL && !(prev_py && *prev_py == '1');
+	 * any other program's profile is kept: the new image gets a name of its own */
+	const char *prev_keep = getenv("MEMPROF_ROOT_KEEP");
+	bool replace = after_exec && config.follow != CONFIG_FOLLOW_ALL && !(prev_keep && *prev_keep == '1');
+	if (is_root)
+		setenv("MEMPROF_ROOT_KEEP", init_is_python || !init_is_wrapper() ? "1" : "0", 1);
 	if (init_start_recording(replace) < 0)
 		goto out;
 	init_followed = true;
@@ -446,8 +469,14 @@ __attribute__((constructor)) static void init_main(void)
 	/* `memprof run` execs the program with this: the process it started (and an image it
 	 * execs, which takes its file over) says which file it wrote */
 	const char *announce = getenv("MEMPROF_RUN_ANNOUNCE");
-	if (is_root && announce && *announce == '1')
-		writer_announce(init_path);
+	if (is_root && announce && *announce == '1') {
+		/* named as the pattern names it: the file taken over from a wrapper is known by
+		 * its absolute path, shown relative to the working directory when it is in it */
+		char cwd[4096];
+		size_t n = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
+		bool inside = n > 1 && init_path[0] == '/' && strncmp(init_path, cwd, n) == 0 && init_path[n] == '/';
+		writer_announce(inside ? init_path + n + 1 : init_path, init_is_python || !init_is_wrapper());
+	}
 	char abs_path[4096];
 	if (is_root && init_absolute(init_path, abs_path, sizeof abs_path))
 		setenv("MEMPROF_ROOT_FILE", abs_path, 1);

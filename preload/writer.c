@@ -793,10 +793,12 @@ static bool writer_owned(void)
 
 /* `memprof run` (MEMPROF_RUN_ANNOUNCE): the root process names its file when it ends. */
 static char writer_announce_path[4096];
+static bool writer_announce_at_exec;
 
-void writer_announce(const char *path)
+void writer_announce(const char *path, bool at_exec)
 {
 	snprintf(writer_announce_path, sizeof writer_announce_path, "%s", path);
+	writer_announce_at_exec = at_exec;
 }
 
 static void writer_said(void)
@@ -853,6 +855,8 @@ void writer_exec_begin(void)
 		return;
 	atomic_store(&writer_status_complete, 1);
 	writer_sync(5000);
+	if (writer_announce_path[0] && writer_announce_at_exec)
+		mp_log("profile written to %s (memprof report %s)", writer_announce_path, writer_announce_path);
 }
 
 void writer_exec_failed(void)

@@ -20,7 +20,9 @@ bool writer_alive(void);
  * more than once and from any thread of the process that owns the writer. */
 void writer_final_flush(void);
 /* The process names its file on stderr when it ends (`memprof run`). */
-void writer_announce(const char *path);
+/* `at_exec`: the file is also named when the process execs, since the image it execs
+ * writes a file of its own (init.c: a program that is not a wrapper). */
+void writer_announce(const char *path, bool at_exec);
 /* The writer thread's kernel id (0 before it runs). */
 pid_t writer_tid(void);
 /* Writes and commits everything recorded so far, recording going on (before exec);

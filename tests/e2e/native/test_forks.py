@@ -107,14 +107,32 @@ def test_fork_exec_follow_all():
         expect_eq(harness.stats(f)["allocations"], 0, "allocations in the pre-exec child's file %s" % f)
 
 
-def test_root_exec_takes_over_the_file():
-    # the default: the root's new image (think pyenv shim -> python) replaces the old one's file
+def test_root_exec_from_a_wrapper_takes_over_the_file():
+    # the root's new image takes over the file of a wrapper that execs it (a shell, env:
+    # think pyenv shim -> python), by default and under `root`
+    for follow in (None, "root"):
+        env = {"MEMPROF_FOLLOW": follow} if follow else None
+        argv = ["/bin/sh", "-c", "exec /usr/bin/env %s execd" % prog("forks")]
+        p, files = run_both(argv, env=env, expect_rc=0)
+        expect_eq(p.stdout, b"execd done\n", "stdout")
+        check_execd(one_file(files))
+        os.unlink(files[0])
+
+
+def test_root_exec_keeps_a_programs_profile():
+    # a program that execs another (here itself) keeps its profile, by default and under
+    # `root`: the new image writes a file of its own, and nothing the first one recorded
+    # is lost
     for follow in (None, "root"):
         env = {"MEMPROF_FOLLOW": follow} if follow else None
         p, files = run_both([prog("forks"), "reexec"], env=env, expect_rc=0)
         expect_eq(p.stdout, b"execd done\n", "stdout")
-        check_execd(one_file(files))
-        os.unlink(files[0])
+        parent, execd, others = files_by_lines(files)
+        expect_eq((len(parent), len(execd), others), (1, 1, []), "files of the two images: %r" % files)
+        check_parent(parent[0])
+        check_execd(execd[0])
+        for f in files:
+            os.unlink(f)
 
 
 def test_root_exec_follow_all_keeps_both_images():

@@ -53,6 +53,25 @@ def test_exit_status_output_and_file():
     expect_eq(harness.stats(name)["status"], "complete", "status")
 
 
+def test_exec_names_both_files():
+    """A program that execs another keeps its profile (not a wrapper): run names the
+    first image's file when it execs, then the new image's; a shell that execs the
+    program hands its file over, and run names that one file once."""
+    p = memprof_run(prog("forks"), "reexec")
+    expect_eq((p.returncode, p.stdout), (0, b"execd done\n"), "exit status and stdout")
+    said = [l.split(" (memprof report ")[0][len("memprof: profile written to "):]
+            for l in p.stderr.decode().splitlines() if l.startswith("memprof: profile written to ")]
+    pid = int(meta(said[0])["pid"]) if said else 0
+    expect_eq(said, ["memprof.%d.db" % pid, "memprof.%d.1.db" % pid], "files named: %r" % p.stderr)
+    expect_eq(sorted(f for f in os.listdir(".") if f.endswith(".db")), sorted(said), "the files written")
+    for f in said:
+        os.unlink(f)
+    p = memprof_run("/bin/sh", "-c", "exec %s execd" % prog("forks"))
+    name, rest = written(p.stderr)
+    expect_eq((rest, sorted(f for f in os.listdir(".") if f.endswith(".db"))), (b"", [name]),
+              "one file from a shell that execs the program")
+
+
 def test_killed_by_signal():
     """A program that aborts: memprof dies of SIGABRT too (and leaves no core file)."""
     p = memprof_run(EXITS, "abort")
