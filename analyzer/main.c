@@ -236,6 +236,12 @@ int main(int argc, char **argv)
 		profile_close(&p);
 		return MAIN_BAD_INPUT;
 	}
+	if (strcmp(o.format, "text") == 0 && output_text_filter(&out)) {
+		fprintf(stderr, "memprof: out of memory\n");
+		output_close(&out, false);
+		profile_close(&p);
+		return MAIN_BAD_INPUT;
+	}
 	int rc = cmd->run(&p, &o, out.f);
 	/* no half-written file, and a file that was there stays as it was: the command
 	 * said why it failed */

@@ -1,4 +1,5 @@
 /* output: the bytes that leave the analyzer. */
+#define _GNU_SOURCE /* fopencookie */
 #include "output.h"
 
 #include <errno.h>
@@ -10,7 +11,7 @@
 
 int output_open(output_t *o, const char *path)
 {
-	*o = (output_t){stdout, path, NULL};
+	*o = (output_t){stdout, path, NULL, NULL};
 	if (!path || strcmp(path, "-") == 0)
 		return 0;
 	struct stat st;
@@ -52,9 +53,43 @@ int output_open(output_t *o, const char *path)
 	return 0;
 }
 
+static ssize_t output_filter_write(void *cookie, const char *buf, size_t n)
+{
+	FILE *under = cookie;
+	char tmp[4096];
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < sizeof tmp ? n - done : sizeof tmp;
+		for (size_t i = 0; i < k; i++) {
+			unsigned char c = (unsigned char)buf[done + i];
+			tmp[i] = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ? '?' : (char)c;
+		}
+		if (fwrite(tmp, 1, k, under) != k)
+			return -1;
+		done += k;
+	}
+	return (ssize_t)n;
+}
+
+int output_text_filter(output_t *o)
+{
+	cookie_io_functions_t io = {.write = output_filter_write};
+	FILE *f = fopencookie(o->f, "w", io);
+	if (!f)
+		return -1;
+	o->under = o->f;
+	o->f = f;
+	return 0;
+}
+
 int output_close(output_t *o, bool ok)
 {
-	int err = ferror(o->f) != 0;
+	int err = 0;
+	if (o->under) { /* the filter's last bytes into the file first */
+		err = fclose(o->f) != 0;
+		o->f = o->under;
+		o->under = NULL;
+	}
+	err |= ferror(o->f) != 0;
 	if (o->f == stdout)
 		err |= fflush(o->f) != 0;
 	else

@@ -13,11 +13,16 @@
 typedef struct output {
 	FILE *f;
 	const char *path;
-	char *tmp; /* the temporary file, or NULL */
+	char *tmp;   /* the temporary file, or NULL */
+	FILE *under; /* output_text_filter: where f's bytes go, or NULL */
 } output_t;
 
 /* 0, or -1 with errno set. */
 int output_open(output_t *o, const char *path);
+/* Text for people: from now on the control characters a profile may hold in a name
+ * (a file name, a command line) and that a terminal would act on (ESC sequences, CR,
+ * BS...) are written as '?'; LF and TAB pass. 0, or -1 (f left as it was). */
+int output_text_filter(output_t *o);
 /* Flushes and closes (not stdout's fd); with ok, puts the file in place. Returns 0, or
  * -1 if anything failed to be written (the file then left as it was). */
 int output_close(output_t *o, bool ok);

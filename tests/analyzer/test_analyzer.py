@@ -422,6 +422,30 @@ def test_source_encodings():
         eq([(r["line"], r["text"]) for r in j["rows"]], [(3, want)], "line 3's text of " + name)
 
 
+def test_control_characters():
+    """Names from the profile are the program's: a file name or command line holding ESC
+    sequences, CR or other control characters would act on the terminal the text outputs
+    go to. Text shows them as '?'; JSON escapes them; the rest of the output is as ever."""
+    evil = "/t/x\x1b[2J\x1b]0;pwned\x07\ry\x08.py"
+    spec = ("meta command python3 x.py\nmeta pid 7\nmeta clock_ticks_per_sec 1000\n"
+            "code 1 EVIL f f 1 e800\nnode 1 0 py:1:0\nalloc 1 1 a 100 1\n")
+    db = mk("ctl.db", spec)
+    con = sqlite3.connect(db)  # (mkprofile's specs are lines of words)
+    con.execute("UPDATE pycode SET filename = ?", (evil,))
+    con.execute("UPDATE meta SET value = ? WHERE key = 'command'", ("python3 \x1b[31mred\x01.py",))
+    con.commit()
+    con.close()
+    for args in (("report",), ("stats",), ("peak",), ("leaks",), ("temporary",), ("lines", evil)):
+        p = subprocess.run([MEMPROF, *args, db], capture_output=True, timeout=60)
+        eq((p.returncode, p.stderr), (0, b""), "%s with control characters in names" % args[0])
+        bad = sorted(set(c for c in p.stdout if (c < 0x20 and c not in (9, 10)) or c == 0x7f))
+        eq(bad, [], "%s: control characters in its text" % args[0])
+        if args[0] in ("report", "stats"):
+            check(b"/t/x?[2J?]0;pwned??y?.py" in p.stdout, "%s shows the name with '?':\n%s" % (args[0], p.stdout))
+    rows = json.loads(ok("report", "--format=json", db))["rows"]
+    eq([r["file"] for r in rows], [evil], "JSON keeps the name, escaped")
+
+
 def test_zip_source():
     """A module imported from a zip archive: its file name is the archive's path and the
     member's. The text comes from the member, stored or deflated, with bytes before the
@@ -1483,6 +1507,7 @@ def main():
     test_truncated()
     test_fifo_source()
     test_zip_source()
+    test_control_characters()
     test_source_encodings()
     test_frozen_source()
     test_stacks_grouped()
