@@ -42,6 +42,7 @@ struct locate {
 
 	uint32_t *py;       /* innermost Python frame node, 0 = none */
 	uint32_t *focus_py; /* innermost Python frame node under focus, 0 = none */
+	bool focus_matched; /* some Python frame is under focus */
 	uint32_t *pyloc;    /* location of a Python frame node */
 	uint32_t *nat, *fb, *inner;
 	uint8_t *nat_done;
@@ -222,6 +223,7 @@ locate_t *locate_new(const db_t *db, const char *focus)
 			l->focus_py[i] = l->focus && locate_code_under(l, mp_frame_code(nd->frame))
 						 ? i
 						 : l->focus_py[p];
+			l->focus_matched |= l->focus_py[i] == i;
 		} else {
 			l->py[i] = l->py[p];
 			l->focus_py[i] = l->focus_py[p];
@@ -406,6 +408,11 @@ static void locate_native(locate_t *l, uint32_t node)
 		l->inner[m] = inner;
 		l->nat_done[m] = 1;
 	}
+}
+
+bool locate_focus_matched(const locate_t *l)
+{
+	return l->focus_matched;
 }
 
 uint32_t locate_focus_node(const locate_t *l, uint32_t node)

@@ -25,6 +25,8 @@ typedef struct locate_loc {
 /* focus: a path prefix (file or directory) or NULL. */
 locate_t *locate_new(const db_t *db, const char *focus);
 void locate_free(locate_t *l);
+/* Whether a Python frame of the profile is under the focus path. */
+bool locate_focus_matched(const locate_t *l);
 /* With a focus path, the node of the stack's innermost Python frame under it (the
  * stack cut there: what it called, outside the focus, left out); else, and for a stack
  * with no frame under it, the node itself. */

@@ -16,6 +16,9 @@ int profile_open(profile_t *p, const char *path, const char *focus)
 	p->locate = locate_new(&p->db, focus);
 	if (!p->locate)
 		return db_fail(&p->db, "out of memory");
+	if (focus && !locate_focus_matched(p->locate))
+		fprintf(stderr, "memprof: note: no Python frame of the profile is in %s (--focus): the figures are "
+				"as without it\n", focus);
 	p->duration_s = db_seconds(&p->db, pass_last_ticks(&p->pass, &p->db));
 	p->peak_time_s = p->pass.peak_heap ? db_seconds(&p->db, p->pass.peak_ts) : 0;
 	return 0;

@@ -208,6 +208,11 @@ def test_basic():
         ("/src/app.py", 0, "main", 0, 10, 1, 10),
     ]
     eq(csv_rows(ok("report", "--format=csv", "--focus=/src/app.py", db)), as_csv(focus_rows), "--focus=file")
+    # a focus path no Python frame is in (a typo) is said, and changes nothing
+    rc, out, err = run("report", "--format=csv", "--focus=/src/nothere", db)
+    eq((rc, out, err), (0, ok("report", "--format=csv", db),
+                        "memprof: note: no Python frame of the profile is in /src/nothere (--focus): the figures are as "
+                        "without it\n"), "--focus matching nothing")
     eq(csv_rows(ok("report", "--format=csv", "--focus=/src", db)), as_csv(BASIC_ROWS), "--focus=dir")
     eq(csv_rows(ok("report", "--format=csv", "--focus=/src/lib/", db)), as_csv(BASIC_ROWS), "--focus=/src/lib/")
     eq(csv_rows(ok("report", "--format=csv", "--focus=/src/ap", db)), as_csv(BASIC_ROWS), "--focus is a path prefix, not a string prefix")
