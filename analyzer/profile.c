@@ -3,7 +3,12 @@
 #include "source.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "output.h"
 #include "units.h"
@@ -31,6 +36,30 @@ void profile_close(profile_t *p)
 	db_close(&p->db);
 }
 
+bool profile_still_running(const db_t *db)
+{
+	/* its pid is a process of this machine that started when the profile did (the
+	 * process's start in clock ticks after boot, field 22 of its stat line) */
+	char path[64], line[1024];
+	snprintf(path, sizeof path, "/proc/%" PRId64 "/stat", db->pid);
+	FILE *f = db->pid > 0 ? fopen(path, "r") : NULL;
+	size_t n = f ? fread(line, 1, sizeof line - 1, f) : 0;
+	if (f)
+		fclose(f);
+	line[n] = '\0';
+	const char *q = strrchr(line, ')'); /* after the command's name, which may hold spaces */
+	unsigned long long start = 0;
+	for (int field = 2; q && *q && field < 22; q++)
+		if (*q == ' ' && ++field == 22)
+			start = strtoull(q + 1, NULL, 10);
+	struct sysinfo si;
+	long hz = sysconf(_SC_CLK_TCK);
+	if (!start || hz <= 0 || sysinfo(&si) != 0)
+		return false;
+	double boot = (double)time(NULL) - (double)si.uptime;
+	return fabs(boot + (double)start / (double)hz - db->start_time_unix) < 2.0;
+}
+
 void profile_text_header(FILE *f, const profile_t *p, const char *what)
 {
 	char b1[UNITS_BUF], b2[UNITS_BUF];
@@ -39,8 +68,10 @@ void profile_text_header(FILE *f, const profile_t *p, const char *what)
 		p->db.pid, p->duration_s, units_bytes(b1, p->pass.peak_heap), p->peak_time_s,
 		units_count(b2, p->pass.allocations));
 	if (strcmp(p->db.status, "running") == 0)
-		fprintf(f, "note: the profile was not closed cleanly (process killed?): "
-			   "data ends at %.3f s\n", p->duration_s);
+		fprintf(f, profile_still_running(&p->db) ? "note: the program is still running: data ends at %.3f s\n"
+							  : "note: the profile was not closed cleanly (process killed?): "
+							    "data ends at %.3f s\n",
+			p->duration_s);
 	if (p->db.stopped_reason)
 		fprintf(f, "WARNING: recording stopped at %.3f s (%s): nothing after it is counted\n",
 			db_seconds(&p->db, p->db.stopped_ticks), p->db.stopped_reason);

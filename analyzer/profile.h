@@ -23,6 +23,9 @@ int profile_open(profile_t *p, const char *path, const char *focus);
 void profile_close(profile_t *p);
 
 /* "memprof <what>: <command>" then pid/duration/peak lines and a dropped-events warning. */
+/* Whether the program that writes db is running now (on this machine: its pid is a
+ * process that started when the profile did). */
+bool profile_still_running(const db_t *db);
 void profile_text_header(FILE *f, const profile_t *p, const char *what);
 /* `"command":...,"pid":...,...` members (no braces), for the top of a JSON object. */
 void profile_json_header(FILE *f, const profile_t *p);

@@ -212,6 +212,30 @@ def test_file_name_not_utf8():
         os.unlink(db)
 
 
+def test_profile_of_a_running_program():
+    """A profile read while its program runs says so ("still running"), not "killed?";
+    once the program has ended it is complete."""
+    py = pythons()[0]
+    p = subprocess.Popen([py, "-c", "import time; x = bytearray(10**6); time.sleep(30)"],
+                         env=harness.preload_env({"MEMPROF_OUTPUT": "live.db"}))
+    try:
+        text = ""
+        for _ in range(100):
+            time.sleep(0.1)
+            r = harness.analyze("stats", "live.db", check=False)
+            if r.returncode == 0:
+                text = r.stdout
+                break
+        if "note: the program is still running" not in text or "(the program is still running)" not in text:
+            raise AssertionError("stats while the program runs:\n" + text)
+    finally:
+        p.kill()
+        p.wait()
+    text = harness.analyze("stats", "live.db")
+    if "not closed cleanly (process killed?)" not in text or "still running" in text:
+        raise AssertionError("stats after SIGKILL:\n" + text)
+
+
 def test_tracemalloc_at_startup():
     """PYTHONTRACEMALLOC=1: tracemalloc wraps memprof's wrappers during start-up, before
     memprof checks its wrapping (it crashed there once, recursing until the stack ran
