@@ -3,6 +3,7 @@
 #include "fds.h"
 #include "mp.h"
 #include "real.h"
+#include "writer.h"
 
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -18,6 +19,7 @@ static int fds_base = -1;
 static _Atomic uint64_t fds_mask; /* bit i: fds_base + i is memprof's */
 static int fds_err = STDERR_FILENO;
 static pid_t fds_err_pid; /* the process fds_err is open in */
+static pid_t fds_pid;     /* the process fds_mask is about (not a vfork child sharing it) */
 
 void fds_init(void)
 {
@@ -29,6 +31,7 @@ void fds_init(void)
 	 * number costs the kernel a descriptor table that large) */
 	long base = soft >= 1024 ? 960 : soft - (soft / 2 < 32 ? soft / 2 : 32);
 	fds_base = base > 3 ? (int)base : 3;
+	fds_pid = getpid();
 }
 
 void fds_keep_stderr(void)
@@ -47,7 +50,7 @@ void fds_keep_stderr(void)
 
 void fds_fork_child(void)
 {
-	fds_err_pid = getpid();
+	fds_err_pid = fds_pid = getpid();
 }
 
 static int fds_real_close(int fd)
@@ -191,4 +194,55 @@ MP_EXPORT int pipe2(int fd[2], int flags)
 MP_EXPORT int pipe(int fd[2])
 {
 	return pipe2(fd, 0);
+}
+
+/* dup2/dup3 onto one of memprof's descriptors: the program's file is to take that
+ * number. The copy of stderr moves to another. The others (the profile with SQLite's
+ * -wal and -shm, /proc/self/statm, libunwind's pipe) cannot move while SQLite and
+ * libunwind hold their numbers: recording stops there (said on stderr and in the file),
+ * memprof writes everything and closes them all first, so that nothing of memprof's ever
+ * lands in the program's file. */
+static void fds_make_room(int fd)
+{
+	if (fd == fds_err && getpid() == fds_err_pid) {
+		int nfd = fcntl(fd, F_DUPFD_CLOEXEC, fds_base);
+		fds_err = nfd >= 0 && nfd != fd ? nfd : -1;
+		if (!fds_ours(fd))
+			return;
+	}
+	/* a vfork child shares fds_mask with its parent, not its descriptors: its dup2
+	 * changes its own table only */
+	if (!fds_ours(fd) || getpid() != fds_pid)
+		return;
+	/* (in a process whose file memprof does not write, such as a fork child it does not
+	 * follow, the descriptors are copies it does not use: closed, nothing said) */
+	if (writer_records_here()) {
+		mp_fail("the program put a file of its own at descriptor %d, one of memprof's (dup2)", fd);
+		writer_final_flush();
+	}
+	mp_guard++;
+	for (int i = 0; i < FDS_SLOTS; i++)
+		if (atomic_load(&fds_mask) >> i & 1) {
+			fds_real_close(fds_base + i);
+			atomic_fetch_and(&fds_mask, ~(1ull << i));
+		}
+	mp_guard--;
+}
+
+MP_EXPORT int dup2(int oldfd, int newfd)
+{
+	if (!real.dup2)
+		real_init();
+	if (!mp_guard && newfd >= 0 && newfd != oldfd && fcntl(oldfd, F_GETFD) >= 0)
+		fds_make_room(newfd);
+	return real.dup2 ? real.dup2(oldfd, newfd) : (int)syscall(SYS_dup2, oldfd, newfd);
+}
+
+MP_EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	if (!real.dup3)
+		real_init();
+	if (!mp_guard && newfd >= 0 && newfd != oldfd && fcntl(oldfd, F_GETFD) >= 0)
+		fds_make_room(newfd);
+	return real.dup3 ? real.dup3(oldfd, newfd, flags) : (int)syscall(SYS_dup3, oldfd, newfd, flags);
 }

@@ -67,6 +67,8 @@ void real_init(void)
 	real.close_range = REAL_SYM(close_range);
 	real.closefrom = REAL_SYM(closefrom);
 	real.pipe2 = REAL_SYM(pipe2);
+	real.dup2 = REAL_SYM(dup2);
+	real.dup3 = REAL_SYM(dup3);
 	*(void **)&real.pthread_exit = dlsym(RTLD_NEXT, "pthread_exit");
 	*(void **)&real.exit_ = dlsym(RTLD_NEXT, "_exit");
 	*(void **)&real.Exit_ = dlsym(RTLD_NEXT, "_Exit");

@@ -29,6 +29,8 @@ typedef struct real_fns {
 	int (*close_range)(unsigned, unsigned, int);
 	void (*closefrom)(int);
 	int (*pipe2)(int *, int);
+	int (*dup2)(int, int);
+	int (*dup3)(int, int, int);
 	void (*pthread_exit)(void *) __attribute__((noreturn));
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*Exit_)(int) __attribute__((noreturn));

@@ -791,6 +791,11 @@ static bool writer_owned(void)
 	return getpid() == writer_pid;
 }
 
+bool writer_records_here(void)
+{
+	return writer_owned() && writer_alive();
+}
+
 /* `memprof run` (MEMPROF_RUN_ANNOUNCE): the root process names its file when it ends. */
 static char writer_announce_path[4096];
 static bool writer_announce_at_exec;

@@ -16,6 +16,9 @@
 int writer_start(const char *path);
 void writer_wake(void);
 bool writer_alive(void);
+/* The calling process is the one whose file the writer writes, and it runs (not a vfork
+ * child sharing its memory, not a fork child that writes no file). */
+bool writer_records_here(void);
 /* Writes everything recorded so far and closes the file; recording stops. Safe to call
  * more than once and from any thread of the process that owns the writer. */
 void writer_final_flush(void);

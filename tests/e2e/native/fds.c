@@ -2,7 +2,9 @@
  * (MODE: `loop` close() on each up to 4095, `range` close_range(3, ~0U, 0), `from`
  * closefrom(3)), opens 12 files and writes a line to each, says which number the first
  * got, allocates again and exits 0. memprof's own descriptors must survive all three,
- * and the program must get the numbers it gets without memprof. */
+ * and the program must get the numbers it gets without memprof. `fds dup2` instead puts a
+ * file of its own on every number from 900 to 1023 (memprof's among them) with dup2,
+ * writes a line through 1000, allocates again and exits 0. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +19,19 @@ int main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "loop";
 	for (int i = 0; i < 10; i++)
 		sink = malloc(1000); /* @BEFORE */
+	if (!strcmp(mode, "dup2")) {
+		int fd = open("d.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		for (int n = 900; n < 1024; n++)
+			if (fd < 0 || dup2(fd, n) != n)
+				return 1;
+		if (write(1000, "program data\n", 13) != 13)
+			return 1;
+		for (int i = 0; i < 10; i++)
+			sink = malloc(2000);
+		for (int n = 900; n < 1024; n++)
+			close(n);
+		return close(fd);
+	}
 	if (!strcmp(mode, "range"))
 		close_range(3, ~0u, 0);
 	else if (!strcmp(mode, "from"))

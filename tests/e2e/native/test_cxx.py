@@ -124,7 +124,7 @@ def test_exports():
     names = sorted(line.split()[-1] for line in out.stdout.splitlines() if line.strip())
     # (Py_Initialize*: forwarded to the Python library, for a program embedding Python
     # that initializes it again: test_embed)
-    hooks = ["Py_Initialize", "Py_InitializeEx", "Py_InitializeFromConfig", "_Exit", "_exit", "aligned_alloc", "calloc", "close", "close_range", "closefrom", "dlclose", "dlsym", "execl", "execle", "execlp", "execv", "execve",
+    hooks = ["Py_Initialize", "Py_InitializeEx", "Py_InitializeFromConfig", "_Exit", "_exit", "aligned_alloc", "calloc", "close", "close_range", "closefrom", "dlclose", "dlsym", "dup2", "dup3", "execl", "execle", "execlp", "execv", "execve",
              "execvp", "execvpe", "fexecve", "free", "kill", "malloc", "memalign", "pipe", "pipe2", "posix_memalign", "pthread_exit",
              "pvalloc", "quick_exit", "raise", "realloc", "reallocarray", "valloc"]
     expect_eq(names, hooks, "libmemprof.so's exported symbols")

@@ -31,6 +31,29 @@ def test_close_everything():
         expect_eq((s["status"], s["dropped_events"]), ("complete", 0), mode + ": (status, dropped)")
 
 
+def test_dup2_onto_memprofs_descriptors():
+    """A program that puts a file of its own on memprof's descriptor numbers (dup2 onto
+    every number from 900 to 1023): its file holds only what it wrote (it held memprof's
+    WAL), its run is as without memprof but for one line on stderr, and the profile is
+    complete up to there, the stop and its reason in it."""
+    L = marks(SRC, "BEFORE")
+    plain = harness.run_plain([prog("fds"), "dup2"])
+    expect_eq((plain.returncode, open("d.txt", "rb").read()), (0, b"program data\n"), "plain run")
+    os.unlink("d.txt")
+    p, files = harness.profile([prog("fds"), "dup2"])
+    expect_eq((p.returncode, p.stdout), (plain.returncode, plain.stdout), "exit status and stdout")
+    expect_eq(open("d.txt", "rb").read(), b"program data\n", "the program's file")
+    lines = p.stderr.decode().splitlines()
+    if len(lines) != 1 or "one of memprof's (dup2); recording stopped" not in lines[0]:
+        raise AssertionError("stderr: %r" % p.stderr)
+    db = one_file(files)
+    expect_row(harness.report_rows(db), SRC, L["BEFORE"], "before the dup2", allocations=10, allocated_bytes=10000)
+    s = harness.stats(db)
+    expect_eq(s["status"], "complete", "status")
+    if not s["recording_stopped"] or "(dup2)" not in s["recording_stopped"]["reason"]:
+        raise AssertionError("recording_stopped: %r" % s["recording_stopped"])
+
+
 def test_shell_exec_redirect():
     """bash's `exec 6>out6.txt`: the file holds what the shell wrote (it held the WAL)."""
     script = "exec 6>out6.txt; echo hi >&6; for i in $(seq 2000); do x=$x$i; done"
