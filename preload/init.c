@@ -406,6 +406,7 @@ __attribute__((constructor)) static void init_main(void)
 {
 	mp_guard++;
 	real_init();
+	real_cxx_init();
 	fds_init();
 	clock_init();
 	config_read();

@@ -41,6 +41,9 @@ extern real_fns_t real;
 
 /* Resolves every function once; safe to call from any hook (idempotent). */
 void real_init(void);
+/* Resolves operator new and delete (hooks_cxx.c; otherwise at their first call, through
+ * a frame of memprof's in that call's stack). No-op where they are not wrapped. */
+void real_cxx_init(void);
 /* The dlsym bootstrap (dlsym itself calls calloc) is served from a static pool. */
 void *real_bootstrap_alloc(size_t size);
 int real_is_bootstrap(const void *p);
