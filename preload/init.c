@@ -374,6 +374,30 @@ void init_signals(void)
 	}
 }
 
+/* The program asks what a signal's disposition is: where memprof's handler stands in
+ * for the default action (init_signals put it there only over SIG_DFL), the answer is
+ * SIG_DFL, as without memprof, so that a program that installs a handler of its own only
+ * over the default, or chains to the one it found, behaves as it would. */
+MP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	if (!real.sigaction)
+		real_init();
+	int rc = real.sigaction(sig, act, old);
+	if (rc == 0 && old && !(old->sa_flags & SA_SIGINFO) && old->sa_handler == init_on_fatal) {
+		memset(old, 0, sizeof *old);
+		old->sa_handler = SIG_DFL;
+	}
+	return rc;
+}
+
+MP_EXPORT sighandler_t signal(int sig, sighandler_t handler)
+{
+	if (!real.signal)
+		real_init();
+	sighandler_t was = real.signal(sig, handler);
+	return was == init_on_fatal ? SIG_DFL : was;
+}
+
 /* libmemprof_fini.so (fini.c) writes everything at exit, after the destructors of the
  * program's libraries: libmemprof.so's own destructor then leaves it to it. */
 static bool init_fini_later;

@@ -67,6 +67,8 @@ void real_init(void)
 	real.close_range = REAL_SYM(close_range);
 	real.closefrom = REAL_SYM(closefrom);
 	real.pipe2 = REAL_SYM(pipe2);
+	real.sigaction = REAL_SYM(sigaction);
+	real.signal = REAL_SYM(signal);
 	real.dup2 = REAL_SYM(dup2);
 	real.dup3 = REAL_SYM(dup3);
 	*(void **)&real.pthread_exit = dlsym(RTLD_NEXT, "pthread_exit");

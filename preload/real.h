@@ -3,6 +3,7 @@
 #ifndef MEMPROF_PRELOAD_REAL_H
 #define MEMPROF_PRELOAD_REAL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -29,6 +30,8 @@ typedef struct real_fns {
 	int (*close_range)(unsigned, unsigned, int);
 	void (*closefrom)(int);
 	int (*pipe2)(int *, int);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	sighandler_t (*signal)(int, sighandler_t);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
 	void (*pthread_exit)(void *) __attribute__((noreturn));

@@ -14,6 +14,9 @@
  *   sleep       sleeping (the test kills it with SIGKILL)
  *   abort_busy  abort() while three other threads allocate and free without pause
  *   handler     the program's own SIGSEGV handler prints and calls _exit(7)
+ *   dispositions  prints what sigaction and signal say of the fatal signals' handlers
+ *               (SIG_DFL, without memprof and with it), then installs its own SIGTERM
+ *               handler only where it found SIG_DFL, raises SIGTERM and returns 0
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -78,6 +81,14 @@ static void *spin(void *arg)
 		free(p);
 	}
 	return NULL;
+}
+
+static void on_term(int sig)
+{
+	static const char msg[] = "handled SIGTERM\n";
+	(void)sig;
+	if (write(1, msg, sizeof msg - 1) < 0)
+		_exit(8);
 }
 
 static void on_segv(int sig)
@@ -173,6 +184,23 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		last();
 		abort();
+	}
+	if (!strcmp(mode, "dispositions")) {
+		static const int sigs[] = {SIGINT, SIGTERM, SIGSEGV, SIGHUP, SIGPIPE, SIGABRT};
+		for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+			struct sigaction o;
+			sigaction(sigs[i], NULL, &o);
+			printf("%d:%s ", sigs[i], o.sa_handler == SIG_DFL ? "default" : "other");
+		}
+		void (*was)(int) = signal(SIGHUP, SIG_DFL);
+		printf("signal:%s\n", was == SIG_DFL ? "default" : "other");
+		struct sigaction o;
+		fflush(stdout);
+		if (sigaction(SIGTERM, NULL, &o) == 0 && o.sa_handler == SIG_DFL)
+			signal(SIGTERM, on_term);
+		raise(SIGTERM);
+		last();
+		return 0;
 	}
 	if (!strcmp(mode, "handler")) {
 		fflush(stdout);

@@ -159,6 +159,16 @@ def test_own_sigsegv_handler_kept():
     check_file(one_file(files))
 
 
+def test_dispositions_as_without_memprof():
+    """sigaction and signal say SIG_DFL where memprof's handler stands in for the default
+    action (it showed as a handler, and a program that installs its own only over the
+    default did not); the program's handler then runs, and the file is complete."""
+    p, files = run_both([prog("exits"), "dispositions"], expect_rc=0)
+    expect_eq(p.stdout, b"mode dispositions\n2:default 15:default 11:default 1:default 13:default 6:default "
+                        b"signal:default\nhandled SIGTERM\n", "stdout")
+    check_file(one_file(files))
+
+
 def test_sigkill():
     # commits every 10 ms: the kill a second later leaves a margin of 100 commit
     # intervals for a writer slowed down by a loaded machine (UBSan, CI)
