@@ -214,12 +214,11 @@ static int db_load_meta(db_t *db)
 	db->status = db_meta_get(db, "status");
 	if (!db->status)
 		db->status = "unknown";
-	if ((v = db_meta_get(db, "pid")))
-		db->pid = strtoll(v, NULL, 10);
 	/* numbers memprof wrote: anything else (text, negative, inf, nan, out of range) is a
 	 * damaged file, not figures to compute with */
 	double sb = 0;
-	if (db_meta_real(db, "start_time_unix", 0, 1e11, &db->start_time_unix, NULL) ||
+	uint64_t pid = 0;
+	if (db_meta_u64(db, "pid", INT32_MAX, &pid, NULL) ||db_meta_real(db, "start_time_unix", 0, 1e11, &db->start_time_unix, NULL) ||
 	    db_meta_u64(db, "clock_start_ticks", INT64_MAX, &db->clock_start, &db->has_clock_start) ||
 	    db_meta_real(db, "clock_ticks_per_sec", 1, 1e13, &db->ticks_per_sec, NULL) ||
 	    db_meta_u64(db, "dropped_events", INT64_MAX, &db->dropped_events, NULL) ||
@@ -231,6 +230,7 @@ static int db_load_meta(db_t *db)
 	if (!db_meta_get(db, "clock_ticks_per_sec"))
 		db->ticks_per_sec = 1e9;
 	db->sample_bytes = sb;
+	db->pid = (int64_t)pid;
 	db->stopped_reason = db_meta_get(db, "stopped_reason");
 	return 0;
 }
@@ -361,10 +361,24 @@ static int db_load_samples(db_t *db)
 			cap = cap ? 2 * cap : 1024;
 			db->samples = realloc(db->samples, cap * sizeof *db->samples);
 		}
+		int64_t ts = sqlite3_column_int64(st, 0), rss = sqlite3_column_int64(st, 1);
+		if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || sqlite3_column_type(st, 1) != SQLITE_INTEGER ||
+		    ts < 0 || rss < 0) {
+			sqlite3_finalize(st);
+			return db_fail(db, "damaged file: a sample's time or RSS is negative or not a whole number");
+		}
+		if (db->n_samples == cap) {
+			cap = cap ? 2 * cap : 1024;
+			db_sample_t *n = realloc(db->samples, cap * sizeof *db->samples);
+			if (!n) {
+				sqlite3_finalize(st);
+				return db_fail(db, "out of memory");
+			}
+			db->samples = n;
+		}
 		db_sample_t *s = &db->samples[db->n_samples++];
-		s->ts = (uint64_t)sqlite3_column_int64(st, 0);
-		int64_t rss = sqlite3_column_int64(st, 1);
-		s->rss = rss > 0 ? (uint64_t)rss : 0;
+		s->ts = (uint64_t)ts;
+		s->rss = (uint64_t)rss;
 	}
 	return db_finish(db, st, rc, "samples");
 }

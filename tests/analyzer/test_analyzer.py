@@ -1402,9 +1402,18 @@ def test_bad_input(basic):
     for i, (key, value) in enumerate((("sample_bytes", "inf"), ("sample_bytes", "nan"), ("sample_bytes", "-1"),
                                       ("clock_ticks_per_sec", "1e-300"), ("start_time_unix", "nan"),
                                       ("last_ticks", "-1"), ("dropped_events", "-1"), ("queued_bytes_peak", "x"),
-                                      ("clock_start_ticks", "99999999999999999999"))):
+                                      ("clock_start_ticks", "99999999999999999999"), ("pid", "abc"),
+                                      ("pid", "-5"))):
         bad(mk("meta%d.db" % i, BASIC_SPEC + "meta %s %s\n" % (key, value)), "meta %s %s" % (key, value),
             "damaged file: meta %s is '%s'" % (key, value))
+    # samples with a negative time or RSS, or text (a negative time made negative durations)
+    for i, (col, value) in enumerate((("ts", -5), ("rss", -1), ("rss", "x"))):
+        db = mk("samplebad%d.db" % i, BASIC_SPEC)
+        con = sqlite3.connect(db)
+        con.execute("UPDATE samples SET %s = ? WHERE rowid = (SELECT MIN(rowid) FROM samples)" % col, (value,))
+        con.commit()
+        con.close()
+        bad(db, "sample %s %r" % (col, value), "damaged file: a sample's time or RSS is negative")
     for mode in ("zstd", "rawsize", "count", "record", "truncate"):
         spec = BASIC_SPEC.replace("alloc 1 1600", "corrupt %s\nalloc 1 1600" % mode)
         bad(mk("corrupt-%s.db" % mode, spec), "corrupt chunk (%s)" % mode, "corrupt event chunk")
