@@ -330,6 +330,11 @@ static void flamegraph_svg(FILE *f, const profile_t *p, const flametree_t *t, in
 		units_bytes(b3, p->pass.peak_heap), p->peak_time_s);
 	if (p->pass.sample_bytes > 0)
 		fprintf(f, "; sampled (one per %s allocated): estimates", units_bytes(b1, (uint64_t)p->pass.sample_bytes));
+	if (p->db.stopped_reason) {
+		fprintf(f, "; recording stopped at %.3f s (", db_seconds(&p->db, p->db.stopped_ticks));
+		output_xml_str(f, p->db.stopped_reason);
+		fputs("): nothing after it is counted", f);
+	}
 	fputs("</text>\n", f);
 	fprintf(f, "<text id=\"reset\" class=\"ctl\" x=\"%.0f\" y=\"24\" style=\"opacity:0.3\">Reset zoom</text>\n",
 		FLAME_PAD);

@@ -129,7 +129,8 @@ int plot_run(profile_t *p, const cmd_opts_t *o, FILE *f)
 			peak_done = true;
 		}
 		plot_push(&rss, t, (double)db->samples[i].rss);
-		plot_push(&heap, t, (double)ps->sample_heap[i]);
+		if (profile_heap_known(p, db->samples[i].ts)) /* the heap line ends where recording stopped */
+			plot_push(&heap, t, (double)ps->sample_heap[i]);
 		if ((double)db->samples[i].rss > peak_rss) {
 			peak_rss = (double)db->samples[i].rss;
 			peak_rss_t = t;
@@ -173,6 +174,11 @@ int plot_run(profile_t *p, const cmd_opts_t *o, FILE *f)
 		units_bytes(b2, ps->peak_heap));
 	if (ps->sample_bytes > 0)
 		fprintf(f, " (heap sampled, one per %s allocated: an estimate)", units_bytes(b1, (uint64_t)ps->sample_bytes));
+	if (db->stopped_reason) {
+		fprintf(f, "; recording stopped at %.3f s (", db_seconds(db, db->stopped_ticks));
+		output_xml_str(f, db->stopped_reason);
+		fputs("): the heap after it is not known", f);
+	}
 	fputs("</text>\n", f);
 
 	/* grid and ticks */

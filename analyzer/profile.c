@@ -36,6 +36,11 @@ void profile_close(profile_t *p)
 	db_close(&p->db);
 }
 
+bool profile_heap_known(const profile_t *p, uint64_t ts)
+{
+	return !p->db.stopped_reason || ts <= p->db.stopped_ticks;
+}
+
 bool profile_still_running(const db_t *db)
 {
 	/* its pid is a process of this machine that started when the profile did (the

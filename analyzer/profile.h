@@ -23,6 +23,9 @@ int profile_open(profile_t *p, const char *path, const char *focus);
 void profile_close(profile_t *p);
 
 /* "memprof <what>: <command>" then pid/duration/peak lines and a dropped-events warning. */
+/* Whether the heap is known at clock tick ts: recording had not stopped by then (a
+ * profile whose recording stopped early knows nothing of what came after). */
+bool profile_heap_known(const profile_t *p, uint64_t ts);
 /* Whether the program that writes db is running now (on this machine: its pid is a
  * process that started when the profile did). */
 bool profile_still_running(const db_t *db);

@@ -1,5 +1,7 @@
 /* timeseries: RSS (sampled by the program's sampler thread) and heap (from the pass)
- * over time, as csv, json, or memory_profiler's mprof .dat format. */
+ * over time, as csv, json, or memory_profiler's mprof .dat format. After recording
+ * stopped early (a failure memprof said), the heap is not known: empty in CSV, null in
+ * JSON. */
 #include <inttypes.h>
 #include <string.h>
 
@@ -31,15 +33,21 @@ int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 		for (size_t i = 0; i < db->n_samples; i++) {
 			fprintf(out, "%s\n {\"time_s\":", i ? "," : "");
 			output_json_double(out, db_seconds(db, db->samples[i].ts));
-			fprintf(out, ",\"rss_bytes\":%" PRIu64 ",\"heap_bytes\":%" PRIu64 "}",
-				db->samples[i].rss, p->pass.sample_heap[i]);
+			fprintf(out, ",\"rss_bytes\":%" PRIu64 ",\"heap_bytes\":", db->samples[i].rss);
+			if (profile_heap_known(p, db->samples[i].ts))
+				fprintf(out, "%" PRIu64 "}", p->pass.sample_heap[i]);
+			else
+				fputs("null}", out); /* recording had stopped */
 		}
 		fputs("\n]}\n", out);
 		return 0;
 	}
 	fputs("time_s,rss_bytes,heap_bytes\n", out);
-	for (size_t i = 0; i < db->n_samples; i++)
-		fprintf(out, "%.6f,%" PRIu64 ",%" PRIu64 "\n", db_seconds(db, db->samples[i].ts),
-			db->samples[i].rss, p->pass.sample_heap[i]);
+	for (size_t i = 0; i < db->n_samples; i++) {
+		fprintf(out, "%.6f,%" PRIu64 ",", db_seconds(db, db->samples[i].ts), db->samples[i].rss);
+		if (profile_heap_known(p, db->samples[i].ts)) /* else empty: recording had stopped */
+			fprintf(out, "%" PRIu64, p->pass.sample_heap[i]);
+		fputc('\n', out);
+	}
 	return 0;
 }

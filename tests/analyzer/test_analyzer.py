@@ -304,6 +304,21 @@ def test_dropped_and_running():
     eq([r[6] for r in rows[1:]], ["0", "0", "500", "0", "64", "40", "10"], "end_bytes = leaked without END")
 
 
+def test_stopped_early():
+    """Recording stopped at tick 1500 (samples at 1000, 1300, 1650, 2100, 3000): the heap after
+    it is not known, so the time series leaves it out (CSV empty, JSON null) rather than
+    showing it frozen, and the charts say the stop (text and JSON say it already)."""
+    db = mk("stopped.db", BASIC_SPEC + "meta stopped_ticks 1500\nmeta stopped_reason out of memory for tests\n")
+    rows = csv_rows(ok("timeseries", db))
+    eq([r[2] != "" for r in rows[1:]], [True, True, False, False, False], "CSV heap known before the stop only")
+    j = json.loads(ok("timeseries", "--format=json", db))
+    eq([x["heap_bytes"] is not None for x in j["samples"]], [True, True, False, False, False], "JSON heap null after it")
+    for cmd, said in (("plot", "the heap after it is not known"), ("flamegraph", "nothing after it is counted")):
+        out = ok(cmd, db)
+        check("recording stopped at 0.500 s (out of memory for tests): " + said in out,
+              "%s says the stop:\n%s" % (cmd, out[:1500]))
+
+
 def test_wal_recovery():
     """A killed process leaves committed data in the WAL: it must be read, the main file
     left untouched."""
@@ -1505,6 +1520,7 @@ def test_edges():
 def main():
     basic = test_basic()
     test_dropped_and_running()
+    test_stopped_early()
     test_wal_recovery()
     test_source_lines()
     test_paths()
