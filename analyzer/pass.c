@@ -11,7 +11,9 @@
  * is remembered; when the same thread frees that block before it allocates again, the
  * allocation was temporary. The block freed must be the one remembered (same address,
  * stack and size), so a block another thread freed and got back in between does not
- * count.
+ * count. A thread is a system thread (tid): a thread that frees in a thread-exit
+ * destructor run after memprof saw it end has a second thread row (same tid), and its
+ * free still pairs with the allocation it made before.
  */
 #include "pass.h"
 #include "hugemem.h"
@@ -106,6 +108,47 @@ static void pass_snapshot_end(pass_t *p, uint64_t ts)
 	p->end_heap = p->heap;
 }
 
+typedef struct pass_tid {
+	int64_t tid;
+	uint32_t index;
+} pass_tid_t;
+
+static int pass_tid_cmp(const void *a, const void *b)
+{
+	const pass_tid_t *x = a, *y = b;
+	return x->tid != y->tid ? (x->tid < y->tid ? -1 : 1) : (x->index > y->index) - (x->index < y->index);
+}
+
+/* same[i]: the first stream index of the system thread (tid) that index i's thread is,
+ * from the threads table; i itself for a thread without a row. */
+static int pass_same_threads(db_t *db, const stream_t *st, uint32_t *same, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		same[i] = (uint32_t)i;
+	sqlite3_stmt *q;
+	pass_tid_t *t = calloc(n ? n : 1, sizeof *t);
+	if (!t)
+		return db_fail(db, "out of memory");
+	size_t k = 0;
+	if (sqlite3_prepare_v2(db->sql, "SELECT tid FROM threads WHERE id = ?", -1, &q, NULL) != SQLITE_OK) {
+		free(t);
+		return db_fail(db, "not a memprof database (%s)", sqlite3_errmsg(db->sql));
+	}
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(q);
+		sqlite3_bind_int64(q, 1, stream_thread_id(st, i));
+		if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) == SQLITE_INTEGER)
+			t[k++] = (pass_tid_t){sqlite3_column_int64(q, 0), (uint32_t)i};
+	}
+	sqlite3_finalize(q);
+	qsort(t, k, sizeof *t, pass_tid_cmp);
+	for (size_t i = 1; i < k; i++)
+		if (t[i].tid == t[i - 1].tid)
+			same[t[i].index] = same[t[i - 1].index];
+	free(t);
+	return 0;
+}
+
 int pass_run(pass_t *p, db_t *db)
 {
 	memset(p, 0, sizeof *p);
@@ -119,6 +162,7 @@ int pass_run(pass_t *p, db_t *db)
 	size_t head = 0, n_ahead = 0;
 	bool eof = false;
 	pass_last_t *last = NULL;
+	uint32_t *same = NULL;
 
 	p->n_stacks = db->n_nodes ? db->n_nodes : 1;
 	p->stacks = hugemem_calloc(p->n_stacks, sizeof *p->stacks);
@@ -130,10 +174,13 @@ int pass_run(pass_t *p, db_t *db)
 	if (!(st = stream_open(db)))
 		goto out;
 	size_t n_threads = stream_threads(st);
-	if (!(last = calloc(n_threads ? n_threads : 1, sizeof *last))) {
+	if (!(last = calloc(n_threads ? n_threads : 1, sizeof *last)) ||
+	    !(same = calloc(n_threads ? n_threads : 1, sizeof *same))) {
 		db_fail(db, "out of memory");
 		goto out;
 	}
+	if (pass_same_threads(db, st, same, n_threads))
+		goto out;
 	p->sample_bytes = db->sample_bytes;
 
 	const db_sample_t *samples = db->samples;
@@ -193,7 +240,7 @@ int pass_run(pass_t *p, db_t *db)
 				db_fail(db, "out of memory");
 				goto out;
 			}
-			last[thread] = (pass_last_t){ev.addr, ev.size, sid, 1};
+			last[same[thread]] = (pass_last_t){ev.addr, ev.size, sid, 1};
 			uint64_t wbytes, wcount;
 			pass_weight(p, ev.addr, ev.size, &wbytes, &wcount);
 			pass_stack_t *s = &p->stacks[sid];
@@ -223,7 +270,7 @@ int pass_run(pass_t *p, db_t *db)
 				/* weighed as its allocation was: in a sampled profile the frees
 				 * are an estimate as the allocations are */
 				p->frees += r.wcount;
-				pass_last_t *l = &last[thread];
+				pass_last_t *l = &last[same[thread]];
 				if (l->valid && l->addr == ev.addr && l->stack == old.b && l->size == r.size) {
 					pass_stack_t *s = &p->stacks[old.b];
 					s->temp_count += r.wcount;
@@ -272,6 +319,7 @@ int pass_run(pass_t *p, db_t *db)
 out:
 	progress_end();
 	free(last);
+	free(same);
 	stream_close(st);
 	addrmap_free(&live);
 	addrmap_free(&big);

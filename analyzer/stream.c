@@ -286,6 +286,11 @@ size_t stream_threads(const stream_t *s)
 	return s->n_threads;
 }
 
+int64_t stream_thread_id(const stream_t *s, size_t index)
+{
+	return index < s->n_threads && s->threads[index].n_chunks ? s->threads[index].chunks[0].thread : -1;
+}
+
 void stream_progress(const stream_t *s, size_t *done, size_t *total)
 {
 	*done = s->chunks_loaded;

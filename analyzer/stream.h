@@ -19,6 +19,8 @@ stream_t *stream_open(db_t *db);
 int stream_next(stream_t *s, mp_event_t *ev, uint32_t *thread);
 /* Number of threads that have event chunks. */
 size_t stream_threads(const stream_t *s);
+/* The thread id (threads.id, events.thread) of the thread at that index; -1 if none. */
+int64_t stream_thread_id(const stream_t *s, size_t index);
 /* Chunks decompressed so far and in all, for progress reports. */
 void stream_progress(const stream_t *s, size_t *done, size_t *total);
 void stream_close(stream_t *s);

@@ -1,5 +1,8 @@
 """Threads: per-line counts from several threads; a stress run where every block is freed
 by another thread than the one that allocated it; bursts with quiet spells between them."""
+import csv
+import io
+
 import harness
 from harness import expect_eq
 from native_common import MiB, expect_row, marks, one_file, prog, run_both, src
@@ -8,6 +11,10 @@ SRC = src("threads.c")
 LINES_N = 1000
 SHARED_N = 500
 KEPT_PER_THREAD = LINES_N // 100
+
+
+def csv_rows(text):
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def test_lines():
@@ -115,6 +122,20 @@ def test_short_threads_keep_the_unwinder():
     expect_eq((stacks >= n, answered), (True, stacks), "stacks answered by memprof's unwinder: %s" % line[0])
     rows = harness.report_rows(one_file(files))
     expect_row(rows, SRC, marks(SRC, "SHORT")["SHORT"], "short", allocations=n, allocated_bytes=64 * n, end_bytes=0)
+
+
+def test_freed_by_a_key_destructor_is_temporary():
+    """8 threads, each keeps malloc(666) as its thread-specific value and ends: the key's
+    destructor frees it after memprof saw the thread end (its free is on a second thread
+    row, same tid). Nothing was allocated in between: each is temporary (heaptrack: 8),
+    and the 8 threads are 8 (+ main)."""
+    p, files = run_both([prog("threads"), "keyed", "8"], expect_rc=0)
+    db = one_file(files)
+    line = marks(SRC, "KEYED")["KEYED"]
+    rows = [r for r in csv_rows(harness.analyze("temporary", "--format=csv", db)) if r["line"] == str(line)]
+    expect_eq([(r["temporary_allocations"], r["temporary_bytes"], r["allocations"]) for r in rows],
+              [("8", str(8 * 666), "8")], "temporary at @KEYED")
+    expect_eq(harness.stats(db)["threads"], 9, "threads")
 
 
 def burst_size(t, r, i):

@@ -6,6 +6,9 @@
  *                           of quiet between them (the writer's buffers grow and shrink)
  *   threads short N         N threads one after the other, each a malloc(64) (the SHORT mark) and
  *                           its free, then joined
+ *   threads keyed N         N threads one after the other, each a malloc(666) (the KEYED mark)
+ *                           kept as its thread-specific value, which the key's destructor
+ *                           frees as the thread ends
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -217,6 +220,28 @@ static int short_threads(long n)
 	return 0;
 }
 
+static pthread_key_t keyed_key;
+
+static void *keyed_work(void *arg)
+{
+	pthread_setspecific(keyed_key, malloc(666)); /* @KEYED */
+	return arg;
+}
+
+static int keyed_threads(long n)
+{
+	if (pthread_key_create(&keyed_key, free))
+		return 1;
+	for (long i = 0; i < n; i++) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, keyed_work, NULL))
+			return 1;
+		pthread_join(t, NULL);
+	}
+	printf("keyed done %ld\n", n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
@@ -228,6 +253,9 @@ int main(int argc, char **argv)
 		return bursts(atol(argv[2]), atol(argv[3]), atoi(argv[4]), atol(argv[5]));
 	if (argc >= 3 && !strcmp(argv[1], "short"))
 		return short_threads(atol(argv[2]));
-	fprintf(stderr, "usage: threads lines | stress N [THREADS] | bursts N ROUNDS THREADS QUIET_MS | short N\n");
+	if (argc >= 3 && !strcmp(argv[1], "keyed"))
+		return keyed_threads(atol(argv[2]));
+	fprintf(stderr, "usage: threads lines | stress N [THREADS] | bursts N ROUNDS THREADS QUIET_MS | short N | "
+			"keyed N\n");
 	return 2;
 }
