@@ -41,6 +41,7 @@ typedef struct lines_view {
 	lines_row_t *rows;    /* sorted by line, one per line */
 	size_t n_rows;
 	lines_row_t total;
+	lines_row_t cut; /* stacks cut short (deeper than memprof keeps) with no frame charged */
 } lines_view_t;
 
 __attribute__((format(printf, 1, 2))) static int lines_fail(const char *fmt, ...)
@@ -275,14 +276,20 @@ static void lines_collect(const profile_t *p, lines_view_t *v)
 	const pass_t *ps = &p->pass;
 	uint32_t n = db->n_nodes;
 	uint32_t *frame = calloc(n ? n : 1, sizeof *frame); /* innermost selected frame node */
+	uint8_t *cut = calloc(n ? n : 1, 1); /* bit 0: cut at the root; bit 1: holds a Python frame */
 	lines_row_t *rows = malloc((ps->n_stacks + 1) * sizeof *rows);
-	if (!frame || !rows)
+	if (!frame || !cut || !rows)
 		abort();
 	for (uint32_t i = 1; i < n; i++) {
 		const db_node_t *nd = &db->nodes[i];
 		if (!nd->present)
 			continue;
 		frame[i] = frame[nd->parent];
+		/* cut short at the Python frames kept (the marker at the root, Python frames
+		 * below it: not a native stack cut short, whose marker hangs below its Python
+		 * frames or has native frames alone below it) */
+		bool py = mp_frame_is_python(nd->frame) && !mp_frame_is_truncated(nd->frame);
+		cut[i] = cut[nd->parent] | (mp_frame_is_truncated(nd->frame) && !nd->parent) | (py ? 2 : 0);
 		if (mp_frame_is_python(nd->frame)) {
 			const db_pycode_t *c = db_pycode_find(db, mp_frame_code(nd->frame));
 			if (c && v->code[c - db->pycode])
@@ -292,8 +299,15 @@ static void lines_collect(const profile_t *p, lines_view_t *v)
 	size_t k = 0;
 	for (uint32_t s = 1; s < ps->n_stacks && s < n; s++) {
 		const pass_stack_t *st = &ps->stacks[s];
-		if (!frame[s] || (!st->allocations && !st->peak_bytes && !st->end_bytes && !st->live_bytes))
+		if (!st->allocations && !st->peak_bytes && !st->end_bytes && !st->live_bytes)
 			continue;
+		if (!frame[s]) {
+			if (cut[s] == 3) {
+				v->cut.allocated += st->allocated_bytes;
+				v->cut.count += st->allocations;
+			}
+			continue;
+		}
 		uint64_t f = db->nodes[frame[s]].frame;
 		const db_pycode_t *c = db_pycode_find(db, mp_frame_code(f));
 		int line = pyline_addr2line(c->linetable, c->linetable_len, c->firstlineno, mp_frame_lasti(f));
@@ -323,6 +337,7 @@ static void lines_collect(const profile_t *p, lines_view_t *v)
 	v->rows = rows;
 	v->n_rows = m;
 	free(frame);
+	free(cut);
 }
 
 static void lines_csv(FILE *f, const lines_view_t *v, source_t *src)
@@ -445,6 +460,15 @@ int lines_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 		else
 			lines_text(out, p, &v, src);
 		source_free(src);
+		if (v.cut.count) {
+			char b1[UNITS_BUF], b2[UNITS_BUF];
+			fprintf(stderr,
+				"memprof: note: %s allocation%s (%s) in Python stacks deeper than memprof keeps (the "
+				"innermost %d frames) %s no frame of %s among those kept, and may belong here too\n",
+				units_count(b1, v.cut.count), v.cut.count == 1 ? "" : "s", units_bytes(b2, v.cut.allocated),
+				MP_PYTHON_MAX_FRAMES, v.cut.count == 1 ? "has" : "have",
+				v.function ? v.function : v.file);
+		}
 		rc = 0;
 	}
 	free(abs);

@@ -78,7 +78,7 @@ static pycode_rec_t *python_code_new;
 static atomic_uint python_generation;
 
 #define PY_CODE_CACHE 512
-#define PY_MAX_FRAMES 128
+#define PY_MAX_FRAMES MP_PYTHON_MAX_FRAMES
 #define PY_TOP_MEMO 16
 
 typedef struct python_walk_frame {

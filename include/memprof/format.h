@@ -119,6 +119,9 @@ static inline uint64_t mp_frame_python(uint32_t code_id, uint32_t lasti)
  * the Python bit and code id 0, which no code object has, so an analyzer that does not
  * know it shows an unknown Python frame. */
 #define MP_FRAME_TRUNCATED MP_FRAME_PYTHON
+/* Python frames kept per stack: the innermost ones; a deeper stack hangs them from the
+ * truncation marker. */
+#define MP_PYTHON_MAX_FRAMES 128
 static inline int mp_frame_is_truncated(uint64_t f) { return f == MP_FRAME_TRUNCATED; }
 /* Spliced native chains (schema version 4). In mixed mode the native frames between the
  * eval loop and the allocator are interned once as a chain of their own, below the node

@@ -1129,6 +1129,17 @@ alloc 1 3 3000 400 4
        sorted(["[frames not recorded];/src/app.py:12 main", "/src/app.py:12 main",
                "[frames not recorded];mk_sites (mkprofile.c:%d)" % lines[0]]),
        "truncated: folded stacks start at the marker %r" % fold)
+    # `lines` of a file with no frame among a cut stack's kept ones: those allocations
+    # may belong to it (their outer frames are lost), which one note says
+    spec2 = spec.replace("alloc 1 1 1000 100 2\n", "code 2 /src/other.py f f 1 e800\nnode 5 0 py:2:0\n"
+                                                   "alloc 1 1 1000 100 2\nalloc 1 4 5000 50 5\n")
+    db2 = mk("truncated-lines.db", spec2)
+    rc, out, err = run("lines", "/src/other.py", db2)
+    eq((rc, err), (0, "memprof: note: 1 allocation (100 B) in Python stacks deeper than memprof keeps (the "
+                      "innermost 128 frames) has no frame of /src/other.py among those kept, and may belong here "
+                      "too\n"), "lines: the note on cut stacks")
+    rc, out, err = run("lines", "/src/app.py", db2)
+    eq((rc, err), (0, ""), "lines of the file whose frames the cut stack kept: no note")
 
 
 def test_stacks_grouped():
