@@ -69,9 +69,9 @@ void profile_text_header(FILE *f, const profile_t *p, const char *what)
 {
 	char b1[UNITS_BUF], b2[UNITS_BUF];
 	fprintf(f, "memprof %s: %s\n", what, p->db.command[0] ? p->db.command : "(unknown command)");
-	fprintf(f, "pid %" PRId64 ", duration %.3f s, peak heap %s at %.3f s, %s allocations\n",
+	fprintf(f, "pid %" PRId64 ", duration %.3f s, peak heap %s at %.3f s, %s allocation%s\n",
 		p->db.pid, p->duration_s, units_bytes(b1, p->pass.peak_heap), p->peak_time_s,
-		units_count(b2, p->pass.allocations));
+		units_count(b2, p->pass.allocations), units_s(p->pass.allocations));
 	if (strcmp(p->db.status, "running") == 0)
 		fprintf(f, profile_still_running(&p->db) ? "note: the program is still running: data ends at %.3f s\n"
 							  : "note: the profile was not closed cleanly (process killed?): "

@@ -5,6 +5,10 @@
 
 #include "cmd.h"
 #include "output.h"
+
+/* Frees of blocks never seen allocated that the report mentions: more than this many, and
+ * more than 0.1% of all frees. */
+#define REPORT_UNMATCHED_SAID 100
 #include "source.h"
 #include "units.h"
 
@@ -48,9 +52,14 @@ static void report_text(FILE *f, const profile_t *p, const cmd_opts_t *o, const 
 			size_t n, size_t total)
 {
 	profile_text_header(f, p, "report");
-	if (p->pass.unmatched_frees)
-		fprintf(f, "note: %" PRIu64 " frees of blocks not recorded (allocated before recording started) were ignored\n",
-			p->pass.unmatched_frees);
+	/* A few are every program's (blocks its libraries allocated before memprof's
+	 * constructor ran: 25 in any Python program), which `stats` counts; many say that
+	 * blocks came from where memprof does not look. */
+	uint64_t unmatched = p->pass.unmatched_frees;
+	if (unmatched > REPORT_UNMATCHED_SAID && unmatched * 1000 > p->pass.frees)
+		fprintf(f, "note: %" PRIu64 " free%s of blocks not recorded (allocated before recording started, or "
+			   "where memprof does not look) %s ignored\n",
+			unmatched, units_s(unmatched), unmatched == 1 ? "was" : "were");
 	fputc('\n', f);
 	if (total == 0) {
 		fputs("no allocations recorded\n", f);

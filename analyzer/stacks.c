@@ -185,11 +185,11 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 		char b1[UNITS_BUF], b2[UNITS_BUF];
 		profile_text_header(out, p, leaks ? "leaks" : "peak");
 		if (leaks)
-			fprintf(out, "%s live at %s in %zu stacks\n\n", units_bytes(b1, total),
-				ps->has_end ? "end of program" : "exit", n);
+			fprintf(out, "%s live at %s in %zu stack%s\n\n", units_bytes(b1, total),
+				ps->has_end ? "end of program" : "exit", n, units_s(n));
 		else
-			fprintf(out, "%s live at the peak (%.3f s) in %zu stacks\n\n", units_bytes(b1, total),
-				p->peak_time_s, n);
+			fprintf(out, "%s live at the peak (%.3f s) in %zu stack%s\n\n", units_bytes(b1, total),
+				p->peak_time_s, n, units_s(n));
 		for (size_t i = 0; i < shown; i++) {
 			fprintf(out, "#%zu  %s in %s block%s (%.1f%%)\n", i + 1, units_bytes(b1, e[i].bytes),
 				units_count(b2, e[i].blocks), e[i].blocks == 1 ? "" : "s",

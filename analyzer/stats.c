@@ -120,8 +120,8 @@ static void stats_text(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 		fprintf(f, "%-22s (no samples)\n", "peak RSS:");
 	fprintf(f, "%-22s %s%s\n", "live at end:", units_bytes(b1, ps->end_heap),
 		ps->has_end ? "" : " (no end-of-program marker: at exit)");
-	fprintf(f, "%-22s %s in %s blocks\n", "never freed:", units_bytes(b1, ps->heap),
-		units_count(b2, ps->live_blocks));
+	fprintf(f, "%-22s %s in %s block%s\n", "never freed:", units_bytes(b1, ps->heap),
+		units_count(b2, ps->live_blocks), units_s(ps->live_blocks));
 	fprintf(f, "%-22s %s\n", "dropped events:", units_count(b1, p->db.dropped_events));
 	if (p->db.has_queued_bytes_peak)
 		fprintf(f, "%-22s %s\n", "writer queue peak:", units_bytes(b1, p->db.queued_bytes_peak));
@@ -147,16 +147,24 @@ static void stats_text(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 	for (unsigned b = 0; b < PASS_HIST_BUCKETS; b++) {
 		if (!ps->hist_count[b])
 			continue;
-		char range[2 * UNITS_BUF + 4];
-		snprintf(range, sizeof range, "%s - %s", units_bytes(b1, stats_bucket_min(b)),
-			 units_bytes(b2, stats_bucket_max(b)));
+		/* [min, 2 min): exact bytes while they are bytes, else "up to" the next power,
+		 * which a rounded max would print as the next bucket's min */
+		char range[2 * UNITS_BUF + 8];
+		if (b == 0)
+			snprintf(range, sizeof range, "0 B");
+		else if (stats_bucket_max(b) < 1024 || b == 64)
+			snprintf(range, sizeof range, "%s - %s", units_bytes(b1, stats_bucket_min(b)),
+				 units_bytes(b2, stats_bucket_max(b)));
+		else
+			snprintf(range, sizeof range, "%s - <%s", units_bytes(b1, stats_bucket_min(b)),
+				 units_bytes(b2, stats_bucket_max(b) + 1));
 		int bar = (int)(40 * ps->hist_count[b] / maxc);
 		fprintf(f, "  %-22s %12s  %.*s\n", range, units_count(b3, ps->hist_count[b]),
 			bar ? bar : 1, "########################################");
 	}
 
 	fputs("\ntop lines by peak:\n", f);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && rows[i].peak_bytes; i++) {
 		const locate_loc_t *l = locate_get(p->locate, rows[i].loc);
 		if (l->line > 0)
 			fprintf(f, "  %10s  %s:%d %s\n", units_bytes(b1, rows[i].peak_bytes), l->file, l->line,

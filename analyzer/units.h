@@ -11,5 +11,10 @@
 const char *units_bytes(char buf[UNITS_BUF], uint64_t bytes);
 /* "1,234,567". Returns buf. */
 const char *units_count(char buf[UNITS_BUF], uint64_t n);
+/* The plural ending of a count of n: "" for 1, "s" for the rest. */
+static inline const char *units_s(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
 
 #endif
