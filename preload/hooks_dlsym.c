@@ -7,9 +7,9 @@
  *
  * dlsym must see its caller: with RTLD_NEXT and RTLD_DEFAULT, glibc looks from the
  * object its return address is in. So the entry point is a few instructions of assembly
- * that leave the return address alone: the two special handles jump straight to the real
- * dlsym, any other handle asks hooks_dlsym_pick first (where the caller does not matter)
- * and jumps to the real dlsym unless it answered. x86-64 only; elsewhere dlsym is not
+ * that leave the return address alone: they ask hooks_dlsym_pick, which answers only for
+ * a library's own handle (where the caller does not matter), and jump to the real dlsym
+ * unless it answered. x86-64 only; elsewhere dlsym is not
  * wrapped (README, Limitations). */
 #define _GNU_SOURCE
 #include "mp.h"
@@ -23,13 +23,12 @@
 
 #if defined(__x86_64__)
 
-void *hooks_dlsym_resolve(void);
 void *hooks_dlsym_pick(void *handle, const char *name);
 
 /* The real dlsym (libc's; GLIBC_2.34, or GLIBC_2.2.5 before libdl merged into libc). */
 __attribute__((used, visibility("hidden"))) void *(*hooks_dlsym_real)(void *, const char *);
 
-__attribute__((used, visibility("hidden"))) void *hooks_dlsym_resolve(void)
+static void *hooks_dlsym_resolve(void)
 {
 	void *f = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
 	if (!f)
@@ -57,11 +56,15 @@ extern __typeof__(memalign) hooks_export_memalign;
 extern __typeof__(valloc) hooks_export_valloc;
 extern __typeof__(pvalloc) hooks_export_pvalloc;
 
-/* memprof's wrapper for `name`, if the handle's own answer is the function memprof
- * forwards that name to; else NULL (the real dlsym answers). */
+/* memprof's wrapper for `name`, if the handle is a library's own (not RTLD_DEFAULT or
+ * RTLD_NEXT, whose answer depends on the caller) and its answer is the function memprof
+ * forwards that name to; else NULL (the real dlsym answers). Resolves the real dlsym
+ * first: the stub jumps to it then. */
 __attribute__((used, visibility("hidden"))) void *hooks_dlsym_pick(void *handle, const char *name)
 {
-	if (!name || !name[0] || !strchr("acfmprv", name[0]))
+	if (mp_unlikely(!hooks_dlsym_real))
+		hooks_dlsym_resolve();
+	if (handle == RTLD_DEFAULT || handle == RTLD_NEXT || !name || !name[0] || !strchr("acfmprv", name[0]))
 		return NULL;
 	if (mp_unlikely(!real.malloc))
 		real_init();
@@ -83,17 +86,15 @@ __attribute__((used, visibility("hidden"))) void *hooks_dlsym_pick(void *handle,
 	for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
 		if (strcmp(name, fns[i].name) != 0)
 			continue;
-		void *(*real_dlsym)(void *, const char *) =
-			hooks_dlsym_real ? hooks_dlsym_real : (void *(*)(void *, const char *))hooks_dlsym_resolve();
-		void *found = fns[i].real ? real_dlsym(handle, name) : NULL;
+		void *found = fns[i].real ? hooks_dlsym_real(handle, name) : NULL;
 		return found && found == fns[i].real ? fns[i].wrapper : NULL;
 	}
 	return NULL;
 }
 
-/* dlsym(handle, name): rdi, rsi. Special handles (0, RTLD_DEFAULT; -1, RTLD_NEXT) go
- * straight to the real dlsym; for others, hooks_dlsym_pick's answer or the real dlsym's.
- * The stack is 16-byte aligned at each call (8 on entry, two pushes and 8 more). */
+/* dlsym(handle, name): rdi, rsi, kept across the call of hooks_dlsym_pick; its answer,
+ * or a jump to the real dlsym with the caller's return address in place. The stack is
+ * 16-byte aligned at the call (8 on entry, two pushes and 8 more). */
 __asm__(".text\n"
 	".globl dlsym\n"
 	".type dlsym, @function\n"
@@ -101,9 +102,6 @@ __asm__(".text\n"
 	"dlsym:\n"
 	".cfi_startproc\n"
 	"	endbr64\n"
-	"	leaq 1(%rdi), %rax\n"
-	"	cmpq $1, %rax\n"
-	"	jbe 1f\n"
 	"	pushq %rdi\n"
 	".cfi_adjust_cfa_offset 8\n"
 	"	pushq %rsi\n"
@@ -120,24 +118,7 @@ __asm__(".text\n"
 	"	testq %rax, %rax\n"
 	"	jz 1f\n"
 	"	ret\n"
-	"1:	movq hooks_dlsym_real(%rip), %rax\n"
-	"	testq %rax, %rax\n"
-	"	jz 2f\n"
-	"	jmp *%rax\n"
-	"2:	pushq %rdi\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"	pushq %rsi\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"	subq $8, %rsp\n"
-	".cfi_adjust_cfa_offset 8\n"
-	"	call hooks_dlsym_resolve\n"
-	"	addq $8, %rsp\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"	popq %rsi\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"	popq %rdi\n"
-	".cfi_adjust_cfa_offset -8\n"
-	"	jmp *%rax\n"
+	"1:	jmp *hooks_dlsym_real(%rip)\n"
 	".cfi_endproc\n"
 	".size dlsym, .-dlsym\n");
 

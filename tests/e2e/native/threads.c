@@ -208,15 +208,16 @@ static void *short_work(void *arg)
 	return arg;
 }
 
-static int short_threads(long n)
+/* n threads running `work`, one after the other; says "WHAT done N" */
+static int one_after_another(long n, void *(*work)(void *), const char *what)
 {
 	for (long i = 0; i < n; i++) {
 		pthread_t t;
-		if (pthread_create(&t, NULL, short_work, NULL))
+		if (pthread_create(&t, NULL, work, NULL))
 			return 1;
 		pthread_join(t, NULL);
 	}
-	printf("short done %ld\n", n);
+	printf("%s done %ld\n", what, n);
 	return 0;
 }
 
@@ -232,14 +233,7 @@ static int keyed_threads(long n)
 {
 	if (pthread_key_create(&keyed_key, free))
 		return 1;
-	for (long i = 0; i < n; i++) {
-		pthread_t t;
-		if (pthread_create(&t, NULL, keyed_work, NULL))
-			return 1;
-		pthread_join(t, NULL);
-	}
-	printf("keyed done %ld\n", n);
-	return 0;
+	return one_after_another(n, keyed_work, "keyed");
 }
 
 int main(int argc, char **argv)
@@ -252,7 +246,7 @@ int main(int argc, char **argv)
 	if (argc >= 6 && !strcmp(argv[1], "bursts"))
 		return bursts(atol(argv[2]), atol(argv[3]), atoi(argv[4]), atol(argv[5]));
 	if (argc >= 3 && !strcmp(argv[1], "short"))
-		return short_threads(atol(argv[2]));
+		return one_after_another(atol(argv[2]), short_work, "short");
 	if (argc >= 3 && !strcmp(argv[1], "keyed"))
 		return keyed_threads(atol(argv[2]));
 	fprintf(stderr, "usage: threads lines | stress N [THREADS] | bursts N ROUNDS THREADS QUIET_MS | short N | "
