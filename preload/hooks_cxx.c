@@ -3,22 +3,26 @@
  * never call malloc, so nothing a C++ program linked with one of them allocated with
  * `new` (its containers, its strings) was recorded.
  *
- * Each symbol is a jump through a slot. The first call finds the next definitions
- * (dlsym(RTLD_NEXT)): where they are libstdc++'s, which call malloc (recorded there),
- * the slot is the next definition itself, so the jump leaves no frame of memprof's on the
- * stack and nothing changes; elsewhere the slot is a wrapper that records the block, as
- * the malloc hook does (an aligned new as aligned_alloc, any other as malloc) and each
- * delete as a free. A delete and an aligned new run the next operator under the guard
- * (jemalloc's call free and aligned_alloc, which are hooked: recorded once); a plain new
- * does not (none of those libraries' calls malloc, and the bad_alloc it may throw is
- * allocated inside it, a block of the program's). x86-64 only, like the jump (elsewhere new and delete are not
- * wrapped: README, Limitations). */
+ * Each symbol is a jump through a slot. A slot is found at start-up when the program
+ * has a C++ runtime then, else at its first call (a C++ library that Python or ctypes
+ * loads later, RTLD_LOCAL, brings its runtime in its own scope): the definition the
+ * caller would get without memprof, the next one in the global scope or else the first
+ * loaded object's. Where that is a C++ runtime's own (libstdc++, libc++), which calls
+ * malloc (recorded there), the slot is that definition itself, so the jump leaves no
+ * frame of memprof's on the stack and nothing changes; elsewhere the slot is a wrapper
+ * that records the block, as the malloc hook does (an aligned new as aligned_alloc, any
+ * other as malloc) and each delete as a free. A delete and an aligned new run the next
+ * operator under the guard (jemalloc's call free and aligned_alloc, which are hooked:
+ * recorded once); a plain new does not (none of those libraries' calls malloc, and the
+ * bad_alloc it may throw is allocated inside it, a block of the program's). x86-64
+ * only, like the jump (elsewhere new and delete are not wrapped: README, Limitations). */
 #define _GNU_SOURCE
 #include "mp.h"
 #include "real.h"
 #include "record.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,7 +34,8 @@
 typedef void *(*cxx_new_fn)(size_t, uintptr_t, uintptr_t);
 typedef void (*cxx_delete_fn)(void *, uintptr_t, uintptr_t);
 
-static void cxx_resolve(void);
+static void cxx_resolve(bool search);
+static void cxx_missing(void) __attribute__((noreturn));
 
 /* The guard taken around the next operator, given back however the block is left: a new
  * that throws leaves it by unwinding (this file is compiled with -fexceptions, so that
@@ -49,7 +54,9 @@ static inline void cxx_unguard(unsigned *was)
 	static cxx_new_fn cxx_next_##name;                                                                     \
 	static void *cxx_first_##name(size_t n, uintptr_t a, uintptr_t b)                                      \
 	{                                                                                                      \
-		cxx_resolve();                                                                                 \
+		cxx_resolve(true);                                                                             \
+		if (cxx_slot_##name == (void *)cxx_first_##name)                                               \
+			cxx_missing();                                                                         \
 		return ((cxx_new_fn)cxx_slot_##name)(n, a, b);                                                 \
 	}                                                                                                      \
 	static __attribute__((noinline)) void *cxx_rec_##name(size_t n, uintptr_t a, uintptr_t b)             \
@@ -72,7 +79,9 @@ static inline void cxx_unguard(unsigned *was)
 	static cxx_delete_fn cxx_next_##name;                                                                  \
 	static void cxx_first_##name(void *p, uintptr_t a, uintptr_t b)                                        \
 	{                                                                                                      \
-		cxx_resolve();                                                                                 \
+		cxx_resolve(true);                                                                             \
+		if (cxx_slot_##name == (void *)cxx_first_##name)                                               \
+			cxx_missing();                                                                         \
 		((cxx_delete_fn)cxx_slot_##name)(p, a, b);                                                     \
 	}                                                                                                      \
 	static __attribute__((noinline)) void cxx_rec_##name(void *p, uintptr_t a, uintptr_t b)               \
@@ -120,7 +129,7 @@ CXX_DELETES(CXX_DELETE)
 CXX_NEWS(CXX_STUB_NEW)
 CXX_DELETES(CXX_STUB)
 
-/* A symbol no later object defines (a program built against a newer libstdc++ than the
+/* A symbol no loaded object defines (a program built against a newer libstdc++ than the
  * one it runs with would not have started): the loader's own answer, an abort. */
 static void cxx_missing(void)
 {
@@ -130,26 +139,77 @@ static void cxx_missing(void)
 	abort();
 }
 
-/* The slot of one symbol: the next definition where it is libstdc++'s (nothing to record
- * there: it calls malloc), else the recording wrapper calling it. */
-static void *cxx_pick(const char *name, void **next, void *rec)
+typedef struct cxx_find {
+	const char *name;
+	void *found;
+} cxx_find_t;
+
+/* dl_iterate_phdr: the object's own definition of the name (its handle's look-up: the
+ * object and its dependencies), unless it is memprof's. */
+static int cxx_find_in(struct dl_phdr_info *info, size_t size, void *arg)
 {
-	void *f = dlsym(RTLD_NEXT, name);
-	Dl_info info;
-	if (!f)
-		return (void *)cxx_missing;
-	*next = f;
-	if (dladdr(f, &info) && info.dli_fname && strstr(info.dli_fname, "libstdc++"))
-		return f;
-	return rec;
+	(void)size;
+	cxx_find_t *a = arg;
+	if (!info->dlpi_name || !info->dlpi_name[0])
+		return 0; /* the program: its own definition would have bound before memprof's */
+	void *h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
+	if (!h)
+		return 0;
+	void *f = dlsym(h, a->name);
+	Dl_info di, self;
+	if (f && dladdr(f, &di) && dladdr((void *)cxx_find_in, &self) && di.dli_fbase == self.dli_fbase)
+		f = NULL;
+	if (real.dlclose)
+		real.dlclose(h);
+	a->found = f;
+	return f != NULL;
 }
 
-static void cxx_resolve(void)
+/* The definition of `name` the caller would get without memprof: the next one in the
+ * global scope, else (`search`) the first loaded object's (a runtime loaded RTLD_LOCAL). */
+static void *cxx_find(const char *name, bool search)
+{
+	void *f = dlsym(RTLD_NEXT, name);
+	if (!f && search) {
+		cxx_find_t a = {name, NULL};
+		dl_iterate_phdr(cxx_find_in, &a);
+		f = a.found;
+	}
+	return f;
+}
+
+/* Whether the definition at f is a C++ runtime's own, whose operator new calls malloc. */
+static bool cxx_runtime_own(void *f)
+{
+	Dl_info info;
+	if (!dladdr(f, &info) || !info.dli_fname)
+		return false;
+	const char *base = strrchr(info.dli_fname, '/');
+	base = base ? base + 1 : info.dli_fname;
+	return strncmp(base, "libstdc++", 9) == 0 || strncmp(base, "libc++", 6) == 0;
+}
+
+/* Sets a symbol's slot if it is still its first (found: the definition itself, or the
+ * recording wrapper calling it); left as it is when no object defines it yet. */
+static void cxx_pick(void **slot, void *first, const char *name, void **next, void *rec, bool search)
+{
+	if (__atomic_load_n(slot, __ATOMIC_ACQUIRE) != first)
+		return;
+	void *f = cxx_find(name, search);
+	if (!f)
+		return;
+	*next = f;
+	__atomic_store_n(slot, cxx_runtime_own(f) ? f : rec, __ATOMIC_RELEASE);
+}
+
+/* `search`: also among the objects loaded outside the global scope (at a first call;
+ * not at start-up, where there are none to find and each look-up costs). */
+static void cxx_resolve(bool search)
 {
 	mp_guard++; /* dlsym may allocate: memprof's business, not the program's */
 #define CXX_PICK(name)                                                                                         \
-	__atomic_store_n(&cxx_slot_##name, cxx_pick(#name, (void **)&cxx_next_##name, (void *)cxx_rec_##name),  \
-			 __ATOMIC_RELEASE);
+	cxx_pick(&cxx_slot_##name, (void *)cxx_first_##name, #name, (void **)&cxx_next_##name,                 \
+		 (void *)cxx_rec_##name, search);
 #define CXX_PICK_NEW(name, kind) CXX_PICK(name)
 	CXX_NEWS(CXX_PICK_NEW)
 	CXX_DELETES(CXX_PICK)
@@ -158,9 +218,7 @@ static void cxx_resolve(void)
 
 void real_cxx_init(void)
 {
-	/* not again once the program has called one: its slots are set */
-	if (cxx_slot__Znwm == (void *)cxx_first__Znwm)
-		cxx_resolve();
+	cxx_resolve(false);
 }
 
 #else

@@ -112,6 +112,23 @@ def test_new_through_a_library():
     expect_eq(s["unmatched_frees"], 0, "unmatched frees")
 
 
+def test_cxx_library_loaded_later():
+    """A C program that dlopens a C++ library RTLD_LOCAL: libstdc++ arrives then, outside
+    the global scope, where memprof's operator new (which the library's calls bind to,
+    the preloaded library being searched first) finds it at its first call (it aborted
+    the program, finding no definition at start-up). The library's news are recorded once
+    each, at its line."""
+    lib = cxx_prog("libcxxlib.so")
+    p, files = run_both([prog("dlcxx"), lib], expect_rc=0)
+    expect_eq(p.stdout, b"2 3\n", "stdout")
+    db = one_file(files)
+    lsrc = src("cxxlib.cpp")
+    expect_row(harness.report_rows(db), lsrc, marks(lsrc, "CXXLIB_NEW")["CXXLIB_NEW"], "new char[1 MiB] x 3",
+               allocations=3, allocated_bytes=3 * MiB, end_bytes=MiB)
+    s = harness.stats(db)
+    expect_eq((s["unmatched_frees"], s["replaced_allocations"]), (0, 0), "(unmatched frees, reused live addresses)")
+
+
 def test_program_with_its_own_jemalloc():
     """A program linked with jemalloc: recorded, and its jemalloc keeps its own settings
     (the output, which prints two of them, is the same as without memprof). MALLOC_CONF

@@ -6,6 +6,7 @@ MEMPROF_NATIVE=1 the same lines are reported, and the stacks of `leaks`/`peak` h
 the native frames (cext_alloc in cext.c, libffi, _ctypes) with the Python frames
 spliced in below the eval loop that runs them."""
 import json
+import os
 
 import harness
 from pycommon import cext_lib, line_rows, line_sum, one, prog, pythons, tag
@@ -101,6 +102,32 @@ def test_native_mixed_stacks():
         # The same blocks are alive at the peak (nothing is freed after them).
         peak = json.loads(harness.analyze("peak", "--format=json", "--limit=0", db))
         check_mixed_stack(w, find_stack(peak, N_CEXT), "# L:cext", "cext_alloc")
+
+
+def test_cxx_library_through_ctypes():
+    """A C++ library loaded with ctypes (RTLD_LOCAL: libstdc++ comes in outside the global
+    scope, where memprof's operator new must find it at its first call; it aborted the
+    interpreter): 3 x 1 MiB from its operator new at the Python line that called it, one
+    kept, on both interpreters."""
+    lib = os.path.join(harness.TESTBIN, "native", "libcxxlib.so")
+    if not os.path.exists(lib):
+        raise harness.Skip("no C++ compiler: %s not built" % lib)
+    with open("cxx.py", "w") as f:
+        f.write("import ctypes\n"
+                "lib = ctypes.CDLL(%r)\n"
+                "lib.cxxlib_alloc.restype = ctypes.c_void_p\n"
+                "lib.cxxlib_free.argtypes = [ctypes.c_void_p]\n"
+                "blocks = [lib.cxxlib_alloc(1 << 20) for _ in range(3)]  # line 5\n"
+                "lib.cxxlib_free(blocks[0])\n"
+                "print('ok')\n" % lib)
+    for py in pythons():
+        p, files = harness.profile([py, "cxx.py"], check_rc=0)
+        harness.expect_eq(p.stdout, b"ok\n", tag(py) + " stdout")
+        rows = harness.report_rows(one(files, tag(py)))
+        r = [x for x in line_rows(rows, "cxx.py", 5) if x["allocated_bytes"] >= 3 << 20]
+        harness.expect_eq([(x["allocations"] >= 3, x["end_bytes"] >= 2 << 20) for x in r], [(True, True)],
+                          tag(py) + " the three MiB at line 5")
+        os.unlink(files[0])
 
 
 if __name__ == "__main__":
