@@ -354,23 +354,33 @@ static void init_on_fatal(int sig)
 		return;
 	}
 	writer_emergency_flush(2000);
-	signal(sig, SIG_DFL);
+	real.signal(sig, SIG_DFL); /* (not the wrapper, which would put this handler back) */
 	errno = saved;
 	real.raise(sig);
+}
+
+/* The signals memprof's handler stands in for the default action of (bit per signal). */
+static _Atomic uint64_t init_handled;
+
+static void init_fatal_action(struct sigaction *sa)
+{
+	memset(sa, 0, sizeof *sa);
+	sa->sa_handler = init_on_fatal;
+	sa->sa_flags = SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
+	sigemptyset(&sa->sa_mask);
 }
 
 void init_signals(void)
 {
 	for (size_t i = 0; i < sizeof init_fatal / sizeof init_fatal[0]; i++) {
 		struct sigaction old;
-		if ((init_fatal[i] == SIGINT && init_is_python) || sigaction(init_fatal[i], NULL, &old) ||
+		if ((init_fatal[i] == SIGINT && init_is_python) || real.sigaction(init_fatal[i], NULL, &old) ||
 		    old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
 			continue;
-		struct sigaction sa = {0};
-		sa.sa_handler = init_on_fatal;
-		sa.sa_flags = SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
-		sigemptyset(&sa.sa_mask);
-		sigaction(init_fatal[i], &sa, NULL);
+		struct sigaction sa;
+		init_fatal_action(&sa);
+		if (real.sigaction(init_fatal[i], &sa, NULL) == 0)
+			atomic_fetch_or(&init_handled, 1ull << init_fatal[i]);
 	}
 }
 
@@ -378,11 +388,28 @@ void init_signals(void)
  * for the default action (init_signals put it there only over SIG_DFL), the answer is
  * SIG_DFL, as without memprof, so that a program that installs a handler of its own only
  * over the default, or chains to the one it found, behaves as it would. */
+/* And a program that sets SIG_DFL on such a signal (putting back the disposition it was
+ * told of, or resetting its own handler) gets memprof's handler again, which ends the
+ * program as the default action would, once everything is written. */
+static bool init_stands_in(int sig)
+{
+	return sig > 0 && sig < 64 && (atomic_load_explicit(&init_handled, memory_order_relaxed) >> sig & 1) &&
+	       !mp_guard;
+}
+
 MP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	if (!real.sigaction)
 		real_init();
-	int rc = real.sigaction(sig, act, old);
+	/* (another thread resolving at this moment: looked up here) */
+	int (*fn)(int, const struct sigaction *, struct sigaction *) =
+		real.sigaction ? real.sigaction : (__typeof__(fn))dlsym(RTLD_NEXT, "sigaction");
+	struct sigaction ours;
+	if (act && act->sa_handler == SIG_DFL && !(act->sa_flags & SA_SIGINFO) && init_stands_in(sig)) {
+		init_fatal_action(&ours);
+		act = &ours;
+	}
+	int rc = fn(sig, act, old);
 	if (rc == 0 && old && !(old->sa_flags & SA_SIGINFO) && old->sa_handler == init_on_fatal) {
 		memset(old, 0, sizeof *old);
 		old->sa_handler = SIG_DFL;
@@ -392,9 +419,15 @@ MP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 
 MP_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
+	if (handler == SIG_DFL && init_stands_in(sig)) {
+		struct sigaction sa, was;
+		init_fatal_action(&sa);
+		return sigaction(sig, &sa, &was) == 0 ? was.sa_handler : SIG_ERR;
+	}
 	if (!real.signal)
 		real_init();
-	sighandler_t was = real.signal(sig, handler);
+	sighandler_t (*fn)(int, sighandler_t) = real.signal ? real.signal : (__typeof__(fn))dlsym(RTLD_NEXT, "signal");
+	sighandler_t was = fn(sig, handler);
 	return was == init_on_fatal ? SIG_DFL : was;
 }
 

@@ -16,7 +16,8 @@
  *   handler     the program's own SIGSEGV handler prints and calls _exit(7)
  *   dispositions  prints what sigaction and signal say of the fatal signals' handlers
  *               (SIG_DFL, without memprof and with it), then installs its own SIGTERM
- *               handler only where it found SIG_DFL, raises SIGTERM and returns 0
+ *               handler only where it found SIG_DFL, raises SIGTERM, puts back the
+ *               disposition it was told of and raises SIGTERM again, which ends it
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -200,6 +201,11 @@ int main(int argc, char **argv)
 			signal(SIGTERM, on_term);
 		raise(SIGTERM);
 		last();
+		/* the disposition put back as it was told of: SIGTERM ends the program as the
+		 * default action does (and memprof writes its file first) */
+		fflush(stdout);
+		sigaction(SIGTERM, &o, NULL);
+		raise(SIGTERM);
 		return 0;
 	}
 	if (!strcmp(mode, "handler")) {

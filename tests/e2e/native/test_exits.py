@@ -162,8 +162,11 @@ def test_own_sigsegv_handler_kept():
 def test_dispositions_as_without_memprof():
     """sigaction and signal say SIG_DFL where memprof's handler stands in for the default
     action (it showed as a handler, and a program that installs its own only over the
-    default did not); the program's handler then runs, and the file is complete."""
-    p, files = run_both([prog("exits"), "dispositions"], expect_rc=0)
+    default did not); the program's handler then runs. Putting back the SIG_DFL it was
+    told of puts memprof's handler back: the SIGTERM raised then ends the program as the
+    default action would, and the file is complete (without memprof's handler, it was
+    left as SIGKILL leaves it)."""
+    p, files = run_both([prog("exits"), "dispositions"], expect_rc=-signal.SIGTERM)
     expect_eq(p.stdout, b"mode dispositions\n2:default 15:default 11:default 1:default 13:default 6:default "
                         b"signal:default\nhandled SIGTERM\n", "stdout")
     check_file(one_file(files))
