@@ -218,7 +218,8 @@ static int db_load_meta(db_t *db)
 	 * damaged file, not figures to compute with */
 	double sb = 0;
 	uint64_t pid = 0;
-	if (db_meta_u64(db, "pid", INT32_MAX, &pid, NULL) ||db_meta_real(db, "start_time_unix", 0, 1e11, &db->start_time_unix, NULL) ||
+	if (db_meta_u64(db, "pid", INT32_MAX, &pid, NULL) ||
+	    db_meta_real(db, "start_time_unix", 0, 1e11, &db->start_time_unix, NULL) ||
 	    db_meta_u64(db, "clock_start_ticks", INT64_MAX, &db->clock_start, &db->has_clock_start) ||
 	    db_meta_real(db, "clock_ticks_per_sec", 1, 1e13, &db->ticks_per_sec, NULL) ||
 	    db_meta_u64(db, "dropped_events", INT64_MAX, &db->dropped_events, NULL) ||
@@ -357,13 +358,10 @@ static int db_load_samples(db_t *db)
 	size_t cap = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (db->n_samples == cap) {
-			cap = cap ? 2 * cap : 1024;
-			db->samples = realloc(db->samples, cap * sizeof *db->samples);
-		}
+		/* (the types before the values: reading a value may convert it) */
+		bool whole = sqlite3_column_type(st, 0) == SQLITE_INTEGER && sqlite3_column_type(st, 1) == SQLITE_INTEGER;
 		int64_t ts = sqlite3_column_int64(st, 0), rss = sqlite3_column_int64(st, 1);
-		if (sqlite3_column_type(st, 0) != SQLITE_INTEGER || sqlite3_column_type(st, 1) != SQLITE_INTEGER ||
-		    ts < 0 || rss < 0) {
+		if (!whole || ts < 0 || rss < 0) {
 			sqlite3_finalize(st);
 			return db_fail(db, "damaged file: a sample's time or RSS is negative or not a whole number");
 		}

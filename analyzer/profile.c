@@ -3,7 +3,6 @@
 #include "source.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysinfo.h>
@@ -43,8 +42,8 @@ bool profile_heap_known(const profile_t *p, uint64_t ts)
 
 bool profile_still_running(const db_t *db)
 {
-	/* its pid is a process of this machine that started when the profile did (the
-	 * process's start in clock ticks after boot, field 22 of its stat line) */
+	/* its pid is a process of this machine that started no later than the profile did
+	 * (the process's start in clock ticks after boot, field 22 of its stat line) */
 	char path[64], line[1024];
 	snprintf(path, sizeof path, "/proc/%" PRId64 "/stat", db->pid);
 	FILE *f = db->pid > 0 ? fopen(path, "r") : NULL;
@@ -61,8 +60,10 @@ bool profile_still_running(const db_t *db)
 	long hz = sysconf(_SC_CLK_TCK);
 	if (!start || hz <= 0 || sysinfo(&si) != 0)
 		return false;
+	/* the process started when the profile did, or earlier: an image it exec'd later
+	 * starts its own profile (a pid reused since started after it) */
 	double boot = (double)time(NULL) - (double)si.uptime;
-	return fabs(boot + (double)start / (double)hz - db->start_time_unix) < 2.0;
+	return boot + (double)start / (double)hz < db->start_time_unix + 2.0;
 }
 
 void profile_text_header(FILE *f, const profile_t *p, const char *what)

@@ -27,7 +27,7 @@ void profile_close(profile_t *p);
  * profile whose recording stopped early knows nothing of what came after). */
 bool profile_heap_known(const profile_t *p, uint64_t ts);
 /* Whether the program that writes db is running now (on this machine: its pid is a
- * process that started when the profile did). */
+ * process that started no later than the profile did). */
 bool profile_still_running(const db_t *db);
 void profile_text_header(FILE *f, const profile_t *p, const char *what);
 /* `"command":...,"pid":...,...` members (no braces), for the top of a JSON object. */

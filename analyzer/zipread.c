@@ -157,6 +157,8 @@ static char *zip_member(int fd, uint64_t size, const char *name, size_t max_byte
 char *zipread_path(const char *path, size_t max_bytes, size_t *len)
 {
 	size_t n = strlen(path);
+	if (!n)
+		return NULL;
 	char *p = malloc(n + 1);
 	if (!p)
 		return NULL;

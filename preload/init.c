@@ -30,6 +30,7 @@
 #include "writer.h"
 
 #include <dlfcn.h>
+#include <sys/auxv.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <memprof/schema.h>
@@ -93,22 +94,33 @@ static bool init_absolute(const char *path, char *out, size_t cap)
 	return getcwd(cwd, sizeof cwd) && (size_t)snprintf(out, cap, "%s/%s", cwd, path) < cap;
 }
 
-/* Whether this image is a shell or env, which a wrapper script (a pyenv shim: bash, env,
- * bash again) runs to exec the program it names: the root's file goes over to the image
- * it execs. Any other program keeps its profile when it execs (init_claim). */
+/* Whether this image is a wrapper: a shell or env, which a wrapper script (a pyenv
+ * shim: bash, env, bash again) runs to exec the program it names, or a launcher that
+ * execs the command it is given (nice, nohup, stdbuf, taskset...): the root's file goes
+ * over to the image it execs. Any other program keeps its profile when it execs
+ * (init_claim). Known by the name it was run by (a multi-call binary's links, such as
+ * busybox's or uutils', are one executable) or the executable's. */
 static bool init_is_wrapper(void)
 {
-	static const char *const wrappers[] = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "busybox", "env"};
+	static const char *const wrappers[] = {"sh",	 "bash",    "dash",    "zsh",	"ksh",	  "mksh",
+					       "busybox", "env",     "nice",    "nohup", "stdbuf", "taskset",
+					       "chrt",	 "ionice",  "numactl", "setsid"};
 	char exe[4096];
+	const char *names[2] = {(const char *)getauxval(AT_EXECFN), NULL};
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = '\0';
-	const char *base = strrchr(exe, '/');
-	base = base ? base + 1 : exe;
-	for (size_t i = 0; i < sizeof wrappers / sizeof *wrappers; i++)
-		if (strcmp(base, wrappers[i]) == 0)
-			return true;
+	if (n > 0) {
+		exe[n] = '\0';
+		names[1] = exe;
+	}
+	for (size_t k = 0; k < 2; k++) {
+		if (!names[k])
+			continue;
+		const char *base = strrchr(names[k], '/');
+		base = base ? base + 1 : names[k];
+		for (size_t i = 0; i < sizeof wrappers / sizeof *wrappers; i++)
+			if (strcmp(base, wrappers[i]) == 0)
+				return true;
+	}
 	return false;
 }
 
