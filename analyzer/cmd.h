@@ -7,6 +7,8 @@
 #include <stdio.h>
 
 #include "profile.h"
+#include <stdbool.h>
+
 #include "rows.h"
 
 typedef struct cmd_opts {
@@ -18,6 +20,7 @@ typedef struct cmd_opts {
 	rows_by_t by;
 	long limit; /* -1 = the format's default, 0 = unlimited */
 	int metric; /* flamegraph: flame_metric_t (flametree.h) */
+	bool never_freed; /* leaks: what was never freed, not what was live at the end */
 } cmd_opts_t;
 
 /* Each returns 0 (write errors are caught when main closes the stream), or 1 after

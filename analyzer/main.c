@@ -18,7 +18,7 @@
 enum { MAIN_OK = 0, MAIN_BAD_INPUT = 1, MAIN_USAGE = 2 };
 
 /* Which options a command takes, beyond --format and -o. */
-enum { OPT_SORT = 1, OPT_LIMIT = 2, OPT_FOCUS = 4, OPT_BY = 8, OPT_METRIC = 16 };
+enum { OPT_SORT = 1, OPT_LIMIT = 2, OPT_FOCUS = 4, OPT_BY = 8, OPT_METRIC = 16, OPT_NEVER = 32 };
 
 typedef struct main_cmd {
 	const char *name;
@@ -48,7 +48,7 @@ static const main_cmd_t main_cmds[] = {
 	 "RSS and heap over time (mprof: memory_profiler .dat)", NULL},
 	{"peak", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_peak,
 	 "stacks live at the heap peak, largest first", NULL},
-	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_leaks,
+	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS | OPT_NEVER, main_leaks,
 	 "stacks alive at the end of the program, largest first", NULL},
 	{"temporary", {"text", "csv", "json"}, OPT_LIMIT | OPT_FOCUS, temporary_run,
 	 "allocations freed by their thread before its next allocation, by line", NULL},
@@ -75,6 +75,7 @@ static void main_usage(FILE *f)
 		fputs(c->opts & OPT_FOCUS ? " --focus=PATH" : "", f);
 		fputs(c->opts & OPT_BY ? " --by=line|function|file" : "", f);
 		fputs(c->opts & OPT_METRIC ? " --metric=peak|allocated|end|leaked" : "", f);
+		fputs(c->opts & OPT_NEVER ? " --never-freed" : "", f);
 		fputc('\n', f);
 	}
 	fputs("  run         PROGRAM [ARGS...]: run a program under memprof (memprof run --help)\n", f);
@@ -125,12 +126,12 @@ int main(int argc, char **argv)
 	if (!cmd)
 		return main_usage_error("unknown command '%s'", argv[1]);
 
-	enum { O_FORMAT = 256, O_SORT, O_LIMIT, O_FOCUS, O_BY, O_METRIC };
+	enum { O_FORMAT = 256, O_SORT, O_LIMIT, O_FOCUS, O_BY, O_METRIC, O_NEVER };
 	static const struct option longopts[] = {
 		{"format", required_argument, NULL, O_FORMAT}, {"output", required_argument, NULL, 'o'},
 		{"sort", required_argument, NULL, O_SORT},     {"limit", required_argument, NULL, O_LIMIT},
 		{"focus", required_argument, NULL, O_FOCUS},   {"by", required_argument, NULL, O_BY},
-		{"metric", required_argument, NULL, O_METRIC},
+		{"metric", required_argument, NULL, O_METRIC}, {"never-freed", no_argument, NULL, O_NEVER},
 		{"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
 	};
 	cmd_opts_t o = {.format = cmd->formats[0], .limit = -1};
@@ -141,7 +142,7 @@ int main(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(sub_argc, sub_argv, ":o:h", longopts, NULL)) != -1) {
 		unsigned need = c == O_SORT ? OPT_SORT : c == O_LIMIT ? OPT_LIMIT : c == O_FOCUS ? OPT_FOCUS
-			      : c == O_BY ? OPT_BY : c == O_METRIC ? OPT_METRIC : 0;
+			      : c == O_BY ? OPT_BY : c == O_METRIC ? OPT_METRIC : c == O_NEVER ? OPT_NEVER : 0;
 		if (need && !(cmd->opts & need))
 			return main_usage_error("%s does not take %s", cmd->name, sub_argv[optind - 1]);
 		switch (c) {
@@ -190,6 +191,9 @@ int main(int argc, char **argv)
 			o.metric = k;
 			break;
 		}
+		case O_NEVER:
+			o.never_freed = true;
+			break;
 		case 'h':
 			main_usage(stdout);
 			return MAIN_OK;

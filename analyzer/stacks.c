@@ -120,6 +120,9 @@ static uint32_t stacks_display(stacks_disp_t *d, uint32_t node)
 int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 {
 	const pass_t *ps = &p->pass;
+	/* leaks --never-freed: what no free ever released (after the interpreter's
+	 * teardown, in Python), not what was live at the end of the program */
+	bool never = leaks && o->never_freed;
 	stacks_entry_t *e = malloc((ps->n_stacks + 1) * sizeof *e);
 	if (!e)
 		abort();
@@ -134,8 +137,8 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 		abort();
 	for (uint32_t s = 0; s < ps->n_stacks; s++) {
 		const pass_stack_t *st = &ps->stacks[s];
-		uint64_t bytes = leaks ? st->end_bytes : st->peak_bytes;
-		uint64_t blocks = leaks ? st->end_count : st->peak_count;
+		uint64_t bytes = !leaks ? st->peak_bytes : never ? st->live_bytes : st->end_bytes;
+		uint64_t blocks = !leaks ? st->peak_count : never ? st->live_count : st->end_count;
 		if (bytes || blocks)
 			disp[s] = stacks_display(&d, locate_focus_node(p->locate, s));
 	}
@@ -145,8 +148,8 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 	memset(slot, 0xff, (d.n + 1) * sizeof *slot);
 	for (uint32_t s = 0; s < ps->n_stacks; s++) {
 		const pass_stack_t *st = &ps->stacks[s];
-		uint64_t bytes = leaks ? st->end_bytes : st->peak_bytes;
-		uint64_t blocks = leaks ? st->end_count : st->peak_count;
+		uint64_t bytes = !leaks ? st->peak_bytes : never ? st->live_bytes : st->end_bytes;
+		uint64_t blocks = !leaks ? st->peak_count : never ? st->live_count : st->end_count;
 		if (!bytes && !blocks)
 			continue;
 		total += bytes;
@@ -171,7 +174,8 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 	if (json) {
 		fputc('{', out);
 		profile_json_header(out, p);
-		fprintf(out, ",\"total_bytes\":%" PRIu64 ",\"stacks\":[", total);
+		fprintf(out, ",\"total_bytes\":%" PRIu64 "%s,\"stacks\":[", total,
+			leaks ? (never ? ",\"never_freed\":true" : ",\"never_freed\":false") : "");
 		for (size_t i = 0; i < shown; i++) {
 			fprintf(out, "%s\n {\"stack\":%" PRIu32 ",\"bytes\":%" PRIu64 ",\"blocks\":%" PRIu64
 				     ",\"frames\":[",
@@ -184,7 +188,9 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 	} else {
 		char b1[UNITS_BUF], b2[UNITS_BUF];
 		profile_text_header(out, p, leaks ? "leaks" : "peak");
-		if (leaks)
+		if (never)
+			fprintf(out, "%s never freed in %zu stack%s\n\n", units_bytes(b1, total), n, units_s(n));
+		else if (leaks)
 			fprintf(out, "%s live at %s in %zu stack%s\n\n", units_bytes(b1, total),
 				ps->has_end ? "end of program" : "exit", n, units_s(n));
 		else

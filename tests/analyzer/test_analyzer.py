@@ -283,6 +283,13 @@ def test_basic():
     eq([(x["stack"], x["bytes"]) for x in lk["stacks"]], [(6, 2000), (7, 300), (10, 64), (3, 50), (9, 40), (8, 10)],
        "leaks stacks (live at END)")
     check("7050" not in ok("peak", db) and "#1" in ok("peak", db), "peak text")
+    # leaks --never-freed: what no free released (after the END marker too), as stats'
+    # leaked_bytes counts it, instead of what was live at END
+    nf = json.loads(ok("leaks", "--never-freed", "--format=json", db))
+    st = json.loads(ok("stats", "--format=json", db))
+    eq((lk["never_freed"], nf["never_freed"], lk["total_bytes"], nf["total_bytes"]),
+       (False, True, st["end_bytes"], st["leaked_bytes"]), "leaks and leaks --never-freed totals")
+    check(" never freed in " in ok("leaks", "--never-freed", db), "leaks --never-freed text")
 
     eq(hashlib.sha256(open(db, "rb").read()).hexdigest(), digest, "the profile is never modified")
     return db
@@ -1468,7 +1475,8 @@ def test_usage(basic):
                        (("report", "--limit=x", basic), "bad limit"),
                        (("report", "--bogus", basic), "unknown option"),
                        (("report", basic, "-o"), "-o without value"),
-                       (("report", "-o", "", basic), "-o with an empty name")):
+                       (("report", "-o", "", basic), "-o with an empty name"),
+                       (("peak", "--never-freed", basic), "--never-freed on peak")):
         rc, out, err = run(*args)
         eq(rc, 2, "usage error (%s): %r" % (what, err))
         if not args:  # the whole usage, on stderr
