@@ -5,6 +5,7 @@
 #include "real.h"
 #include "writer.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <stdatomic.h>
@@ -202,23 +203,28 @@ MP_EXPORT int pipe(int fd[2])
  * libunwind hold their numbers: recording stops there (said on stderr and in the file),
  * memprof writes everything and closes them all first, so that nothing of memprof's ever
  * lands in the program's file. */
-static void fds_make_room(int fd)
+static bool fds_make_room(int fd)
 {
 	if (fd == fds_err && getpid() == fds_err_pid) {
 		int nfd = fcntl(fd, F_DUPFD_CLOEXEC, fds_base);
 		fds_err = nfd >= 0 && nfd != fd ? nfd : -1;
 		if (!fds_ours(fd))
-			return;
+			return true;
 	}
 	/* a vfork child shares fds_mask with its parent, not its descriptors: its dup2
 	 * changes its own table only */
 	if (!fds_ours(fd) || getpid() != fds_pid)
-		return;
+		return true;
 	/* (in a process whose file memprof does not write, such as a fork child it does not
 	 * follow, the descriptors are copies it does not use: closed, nothing said) */
 	if (writer_records_here()) {
 		mp_fail("the program put a file of its own at descriptor %d, one of memprof's (dup2)", fd);
 		writer_final_flush();
+		/* a writer that did not finish (it waits on a lock this thread holds?) still
+		 * uses them: the call fails as a dup2 racing an open does, rather than let
+		 * its writes land in the program's file */
+		if (writer_alive())
+			return false;
 	}
 	mp_guard++;
 	for (int i = 0; i < FDS_SLOTS; i++)
@@ -227,14 +233,17 @@ static void fds_make_room(int fd)
 			atomic_fetch_and(&fds_mask, ~(1ull << i));
 		}
 	mp_guard--;
+	return true;
 }
 
 MP_EXPORT int dup2(int oldfd, int newfd)
 {
 	if (!real.dup2)
 		real_init();
-	if (!mp_guard && newfd >= 0 && newfd != oldfd && fcntl(oldfd, F_GETFD) >= 0)
-		fds_make_room(newfd);
+	if (!mp_guard && newfd >= 0 && newfd != oldfd && fcntl(oldfd, F_GETFD) >= 0 && !fds_make_room(newfd)) {
+		errno = EBUSY;
+		return -1;
+	}
 	return real.dup2 ? real.dup2(oldfd, newfd) : (int)syscall(SYS_dup2, oldfd, newfd);
 }
 
@@ -242,7 +251,9 @@ MP_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	if (!real.dup3)
 		real_init();
-	if (!mp_guard && newfd >= 0 && newfd != oldfd && fcntl(oldfd, F_GETFD) >= 0)
-		fds_make_room(newfd);
+	if (!mp_guard && newfd >= 0 && newfd != oldfd && fcntl(oldfd, F_GETFD) >= 0 && !fds_make_room(newfd)) {
+		errno = EBUSY;
+		return -1;
+	}
 	return real.dup3 ? real.dup3(oldfd, newfd, flags) : (int)syscall(SYS_dup3, oldfd, newfd, flags);
 }
