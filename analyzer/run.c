@@ -10,6 +10,7 @@
 
 #include <memprof/settings.h>
 
+#include <elf.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <getopt.h>
@@ -67,6 +68,49 @@ static int run_find_lib(char *out, size_t cap)
 	fprintf(stderr, "memprof: run: cannot find libmemprof.so (looked beside %s, in its install tree and in %s)\n",
 		n > 0 ? self : "this program", MEMPROF_LIBDIR);
 	return -1;
+}
+
+/* Whether the ELF file at path (a name without a slash: looked up in PATH, as execvp
+ * does) has no program interpreter: statically linked, the loader never runs in it and
+ * LD_PRELOAD means nothing. A script or anything unreadable: false. */
+static bool run_elf_static(const char *file)
+{
+	FILE *f = fopen(file, "rb");
+	if (!f)
+		return false;
+	Elf64_Ehdr eh;
+	bool elf = fread(&eh, sizeof eh, 1, f) == 1 && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+		   eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr) &&
+		   (eh.e_type == ET_EXEC || eh.e_type == ET_DYN);
+	bool interp = false;
+	for (unsigned i = 0; elf && i < eh.e_phnum && !interp; i++) {
+		Elf64_Phdr ph;
+		if (fseek(f, (long)(eh.e_phoff + (Elf64_Off)i * sizeof ph), SEEK_SET) || fread(&ph, sizeof ph, 1, f) != 1)
+			elf = false;
+		else
+			interp = ph.p_type == PT_INTERP;
+	}
+	fclose(f);
+	/* (a static-pie is ET_DYN without an interpreter; a shared library has none either,
+	 * but is not run) */
+	return elf && !interp;
+}
+
+static bool run_is_static(const char *prog)
+{
+	if (strchr(prog, '/'))
+		return run_elf_static(prog);
+	const char *path = getenv("PATH");
+	char file[PATH_MAX];
+	for (const char *p = path && *path ? path : "/usr/local/bin:/usr/bin:/bin"; p;) {
+		const char *colon = strchr(p, ':');
+		size_t n = colon ? (size_t)(colon - p) : strlen(p);
+		if ((size_t)snprintf(file, sizeof file, "%.*s%s%s", (int)n, p, n ? "/" : "", prog) < sizeof file &&
+		    access(file, X_OK) == 0)
+			return run_elf_static(file);
+		p = colon ? colon + 1 : NULL;
+	}
+	return false;
 }
 
 static int run_setenv(const char *name, const char *value)
@@ -156,6 +200,10 @@ int run_main(int argc, char **argv)
 
 	if (run_setenv("MEMPROF_RUN_ANNOUNCE", "1"))
 		return RUN_BAD;
+	if (run_is_static(args[0]))
+		fprintf(stderr, "memprof: run: %s is statically linked: no library can be preloaded into it, so it runs "
+				"unprofiled and writes no profile\n",
+			args[0]);
 	fflush(NULL);
 	execvp(args[0], args);
 	int err = errno;

@@ -72,6 +72,17 @@ def test_exec_names_both_files():
               "one file from a shell that execs the program")
 
 
+def test_static_program_said():
+    """A statically linked program runs as it would (its output and exit status), and
+    run says in one line that it could not be profiled instead of saying nothing."""
+    p = memprof_run(prog("static"))
+    expect_eq((p.returncode, p.stdout), (3, b"static\n"), "exit status and stdout")
+    err = p.stderr.decode()
+    if err.count("\n") != 1 or "is statically linked" not in err or "writes no profile" not in err:
+        raise AssertionError("stderr: %r" % err)
+    expect_eq([f for f in os.listdir(".") if f.endswith(".db")], [], "no profile")
+
+
 def test_killed_by_signal():
     """A program that aborts: memprof dies of SIGABRT too (and leaves no core file)."""
     p = memprof_run(EXITS, "abort")
