@@ -34,11 +34,12 @@ static void report_csv(FILE *f, const profile_t *p, const rows_row_t *rows, size
 	}
 }
 
-static void report_json(FILE *f, const profile_t *p, const rows_row_t *rows, size_t n)
+static void report_json(FILE *f, const profile_t *p, const rows_row_t *rows, size_t n, size_t total)
 {
 	fputc('{', f);
 	profile_json_header(f, p);
-	fputs(",\"rows\":[", f);
+	/* rows_total: all the rows, of which --limit kept the first */
+	fprintf(f, ",\"rows_total\":%zu,\"rows\":[", total);
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			fputc(',', f);
@@ -92,7 +93,7 @@ int report_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 	if (strcmp(fmt, "csv") == 0)
 		report_csv(out, p, rows, n);
 	else if (strcmp(fmt, "json") == 0)
-		report_json(out, p, rows, n);
+		report_json(out, p, rows, n, total);
 	else
 		report_text(out, p, o, rows, n, total);
 	free(rows);

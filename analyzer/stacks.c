@@ -174,8 +174,8 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 	if (json) {
 		fputc('{', out);
 		profile_json_header(out, p);
-		fprintf(out, ",\"total_bytes\":%" PRIu64 "%s,\"stacks\":[", total,
-			leaks ? (never ? ",\"never_freed\":true" : ",\"never_freed\":false") : "");
+		fprintf(out, ",\"total_bytes\":%" PRIu64 "%s,\"stacks_total\":%zu,\"stacks\":[", total,
+			leaks ? (never ? ",\"never_freed\":true" : ",\"never_freed\":false") : "", n);
 		for (size_t i = 0; i < shown; i++) {
 			fprintf(out, "%s\n {\"stack\":%" PRIu32 ",\"bytes\":%" PRIu64 ",\"blocks\":%" PRIu64
 				     ",\"frames\":[",

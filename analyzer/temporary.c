@@ -27,13 +27,13 @@ static void temporary_csv(FILE *f, const profile_t *p, const rows_row_t *rows, s
 	}
 }
 
-static void temporary_json(FILE *f, const profile_t *p, const rows_row_t *rows, size_t n)
+static void temporary_json(FILE *f, const profile_t *p, const rows_row_t *rows, size_t n, size_t total)
 {
 	fputc('{', f);
 	profile_json_header(f, p);
 	fprintf(f, ",\"allocations\":%" PRIu64 ",\"temporary_allocations\":%" PRIu64
-		   ",\"temporary_bytes\":%" PRIu64 ",\"rows\":[",
-		p->pass.allocations, p->pass.temporary, p->pass.temporary_bytes);
+		   ",\"temporary_bytes\":%" PRIu64 ",\"rows_total\":%zu,\"rows\":[",
+		p->pass.allocations, p->pass.temporary, p->pass.temporary_bytes, total);
 	for (size_t i = 0; i < n; i++) {
 		fputs(i ? ",\n {" : "\n {", f);
 		rows_json_location(f, locate_get(p->locate, rows[i].loc));
@@ -91,7 +91,7 @@ int temporary_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 	if (strcmp(fmt, "csv") == 0)
 		temporary_csv(out, p, rows, n);
 	else if (strcmp(fmt, "json") == 0)
-		temporary_json(out, p, rows, n);
+		temporary_json(out, p, rows, n, total);
 	else
 		temporary_text(out, p, rows, n, total);
 	free(rows);

@@ -290,6 +290,12 @@ def test_basic():
     eq((lk["never_freed"], nf["never_freed"], lk["total_bytes"], nf["total_bytes"]),
        (False, True, st["end_bytes"], st["leaked_bytes"]), "leaks and leaks --never-freed totals")
     check(" never freed in " in ok("leaks", "--never-freed", db), "leaks --never-freed text")
+    # JSON with --limit says how many there were in all
+    for cmd, key in (("report", "rows"), ("temporary", "rows"), ("peak", "stacks"), ("leaks", "stacks")):
+        whole = json.loads(ok(cmd, "--format=json", db))
+        cut = json.loads(ok(cmd, "--format=json", "--limit=1", db))
+        eq((cut[key + "_total"], len(cut[key]), whole[key + "_total"]), (len(whole[key]), min(1, len(whole[key])),
+                                                                        len(whole[key])), cmd + " JSON totals")
 
     eq(hashlib.sha256(open(db, "rb").read()).hexdigest(), digest, "the profile is never modified")
     return db
