@@ -156,6 +156,9 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'o':
+			/* "-o=out.txt" is -o with the value "=out.txt": surely not the name meant */
+			if (optarg[0] == '=' && sub_argv[optind - 1][0] == '-' && sub_argv[optind - 1][1] == 'o')
+				return main_usage_error("-o%s: write -o FILE or --output=FILE", optarg);
 			o.output = optarg;
 			break;
 		case O_SORT: {

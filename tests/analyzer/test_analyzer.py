@@ -1482,7 +1482,8 @@ def test_usage(basic):
                        (("report", "--bogus", basic), "unknown option"),
                        (("report", basic, "-o"), "-o without value"),
                        (("report", "-o", "", basic), "-o with an empty name"),
-                       (("peak", "--never-freed", basic), "--never-freed on peak")):
+                       (("peak", "--never-freed", basic), "--never-freed on peak"),
+                       (("report", "-o=out.txt", basic), "-o=FILE")):
         rc, out, err = run(*args)
         eq(rc, 2, "usage error (%s): %r" % (what, err))
         if not args:  # the whole usage, on stderr
