@@ -45,6 +45,24 @@ static char *db_strdup(const unsigned char *s)
 	return strdup(s ? (const char *)s : "");
 }
 
+/* Room for one more row in a loader's array: *items (of *n rows, *cap allocated, `size`
+ * bytes each) grown to twice its size, `first` rows at first. 0, or -1 with the query
+ * finalized and db->err set. */
+static int db_room(db_t *db, sqlite3_stmt *st, void *items, size_t n, size_t *cap, size_t first, size_t size)
+{
+	if (n < *cap)
+		return 0;
+	size_t ncap = *cap ? 2 * *cap : first;
+	void *grown = realloc(*(void **)items, ncap * size);
+	if (!grown) {
+		sqlite3_finalize(st);
+		return db_fail(db, "out of memory");
+	}
+	*(void **)items = grown;
+	*cap = ncap;
+	return 0;
+}
+
 /* A prepare/step failure: names the table the query needed when it is missing. */
 static int db_sql_fail(db_t *db, const char *what)
 {
@@ -184,10 +202,8 @@ static int db_load_meta(db_t *db)
 	size_t cap = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (db->n_meta == cap) {
-			cap = cap ? 2 * cap : 32;
-			db->meta = realloc(db->meta, cap * sizeof *db->meta);
-		}
+		if (db_room(db, st, &db->meta, db->n_meta, &cap, 32, sizeof *db->meta))
+			return -1;
 		db->meta[db->n_meta].key = db_strdup(sqlite3_column_text(st, 0));
 		db->meta[db->n_meta].value = db_strdup(sqlite3_column_text(st, 1));
 		db->n_meta++;
@@ -287,10 +303,8 @@ static int db_load_pycode(db_t *db)
 	size_t cap = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (db->n_pycode == cap) {
-			cap = cap ? 2 * cap : 256;
-			db->pycode = realloc(db->pycode, cap * sizeof *db->pycode);
-		}
+		if (db_room(db, st, &db->pycode, db->n_pycode, &cap, 256, sizeof *db->pycode))
+			return -1;
 		db_pycode_t *c = &db->pycode[db->n_pycode++];
 		c->id = sqlite3_column_int64(st, 0);
 		c->filename = paths_normalize(db_strdup(sqlite3_column_text(st, 1)));
@@ -315,10 +329,8 @@ static int db_load_sources(db_t *db)
 	size_t cap = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (db->n_sources == cap) {
-			cap = cap ? 2 * cap : 64;
-			db->sources = realloc(db->sources, cap * sizeof *db->sources);
-		}
+		if (db_room(db, st, &db->sources, db->n_sources, &cap, 64, sizeof *db->sources))
+			return -1;
 		db_source_t *s = &db->sources[db->n_sources++];
 		s->filename = paths_normalize(db_strdup(sqlite3_column_text(st, 0)));
 		s->size = sqlite3_column_int64(st, 1);
@@ -335,10 +347,8 @@ static int db_load_modules(db_t *db)
 	size_t cap = 0;
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (db->n_modules == cap) {
-			cap = cap ? 2 * cap : 64;
-			db->modules = realloc(db->modules, cap * sizeof *db->modules);
-		}
+		if (db_room(db, st, &db->modules, db->n_modules, &cap, 64, sizeof *db->modules))
+			return -1;
 		db_module_t *m = &db->modules[db->n_modules++];
 		m->path = db_strdup(sqlite3_column_text(st, 0));
 		m->build_id = db_strdup(sqlite3_column_text(st, 1));
@@ -365,15 +375,8 @@ static int db_load_samples(db_t *db)
 			sqlite3_finalize(st);
 			return db_fail(db, "damaged file: a sample's time or RSS is negative or not a whole number");
 		}
-		if (db->n_samples == cap) {
-			cap = cap ? 2 * cap : 1024;
-			db_sample_t *n = realloc(db->samples, cap * sizeof *db->samples);
-			if (!n) {
-				sqlite3_finalize(st);
-				return db_fail(db, "out of memory");
-			}
-			db->samples = n;
-		}
+		if (db_room(db, st, &db->samples, db->n_samples, &cap, 1024, sizeof *db->samples))
+			return -1;
 		db_sample_t *s = &db->samples[db->n_samples++];
 		s->ts = (uint64_t)ts;
 		s->rss = (uint64_t)rss;

@@ -12,35 +12,7 @@
 #include "output.h"
 #include "units.h"
 
-int profile_open(profile_t *p, const char *path, const char *focus)
-{
-	memset(p, 0, sizeof *p);
-	if (db_open(&p->db, path) || pass_run(&p->pass, &p->db))
-		return -1;
-	p->locate = locate_new(&p->db, focus);
-	if (!p->locate)
-		return db_fail(&p->db, "out of memory");
-	if (focus && !locate_focus_matched(p->locate))
-		fprintf(stderr, "memprof: note: no Python frame of the profile is in %s (--focus): the figures are "
-				"as without it\n", focus);
-	p->duration_s = db_seconds(&p->db, pass_last_ticks(&p->pass, &p->db));
-	p->peak_time_s = p->pass.peak_heap ? db_seconds(&p->db, p->pass.peak_ts) : 0;
-	return 0;
-}
-
-void profile_close(profile_t *p)
-{
-	locate_free(p->locate);
-	pass_free(&p->pass);
-	db_close(&p->db);
-}
-
-bool profile_heap_known(const profile_t *p, uint64_t ts)
-{
-	return !p->db.stopped_reason || ts <= p->db.stopped_ticks;
-}
-
-bool profile_still_running(const db_t *db)
+static bool profile_still_running(const db_t *db)
 {
 	/* its pid is a process of this machine that started no later than the profile did
 	 * (the process's start in clock ticks after boot, field 22 of its stat line) */
@@ -66,6 +38,35 @@ bool profile_still_running(const db_t *db)
 	return boot + (double)start / (double)hz < db->start_time_unix + 2.0;
 }
 
+int profile_open(profile_t *p, const char *path, const char *focus)
+{
+	memset(p, 0, sizeof *p);
+	if (db_open(&p->db, path) || pass_run(&p->pass, &p->db))
+		return -1;
+	p->locate = locate_new(&p->db, focus);
+	if (!p->locate)
+		return db_fail(&p->db, "out of memory");
+	if (focus && !locate_focus_matched(p->locate))
+		fprintf(stderr, "memprof: note: no Python frame of the profile is in %s (--focus): the figures are "
+				"as without it\n", focus);
+	p->duration_s = db_seconds(&p->db, pass_last_ticks(&p->pass, &p->db));
+	p->peak_time_s = p->pass.peak_heap ? db_seconds(&p->db, p->pass.peak_ts) : 0;
+	p->still_running = strcmp(p->db.status, "running") == 0 && profile_still_running(&p->db);
+	return 0;
+}
+
+void profile_close(profile_t *p)
+{
+	locate_free(p->locate);
+	pass_free(&p->pass);
+	db_close(&p->db);
+}
+
+bool profile_heap_known(const profile_t *p, uint64_t ts)
+{
+	return !p->db.stopped_reason || ts <= p->db.stopped_ticks;
+}
+
 void profile_text_header(FILE *f, const profile_t *p, const char *what)
 {
 	char b1[UNITS_BUF], b2[UNITS_BUF];
@@ -74,7 +75,7 @@ void profile_text_header(FILE *f, const profile_t *p, const char *what)
 		p->db.pid, p->duration_s, units_bytes(b1, p->pass.peak_heap), p->peak_time_s,
 		units_count(b2, p->pass.allocations), units_s(p->pass.allocations));
 	if (strcmp(p->db.status, "running") == 0)
-		fprintf(f, profile_still_running(&p->db) ? "note: the program is still running: data ends at %.3f s\n"
+		fprintf(f, p->still_running ? "note: the program is still running: data ends at %.3f s\n"
 							  : "note: the profile was not closed cleanly (process killed?): "
 							    "data ends at %.3f s\n",
 			p->duration_s);

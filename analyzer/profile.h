@@ -16,6 +16,9 @@ typedef struct profile {
 	locate_t *locate;
 	double duration_s;
 	double peak_time_s;
+	/* status "running" and its program still running now (on this machine: its pid is a
+	 * process that started no later than the profile did); false for one killed */
+	bool still_running;
 } profile_t;
 
 /* Opens, validates and runs the pass. Returns 0, or -1 with the reason in p->db.err. */
@@ -26,9 +29,6 @@ void profile_close(profile_t *p);
 /* Whether the heap is known at clock tick ts: recording had not stopped by then (a
  * profile whose recording stopped early knows nothing of what came after). */
 bool profile_heap_known(const profile_t *p, uint64_t ts);
-/* Whether the program that writes db is running now (on this machine: its pid is a
- * process that started no later than the profile did). */
-bool profile_still_running(const db_t *db);
 void profile_text_header(FILE *f, const profile_t *p, const char *what);
 /* `"command":...,"pid":...,...` members (no braces), for the top of a JSON object. */
 void profile_json_header(FILE *f, const profile_t *p);

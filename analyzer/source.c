@@ -142,10 +142,10 @@ static const char *source_stdlib(source_t *s)
 {
 	for (size_t i = 0; !s->stdlib_asked && i < s->n_stamps; i++) {
 		const char *f = s->stamps[i].path, *at = strstr(f, "/python3.");
-		const char *d = at ? at + strlen("/python3.") : NULL;
+		const char *minor = at ? at + sizeof "/python3." - 1 : NULL, *d = minor;
 		while (d && isdigit((unsigned char)*d))
 			d++;
-		if (f[0] != '/' || !d || d == at + strlen("/python3.") || *d != '/')
+		if (f[0] != '/' || !d || d == minor || *d != '/')
 			continue;
 		size_t n = (size_t)(d - f);
 		char *os = malloc(n + sizeof "/os.py");
@@ -172,7 +172,11 @@ static const char *source_stdlib(source_t *s)
 static char *source_frozen(source_t *s, const char *name, size_t *len, struct stat *st)
 {
 	size_t k = strlen("<frozen "), n = strlen(name);
-	const char *lib = strncmp(name, "<frozen ", k) == 0 && n > k + 1 && name[n - 1] == '>' ? source_stdlib(s) : NULL;
+	/* (a module name has no slash) */
+	const char *lib = strncmp(name, "<frozen ", k) == 0 && n > k + 1 && name[n - 1] == '>' &&
+				  !memchr(name + k, '/', n - k)
+			      ? source_stdlib(s)
+			      : NULL;
 	if (!lib)
 		return NULL;
 	size_t m = n - k - 1, cap = strlen(lib) + m + sizeof "//__init__.py";
@@ -181,20 +185,25 @@ static char *source_frozen(source_t *s, const char *name, size_t *len, struct st
 		return NULL;
 	int at = snprintf(p, cap, "%s/%.*s", lib, (int)m, name + k);
 	for (char *c = p + strlen(lib) + 1; *c; c++)
-		if (*c == '.')
-			*c = '/';
-		else if (*c == '/')
-			at = -1; /* a module name has no slash */
-	if (at > 0) {
-		snprintf(p + at, cap - (size_t)at, ".py");
+		*c = *c == '.' ? '/' : *c;
+	snprintf(p + at, cap - (size_t)at, ".py");
+	text = source_read(p, len, st);
+	if (!text) {
+		snprintf(p + at, cap - (size_t)at, "/__init__.py");
 		text = source_read(p, len, st);
-		if (!text) {
-			snprintf(p + at, cap - (size_t)at, "/__init__.py");
-			text = source_read(p, len, st);
-		}
 	}
 	free(p);
 	return text;
+}
+
+/* The end of the line at p (LF, CR LF or a lone CR, as Python counts lines; `end` if
+ * none), and in *next where the next line starts. */
+static const char *source_line_end(const char *p, const char *end, const char **next)
+{
+	while (p < end && *p != '\n' && *p != '\r')
+		p++;
+	*next = p + (p + 1 < end && p[0] == '\r' && p[1] == '\n' ? 2 : 1);
+	return p;
 }
 
 /* The encoding a coding declaration names (PEP 263: `# -*- coding: latin-1 -*-` on the
@@ -204,9 +213,7 @@ static bool source_coding(const char *text, size_t len, char *name, size_t cap)
 {
 	const char *p = text, *end = text + len;
 	for (int line = 0; line < 2 && p < end; line++) {
-		const char *eol = p;
-		while (eol < end && *eol != '\n' && *eol != '\r')
-			eol++;
+		const char *next, *eol = source_line_end(p, end, &next);
 		const char *q = p;
 		while (q < eol && (*q == ' ' || *q == '\t' || *q == '\f'))
 			q++;
@@ -231,7 +238,7 @@ static bool source_coding(const char *text, size_t len, char *name, size_t cap)
 		} else if (q < eol) {
 			return false; /* code on the first line: the second is not looked at */
 		}
-		p = eol < end && *eol == '\r' && eol + 1 < end && eol[1] == '\n' ? eol + 2 : eol + 1;
+		p = next;
 	}
 	return false;
 }
@@ -325,13 +332,10 @@ static void source_load(source_t *s, source_file_t *sf)
 	    !s->changed++)
 		s->first_changed = strdup(sf->path);
 	text = source_decode(text, &len);
-	/* lines end at LF, CR LF or CR, as Python counts them */
 	int cap = 0;
 	for (char *p = text; p < text + len;) {
-		char *eol = p;
-		while (eol < text + len && *eol != '\n' && *eol != '\r')
-			eol++;
-		char *next = eol + (eol + 1 < text + len && eol[0] == '\r' && eol[1] == '\n' ? 2 : 1);
+		const char *next;
+		char *eol = (char *)source_line_end(p, text + len, &next);
 		*eol = '\0';
 		for (char *q = eol; q > p && isspace((unsigned char)q[-1]);)
 			*--q = '\0';
@@ -340,7 +344,7 @@ static void source_load(source_t *s, source_file_t *sf)
 			sf->lines = realloc(sf->lines, (size_t)cap * sizeof *sf->lines);
 		}
 		sf->lines[sf->n_lines++] = p;
-		p = next;
+		p = (char *)next;
 	}
 	sf->text = text;
 }

@@ -98,10 +98,10 @@ static void stats_text(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 	stats_rss_t rss = stats_peak_rss(p);
 	char b1[UNITS_BUF], b2[UNITS_BUF], b3[UNITS_BUF];
 	profile_text_header(f, p, "stats");
-	fprintf(f, "\n%-22s %s%s\n", "status:", p->db.status,
-		strcmp(p->db.status, "running") != 0 ? ""
-		: profile_still_running(&p->db)	      ? " (the program is still running)"
-							      : " (not closed cleanly: the process was killed?)");
+	const char *why = strcmp(p->db.status, "running") != 0 ? ""
+			  : p->still_running ? " (the program is still running)"
+					     : " (not closed cleanly: the process was killed?)";
+	fprintf(f, "\n%-22s %s%s\n", "status:", p->db.status, why);
 	fprintf(f, "%-22s %" PRIu64 "\n", "threads:", p->db.threads);
 	fprintf(f, "%-22s %s (%s)\n", "allocations:", units_count(b1, ps->allocations),
 		units_bytes(b2, ps->allocated_bytes));

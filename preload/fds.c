@@ -228,22 +228,30 @@ static bool fds_make_room(int fd)
 	}
 	mp_guard++;
 	for (int i = 0; i < FDS_SLOTS; i++)
-		if (atomic_load(&fds_mask) >> i & 1) {
+		if (fds_ours(fds_base + i)) {
 			fds_real_close(fds_base + i);
-			atomic_fetch_and(&fds_mask, ~(1ull << i));
+			fds_release(fds_base + i);
 		}
 	mp_guard--;
 	return true;
+}
+
+/* Before the program's dup2/dup3 of oldfd onto newfd: false (errno EBUSY) when newfd
+ * cannot be made free for it. */
+static bool fds_before_dup(int oldfd, int newfd)
+{
+	if (mp_guard || newfd < 0 || newfd == oldfd || fcntl(oldfd, F_GETFD) < 0 || fds_make_room(newfd))
+		return true;
+	errno = EBUSY;
+	return false;
 }
 
 MP_EXPORT int dup2(int oldfd, int newfd)
 {
 	if (!real.dup2)
 		real_init();
-	if (!mp_guard && newfd >= 0 && newfd != oldfd && fcntl(oldfd, F_GETFD) >= 0 && !fds_make_room(newfd)) {
-		errno = EBUSY;
+	if (!fds_before_dup(oldfd, newfd))
 		return -1;
-	}
 	return real.dup2 ? real.dup2(oldfd, newfd) : (int)syscall(SYS_dup2, oldfd, newfd);
 }
 
@@ -251,9 +259,7 @@ MP_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
 	if (!real.dup3)
 		real_init();
-	if (!mp_guard && newfd >= 0 && newfd != oldfd && fcntl(oldfd, F_GETFD) >= 0 && !fds_make_room(newfd)) {
-		errno = EBUSY;
+	if (!fds_before_dup(oldfd, newfd))
 		return -1;
-	}
 	return real.dup3 ? real.dup3(oldfd, newfd, flags) : (int)syscall(SYS_dup3, oldfd, newfd, flags);
 }

@@ -141,6 +141,7 @@ static void cxx_missing(void)
 
 typedef struct cxx_find {
 	const char *name;
+	void *self; /* libmemprof.so's load address: its own definitions are not the answer */
 	void *found;
 } cxx_find_t;
 
@@ -156,8 +157,8 @@ static int cxx_find_in(struct dl_phdr_info *info, size_t size, void *arg)
 	if (!h)
 		return 0;
 	void *f = dlsym(h, a->name);
-	Dl_info di, self;
-	if (f && dladdr(f, &di) && dladdr((void *)cxx_find_in, &self) && di.dli_fbase == self.dli_fbase)
+	Dl_info di;
+	if (f && dladdr(f, &di) && di.dli_fbase == a->self)
 		f = NULL;
 	if (real.dlclose)
 		real.dlclose(h);
@@ -170,8 +171,9 @@ static int cxx_find_in(struct dl_phdr_info *info, size_t size, void *arg)
 static void *cxx_find(const char *name, bool search)
 {
 	void *f = dlsym(RTLD_NEXT, name);
-	if (!f && search) {
-		cxx_find_t a = {name, NULL};
+	Dl_info self;
+	if (!f && search && dladdr((void *)cxx_find, &self)) {
+		cxx_find_t a = {name, self.dli_fbase, NULL};
 		dl_iterate_phdr(cxx_find_in, &a);
 		f = a.found;
 	}

@@ -30,7 +30,6 @@
 #include "writer.h"
 
 #include <dlfcn.h>
-#include <sys/auxv.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <memprof/schema.h>
@@ -39,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -235,8 +235,7 @@ static void init_write_meta(void)
 	exe[el > 0 ? el : 0] = 0;
 	writer_set_meta("exe", exe);
 	char cwd[4096];
-	if (getcwd(cwd, sizeof cwd))
-	{
+	if (getcwd(cwd, sizeof cwd)) {
 		writer_set_meta("cwd", cwd); /* relative source paths are relative to it */
 		writer_note_cwd(cwd);
 	}
@@ -399,10 +398,10 @@ void init_signals(void)
 /* The program asks what a signal's disposition is: where memprof's handler stands in
  * for the default action (init_signals put it there only over SIG_DFL), the answer is
  * SIG_DFL, as without memprof, so that a program that installs a handler of its own only
- * over the default, or chains to the one it found, behaves as it would. */
-/* And a program that sets SIG_DFL on such a signal (putting back the disposition it was
- * told of, or resetting its own handler) gets memprof's handler again, which ends the
- * program as the default action would, once everything is written. */
+ * over the default, or chains to the one it found, behaves as it would. And a program
+ * that sets SIG_DFL on such a signal (putting back the disposition it was told of, or
+ * resetting its own handler) gets memprof's handler again, which ends the program as the
+ * default action would, once everything is written. */
 static bool init_stands_in(int sig)
 {
 	return sig > 0 && sig < 64 && (atomic_load_explicit(&init_handled, memory_order_relaxed) >> sig & 1) &&
@@ -530,8 +529,10 @@ __attribute__((constructor)) static void init_main(void)
 	 * any other program's profile is kept: the new image gets a name of its own */
 	const char *prev_keep = getenv("MEMPROF_ROOT_KEEP");
 	bool replace = after_exec && config.follow != CONFIG_FOLLOW_ALL && !(prev_keep && *prev_keep == '1');
+	/* this image's profile is kept when it execs (not a wrapper's, taken over) */
+	bool keeps = init_is_python || !init_is_wrapper();
 	if (is_root)
-		setenv("MEMPROF_ROOT_KEEP", init_is_python || !init_is_wrapper() ? "1" : "0", 1);
+		setenv("MEMPROF_ROOT_KEEP", keeps ? "1" : "0", 1);
 	if (init_start_recording(replace) < 0)
 		goto out;
 	init_followed = true;
@@ -545,7 +546,7 @@ __attribute__((constructor)) static void init_main(void)
 		char cwd[4096];
 		size_t n = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
 		bool inside = n > 1 && init_path[0] == '/' && strncmp(init_path, cwd, n) == 0 && init_path[n] == '/';
-		writer_announce(inside ? init_path + n + 1 : init_path, init_is_python || !init_is_wrapper());
+		writer_announce(inside ? init_path + n + 1 : init_path, keeps);
 	}
 	char abs_path[4096];
 	if (is_root && init_absolute(init_path, abs_path, sizeof abs_path))

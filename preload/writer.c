@@ -806,9 +806,11 @@ void writer_announce(const char *path, bool at_exec)
 	writer_announce_at_exec = at_exec;
 }
 
-static void writer_said(void)
+/* Names the file, once everything is in it: at the end (`done`: the writer finished),
+ * or at an exec that leaves the file to this image (writer_announce's at_exec). */
+static void writer_said(bool done)
 {
-	if (writer_announce_path[0] && atomic_load(&writer_finished))
+	if (writer_announce_path[0] && done)
 		mp_log("profile written to %s (memprof report %s)", writer_announce_path, writer_announce_path);
 }
 
@@ -824,7 +826,7 @@ void writer_final_flush(void)
 	sem_post(&writer_sem);
 	if (!pthread_equal(pthread_self(), writer_thread))
 		writer_wait_finished(30000);
-	writer_said();
+	writer_said(atomic_load(&writer_finished));
 	if (unwind_check)
 		mp_log("unwinder check: %lu stacks, %lu answered by memprof's unwinder (%lu unwound, the rest "
 		       "from its cache), %lu differed",
@@ -860,8 +862,7 @@ void writer_exec_begin(void)
 		return;
 	atomic_store(&writer_status_complete, 1);
 	writer_sync(5000);
-	if (writer_announce_path[0] && writer_announce_at_exec)
-		mp_log("profile written to %s (memprof report %s)", writer_announce_path, writer_announce_path);
+	writer_said(writer_announce_at_exec);
 }
 
 void writer_exec_failed(void)
@@ -881,7 +882,7 @@ void writer_emergency_flush(unsigned timeout_ms)
 	sem_post(&writer_sem);
 	if (!pthread_equal(pthread_self(), writer_thread))
 		writer_wait_finished(timeout_ms);
-	writer_said();
+	writer_said(atomic_load(&writer_finished));
 	mp_guard--;
 }
 
