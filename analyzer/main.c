@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "merge.h"
 #include "memprof/schema.h"
 #include "output.h"
 #include "progress.h"
@@ -61,7 +62,7 @@ static const main_cmd_t main_cmds[] = {
 
 static void main_usage(FILE *f)
 {
-	fputs("usage: memprof COMMAND [OPTIONS] FILE\n\ncommands:\n", f);
+	fputs("usage: memprof COMMAND [OPTIONS] FILE\n       memprof report [OPTIONS] FILE FILE...  (several processes together)\n\ncommands:\n", f);
 	for (size_t i = 0; i < sizeof main_cmds / sizeof *main_cmds; i++) {
 		const main_cmd_t *c = &main_cmds[i];
 		if (c->target)
@@ -213,49 +214,62 @@ int main(int argc, char **argv)
 	}
 	if (optind >= sub_argc)
 		return main_usage_error("%s: missing FILE", cmd->name);
-	if (optind + 1 < sub_argc)
-		return main_usage_error("%s: one FILE only ('%s' is extra)", cmd->name, sub_argv[optind + 1]);
-	const char *path = sub_argv[optind];
+	/* report reads several processes' files together (merge.h) */
+	bool merged = cmd->run == report_run && optind + 1 < sub_argc;
+	if (optind + 1 < sub_argc && !merged)
+		return main_usage_error("%s: one FILE only ('%s' is extra; report takes several)", cmd->name,
+					sub_argv[optind + 1]);
+	char *const *paths = sub_argv + optind;
+	size_t n_paths = (size_t)(sub_argc - optind);
 
 	if (o.output && !*o.output)
 		return main_usage_error("%s: -o needs a file name", cmd->name);
-	/* the profile, or SQLite's files beside it (a copy of a running program's profile
+	/* a profile, or SQLite's files beside it (a copy of a running program's profile
 	 * keeps its tables in the -wal file) */
 	static const char *const sides[] = {"", "-wal", "-shm", "-journal"};
-	for (size_t i = 0; o.output && i < sizeof sides / sizeof *sides; i++) {
-		char side[4096];
-		if (snprintf(side, sizeof side, "%s%s", path, sides[i]) < (int)sizeof side &&
-		    output_same_file(o.output, side))
-			return main_usage_error("%s: -o %s would overwrite the profile it reads", cmd->name,
-						o.output);
-	}
+	for (size_t f = 0; o.output && f < n_paths; f++)
+		for (size_t i = 0; i < sizeof sides / sizeof *sides; i++) {
+			char side[4096];
+			if (snprintf(side, sizeof side, "%s%s", paths[f], sides[i]) < (int)sizeof side &&
+			    output_same_file(o.output, side))
+				return main_usage_error("%s: -o %s would overwrite the profile it reads", cmd->name,
+							o.output);
+		}
 
 	profile_t p;
+	merge_t m;
 	progress_start();
-	if (profile_open(&p, path, o.focus)) {
-		fprintf(stderr, "memprof: %s: %s\n", path, p.db.err);
+	if (merged) {
+		if (merge_open(&m, paths, n_paths, o.focus)) {
+			merge_close(&m);
+			return MAIN_BAD_INPUT;
+		}
+	} else if (profile_open(&p, paths[0], o.focus)) {
+		fprintf(stderr, "memprof: %s: %s\n", paths[0], p.db.err);
 		profile_close(&p);
 		return MAIN_BAD_INPUT;
 	}
 	output_t out;
+	int rc = 0;
 	if (output_open(&out, o.output)) {
 		fprintf(stderr, "memprof: %s: %s\n", o.output, strerror(errno));
-		profile_close(&p);
-		return MAIN_BAD_INPUT;
-	}
-	if (strcmp(o.format, "text") == 0 && output_text_filter(&out)) {
+		rc = MAIN_BAD_INPUT;
+	} else if (strcmp(o.format, "text") == 0 && output_text_filter(&out)) {
 		fprintf(stderr, "memprof: out of memory\n");
 		output_close(&out, false);
-		profile_close(&p);
-		return MAIN_BAD_INPUT;
-	}
-	int rc = cmd->run(&p, &o, out.f);
-	/* no half-written file, and a file that was there stays as it was: the command
-	 * said why it failed */
-	if (output_close(&out, !rc) && !rc) {
-		fprintf(stderr, "memprof: %s: write error\n", o.output ? o.output : "standard output");
 		rc = MAIN_BAD_INPUT;
+	} else {
+		rc = merged ? report_run_merged(&m, &o, out.f) : cmd->run(&p, &o, out.f);
+		/* no half-written file, and a file that was there stays as it was: the command
+		 * said why it failed */
+		if (output_close(&out, !rc) && !rc) {
+			fprintf(stderr, "memprof: %s: write error\n", o.output ? o.output : "standard output");
+			rc = MAIN_BAD_INPUT;
+		}
 	}
-	profile_close(&p);
+	if (merged)
+		merge_close(&m);
+	else
+		profile_close(&p);
 	return rc ? MAIN_BAD_INPUT : MAIN_OK;
 }

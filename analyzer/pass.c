@@ -43,10 +43,11 @@ typedef struct pass_last {
 
 static inline void pass_touch(pass_t *p, pass_stack_t *s)
 {
-	if (s->epoch != p->peak_epoch) {
+	uint32_t epoch = *p->epoch;
+	if (s->epoch != epoch) {
 		s->peak_bytes = s->live_bytes;
 		s->peak_count = s->live_count;
-		s->epoch = p->peak_epoch;
+		s->epoch = epoch;
 	}
 }
 
@@ -149,181 +150,259 @@ static int pass_same_threads(db_t *db, const stream_t *st, uint32_t *same, size_
 	return 0;
 }
 
-int pass_run(pass_t *p, db_t *db)
-{
-	memset(p, 0, sizeof *p);
-	int ret = -1;
-	addrmap_t live = {0}, big = {0};
-	stream_t *st = NULL;
+/* A pass under way: the stream, the live blocks and the events pulled ahead. */
+struct pass_state {
+	db_t *db;
+	addrmap_t live, big;
+	stream_t *st;
 	/* Events are pulled PASS_AHEAD ahead of the one processed so that the live map's
 	 * slot for each is prefetched: the map is far larger than the caches and the
 	 * addresses are random, so this hides most of the cache-miss latency. */
 	pass_item_t ahead[PASS_AHEAD];
-	size_t head = 0, n_ahead = 0;
-	bool eof = false;
-	pass_last_t *last = NULL;
-	uint32_t *same = NULL;
+	size_t head, n_ahead;
+	bool eof;
+	pass_last_t *last;
+	uint32_t *same;
+	size_t si; /* samples whose heap is set */
+};
 
+static void pass_state_free(pass_state_t *s)
+{
+	if (!s)
+		return;
+	progress_end();
+	free(s->last);
+	free(s->same);
+	stream_close(s->st);
+	addrmap_free(&s->live);
+	addrmap_free(&s->big);
+	free(s);
+}
+
+pass_state_t *pass_begin(pass_t *p, db_t *db, uint32_t *shared_epoch)
+{
+	memset(p, 0, sizeof *p);
+	pass_state_t *s = calloc(1, sizeof *s);
+	if (!s) {
+		db_fail(db, "out of memory");
+		return NULL;
+	}
+	s->db = db;
+	p->epoch = shared_epoch ? shared_epoch : &p->peak_epoch;
+	p->shared_peak = shared_epoch != NULL;
 	p->n_stacks = db->n_nodes ? db->n_nodes : 1;
 	p->stacks = hugemem_calloc(p->n_stacks, sizeof *p->stacks);
 	p->sample_heap = calloc(db->n_samples + 1, sizeof *p->sample_heap);
-	if (!p->stacks || !p->sample_heap || addrmap_init(&live, 1 << 16) || addrmap_init(&big, 16)) {
+	if (!p->stacks || !p->sample_heap || addrmap_init(&s->live, 1 << 16) || addrmap_init(&s->big, 16)) {
 		db_fail(db, "out of memory");
-		goto out;
+		goto fail;
 	}
-	if (!(st = stream_open(db)))
-		goto out;
-	size_t n_threads = stream_threads(st);
-	if (!(last = calloc(n_threads ? n_threads : 1, sizeof *last)) ||
-	    !(same = calloc(n_threads ? n_threads : 1, sizeof *same))) {
+	if (!(s->st = stream_open(db)))
+		goto fail;
+	size_t n_threads = stream_threads(s->st);
+	if (!(s->last = calloc(n_threads ? n_threads : 1, sizeof *s->last)) ||
+	    !(s->same = calloc(n_threads ? n_threads : 1, sizeof *s->same))) {
 		db_fail(db, "out of memory");
-		goto out;
+		goto fail;
 	}
-	if (pass_same_threads(db, st, same, n_threads))
-		goto out;
+	if (pass_same_threads(db, s->st, s->same, n_threads))
+		goto fail;
 	p->sample_bytes = db->sample_bytes;
+	return s;
+fail:
+	pass_state_free(s);
+	return NULL;
+}
 
-	const db_sample_t *samples = db->samples;
-	size_t n_samples = db->n_samples, si = 0;
-	mp_event_t ev;
-	uint32_t thread;
-	for (;;) {
-		while (n_ahead < PASS_AHEAD && !eof) {
-			pass_item_t *slot = &ahead[(head + n_ahead) % PASS_AHEAD];
-			int r = stream_next(st, &slot->ev, &slot->thread);
-			if (r < 0)
-				goto out;
-			if (r == 0) {
-				eof = true;
-				break;
-			}
-			addrmap_prefetch(&live, slot->ev.addr);
-			n_ahead++;
-		}
-		if (n_ahead == 0)
-			break;
-		ev = ahead[head].ev;
-		thread = ahead[head].thread;
-		head = (head + 1) % PASS_AHEAD;
-		n_ahead--;
-		if (p->events % PASS_PROGRESS_EVERY == 0) {
-			size_t done, total;
-			stream_progress(st, &done, &total);
-			progress_update(done, total);
-		}
-		if (p->events++ == 0)
-			p->first_ts = ev.ts;
-		if (ev.ts > p->last_ts)
-			p->last_ts = ev.ts;
-		while (si < n_samples && samples[si].ts < ev.ts)
-			p->sample_heap[si++] = p->heap;
-
-		addrmap_entry_t old;
-		switch (ev.kind) {
-		case MP_EV_ALLOC: {
-			uint32_t sid = ev.stack;
-			if (db->stack_remap)
-				sid = sid < db->n_stack_remap ? db->stack_remap[sid] : UINT32_MAX;
-			if (sid >= p->n_stacks) {
-				p->unknown_stacks++;
-				sid = 0;
-			}
-			uint32_t small = ev.size < UINT32_MAX ? (uint32_t)ev.size : UINT32_MAX;
-			int had = addrmap_put(&live, ev.addr, small, sid, &old);
-			if (had > 0) {
-				p->replaced_allocations++;
-				pass_release(p, &big, ev.addr, &old);
-			}
-			if (had < 0 || (small == UINT32_MAX &&
-					addrmap_put(&big, ev.addr, (uint32_t)ev.size,
-						    (uint32_t)(ev.size >> 32), NULL) < 0)) {
-				db_fail(db, "out of memory");
-				goto out;
-			}
-			last[same[thread]] = (pass_last_t){ev.addr, ev.size, sid, 1};
-			uint64_t wbytes, wcount;
-			pass_weight(p, ev.addr, ev.size, &wbytes, &wcount);
-			pass_stack_t *s = &p->stacks[sid];
-			pass_touch(p, s);
-			s->allocations += wcount;
-			s->allocated_bytes += wbytes;
-			s->live_bytes += wbytes;
-			s->live_count += wcount;
-			p->allocations += wcount;
-			p->allocated_bytes += wbytes;
-			p->by_allocator[ev.allocator] += wcount;
-			unsigned b = pass_bucket(ev.size);
-			p->hist_count[b] += wcount;
-			p->hist_bytes[b] += wbytes;
-			p->heap += wbytes;
-			p->live_blocks += wcount;
-			if (p->heap > p->peak_heap) {
-				p->peak_heap = p->heap;
-				p->peak_ts = ev.ts;
-				p->peak_epoch++;
-			}
+/* Fills the events pulled ahead: -1 on damaged input. */
+static inline int pass_fill(pass_state_t *s)
+{
+	while (s->n_ahead < PASS_AHEAD && !s->eof) {
+		pass_item_t *slot = &s->ahead[(s->head + s->n_ahead) % PASS_AHEAD];
+		int r = stream_next(s->st, &slot->ev, &slot->thread);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			s->eof = true;
 			break;
 		}
-		case MP_EV_FREE:
-			if (addrmap_take(&live, ev.addr, &old)) {
-				pass_released_t r = pass_release(p, &big, ev.addr, &old);
-				/* weighed as its allocation was: in a sampled profile the frees
-				 * are an estimate as the allocations are */
-				p->frees += r.wcount;
-				pass_last_t *l = &last[same[thread]];
-				if (l->valid && l->addr == ev.addr && l->stack == old.b && l->size == r.size) {
-					pass_stack_t *s = &p->stacks[old.b];
-					s->temp_count += r.wcount;
-					s->temp_bytes += r.wbytes;
-					p->temporary += r.wcount;
-					p->temporary_bytes += r.wbytes;
-					l->valid = 0;
-				}
-			} else {
-				p->unmatched_frees++;
-			}
-			break;
-		case MP_EV_END:
-			if (ev.addr == MP_END_RESTART) { /* Python started again: that was not the end */
-				p->has_end = false;
-				break;
-			}
-			p->end_markers++;
-			pass_snapshot_end(p, ev.ts);
-			break;
-		}
+		addrmap_prefetch(&s->live, slot->ev.addr);
+		s->n_ahead++;
 	}
-	while (si < n_samples)
-		p->sample_heap[si++] = p->heap;
+	return 0;
+}
 
+int pass_peek(pass_state_t *s, uint64_t *ts)
+{
+	if (pass_fill(s))
+		return -1;
+	if (!s->n_ahead)
+		return 0;
+	*ts = s->ahead[s->head].ev.ts;
+	return 1;
+}
+
+static inline __attribute__((always_inline)) int pass_step_inline(pass_t *p, pass_state_t *s)
+{
+	db_t *db = s->db;
+	if (pass_fill(s))
+		return -1;
+	if (s->n_ahead == 0)
+		return 0;
+	mp_event_t ev = s->ahead[s->head].ev;
+	uint32_t thread = s->ahead[s->head].thread;
+	s->head = (s->head + 1) % PASS_AHEAD;
+	s->n_ahead--;
+	if (p->events % PASS_PROGRESS_EVERY == 0 && !p->shared_peak) { /* (merge.c reports all passes') */
+		size_t done, total;
+		stream_progress(s->st, &done, &total);
+		progress_update(done, total);
+	}
+	if (p->events++ == 0)
+		p->first_ts = ev.ts;
+	if (ev.ts > p->last_ts)
+		p->last_ts = ev.ts;
+	const db_sample_t *samples = db->samples;
+	while (s->si < db->n_samples && samples[s->si].ts < ev.ts)
+		p->sample_heap[s->si++] = p->heap;
+
+	addrmap_entry_t old;
+	switch (ev.kind) {
+	case MP_EV_ALLOC: {
+		uint32_t sid = ev.stack;
+		if (db->stack_remap)
+			sid = sid < db->n_stack_remap ? db->stack_remap[sid] : UINT32_MAX;
+		if (sid >= p->n_stacks) {
+			p->unknown_stacks++;
+			sid = 0;
+		}
+		uint32_t small = ev.size < UINT32_MAX ? (uint32_t)ev.size : UINT32_MAX;
+		int had = addrmap_put(&s->live, ev.addr, small, sid, &old);
+		if (had > 0) {
+			p->replaced_allocations++;
+			pass_release(p, &s->big, ev.addr, &old);
+		}
+		if (had < 0 ||
+		    (small == UINT32_MAX &&
+		     addrmap_put(&s->big, ev.addr, (uint32_t)ev.size, (uint32_t)(ev.size >> 32), NULL) < 0))
+			return db_fail(db, "out of memory");
+		s->last[s->same[thread]] = (pass_last_t){ev.addr, ev.size, sid, 1};
+		uint64_t wbytes, wcount;
+		pass_weight(p, ev.addr, ev.size, &wbytes, &wcount);
+		pass_stack_t *st = &p->stacks[sid];
+		pass_touch(p, st);
+		st->allocations += wcount;
+		st->allocated_bytes += wbytes;
+		st->live_bytes += wbytes;
+		st->live_count += wcount;
+		p->allocations += wcount;
+		p->allocated_bytes += wbytes;
+		p->by_allocator[ev.allocator] += wcount;
+		unsigned b = pass_bucket(ev.size);
+		p->hist_count[b] += wcount;
+		p->hist_bytes[b] += wbytes;
+		p->heap += wbytes;
+		p->live_blocks += wcount;
+		if (p->heap > p->peak_heap) {
+			p->peak_heap = p->heap;
+			p->peak_ts = ev.ts;
+			if (!p->shared_peak)
+				p->peak_epoch++;
+		}
+		break;
+	}
+	case MP_EV_FREE:
+		if (addrmap_take(&s->live, ev.addr, &old)) {
+			pass_released_t r = pass_release(p, &s->big, ev.addr, &old);
+			/* weighed as its allocation was: in a sampled profile the frees are an
+			 * estimate as the allocations are */
+			p->frees += r.wcount;
+			pass_last_t *l = &s->last[s->same[thread]];
+			if (l->valid && l->addr == ev.addr && l->stack == old.b && l->size == r.size) {
+				pass_stack_t *st = &p->stacks[old.b];
+				st->temp_count += r.wcount;
+				st->temp_bytes += r.wbytes;
+				p->temporary += r.wcount;
+				p->temporary_bytes += r.wbytes;
+				l->valid = 0;
+			}
+		} else {
+			p->unmatched_frees++;
+		}
+		break;
+	case MP_EV_END:
+		if (ev.addr == MP_END_RESTART) { /* Python started again: that was not the end */
+			p->has_end = false;
+			break;
+		}
+		p->end_markers++;
+		pass_snapshot_end(p, ev.ts);
+		break;
+	}
+	return 1;
+}
+
+void pass_progress(const pass_state_t *s, size_t *done, size_t *total)
+{
+	stream_progress(s->st, done, total);
+}
+
+int pass_step(pass_t *p, pass_state_t *s)
+{
+	return pass_step_inline(p, s);
+}
+
+int pass_finish(pass_t *p, pass_state_t *s, bool gone_at_peak)
+{
+	db_t *db = s->db;
+	while (s->si < db->n_samples)
+		p->sample_heap[s->si++] = p->heap;
+	uint32_t epoch = *p->epoch;
 	for (uint32_t i = 0; i < p->n_stacks; i++) {
-		pass_stack_t *s = &p->stacks[i];
-		if (s->epoch != p->peak_epoch) {
-			s->peak_bytes = s->live_bytes;
-			s->peak_count = s->live_count;
+		pass_stack_t *st = &p->stacks[i];
+		if (gone_at_peak) {
+			st->peak_bytes = 0;
+			st->peak_count = 0;
+		} else if (st->epoch != epoch) {
+			st->peak_bytes = st->live_bytes;
+			st->peak_count = st->live_count;
 		}
 		if (!p->has_end) {
-			s->end_bytes = s->live_bytes;
-			s->end_count = s->live_count;
+			st->end_bytes = st->live_bytes;
+			st->end_count = st->live_count;
 		}
 	}
+	p->epoch = NULL;
 	if (!p->has_end)
 		p->end_heap = p->heap;
 	if (!db->has_clock_start) {
 		uint64_t start = p->events ? p->first_ts : 0;
-		if (n_samples && (!p->events || samples[0].ts < start))
-			start = samples[0].ts;
+		if (db->n_samples && (!p->events || db->samples[0].ts < start))
+			start = db->samples[0].ts;
 		db->clock_start = start;
 	}
-	ret = 0;
-out:
-	progress_end();
-	free(last);
-	free(same);
-	stream_close(st);
-	addrmap_free(&live);
-	addrmap_free(&big);
-	return ret;
+	pass_state_free(s);
+	return 0;
+}
+
+void pass_abandon(pass_state_t *s)
+{
+	pass_state_free(s);
+}
+
+int pass_run(pass_t *p, db_t *db)
+{
+	pass_state_t *s = pass_begin(p, db, NULL);
+	if (!s)
+		return -1;
+	int r;
+	while ((r = pass_step_inline(p, s)) > 0)
+		;
+	if (r < 0) {
+		pass_state_free(s);
+		return -1;
+	}
+	return pass_finish(p, s, false);
 }
 
 void pass_free(pass_t *p)

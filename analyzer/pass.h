@@ -7,6 +7,7 @@
 #define MEMPROF_ANALYZER_PASS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "db.h"
@@ -51,6 +52,11 @@ typedef struct pass {
 	uint64_t peak_heap;
 	uint64_t peak_ts;
 	uint32_t peak_epoch;
+	/* the epoch stacks are compared with (pass.c): peak_epoch, or, in a pass whose
+	 * peak is several processes' together (merge.c), the one those passes share;
+	 * NULL once the pass is over */
+	uint32_t *epoch;
+	bool shared_peak;
 	bool has_end;
 	uint64_t end_ts;
 	uint64_t end_heap;
@@ -62,6 +68,25 @@ typedef struct pass {
 
 /* Runs the pass over db's events. Returns 0, or -1 with db->err set. */
 int pass_run(pass_t *p, db_t *db);
+
+/* The pass an event at a time, for several profiles' passes run side by side in time
+ * order (merge.c). pass_begin starts it (NULL with db->err set on failure); with
+ * shared_epoch, the peak the stacks' peak figures are taken at is not the process's
+ * own: the caller advances *shared_epoch whenever the processes' heaps together reach a
+ * new maximum. p must not move until the pass is over. pass_peek: the next event's clock
+ * value (1), none left (0), damaged input (-1, db->err set). pass_step: one event (1),
+ * none left (0), or -1. pass_finish ends the pass and frees the state; gone_at_peak: the
+ * process had ended before the shared peak (its figures there are 0). pass_abandon frees
+ * a state after a failure. */
+typedef struct pass_state pass_state_t;
+pass_state_t *pass_begin(pass_t *p, db_t *db, uint32_t *shared_epoch);
+int pass_peek(pass_state_t *s, uint64_t *ts);
+int pass_step(pass_t *p, pass_state_t *s);
+int pass_finish(pass_t *p, pass_state_t *s, bool gone_at_peak);
+void pass_abandon(pass_state_t *s);
+/* Event chunks read so far and in all (progress.h); a pass with a shared epoch leaves the
+ * progress bar to its caller. */
+void pass_progress(const pass_state_t *s, size_t *done, size_t *total);
 void pass_free(pass_t *p);
 /* End of the profile in clock ticks: the newest of last event, last sample, last_ticks. */
 uint64_t pass_last_ticks(const pass_t *p, const db_t *db);

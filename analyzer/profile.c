@@ -41,14 +41,19 @@ static bool profile_still_running(const db_t *db)
 int profile_open(profile_t *p, const char *path, const char *focus)
 {
 	memset(p, 0, sizeof *p);
-	if (db_open(&p->db, path) || pass_run(&p->pass, &p->db))
+	if (db_open(&p->db, path) || pass_run(&p->pass, &p->db) || profile_analyzed(p, focus))
 		return -1;
-	p->locate = locate_new(&p->db, focus);
-	if (!p->locate)
-		return db_fail(&p->db, "out of memory");
 	if (focus && !locate_focus_matched(p->locate))
 		fprintf(stderr, "memprof: note: no Python frame of the profile is in %s (--focus): the figures are "
 				"as without it\n", focus);
+	return 0;
+}
+
+int profile_analyzed(profile_t *p, const char *focus)
+{
+	p->locate = locate_new(&p->db, focus);
+	if (!p->locate)
+		return db_fail(&p->db, "out of memory");
 	p->duration_s = db_seconds(&p->db, pass_last_ticks(&p->pass, &p->db));
 	p->peak_time_s = p->pass.peak_heap ? db_seconds(&p->db, p->pass.peak_ts) : 0;
 	p->still_running = strcmp(p->db.status, "running") == 0 && profile_still_running(&p->db);
@@ -74,20 +79,26 @@ void profile_text_header(FILE *f, const profile_t *p, const char *what)
 	fprintf(f, "pid %" PRId64 ", duration %.3f s, peak heap %s at %.3f s, %s allocation%s\n",
 		p->db.pid, p->duration_s, units_bytes(b1, p->pass.peak_heap), p->peak_time_s,
 		units_count(b2, p->pass.allocations), units_s(p->pass.allocations));
+	profile_text_notes(f, p, "");
+}
+
+void profile_text_notes(FILE *f, const profile_t *p, const char *who)
+{
+	char b1[UNITS_BUF];
 	if (strcmp(p->db.status, "running") == 0)
-		fprintf(f, p->still_running ? "note: the program is still running: data ends at %.3f s\n"
-							  : "note: the profile was not closed cleanly (process killed?): "
-							    "data ends at %.3f s\n",
-			p->duration_s);
+		fprintf(f, p->still_running ? "note: %sthe program is still running: data ends at %.3f s\n"
+					    : "note: %sthe profile was not closed cleanly (process killed?): "
+					      "data ends at %.3f s\n",
+			who, p->duration_s);
 	if (p->db.stopped_reason)
-		fprintf(f, "WARNING: recording stopped at %.3f s (%s): nothing after it is counted\n",
+		fprintf(f, "WARNING: %srecording stopped at %.3f s (%s): nothing after it is counted\n", who,
 			db_seconds(&p->db, p->db.stopped_ticks), p->db.stopped_reason);
 	if (p->db.dropped_events)
-		fprintf(f, "WARNING: %s events were dropped while recording: numbers are incomplete\n",
+		fprintf(f, "WARNING: %s%s events were dropped while recording: numbers are incomplete\n", who,
 			units_count(b1, p->db.dropped_events));
 	if (p->pass.sample_bytes > 0)
-		fprintf(f, "sampled: one allocation recorded per %s allocated on average; figures are estimates\n",
-			units_bytes(b1, (uint64_t)p->pass.sample_bytes));
+		fprintf(f, "%ssampled: one allocation recorded per %s allocated on average; figures are estimates\n",
+			who, units_bytes(b1, (uint64_t)p->pass.sample_bytes));
 }
 
 void profile_json_header(FILE *f, const profile_t *p)

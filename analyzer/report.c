@@ -1,9 +1,11 @@
 /* report: the per-location table, as text for people, csv and json for programs. */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "merge.h"
 #include "output.h"
 
 /* Frees of blocks never seen allocated that the report mentions: more than this many, and
@@ -34,10 +36,16 @@ static void report_csv(FILE *f, const profile_t *p, const rows_row_t *rows, size
 	}
 }
 
-static void report_json(FILE *f, const profile_t *p, const rows_row_t *rows, size_t n, size_t total)
+/* `m`: the rows are several processes' (p is m's first profile, whose locator has their
+ * locations), else NULL. */
+static void report_json(FILE *f, const profile_t *p, const merge_t *m, const rows_row_t *rows, size_t n,
+			size_t total)
 {
 	fputc('{', f);
-	profile_json_header(f, p);
+	if (m)
+		merge_json_header(f, m);
+	else
+		profile_json_header(f, p);
 	/* rows_total: all the rows, of which --limit kept the first */
 	fprintf(f, ",\"rows_total\":%zu,\"rows\":[", total);
 	for (size_t i = 0; i < n; i++) {
@@ -49,15 +57,19 @@ static void report_json(FILE *f, const profile_t *p, const rows_row_t *rows, siz
 	fputs("\n]}\n", f);
 }
 
-static void report_text(FILE *f, const profile_t *p, const cmd_opts_t *o, const rows_row_t *rows,
-			size_t n, size_t total)
+static void report_text(FILE *f, const profile_t *p, const merge_t *m, const cmd_opts_t *o,
+			const rows_row_t *rows, size_t n, size_t total)
 {
-	profile_text_header(f, p, "report");
+	if (m)
+		merge_text_header(f, m, "report");
+	else
+		profile_text_header(f, p, "report");
 	/* A few are every program's (blocks its libraries allocated before memprof's
 	 * constructor ran: 25 in any Python program), which `stats` counts; many say that
 	 * blocks came from where memprof does not look. */
-	uint64_t unmatched = p->pass.unmatched_frees;
-	if (unmatched > REPORT_UNMATCHED_SAID && unmatched * 1000 > p->pass.frees)
+	uint64_t unmatched = m ? merge_sum(m, offsetof(pass_t, unmatched_frees)) : p->pass.unmatched_frees;
+	uint64_t frees = m ? merge_sum(m, offsetof(pass_t, frees)) : p->pass.frees;
+	if (unmatched > REPORT_UNMATCHED_SAID && unmatched * 1000 > frees)
 		fprintf(f, "note: %" PRIu64 " free%s of blocks not recorded (allocated before recording started, or "
 			   "where memprof does not look) %s ignored\n",
 			unmatched, units_s(unmatched), unmatched == 1 ? "was" : "were");
@@ -66,7 +78,7 @@ static void report_text(FILE *f, const profile_t *p, const cmd_opts_t *o, const 
 		fputs("no allocations recorded\n", f);
 		return;
 	}
-	source_t *src = o->by == ROWS_BY_LINE ? profile_source(p) : NULL;
+	source_t *src = o->by != ROWS_BY_LINE ? NULL : m ? merge_source(m) : profile_source(p);
 	fprintf(f, "%10s %10s %10s %10s  %s\n", "PEAK", "ALLOCATED", "ALLOCS", "AT END",
 		o->by == ROWS_BY_FILE ? "FILE" : o->by == ROWS_BY_FUNCTION ? "FUNCTION" : "LOCATION");
 	for (size_t i = 0; i < n; i++) {
@@ -83,19 +95,29 @@ static void report_text(FILE *f, const profile_t *p, const cmd_opts_t *o, const 
 	source_free(src);
 }
 
-int report_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+static int report_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
 	size_t total;
-	rows_row_t *rows = rows_build(p, o->by, o->sort, &total);
+	rows_row_t *rows = m ? merge_rows(m, o->by, o->sort, &total) : rows_build(p, o->by, o->sort, &total);
 	const char *fmt = o->format;
 	long limit = o->limit >= 0 ? o->limit : strcmp(fmt, "text") == 0 ? REPORT_TEXT_LIMIT : 0;
 	size_t n = limit > 0 && (size_t)limit < total ? (size_t)limit : total;
 	if (strcmp(fmt, "csv") == 0)
 		report_csv(out, p, rows, n);
 	else if (strcmp(fmt, "json") == 0)
-		report_json(out, p, rows, n, total);
+		report_json(out, p, m, rows, n, total);
 	else
-		report_text(out, p, o, rows, n, total);
+		report_text(out, p, m, o, rows, n, total);
 	free(rows);
 	return 0;
+}
+
+int report_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+{
+	return report_write(p, NULL, o, out);
+}
+
+int report_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
+{
+	return report_write(&m->p[0], m, o, out);
 }

@@ -46,14 +46,52 @@ static int rows_cmp(const void *pa, const void *pb)
 	return strcmp(la->function, lb->function);
 }
 
+void rows_acc_add(rows_acc_t *a, uint32_t loc, const rows_row_t *add)
+{
+	if (loc >= a->cap) {
+		size_t ncap = a->cap ? a->cap : 256;
+		while (ncap <= loc)
+			ncap *= 2;
+		a->sums = realloc(a->sums, ncap * sizeof *a->sums);
+		a->seen = realloc(a->seen, ncap);
+		if (!a->sums || !a->seen)
+			abort();
+		memset(a->sums + a->cap, 0, (ncap - a->cap) * sizeof *a->sums);
+		memset(a->seen + a->cap, 0, ncap - a->cap);
+		a->cap = ncap;
+	}
+	rows_row_t *r = &a->sums[loc];
+	a->seen[loc] = 1;
+	r->loc = loc;
+	r->peak_bytes += add->peak_bytes;
+	r->allocated_bytes += add->allocated_bytes;
+	r->allocations += add->allocations;
+	r->end_bytes += add->end_bytes;
+	r->leaked_bytes += add->leaked_bytes;
+	r->temp_count += add->temp_count;
+	r->temp_bytes += add->temp_bytes;
+}
+
+rows_row_t *rows_acc_finish(rows_acc_t *a, const locate_t *loc, rows_sort_t sort, size_t *n_out)
+{
+	rows_row_t *sums = a->sums ? a->sums : malloc(sizeof *sums);
+	if (!sums)
+		abort();
+	size_t n = 0;
+	for (size_t i = 0; i < a->cap; i++)
+		if (a->seen[i])
+			sums[n++] = sums[i];
+	free(a->seen);
+	memset(a, 0, sizeof *a);
+	rows_sort(loc, sums, n, sort);
+	*n_out = n;
+	return sums;
+}
+
 rows_row_t *rows_build(profile_t *p, rows_by_t by, rows_sort_t sort, size_t *n_out)
 {
 	const pass_t *ps = &p->pass;
-	size_t cap = 256;
-	rows_row_t *sums = calloc(cap, sizeof *sums);
-	uint8_t *seen = calloc(cap, 1);
-	if (!sums || !seen)
-		abort();
+	rows_acc_t acc = {0};
 	for (uint32_t s = 0; s < ps->n_stacks; s++) {
 		const pass_stack_t *st = &ps->stacks[s];
 		if (!st->allocations)
@@ -63,39 +101,25 @@ rows_row_t *rows_build(profile_t *p, rows_by_t by, rows_sort_t sort, size_t *n_o
 			const locate_loc_t *l = locate_get(p->locate, loc);
 			loc = locate_intern(p->locate, l->file, 0, by == ROWS_BY_FUNCTION ? l->function : "");
 		}
-		if (loc >= cap) {
-			size_t ncap = cap;
-			while (ncap <= loc)
-				ncap *= 2;
-			sums = realloc(sums, ncap * sizeof *sums);
-			seen = realloc(seen, ncap);
-			if (!sums || !seen)
-				abort();
-			memset(sums + cap, 0, (ncap - cap) * sizeof *sums);
-			memset(seen + cap, 0, ncap - cap);
-			cap = ncap;
-		}
-		rows_row_t *r = &sums[loc];
-		seen[loc] = 1;
-		r->loc = loc;
-		r->peak_bytes += st->peak_bytes;
-		r->allocated_bytes += st->allocated_bytes;
-		r->allocations += st->allocations;
-		r->end_bytes += st->end_bytes;
-		r->leaked_bytes += st->live_bytes;
-		r->temp_count += st->temp_count;
-		r->temp_bytes += st->temp_bytes;
+		rows_row_t r = {
+			.peak_bytes = st->peak_bytes,
+			.allocated_bytes = st->allocated_bytes,
+			.allocations = st->allocations,
+			.end_bytes = st->end_bytes,
+			.leaked_bytes = st->live_bytes,
+			.temp_count = st->temp_count,
+			.temp_bytes = st->temp_bytes,
+		};
+		rows_acc_add(&acc, loc, &r);
 	}
-	size_t n = 0;
-	for (size_t i = 0; i < cap; i++)
-		if (seen[i])
-			sums[n++] = sums[i];
-	free(seen);
+	return rows_acc_finish(&acc, p->locate, sort, n_out);
+}
+
+void rows_sort(const locate_t *loc, rows_row_t *rows, size_t n, rows_sort_t sort)
+{
 	rows_sort_key = sort;
-	rows_sort_loc = p->locate;
-	qsort(sums, n, sizeof *sums, rows_cmp);
-	*n_out = n;
-	return sums;
+	rows_sort_loc = loc;
+	qsort(rows, n, sizeof *rows, rows_cmp);
 }
 
 void rows_csv_location(FILE *f, const locate_loc_t *l)

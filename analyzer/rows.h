@@ -42,5 +42,18 @@ void rows_json_location(FILE *f, const locate_loc_t *l);
 
 /* All rows with at least one allocation, sorted (biggest first). Caller frees. */
 rows_row_t *rows_build(profile_t *p, rows_by_t by, rows_sort_t sort, size_t *n_out);
+/* Rows summed by location id, as they come (rows_build, merge.c): rows_acc_add adds a
+ * row's figures to its location's (`add->loc` is not read); rows_acc_finish gives the
+ * sorted rows (caller frees) and empties the accumulator. Start from {0}. */
+typedef struct rows_acc {
+	rows_row_t *sums; /* indexed by location id */
+	uint8_t *seen;
+	size_t cap;
+} rows_acc_t;
+void rows_acc_add(rows_acc_t *a, uint32_t loc, const rows_row_t *add);
+rows_row_t *rows_acc_finish(rows_acc_t *a, const locate_t *loc, rows_sort_t sort, size_t *n_out);
+
+/* Sorts rows whose locations are loc's as rows_build does. */
+void rows_sort(const locate_t *loc, rows_row_t *rows, size_t n, rows_sort_t sort);
 
 #endif

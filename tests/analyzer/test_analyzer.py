@@ -153,6 +153,87 @@ def as_csv(rows):
     return [CSV_HEADER] + [[f, str(l), fn, str(p), str(a), str(c), str(e)] for f, l, fn, p, a, c, e, *_ in rows]
 
 
+# ---------------------------------------------------------------------------------------
+# Two processes' files read together (memprof report A B; analyzer/merge.h). Both clocks
+# tick 1000/s; the worker starts at tick 1500, 0.5 s after the parent (its wall-clock
+# start agrees), and ends at tick 1800 without freeing anything. The same address in
+# both is two blocks. Heaps together (ticks): 1100 100, 1200 400, 1600 600, 1650 650 (the
+# peak, 0.65 s), 1700 350, 1800 the worker ends: 100, 1900 600. Were the worker's 250
+# bytes still counted after its end, the peak would be 850 at 1900, with line 13 in it.
+def merge_spec(pid, start_ticks, start_unix, last_ticks, body):
+    return """
+meta command python3 app.py
+meta pid %d
+meta status complete
+meta clock tsc
+meta clock_start_ticks %d
+meta clock_ticks_per_sec 1000
+meta start_time_unix %s
+meta dropped_events 0
+meta last_ticks %d
+thread 1 %d main
+code 1 /src/app.py main main 10 e900ea04d80408f10a000103f8
+""" % (pid, start_ticks, start_unix, last_ticks, pid) + body
+
+
+# lines 10, 12, 13 (py:1:0, py:1:2, py:1:5: BASIC_SPEC's code 1); the worker's line 18 (py:1:7)
+MERGE_PARENT = merge_spec(100, 1000, "1700000000.0", 2000, """
+node 1 0 py:1:0
+node 2 0 py:1:2
+node 3 0 py:1:5
+alloc 1 1100 1000 100 1 0
+alloc 1 1200 2000 300 2 0
+free 1 1700 2000
+alloc 1 1900 4000 500 3 0
+""")
+MERGE_WORKER = merge_spec(101, 1500, "1700000000.5", 1800, """
+node 1 0 py:1:0
+node 2 0 py:1:7
+alloc 1 1600 1000 200 1 0
+alloc 1 1650 3000 50 2 0
+""")
+
+
+def test_merge():
+    parent, worker = mk("merge-parent.db", MERGE_PARENT), mk("merge-worker.db", MERGE_WORKER)
+    # line: peak, allocated, allocations, at the ends
+    want = [["/src/app.py", "10", "main", "300", "300", "2", "300"],
+            ["/src/app.py", "12", "main", "300", "300", "1", "0"],
+            ["/src/app.py", "18", "main", "50", "50", "1", "50"],
+            ["/src/app.py", "13", "main", "0", "500", "1", "500"]]
+    for files in ((parent, worker), (worker, parent)):
+        eq(csv_rows(ok("report", "--format=csv", *files))[1:], want, "merged rows %s" % (files,))
+    j = json.loads(ok("report", "--format=json", parent, worker))
+    eq((j["peak_heap_bytes"], j["peak_time_s"], j["duration_s"], j["allocations"], j["clocks_agree"], j["rows_total"]),
+       (650, 0.65, 1.0, 5, True, 4), "merged json header")
+    eq([(p["pid"], p["start_s"], p["end_s"], p["peak_heap_bytes"]) for p in j["processes"]],
+       [(100, 0.0, 1.0, 600), (101, 0.5, 0.8, 250)], "merged json processes")
+    text = ok("report", parent, worker)
+    check(text.startswith("memprof report: 2 processes, duration 1.000 s, peak heap 650 B at 0.650 s (all processes "
+                          "together), 5 allocations\n"), "merged text header:\n" + text)
+    check("  pid 101: 0.500-0.800 s, peak heap 250 B at 0.650 s, 2 allocations: python3 app.py\n" in text,
+          "merged text lists the worker:\n" + text)
+    eq(csv_rows(ok("report", "--format=csv", "--by=function", parent, worker))[1:],
+       [["/src/app.py", "0", "main", "650", "1150", "5", "850"]], "merged --by=function")
+    # a worker whose wall-clock start disagrees with its ticks (another boot): placed by
+    # it, 5 s after the parent started, when the parent has ended: the peak is the
+    # parent's own, 600 at 0.9 s
+    far = mk("merge-far.db", MERGE_WORKER.replace("1700000000.5", "1700000005.0"))
+    j = json.loads(ok("report", "--format=json", parent, far))
+    eq((j["peak_heap_bytes"], j["peak_time_s"], j["clocks_agree"]), (600, 0.9, False), "placed by wall clock")
+    eq([(r["line"], r["peak_bytes"]) for r in j["rows"]], [(13, 500), (10, 100), (12, 0), (18, 0)],
+       "placed by wall clock: rows")
+    check("processes are placed by their wall-clock starts" in ok("report", parent, far), "the text says so")
+    # bad input: one line naming the file, exit 1; other commands take one file (exit 2)
+    bad = os.path.join(TMP, "merge-bad.db")
+    with open(bad, "wb") as f:
+        f.write(b"SQLite format 3\0" + b"x" * 5000)
+    rc, out, err = run("report", parent, bad)
+    eq((rc, out, len(err.strip().splitlines()), bad in err), (1, "", 1, True), "a damaged file among them")
+    rc, out, err = run("peak", parent, worker)
+    eq((rc, "report takes several" in err), (2, True), "peak with two files")
+
+
 def test_basic():
     db = mk("basic.db", BASIC_SPEC)
     digest = hashlib.sha256(open(db, "rb").read()).hexdigest()
@@ -1471,7 +1552,7 @@ def test_bad_input(basic):
 
 def test_usage(basic):
     for args, what in (((), "no arguments"), (("frobnicate", basic), "unknown command"),
-                       (("report",), "missing FILE"), (("report", basic, basic), "two files"),
+                       (("report",), "missing FILE"), (("stats", basic, basic), "two files to stats"),
                        (("report", "--format=xml", basic), "bad format"),
                        (("stats", "--format=csv", basic), "format of another command"),
                        (("stats", "--sort=peak", basic), "option of another command"),
@@ -1571,6 +1652,7 @@ def main():
     test_random()
     test_empty_profile()
     test_edges()
+    test_merge()
     test_usage(basic)
     test_bad_input(basic)
     print("%d checks, %d failed" % (checks, len(failures)))

@@ -1,0 +1,117 @@
+"""`memprof report` over several processes' files together (analyzer/merge.h), on both
+interpreters: progs/workers.py, a parent and two forked workers with known blocks at
+known lines and times. The peak is the processes' heaps together at their highest, with
+each line's share then: a worker that exited before it holds nothing there, though it
+never freed its block (counting it would put the peak at 128 MiB, with its line in it).
+Allocated bytes and what was live at each process's end add up; the same line in two
+processes is one row; the files' order changes nothing."""
+import json
+import os
+import subprocess
+
+import harness
+from pycommon import one, prog, pythons, tag
+
+PROG = prog("workers.py")
+MIB = 1 << 20
+BYTEARRAY = 56 + 1  # object header + the buffer's NUL (3.11)
+LINE_A = harness.line_of(PROG, "# parent block A")
+LINE_D = harness.line_of(PROG, "# parent block D")
+LINE_W = harness.line_of(PROG, "# worker block")
+
+
+def run_workers(py):
+    d = os.path.abspath("run-%d" % abs(hash(py)))
+    os.mkdir(d)
+    p, files = harness.profile([py, PROG], cwd=d, check_rc=0)
+    pids = json.loads(p.stdout)
+    by_pid = {int(os.path.basename(f).split(".")[1]): f for f in files}
+    harness.expect_eq(sorted(by_pid), sorted([pids["parent"]] + pids["workers"]), tag(py) + " files")
+    return pids, by_pid
+
+
+def merged_rows(files):
+    return harness.report_rows(*files)
+
+
+def row(rows, line, what):
+    return harness.row_at(rows, "workers.py", line)
+
+
+def check(py, files, what):
+    w = "%s %s" % (tag(py), what)
+    rows = merged_rows(files)
+    a, d, wk = row(rows, LINE_A, w), row(rows, LINE_D, w), row(rows, LINE_W, w)
+    # at the peak: the parent's A and D, worker 2's block; worker 1's is gone
+    harness.expect_eq(a["peak_bytes"], 16 * MIB + BYTEARRAY, w + " A at the peak")
+    harness.expect_eq(d["peak_bytes"], 40 * MIB + BYTEARRAY, w + " D at the peak")
+    harness.expect_eq(wk["peak_bytes"], 24 * MIB + BYTEARRAY, w + " the workers' line at the peak")
+    # both workers' blocks, one row; worker 1's still live at its end
+    harness.expect_eq(wk["allocated_bytes"], 72 * MIB + 2 * BYTEARRAY, w + " the workers' line allocated")
+    harness.expect_eq(wk["allocations"], 4, w + " the workers' line allocations (object and buffer each)")
+    harness.expect_eq(wk["end_bytes"], 48 * MIB + BYTEARRAY, w + " the workers' line at the ends")
+    harness.expect_eq(d["end_bytes"], 0, w + " D at the end")
+    j = json.loads(harness.analyze("report", "--format=json", *files))
+    harness.expect_eq(len(j["processes"]), 3, w + " processes")
+    peak = j["peak_heap_bytes"]
+    if not 80 * MIB <= peak < 88 * MIB:
+        raise AssertionError("%s: peak of all processes %d bytes, want 80 MiB and the interpreters' few" % (w, peak))
+    harness.expect_eq(j["clocks_agree"], True, w + " clocks")
+    # the peak is when worker 2 had its block: after worker 1 ended, within the run
+    starts = {p["pid"]: p for p in j["processes"]}
+    return rows, j, starts
+
+
+def test_workers_together():
+    for py in pythons():
+        pids, by_pid = run_workers(py)
+        files = [by_pid[pids["parent"]]] + [by_pid[p] for p in pids["workers"]]
+        rows, j, procs = check(py, files, "parent first")
+        w1, w2 = procs[pids["workers"][0]], procs[pids["workers"][1]]
+        if not w1["end_s"] <= j["peak_time_s"] and w2["start_s"] <= j["peak_time_s"] <= w2["end_s"]:
+            raise AssertionError("%s: peak at %.3f s, worker 1 %.3f-%.3f s, worker 2 %.3f-%.3f s" % (
+                tag(py), j["peak_time_s"], w1["start_s"], w1["end_s"], w2["start_s"], w2["end_s"]))
+        # the other order: the same figures
+        rows2, _, _ = check(py, list(reversed(files)), "workers first")
+        key = lambda r: (r["file"], r["line"], r["function"])
+        harness.expect_eq(sorted(rows2, key=key), sorted(rows, key=key), tag(py) + " rows in either order")
+        # each file alone still reads as before: worker 1's block at its own peak
+        alone = harness.report_rows(by_pid[pids["workers"][0]])
+        harness.expect_eq(row(alone, LINE_W, "alone")["peak_bytes"], 48 * MIB + BYTEARRAY, tag(py) + " worker 1 alone")
+        text = harness.analyze("report", *files)
+        if "3 processes" not in text.splitlines()[0] or "(all processes together)" not in text:
+            raise AssertionError("%s: text header: %s" % (tag(py), text[:500]))
+        for pid in [pids["parent"]] + pids["workers"]:
+            if "pid %d:" % pid not in text:
+                raise AssertionError("%s: pid %d not listed: %s" % (tag(py), pid, text[:800]))
+
+
+def test_bad_inputs():
+    pids, by_pid = run_workers(pythons()[0])
+    files = sorted(by_pid.values())
+    # a damaged file among them: one line naming it, exit 1
+    bad = os.path.abspath("bad.db")
+    with open(bad, "wb") as f:
+        f.write(b"not a database" * 100)
+    p = harness.analyze("report", files[0], bad, check=False)
+    harness.expect_eq(p.returncode, 1, "damaged file's exit status")
+    lines = p.stderr.strip().splitlines()
+    if len(lines) != 1 or "bad.db" not in lines[0]:
+        raise AssertionError("damaged file: stderr %r" % p.stderr)
+    # -o onto one of them is refused before anything is written
+    p = harness.analyze("report", "-o", files[1], files[0], files[1], check=False)
+    harness.expect_eq(p.returncode, 2, "-o onto an input")
+    # the other commands read one file
+    p = harness.analyze("stats", files[0], files[1], check=False)
+    harness.expect_eq(p.returncode, 2, "stats with two files")
+    if "report takes several" not in p.stderr:
+        raise AssertionError("stats with two files: %r" % p.stderr)
+    # the same file twice is two processes' worth: allowed, and adds up
+    rows = harness.report_rows(files[0], files[0])
+    one_rows = harness.report_rows(files[0])
+    tot = lambda rs: sum(r["allocated_bytes"] for r in rs)
+    harness.expect_eq(tot(rows), 2 * tot(one_rows), "a file given twice")
+
+
+if __name__ == "__main__":
+    harness.run(globals())
