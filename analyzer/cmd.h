@@ -27,9 +27,11 @@ typedef struct cmd_opts {
  * printing one line "memprof: reason" on stderr. */
 int stats_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 int report_run(profile_t *p, const cmd_opts_t *o, FILE *out);
-/* report over several processes' profiles together (merge.h). */
+/* The commands that read several processes' profiles together (merge.h). */
 struct merge;
 int report_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
+int timeseries_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
+int plot_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
 int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks);
 int temporary_run(profile_t *p, const cmd_opts_t *o, FILE *out);

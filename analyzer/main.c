@@ -26,6 +26,8 @@ typedef struct main_cmd {
 	const char *formats[4]; /* first = default */
 	unsigned opts;
 	int (*run)(profile_t *p, const cmd_opts_t *o, FILE *out);
+	/* several processes' files together (merge.h), or NULL: one file only */
+	int (*run_merged)(merge_t *m, const cmd_opts_t *o, FILE *out);
 	const char *summary;
 	const char *target; /* a positional argument before FILE (shown in usage), or NULL */
 } main_cmd_t;
@@ -41,28 +43,28 @@ static int main_leaks(profile_t *p, const cmd_opts_t *o, FILE *out)
 }
 
 static const main_cmd_t main_cmds[] = {
-	{"report", {"text", "csv", "json"}, OPT_SORT | OPT_LIMIT | OPT_FOCUS | OPT_BY, report_run,
+	{"report", {"text", "csv", "json"}, OPT_SORT | OPT_LIMIT | OPT_FOCUS | OPT_BY, report_run, report_run_merged,
 	 "per-location table: peak, allocated, allocations, live at end", NULL},
-	{"stats", {"text", "json"}, OPT_FOCUS, stats_run,
+	{"stats", {"text", "json"}, OPT_FOCUS, stats_run, NULL,
 	 "totals, peak heap and RSS, size histogram, top lines", NULL},
-	{"timeseries", {"csv", "json", "mprof"}, 0, timeseries_run,
+	{"timeseries", {"csv", "json", "mprof"}, 0, timeseries_run, timeseries_run_merged,
 	 "RSS and heap over time (mprof: memory_profiler .dat)", NULL},
-	{"peak", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_peak,
+	{"peak", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_peak, NULL,
 	 "stacks live at the heap peak, largest first", NULL},
-	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS | OPT_NEVER, main_leaks,
+	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS | OPT_NEVER, main_leaks, NULL,
 	 "stacks alive at the end of the program, largest first", NULL},
-	{"temporary", {"text", "csv", "json"}, OPT_LIMIT | OPT_FOCUS, temporary_run,
+	{"temporary", {"text", "csv", "json"}, OPT_LIMIT | OPT_FOCUS, temporary_run, NULL,
 	 "allocations freed by their thread before its next allocation, by line", NULL},
-	{"lines", {"text", "csv", "json"}, 0, lines_run,
+	{"lines", {"text", "csv", "json"}, 0, lines_run, NULL,
 	 "every line of a Python file or function with its memory", "FILE.py[:FUNCTION]"},
-	{"flamegraph", {"svg", "folded"}, OPT_METRIC, flamegraph_run,
+	{"flamegraph", {"svg", "folded"}, OPT_METRIC, flamegraph_run, NULL,
 	 "interactive SVG flame graph of the stacks (folded: frame;frame bytes)", NULL},
-	{"plot", {"svg"}, 0, plot_run, "RSS and heap over time as an SVG chart, heap peak marked", NULL},
+	{"plot", {"svg"}, 0, plot_run, plot_run_merged, "RSS and heap over time as an SVG chart, heap peak marked", NULL},
 };
 
 static void main_usage(FILE *f)
 {
-	fputs("usage: memprof COMMAND [OPTIONS] FILE\n       memprof report [OPTIONS] FILE FILE...  (several processes together)\n\ncommands:\n", f);
+	fputs("usage: memprof COMMAND [OPTIONS] FILE\n       memprof report|timeseries|plot [OPTIONS] FILE FILE...  (several processes together)\n\ncommands:\n", f);
 	for (size_t i = 0; i < sizeof main_cmds / sizeof *main_cmds; i++) {
 		const main_cmd_t *c = &main_cmds[i];
 		if (c->target)
@@ -214,11 +216,11 @@ int main(int argc, char **argv)
 	}
 	if (optind >= sub_argc)
 		return main_usage_error("%s: missing FILE", cmd->name);
-	/* report reads several processes' files together (merge.h) */
-	bool merged = cmd->run == report_run && optind + 1 < sub_argc;
+	/* report, timeseries and plot read several processes' files together (merge.h) */
+	bool merged = cmd->run_merged && optind + 1 < sub_argc;
 	if (optind + 1 < sub_argc && !merged)
-		return main_usage_error("%s: one FILE only ('%s' is extra; report takes several)", cmd->name,
-					sub_argv[optind + 1]);
+		return main_usage_error("%s: one FILE only ('%s' is extra; report, timeseries and plot take several)",
+					cmd->name, sub_argv[optind + 1]);
 	char *const *paths = sub_argv + optind;
 	size_t n_paths = (size_t)(sub_argc - optind);
 
@@ -259,7 +261,7 @@ int main(int argc, char **argv)
 		output_close(&out, false);
 		rc = MAIN_BAD_INPUT;
 	} else {
-		rc = merged ? report_run_merged(&m, &o, out.f) : cmd->run(&p, &o, out.f);
+		rc = merged ? cmd->run_merged(&m, &o, out.f) : cmd->run(&p, &o, out.f);
 		/* no half-written file, and a file that was there stays as it was: the command
 		 * said why it failed */
 		if (output_close(&out, !rc) && !rc) {

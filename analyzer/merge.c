@@ -19,11 +19,14 @@
 #define MERGE_SAME_RATE 1e-4
 #define MERGE_PROGRESS_EVERY (1u << 16)
 
-/* A process's next item in time: its next event, or its end once its events are over. */
+/* A process's next items in time: its next event, or its end once its events are over;
+ * and its next RSS sample. At equal times events come first (a sample holds the events
+ * up to its time, as in one profile), then samples, then ends. */
+enum { MERGE_EVENT, MERGE_SAMPLE, MERGE_END };
 typedef struct merge_item {
 	double t;
 	uint32_t proc;
-	bool end;
+	uint32_t kind;
 } merge_item_t;
 
 /* A binary min-heap of items by time (equal times: the lower process first, an event
@@ -37,8 +40,8 @@ static bool merge_before(const merge_item_t *x, const merge_item_t *y)
 {
 	if (x->t != y->t)
 		return x->t < y->t;
-	if (x->end != y->end)
-		return !x->end;
+	if (x->kind != y->kind)
+		return x->kind < y->kind;
 	return x->proc < y->proc;
 }
 
@@ -88,6 +91,7 @@ static void merge_place(merge_t *m)
 	for (size_t i = 1; i < m->n; i++)
 		if (m->p[i].db.start_time_unix < m->p[first].db.start_time_unix)
 			first = i;
+	m->first = first;
 	const db_t *f = &m->p[first].db;
 	const char *clock = db_meta_get(f, "clock");
 	m->by_ticks = true;
@@ -120,11 +124,18 @@ static int merge_next(merge_t *m, merge_queue_t *q, pass_state_t **st, size_t i)
 	if (r < 0)
 		return -1;
 	if (r > 0)
-		merge_push(q, (merge_item_t){merge_time(m, i, ts), (uint32_t)i, false});
+		merge_push(q, (merge_item_t){merge_time(m, i, ts), (uint32_t)i, MERGE_EVENT});
 	else
 		merge_push(q, (merge_item_t){merge_time(m, i, pass_last_ticks(&m->p[i].pass, &m->p[i].db)),
-					     (uint32_t)i, true});
+					     (uint32_t)i, MERGE_END});
 	return 0;
+}
+
+/* Process i's sample k into the queue, if it has one. */
+static void merge_next_sample(merge_t *m, merge_queue_t *q, size_t i, size_t k)
+{
+	if (k < m->p[i].db.n_samples)
+		merge_push(q, (merge_item_t){merge_time(m, i, m->p[i].db.samples[k].ts), (uint32_t)i, MERGE_SAMPLE});
 }
 
 /* The passes side by side (merge.h). */
@@ -134,16 +145,28 @@ static int merge_passes(merge_t *m)
 	int ret = -1;
 	size_t i = 0;
 	pass_state_t **st = calloc(m->n, sizeof *st);
-	merge_queue_t q = {calloc(m->n, sizeof *q.a), 0};
-	if (!st || !q.a) {
+	merge_queue_t q = {calloc(2 * m->n, sizeof *q.a), 0};
+	size_t *next_sample = calloc(m->n, sizeof *next_sample), n_samples = 0;
+	uint64_t *rss = calloc(m->n, sizeof *rss); /* each process's latest RSS sample */
+	double *stopped = calloc(m->n, sizeof *stopped);
+	bool *ended = calloc(m->n, sizeof *ended);
+	for (i = 0; i < m->n; i++)
+		n_samples += m->p[i].db.n_samples;
+	m->samples = calloc(n_samples + 1, sizeof *m->samples);
+	if (!st || !q.a || !next_sample || !rss || !stopped || !ended || !m->samples) {
 		fputs("memprof: out of memory\n", stderr);
 		goto out;
 	}
-	for (i = 0; i < m->n; i++)
+	for (i = 0; i < m->n; i++) {
+		const db_t *db = &m->p[i].db;
+		stopped[i] = db->stopped_reason ? merge_time(m, i, db->stopped_ticks) : INFINITY;
 		if (!(st[i] = pass_begin(&m->p[i].pass, &m->p[i].db, &epoch)) || merge_next(m, &q, st, i))
 			goto fail;
-	/* the heaps of the processes alive, together (a process's own heap is its pass's) */
-	uint64_t heap = 0, steps = 0;
+		merge_next_sample(m, &q, i, 0);
+	}
+	/* the heaps of the processes alive, together (a process's own heap is its pass's),
+	 * and their RSS */
+	uint64_t heap = 0, rss_sum = 0, steps = 0;
 	while (q.n) {
 		if (steps++ % MERGE_PROGRESS_EVERY == 0) {
 			size_t done = 0, total = 0;
@@ -159,9 +182,25 @@ static int merge_passes(merge_t *m)
 		merge_item_t it = merge_pop(&q);
 		i = it.proc;
 		pass_t *p = &m->p[i].pass;
-		if (it.end) { /* what it still held goes with it */
+		if (it.kind == MERGE_END) { /* what it still held goes with it */
 			heap -= p->heap;
+			rss_sum -= rss[i];
+			rss[i] = 0;
 			m->end_s[i] = it.t;
+			ended[i] = true;
+			continue;
+		}
+		if (it.kind == MERGE_SAMPLE) {
+			size_t k = next_sample[i]++;
+			rss_sum = rss_sum - rss[i] + m->p[i].db.samples[k].rss;
+			rss[i] = m->p[i].db.samples[k].rss;
+			/* the heap is not known once a process alive then had stopped recording
+			 * (its end is after this sample: ends come after samples) */
+			bool known = true;
+			for (size_t j = 0; j < m->n && known; j++)
+				known = ended[j] || !(stopped[j] < it.t);
+			m->samples[m->n_samples++] = (merge_sample_t){it.t, rss_sum, heap, known};
+			merge_next_sample(m, &q, i, k + 1);
 			continue;
 		}
 		uint64_t before = p->heap;
@@ -197,6 +236,10 @@ out:
 	progress_end();
 	free(st);
 	free(q.a);
+	free(next_sample);
+	free(rss);
+	free(stopped);
+	free(ended);
 	return ret;
 }
 
@@ -243,6 +286,7 @@ void merge_close(merge_t *m)
 	free(m->p);
 	free(m->start_s);
 	free(m->end_s);
+	free(m->samples);
 	memset(m, 0, sizeof *m);
 }
 

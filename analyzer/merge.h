@@ -8,7 +8,8 @@
  * event or RSS sample it wrote; what it never freed is gone after that). Allocated
  * bytes, allocations and what was live at each process's own end add up as they are.
  * Rows group by location across processes (file, line and function; by function or by
- * file as asked).
+ * file as asked). Over time (timeseries, plot): at every process's RSS samples, the RSS
+ * of the processes alive then and their heaps, added up.
  *
  * The clock: files of one machine's processes stamp with the same TSC (or monotonic
  * clock), and their starts agree with it: those ticks order the events exactly. Files
@@ -25,6 +26,14 @@
 #include "profile.h"
 #include "rows.h"
 
+/* The processes together at one of their RSS samples: the RSS of each process alive
+ * then (its latest sample) and all their heaps, added up. */
+typedef struct merge_sample {
+	double t; /* seconds after the first start */
+	uint64_t rss, heap;
+	bool heap_known; /* false once a process alive then had stopped recording early */
+} merge_sample_t;
+
 typedef struct merge {
 	profile_t *p; /* the n profiles, in the order given */
 	size_t n;
@@ -34,6 +43,9 @@ typedef struct merge {
 	double peak_time_s; /* when (seconds after the first start) */
 	double duration_s;  /* from the first start to the last end */
 	bool by_ticks;      /* the files' ticks agreed (else placed by wall-clock starts) */
+	size_t first;       /* the process that started first */
+	merge_sample_t *samples; /* every process's samples, in time order */
+	size_t n_samples;
 } merge_t;
 
 /* Opens every file and runs the passes. Returns 0; or -1 with one line "memprof: FILE:

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "merge.h"
 #include "output.h"
 #include "units.h"
 
@@ -112,35 +113,92 @@ static void plot_line(FILE *f, const plot_frame_t *fr, const plot_series_t *s, c
 	fputs("\"/>\n", f);
 }
 
+/* What a chart shows: the series, the heap peak, and the title's and subtitle's words. */
+typedef struct plot_input {
+	plot_series_t rss, heap;
+	double peak_rss, peak_rss_t; /* the largest RSS sample and its time */
+	uint64_t peak_heap;
+	double peak_t;
+	double duration_s;
+	const char *command;
+	char who[64];        /* "pid N" or "N processes" */
+	double sample_bytes; /* > 0: the heap is an estimate */
+	const char *stopped_reason; /* recording stopped early (one profile): why, and when */
+	double stopped_s;
+	bool heap_unknown_after; /* several processes: the heap is not known everywhere */
+} plot_input_t;
+
+static void plot_draw(FILE *f, plot_input_t *in);
+
+/* The samples' RSS, and the heap where it is known, with the peak put in its place. */
+static void plot_sample(plot_input_t *in, bool *peak_done, double t, double rss, double heap, bool known)
+{
+	if (!isfinite(t) || t < 0)
+		t = 0;
+	if (!*peak_done && in->peak_t <= t) {
+		plot_push(&in->heap, in->peak_t, (double)in->peak_heap);
+		*peak_done = true;
+	}
+	plot_push(&in->rss, t, rss);
+	if (known) /* the heap line ends where recording stopped */
+		plot_push(&in->heap, t, heap);
+	if (rss > in->peak_rss) {
+		in->peak_rss = rss;
+		in->peak_rss_t = t;
+	}
+}
+
 int plot_run(profile_t *p, const cmd_opts_t *o, FILE *f)
 {
 	(void)o;
 	const db_t *db = &p->db;
 	const pass_t *ps = &p->pass;
-	plot_series_t rss = {0}, heap = {0};
-	double peak_t = p->peak_time_s, peak_rss = 0, peak_rss_t = 0;
+	plot_input_t in = {.peak_heap = ps->peak_heap, .peak_t = p->peak_time_s, .duration_s = p->duration_s,
+			   .command = db->command, .sample_bytes = ps->sample_bytes,
+			   .stopped_reason = db->stopped_reason,
+			   .stopped_s = db->stopped_reason ? db_seconds(db, db->stopped_ticks) : 0};
+	snprintf(in.who, sizeof in.who, "pid %" PRId64, db->pid);
 	bool peak_done = ps->peak_heap == 0;
-	for (size_t i = 0; i < db->n_samples; i++) {
-		double t = db_seconds(db, db->samples[i].ts);
-		if (!isfinite(t) || t < 0)
-			t = 0;
-		if (!peak_done && peak_t <= t) {
-			plot_push(&heap, peak_t, (double)ps->peak_heap);
-			peak_done = true;
-		}
-		plot_push(&rss, t, (double)db->samples[i].rss);
-		if (profile_heap_known(p, db->samples[i].ts)) /* the heap line ends where recording stopped */
-			plot_push(&heap, t, (double)ps->sample_heap[i]);
-		if ((double)db->samples[i].rss > peak_rss) {
-			peak_rss = (double)db->samples[i].rss;
-			peak_rss_t = t;
-		}
+	for (size_t i = 0; i < db->n_samples; i++)
+		plot_sample(&in, &peak_done, db_seconds(db, db->samples[i].ts), (double)db->samples[i].rss,
+			    (double)ps->sample_heap[i], profile_heap_known(p, db->samples[i].ts));
+	if (!peak_done)
+		plot_push(&in.heap, in.peak_t, (double)in.peak_heap);
+	plot_draw(f, &in);
+	return 0;
+}
+
+int plot_run_merged(merge_t *m, const cmd_opts_t *o, FILE *f)
+{
+	(void)o;
+	const profile_t *root = &m->p[m->first];
+	plot_input_t in = {.peak_heap = m->peak_heap, .peak_t = m->peak_time_s, .duration_s = m->duration_s,
+			   .command = root->db.command};
+	snprintf(in.who, sizeof in.who, "%zu processes", m->n);
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->p[i].pass.sample_bytes > 0)
+			in.sample_bytes = m->p[i].pass.sample_bytes;
+		if (m->p[i].db.stopped_reason)
+			in.heap_unknown_after = true;
+	}
+	bool peak_done = m->peak_heap == 0;
+	for (size_t i = 0; i < m->n_samples; i++) {
+		const merge_sample_t *s = &m->samples[i];
+		plot_sample(&in, &peak_done, s->t, (double)s->rss, (double)s->heap, s->heap_known);
 	}
 	if (!peak_done)
-		plot_push(&heap, peak_t, (double)ps->peak_heap);
+		plot_push(&in.heap, in.peak_t, (double)in.peak_heap);
+	plot_draw(f, &in);
+	return 0;
+}
 
+static void plot_draw(FILE *f, plot_input_t *in)
+{
+	plot_series_t rss = in->rss, heap = in->heap;
+	double peak_rss = in->peak_rss, peak_rss_t = in->peak_rss_t, peak_t = in->peak_t;
+	uint64_t peak_heap = in->peak_heap;
 	plot_frame_t fr = {.x0 = PLOT_LEFT, .x1 = PLOT_W - PLOT_RIGHT, .y0 = PLOT_H - PLOT_BOTTOM, .y1 = PLOT_TOP};
-	double tmax = p->duration_s, vmax = peak_rss > (double)ps->peak_heap ? peak_rss : (double)ps->peak_heap;
+	double tmax = in->duration_s, vmax = peak_rss > (double)peak_heap ? peak_rss : (double)peak_heap;
 	for (size_t i = 0; i < rss.n; i++)
 		tmax = rss.t[i] > tmax ? rss.t[i] : tmax;
 	if (peak_t > tmax)
@@ -165,20 +223,22 @@ int plot_run(profile_t *p, const cmd_opts_t *o, FILE *f)
 	fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", PLOT_W, PLOT_H);
 	fprintf(f, "<text id=\"title\" x=\"%.0f\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">memprof plot: ",
 		PLOT_W / 2);
-	output_xml_str(f, db->command[0] ? db->command : "(unknown command)");
+	output_xml_str(f, in->command[0] ? in->command : "(unknown command)");
 	fputs("</text>\n", f);
 	char b1[UNITS_BUF], b2[UNITS_BUF];
-	fprintf(f, "<text x=\"%.0f\" y=\"44\" text-anchor=\"middle\" fill=\"#555\">pid %" PRId64
-		   ", duration %.3f s, peak RSS %s at %.3f s, peak heap %s",
-		PLOT_W / 2, db->pid, p->duration_s, units_bytes(b1, (uint64_t)peak_rss), peak_rss_t,
-		units_bytes(b2, ps->peak_heap));
-	if (ps->sample_bytes > 0)
-		fprintf(f, " (heap sampled, one per %s allocated: an estimate)", units_bytes(b1, (uint64_t)ps->sample_bytes));
-	if (db->stopped_reason) {
-		fprintf(f, "; recording stopped at %.3f s (", db_seconds(db, db->stopped_ticks));
-		output_xml_str(f, db->stopped_reason);
+	fprintf(f, "<text x=\"%.0f\" y=\"44\" text-anchor=\"middle\" fill=\"#555\">%s, duration %.3f s, peak RSS %s at "
+		   "%.3f s, peak heap %s",
+		PLOT_W / 2, in->who, in->duration_s, units_bytes(b1, (uint64_t)peak_rss), peak_rss_t,
+		units_bytes(b2, peak_heap));
+	if (in->sample_bytes > 0)
+		fprintf(f, " (heap sampled, one per %s allocated: an estimate)", units_bytes(b1, (uint64_t)in->sample_bytes));
+	if (in->stopped_reason) {
+		fprintf(f, "; recording stopped at %.3f s (", in->stopped_s);
+		output_xml_str(f, in->stopped_reason);
 		fputs("): the heap after it is not known", f);
 	}
+	if (in->heap_unknown_after)
+		fputs("; a process stopped recording early: the heap after it is not known", f);
 	fputs("</text>\n", f);
 
 	/* grid and ticks */
@@ -213,15 +273,15 @@ int plot_run(profile_t *p, const cmd_opts_t *o, FILE *f)
 			(fr.x0 + fr.x1) / 2, (fr.y0 + fr.y1) / 2);
 
 	/* the heap peak */
-	if (ps->peak_heap) {
-		double x = plot_x(&fr, peak_t), y = plot_y(&fr, (double)ps->peak_heap);
+	if (peak_heap) {
+		double x = plot_x(&fr, peak_t), y = plot_y(&fr, (double)peak_heap);
 		bool left = x > fr.x0 + 0.6 * (fr.x1 - fr.x0);
 		double ty = y - 9 < fr.y1 + 14 ? y + 18 : y - 9;
 		fprintf(f, "<circle id=\"peak\" cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"%s\" stroke=\"#fff\"/>\n", x, y,
 			PLOT_HEAP_COLOR);
 		fprintf(f, "<text id=\"peak-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-weight=\"bold\">"
 			   "peak heap %s at %.3f s</text>\n",
-			left ? x - 8 : x + 8, ty, left ? "end" : "start", units_bytes(b1, ps->peak_heap), peak_t);
+			left ? x - 8 : x + 8, ty, left ? "end" : "start", units_bytes(b1, peak_heap), peak_t);
 	}
 
 	/* legend */
@@ -240,5 +300,4 @@ int plot_run(profile_t *p, const cmd_opts_t *o, FILE *f)
 	free(rss.v);
 	free(heap.t);
 	free(heap.v);
-	return 0;
 }

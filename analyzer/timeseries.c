@@ -3,25 +3,44 @@
  * stopped early (a failure memprof said), the heap is not known: empty in CSV, null in
  * JSON. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "merge.h"
 #include "output.h"
+
+/* memory_profiler writes "CMDLINE <cmd>" then "MEM <MiB:.6f> <unix time:.4f>" (and, with
+ * `mprof run --multiprocess`, "CHLD <pid> <MiB> <unix time>" for its children). */
+static void timeseries_mprof_cmdline(FILE *out, const db_t *db)
+{
+	/* one line: a newline in the command (python3 -c 'a\nb') would be a line mprof's
+	 * reader cannot split into field and value */
+	fputs("CMDLINE ", out);
+	for (const char *c = db->command; *c; c++)
+		fputc(*c == '\n' || *c == '\r' ? ' ' : *c, out);
+	fputc('\n', out);
+}
+
+/* One process's RSS samples: MEM lines, or CHLD lines of that pid. */
+static void timeseries_mprof_samples(FILE *out, const db_t *db, bool child)
+{
+	for (size_t i = 0; i < db->n_samples; i++) {
+		if (child)
+			fprintf(out, "CHLD %" PRId64 " ", db->pid);
+		else
+			fputs("MEM ", out);
+		fprintf(out, "%.6f %.4f\n", (double)db->samples[i].rss / 1048576.0,
+			db->start_time_unix + db_seconds(db, db->samples[i].ts));
+	}
+}
 
 int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 {
 	const db_t *db = &p->db;
 	if (strcmp(o->format, "mprof") == 0) {
-		/* memory_profiler writes "CMDLINE <cmd>" then "MEM <MiB:.6f> <unix time:.4f>". */
-		/* one line: a newline in the command (python3 -c 'a\nb') would be a line
-		 * mprof's reader cannot split into field and value */
-		fputs("CMDLINE ", out);
-		for (const char *c = db->command; *c; c++)
-			fputc(*c == '\n' || *c == '\r' ? ' ' : *c, out);
-		fputc('\n', out);
-		for (size_t i = 0; i < db->n_samples; i++)
-			fprintf(out, "MEM %.6f %.4f\n", (double)db->samples[i].rss / 1048576.0,
-				db->start_time_unix + db_seconds(db, db->samples[i].ts));
+		timeseries_mprof_cmdline(out, db);
+		timeseries_mprof_samples(out, db, false);
 		return 0;
 	}
 	if (strcmp(o->format, "json") == 0) {
@@ -49,5 +68,49 @@ int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 			fprintf(out, "%" PRIu64, p->pass.sample_heap[i]);
 		fputc('\n', out);
 	}
+	return 0;
+}
+
+/* Several processes (merge.h): their RSS and heaps added up at each process's samples,
+ * in seconds after the first start; mprof: the first process's samples as MEM lines and
+ * the others' as CHLD lines, as `mprof run --multiprocess` writes them (`mprof plot`
+ * draws each child's curve). */
+int timeseries_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
+{
+	if (strcmp(o->format, "mprof") == 0) {
+		timeseries_mprof_cmdline(out, &m->p[m->first].db);
+		for (size_t i = 0; i < m->n; i++)
+			timeseries_mprof_samples(out, &m->p[i].db, i != m->first);
+		return 0;
+	}
+	bool json = strcmp(o->format, "json") == 0;
+	if (json) {
+		fputc('{', out);
+		merge_json_header(out, m);
+		fputs(",\"start_time_unix\":", out);
+		output_json_double(out, m->p[m->first].db.start_time_unix);
+		fputs(",\"samples\":[", out);
+	} else {
+		fputs("time_s,rss_bytes,heap_bytes\n", out);
+	}
+	for (size_t i = 0; i < m->n_samples; i++) {
+		const merge_sample_t *s = &m->samples[i];
+		if (json) {
+			fprintf(out, "%s\n {\"time_s\":", i ? "," : "");
+			output_json_double(out, s->t);
+			fprintf(out, ",\"rss_bytes\":%" PRIu64 ",\"heap_bytes\":", s->rss);
+			if (s->heap_known)
+				fprintf(out, "%" PRIu64 "}", s->heap);
+			else
+				fputs("null}", out);
+		} else {
+			fprintf(out, "%.6f,%" PRIu64 ",", s->t, s->rss);
+			if (s->heap_known)
+				fprintf(out, "%" PRIu64, s->heap);
+			fputc('\n', out);
+		}
+	}
+	if (json)
+		fputs("\n]}\n", out);
 	return 0;
 }

@@ -185,12 +185,17 @@ alloc 1 1100 1000 100 1 0
 alloc 1 1200 2000 300 2 0
 free 1 1700 2000
 alloc 1 1900 4000 500 3 0
+sample 1000 1000
+sample 1650 3000
+sample 1950 2500
 """)
 MERGE_WORKER = merge_spec(101, 1500, "1700000000.5", 1800, """
 node 1 0 py:1:0
 node 2 0 py:1:7
 alloc 1 1600 1000 200 1 0
 alloc 1 1650 3000 50 2 0
+sample 1550 500
+sample 1700 800
 """)
 
 
@@ -215,6 +220,24 @@ def test_merge():
           "merged text lists the worker:\n" + text)
     eq(csv_rows(ok("report", "--format=csv", "--by=function", parent, worker))[1:],
        [["/src/app.py", "0", "main", "650", "1150", "5", "850"]], "merged --by=function")
+    # over time, at every sample of either: the RSS of the processes alive then (each
+    # one's latest sample) and their heaps, added up; the worker's RSS leaves at its end
+    # (0.8 s). mprof: the parent's samples as MEM lines, the worker's as CHLD lines
+    ts = [["0.000000", "1000", "0"], ["0.550000", "1500", "400"], ["0.650000", "3500", "650"],
+          ["0.700000", "3800", "350"], ["0.950000", "2500", "600"]]
+    for files in ((parent, worker), (worker, parent)):
+        eq(csv_rows(ok("timeseries", *files)), [["time_s", "rss_bytes", "heap_bytes"]] + ts,
+           "merged timeseries %s" % (files,))
+    j = json.loads(ok("timeseries", "--format=json", worker, parent))
+    eq((j["start_time_unix"], len(j["processes"]), [(x["time_s"], x["rss_bytes"], x["heap_bytes"]) for x in j["samples"]]),
+       (1700000000.0, 2, [(float(a), int(b), int(c)) for a, b, c in ts]), "merged timeseries json")
+    eq(ok("timeseries", "--format=mprof", worker, parent).splitlines(),
+       ["CMDLINE python3 app.py", "CHLD 101 0.000477 1700000000.5500", "CHLD 101 0.000763 1700000000.7000",
+        "MEM 0.000954 1700000000.0000", "MEM 0.002861 1700000000.6500", "MEM 0.002384 1700000000.9500"],
+       "merged timeseries mprof")
+    svg = ok("plot", parent, worker)
+    check("2 processes, duration 1.000 s, peak RSS 3.71 KiB at 0.700 s, peak heap 650 B" in svg
+          and "peak heap 650 B at 0.650 s" in svg, "merged plot:\n" + svg[:1500])
     # a worker whose wall-clock start disagrees with its ticks (another boot): placed by
     # it, 5 s after the parent started, when the parent has ended: the peak is the
     # parent's own, 600 at 0.9 s
@@ -231,7 +254,7 @@ def test_merge():
     rc, out, err = run("report", parent, bad)
     eq((rc, out, len(err.strip().splitlines()), bad in err), (1, "", 1, True), "a damaged file among them")
     rc, out, err = run("peak", parent, worker)
-    eq((rc, "report takes several" in err), (2, True), "peak with two files")
+    eq((rc, "take several" in err), (2, True), "peak with two files")
 
 
 def test_basic():

@@ -1,4 +1,5 @@
-"""`memprof report` over several processes' files together (analyzer/merge.h), on both
+"""`memprof report`, `timeseries` and `plot` over several processes' files together
+(analyzer/merge.h), on both
 interpreters: progs/workers.py, a parent and two forked workers with known blocks at
 known lines and times. The peak is the processes' heaps together at their highest, with
 each line's share then: a worker that exited before it holds nothing there, though it
@@ -78,6 +79,34 @@ def test_workers_together():
         # each file alone still reads as before: worker 1's block at its own peak
         alone = harness.report_rows(by_pid[pids["workers"][0]])
         harness.expect_eq(row(alone, LINE_W, "alone")["peak_bytes"], 48 * MIB + BYTEARRAY, tag(py) + " worker 1 alone")
+        # over time: every process's samples, their RSS and heaps added up; worker 2's
+        # block is in some sample (it is held for a while), worker 1's never beside D
+        ts = json.loads(harness.analyze("timeseries", "--format=json", *files))["samples"]
+        times = [x["time_s"] for x in ts]
+        harness.expect_eq(times, sorted(times), tag(py) + " samples in time order")
+        top = max(x["heap_bytes"] for x in ts)
+        if not 80 * MIB <= top <= j["peak_heap_bytes"]:
+            raise AssertionError("%s: largest heap in the samples %d, peak %d" % (tag(py), top, j["peak_heap_bytes"]))
+        n_samples = sum(len(json.loads(harness.analyze("timeseries", "--format=json", f))["samples"]) for f in files)
+        harness.expect_eq(len(ts), n_samples, tag(py) + " one row per sample of each process")
+        # mprof: the parent's samples as MEM lines, each worker's as CHLD lines, which
+        # memory_profiler's own reader takes as its children's (mprof run --multiprocess)
+        if os.path.exists("/usr/lib/python3/dist-packages/mprof.py"):
+            dat = os.path.abspath("merged.dat")
+            harness.analyze("timeseries", "--format=mprof", "-o", dat, *files)
+            code = ("import json, sys, mprof\n"
+                    "d = mprof.read_mprofile_file(sys.argv[1])\n"
+                    "print(json.dumps([len(d['mem_usage']), {k: len(v) for k, v in d['children'].items()}]))\n")
+            r = harness.run_plain(["/usr/bin/python3", "-c", code, dat])
+            harness.expect_eq(r.returncode, 0, "memory_profiler reads the merged .dat: %s" % r.stderr[-500:])
+            n_mem, children = json.loads(r.stdout)
+            own = lambda f: len(json.loads(harness.analyze("timeseries", "--format=json", f))["samples"])
+            harness.expect_eq(n_mem, own(files[0]), tag(py) + " MEM lines: the parent's samples")
+            harness.expect_eq(children, {str(p): own(by_pid[p]) for p in pids["workers"]},
+                              tag(py) + " CHLD lines: each worker's samples")
+        svg = harness.analyze("plot", *files)
+        if "3 processes, duration" not in svg:
+            raise AssertionError("%s: plot subtitle: %s" % (tag(py), svg[:1000]))
         text = harness.analyze("report", *files)
         if "3 processes" not in text.splitlines()[0] or "(all processes together)" not in text:
             raise AssertionError("%s: text header: %s" % (tag(py), text[:500]))
@@ -104,7 +133,7 @@ def test_bad_inputs():
     # the other commands read one file
     p = harness.analyze("stats", files[0], files[1], check=False)
     harness.expect_eq(p.returncode, 2, "stats with two files")
-    if "report takes several" not in p.stderr:
+    if "take several" not in p.stderr:
         raise AssertionError("stats with two files: %r" % p.stderr)
     # the same file twice is two processes' worth: allowed, and adds up
     rows = harness.report_rows(files[0], files[0])

@@ -6,11 +6,12 @@
   then the parent allocates 40 MiB (D), and worker 2 allocates 24 MiB (B) while the
   parent holds A and D: the peak of all three together, A + D + B = 80 MiB (worker 1's
   48 MiB are gone by then: counting them would make it 128 MiB, with C in it);
-  worker 2 frees B and exits; the parent frees D.
+  worker 2 holds B for 0.3 s (RSS samples see it), frees it and exits; the parent frees D.
 """
 import json
 import os
 import sys
+import time
 
 MIB = 1 << 20
 
@@ -19,6 +20,7 @@ def worker(nbytes, leak, ready):
     buf = bytearray(nbytes)  # worker block
     os.write(ready, b"x")
     if not leak:
+        time.sleep(0.3)
         del buf
     os._exit(0)
 
