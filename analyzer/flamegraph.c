@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "merge.h"
 #include "flametree.h"
 #include "output.h"
 #include "units.h"
@@ -292,7 +293,8 @@ static void flamegraph_frames(flamegraph_svg_t *s)
 	free(expanded);
 }
 
-static void flamegraph_svg(FILE *f, const profile_t *p, const flametree_t *t, int metric)
+/* `m`: several processes' stacks (p is its first profile), else NULL. */
+static void flamegraph_svg(FILE *f, const profile_t *p, const merge_t *m, const flametree_t *t, int metric)
 {
 	uint32_t n;
 	const flame_node_t *nodes = flametree_nodes(t, &n);
@@ -322,18 +324,31 @@ static void flamegraph_svg(FILE *f, const profile_t *p, const flametree_t *t, in
 	fprintf(f, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%d\" fill=\"#f8f8f4\"/>\n", FLAME_WIDTH, s.height);
 	fprintf(f, "<text id=\"title\" x=\"%.0f\" y=\"24\" text-anchor=\"middle\">", FLAME_WIDTH / 2);
 	fputs("memprof flamegraph: ", f);
-	output_xml_str(f, p->db.command[0] ? p->db.command : "(unknown command)");
+	const profile_t *title = m ? &m->p[m->first] : p;
+	output_xml_str(f, title->db.command[0] ? title->db.command : "(unknown command)");
 	fputs("</text>\n", f);
 	fprintf(f, "<text id=\"subtitle\" x=\"%.0f\" y=\"44\" text-anchor=\"middle\">", FLAME_WIDTH / 2);
-	fprintf(f, "%s: %s (%s bytes) in all; pid %" PRId64 ", peak heap %s at %.3f s",
-		flamegraph_metric_what[metric], units_bytes(b1, s.total), units_count(b2, s.total), p->db.pid,
-		units_bytes(b3, p->pass.peak_heap), p->peak_time_s);
-	if (p->pass.sample_bytes > 0)
-		fprintf(f, "; sampled (one per %s allocated): estimates", units_bytes(b1, (uint64_t)p->pass.sample_bytes));
-	if (p->db.stopped_reason) {
-		fprintf(f, "; recording stopped at %.3f s (", db_seconds(&p->db, p->db.stopped_ticks));
-		output_xml_str(f, p->db.stopped_reason);
-		fputs("): nothing after it is counted", f);
+	fprintf(f, "%s: %s (%s bytes) in all; ", flamegraph_metric_what[metric], units_bytes(b1, s.total),
+		units_count(b2, s.total));
+	if (m)
+		fprintf(f, "%zu processes, peak heap %s at %.3f s (all together)", m->n, units_bytes(b3, m->peak_heap),
+			m->peak_time_s);
+	else
+		fprintf(f, "pid %" PRId64 ", peak heap %s at %.3f s", p->db.pid, units_bytes(b3, p->pass.peak_heap),
+			p->peak_time_s);
+	for (size_t i = 0; i < (m ? m->n : 1); i++) {
+		const profile_t *q = m ? &m->p[i] : p;
+		char who[40] = "";
+		if (m)
+			snprintf(who, sizeof who, "pid %" PRId64 ": ", q->db.pid);
+		if (q->pass.sample_bytes > 0)
+			fprintf(f, "; %ssampled (one per %s allocated): estimates", who,
+				units_bytes(b1, (uint64_t)q->pass.sample_bytes));
+		if (q->db.stopped_reason) {
+			fprintf(f, "; %srecording stopped at %.3f s (", who, db_seconds(&q->db, q->db.stopped_ticks));
+			output_xml_str(f, q->db.stopped_reason);
+			fputs("): nothing after it is counted", f);
+		}
 	}
 	fputs("</text>\n", f);
 	fprintf(f, "<text id=\"reset\" class=\"ctl\" x=\"%.0f\" y=\"24\" style=\"opacity:0.3\">Reset zoom</text>\n",
@@ -353,17 +368,33 @@ static void flamegraph_svg(FILE *f, const profile_t *p, const flametree_t *t, in
 	fputs("</svg>\n", f);
 }
 
-int flamegraph_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+static int flamegraph_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
-	flametree_t *t = flametree_build(p, (flame_metric_t)o->metric);
+	flametree_t *t = flametree_new();
+	for (size_t i = 0; t && i < (m ? m->n : 1); i++)
+		if (flametree_add(t, m ? &m->p[i] : p, (flame_metric_t)o->metric)) {
+			flametree_free(t);
+			t = NULL;
+		}
 	if (!t) {
 		fputs("memprof: flamegraph: out of memory\n", stderr);
 		return 1;
 	}
+	flametree_finish(t);
 	if (strcmp(o->format, "folded") == 0)
 		flamegraph_folded(out, t);
 	else
-		flamegraph_svg(out, p, t, o->metric);
+		flamegraph_svg(out, p, m, t, o->metric);
 	flametree_free(t);
 	return 0;
+}
+
+int flamegraph_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+{
+	return flamegraph_write(p, NULL, o, out);
+}
+
+int flamegraph_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
+{
+	return flamegraph_write(&m->p[0], m, o, out);
 }

@@ -162,17 +162,10 @@ static int flametree_cmp(const void *pa, const void *pb)
 	return strcmp(flametree_sort_tree->labels[n[a].label], flametree_sort_tree->labels[n[b].label]);
 }
 
-flametree_t *flametree_build(profile_t *p, flame_metric_t metric)
+flametree_t *flametree_new(void)
 {
-	const db_t *db = &p->db;
-	const pass_t *ps = &p->pass;
 	flametree_t *t = calloc(1, sizeof *t);
-	uint32_t n_nodes = db->n_nodes ? db->n_nodes : 1;
-	uint8_t *needed = calloc(n_nodes, 1);
-	uint32_t *tnode = calloc(n_nodes, sizeof *tnode);
-	if (!t || !needed || !tnode || addrmap_init(&t->children, 1024)) {
-		free(needed);
-		free(tnode);
+	if (!t || addrmap_init(&t->children, 1024)) {
 		flametree_free(t);
 		return NULL;
 	}
@@ -186,7 +179,21 @@ flametree_t *flametree_build(profile_t *p, flame_metric_t metric)
 	if (!t->nodes)
 		abort();
 	t->nodes[0] = (flame_node_t){.label = flametree_intern(t, "all"), .kind = FLAME_ROOT};
+	return t;
+}
 
+int flametree_add(flametree_t *t, profile_t *p, flame_metric_t metric)
+{
+	const db_t *db = &p->db;
+	const pass_t *ps = &p->pass;
+	uint32_t n_nodes = db->n_nodes ? db->n_nodes : 1;
+	uint8_t *needed = calloc(n_nodes, 1);
+	uint32_t *tnode = calloc(n_nodes, sizeof *tnode);
+	if (!needed || !tnode) {
+		free(needed);
+		free(tnode);
+		return -1;
+	}
 	/* the stack nodes on the way to a weighted stack */
 	for (uint32_t s = 1; s < ps->n_stacks && s < db->n_nodes; s++) {
 		if (!flametree_weight(&ps->stacks[s], metric))
@@ -217,6 +224,13 @@ flametree_t *flametree_build(profile_t *p, flame_metric_t metric)
 			at = tnode[s];
 		t->nodes[at].self += w;
 	}
+	free(needed);
+	free(tnode);
+	return 0;
+}
+
+void flametree_finish(flametree_t *t)
+{
 	/* children are created after their parents: sum from the leaves up */
 	for (uint32_t i = t->n; i-- > 0;) {
 		t->nodes[i].total += t->nodes[i].self;
@@ -237,8 +251,17 @@ flametree_t *flametree_build(profile_t *p, flame_metric_t metric)
 		t->nodes[c->parent].child = order[k];
 	}
 	free(order);
-	free(needed);
-	free(tnode);
+}
+
+flametree_t *flametree_build(profile_t *p, flame_metric_t metric)
+{
+	flametree_t *t = flametree_new();
+	if (t && flametree_add(t, p, metric)) {
+		flametree_free(t);
+		return NULL;
+	}
+	if (t)
+		flametree_finish(t);
 	return t;
 }
 

@@ -29,6 +29,13 @@ typedef struct flametree flametree_t;
 
 /* Builds the tree of the stacks with a non-zero metric. NULL when out of memory. */
 flametree_t *flametree_build(profile_t *p, flame_metric_t metric);
+/* The same in steps, for several profiles in one tree (equal labels under equal parents
+ * are one node, whichever profile they come from): an empty tree (NULL when out of
+ * memory), each profile's stacks added (-1 when out of memory), then finished (totals,
+ * child order) before it is read. */
+flametree_t *flametree_new(void);
+int flametree_add(flametree_t *t, profile_t *p, flame_metric_t metric);
+void flametree_finish(flametree_t *t);
 void flametree_free(flametree_t *t);
 const flame_node_t *flametree_nodes(const flametree_t *t, uint32_t *n);
 const char *flametree_label(const flametree_t *t, uint32_t label);

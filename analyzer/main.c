@@ -57,14 +57,14 @@ static const main_cmd_t main_cmds[] = {
 	 "allocations freed by their thread before its next allocation, by line", NULL},
 	{"lines", {"text", "csv", "json"}, 0, lines_run, NULL,
 	 "every line of a Python file or function with its memory", "FILE.py[:FUNCTION]"},
-	{"flamegraph", {"svg", "folded"}, OPT_METRIC, flamegraph_run, NULL,
+	{"flamegraph", {"svg", "folded"}, OPT_METRIC, flamegraph_run, flamegraph_run_merged,
 	 "interactive SVG flame graph of the stacks (folded: frame;frame bytes)", NULL},
 	{"plot", {"svg"}, 0, plot_run, plot_run_merged, "RSS and heap over time as an SVG chart, heap peak marked", NULL},
 };
 
 static void main_usage(FILE *f)
 {
-	fputs("usage: memprof COMMAND [OPTIONS] FILE\n       memprof report|timeseries|plot [OPTIONS] FILE FILE...  (several processes together)\n\ncommands:\n", f);
+	fputs("usage: memprof COMMAND [OPTIONS] FILE\n       memprof report|timeseries|plot|flamegraph [OPTIONS] FILE FILE...  (several processes together)\n\ncommands:\n", f);
 	for (size_t i = 0; i < sizeof main_cmds / sizeof *main_cmds; i++) {
 		const main_cmd_t *c = &main_cmds[i];
 		if (c->target)
@@ -216,10 +216,10 @@ int main(int argc, char **argv)
 	}
 	if (optind >= sub_argc)
 		return main_usage_error("%s: missing FILE", cmd->name);
-	/* report, timeseries and plot read several processes' files together (merge.h) */
+	/* report, timeseries, plot and flamegraph read several processes' files together (merge.h) */
 	bool merged = cmd->run_merged && optind + 1 < sub_argc;
 	if (optind + 1 < sub_argc && !merged)
-		return main_usage_error("%s: one FILE only ('%s' is extra; report, timeseries and plot take several)",
+		return main_usage_error("%s: one FILE only ('%s' is extra; report, timeseries, plot and flamegraph take several)",
 					cmd->name, sub_argv[optind + 1]);
 	char *const *paths = sub_argv + optind;
 	size_t n_paths = (size_t)(sub_argc - optind);

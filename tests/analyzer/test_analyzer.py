@@ -238,6 +238,14 @@ def test_merge():
     svg = ok("plot", parent, worker)
     check("2 processes, duration 1.000 s, peak RSS 3.71 KiB at 0.700 s, peak heap 650 B" in svg
           and "peak heap 650 B at 0.650 s" in svg, "merged plot:\n" + svg[:1500])
+    # the flame graph of both: equal frames are one, whichever process they come from
+    eq(sorted(ok("flamegraph", "--format=folded", worker, parent).splitlines()),
+       ["/src/app.py:10 main 300", "/src/app.py:12 main 300", "/src/app.py:18 main 50"], "merged flame graph, peak")
+    eq(sorted(ok("flamegraph", "--format=folded", "--metric=allocated", parent, worker).splitlines()),
+       ["/src/app.py:10 main 300", "/src/app.py:12 main 300", "/src/app.py:13 main 500", "/src/app.py:18 main 50"],
+       "merged flame graph, allocated")
+    check("2 processes, peak heap 650 B at 0.650 s (all together)" in ok("flamegraph", parent, worker),
+          "merged flame graph's subtitle")
     # a worker whose wall-clock start disagrees with its ticks (another boot): placed by
     # it, 5 s after the parent started, when the parent has ended: the peak is the
     # parent's own, 600 at 0.9 s

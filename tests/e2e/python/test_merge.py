@@ -1,4 +1,4 @@
-"""`memprof report`, `timeseries` and `plot` over several processes' files together
+"""`memprof report`, `timeseries`, `plot` and `flamegraph` over several processes' files together
 (analyzer/merge.h), on both
 interpreters: progs/workers.py, a parent and two forked workers with known blocks at
 known lines and times. The peak is the processes' heaps together at their highest, with
@@ -104,6 +104,11 @@ def test_workers_together():
             harness.expect_eq(n_mem, own(files[0]), tag(py) + " MEM lines: the parent's samples")
             harness.expect_eq(children, {str(p): own(by_pid[p]) for p in pids["workers"]},
                               tag(py) + " CHLD lines: each worker's samples")
+        # the flame graph at the peak: the workers' line under the parent's frames (a
+        # forked worker's stack has them), worker 2's block alone
+        folded = harness.analyze("flamegraph", "--format=folded", *files).splitlines()
+        wline = [l for l in folded if l.rsplit(" ", 1)[0].endswith("workers.py:%d worker" % LINE_W)]
+        harness.expect_eq([int(l.rsplit(" ", 1)[1]) for l in wline], [24 * MIB + BYTEARRAY], tag(py) + " flame graph")
         svg = harness.analyze("plot", *files)
         if "3 processes, duration" not in svg:
             raise AssertionError("%s: plot subtitle: %s" % (tag(py), svg[:1000]))
