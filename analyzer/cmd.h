@@ -30,6 +30,7 @@ int report_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 /* The commands that read several processes' profiles together (merge.h). */
 struct merge;
 int report_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
+int stats_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
 int timeseries_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
 int plot_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
 int flamegraph_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);

@@ -45,7 +45,7 @@ static int main_leaks(profile_t *p, const cmd_opts_t *o, FILE *out)
 static const main_cmd_t main_cmds[] = {
 	{"report", {"text", "csv", "json"}, OPT_SORT | OPT_LIMIT | OPT_FOCUS | OPT_BY, report_run, report_run_merged,
 	 "per-location table: peak, allocated, allocations, live at end", NULL},
-	{"stats", {"text", "json"}, OPT_FOCUS, stats_run, NULL,
+	{"stats", {"text", "json"}, OPT_FOCUS, stats_run, stats_run_merged,
 	 "totals, peak heap and RSS, size histogram, top lines", NULL},
 	{"timeseries", {"csv", "json", "mprof"}, 0, timeseries_run, timeseries_run_merged,
 	 "RSS and heap over time (mprof: memory_profiler .dat)", NULL},
@@ -64,7 +64,7 @@ static const main_cmd_t main_cmds[] = {
 
 static void main_usage(FILE *f)
 {
-	fputs("usage: memprof COMMAND [OPTIONS] FILE\n       memprof report|timeseries|plot|flamegraph [OPTIONS] FILE FILE...  (several processes together)\n\ncommands:\n", f);
+	fputs("usage: memprof COMMAND [OPTIONS] FILE\n       memprof report|stats|timeseries|plot|flamegraph [OPTIONS] FILE FILE...  (several processes together)\n\ncommands:\n", f);
 	for (size_t i = 0; i < sizeof main_cmds / sizeof *main_cmds; i++) {
 		const main_cmd_t *c = &main_cmds[i];
 		if (c->target)
@@ -216,10 +216,11 @@ int main(int argc, char **argv)
 	}
 	if (optind >= sub_argc)
 		return main_usage_error("%s: missing FILE", cmd->name);
-	/* report, timeseries, plot and flamegraph read several processes' files together (merge.h) */
+	/* report, stats, timeseries, plot and flamegraph read several processes' files together
+	 * (merge.h) */
 	bool merged = cmd->run_merged && optind + 1 < sub_argc;
 	if (optind + 1 < sub_argc && !merged)
-		return main_usage_error("%s: one FILE only ('%s' is extra; report, timeseries, plot and flamegraph take several)",
+		return main_usage_error("%s: one FILE only ('%s' is extra; report, stats, timeseries, plot and flamegraph take several)",
 					cmd->name, sub_argv[optind + 1]);
 	char *const *paths = sub_argv + optind;
 	size_t n_paths = (size_t)(sub_argc - optind);

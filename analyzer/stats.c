@@ -1,10 +1,11 @@
 /* stats: totals of the pass, peak heap and RSS, the size histogram, allocators and the
- * top lines by peak. */
+ * top lines by peak; of one profile, or of several processes' added up (merge.h). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "merge.h"
 #include "output.h"
 #include "units.h"
 
@@ -26,6 +27,74 @@ static stats_rss_t stats_peak_rss(const profile_t *p)
 	return r;
 }
 
+/* What stats shows: one profile's figures, or several processes' added up (merge.h). */
+typedef struct stats_view {
+	profile_t *p;      /* the profile; for a merge its first (whose locator the rows use) */
+	const merge_t *m;  /* several processes, else NULL */
+	const pass_t *ps;  /* the pass's figures; for a merge their sums */
+	uint64_t threads;
+	size_t n_samples;
+	stats_rss_t rss;   /* for a merge: the processes' RSS added up (merge_sample_t) */
+	double peak_time_s;
+	uint64_t dropped_events;
+	bool has_queued_bytes_peak;
+	uint64_t queued_bytes_peak; /* for a merge: the largest of the processes' */
+} stats_view_t;
+
+static stats_view_t stats_view_one(profile_t *p)
+{
+	return (stats_view_t){p, NULL, &p->pass, p->db.threads, p->db.n_samples, stats_peak_rss(p), p->peak_time_s,
+			      p->db.dropped_events, p->db.has_queued_bytes_peak, p->db.queued_bytes_peak};
+}
+
+/* The processes' figures added up into *sum; the peak is all processes' together, and
+ * there is an end marker when every process has one. */
+static stats_view_t stats_view_merged(merge_t *m, pass_t *sum)
+{
+	memset(sum, 0, sizeof *sum);
+	stats_view_t v = {&m->p[0], m, sum, 0, 0, {0, 0}, m->peak_time_s, 0, false, 0};
+	sum->has_end = true;
+	for (size_t i = 0; i < m->n; i++) {
+		const pass_t *ps = &m->p[i].pass;
+		sum->allocations += ps->allocations;
+		sum->allocated_bytes += ps->allocated_bytes;
+		sum->frees += ps->frees;
+		sum->unmatched_frees += ps->unmatched_frees;
+		sum->replaced_allocations += ps->replaced_allocations;
+		sum->unknown_stacks += ps->unknown_stacks;
+		sum->temporary += ps->temporary;
+		sum->temporary_bytes += ps->temporary_bytes;
+		for (int a = 0; a < MP_AL_COUNT; a++)
+			sum->by_allocator[a] += ps->by_allocator[a];
+		for (unsigned b = 0; b < PASS_HIST_BUCKETS; b++) {
+			sum->hist_count[b] += ps->hist_count[b];
+			sum->hist_bytes[b] += ps->hist_bytes[b];
+		}
+		sum->heap += ps->heap;
+		sum->live_blocks += ps->live_blocks;
+		sum->end_heap += ps->end_heap;
+		sum->has_end = sum->has_end && ps->has_end;
+		if (ps->sample_bytes > 0)
+			sum->sample_bytes = ps->sample_bytes;
+		const db_t *db = &m->p[i].db;
+		v.threads += db->threads;
+		v.dropped_events += db->dropped_events;
+		if (db->has_queued_bytes_peak) {
+			v.has_queued_bytes_peak = true;
+			if (db->queued_bytes_peak > v.queued_bytes_peak)
+				v.queued_bytes_peak = db->queued_bytes_peak;
+		}
+	}
+	sum->peak_heap = m->peak_heap;
+	v.n_samples = m->n_samples;
+	for (size_t i = 0; i < m->n_samples; i++)
+		if (m->samples[i].rss > v.rss.peak) {
+			v.rss.peak = m->samples[i].rss;
+			v.rss.time_s = m->samples[i].t;
+		}
+	return v;
+}
+
 static uint64_t stats_bucket_min(unsigned b)
 {
 	return b ? UINT64_C(1) << (b - 1) : 0;
@@ -36,25 +105,28 @@ static uint64_t stats_bucket_max(unsigned b)
 	return b == 0 ? 0 : b == 64 ? UINT64_MAX : (UINT64_C(1) << b) - 1;
 }
 
-static void stats_json(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
+static void stats_json(FILE *f, const stats_view_t *v, const rows_row_t *rows, size_t n)
 {
-	const pass_t *ps = &p->pass;
-	stats_rss_t rss = stats_peak_rss(p);
+	profile_t *p = v->p;
+	const pass_t *ps = v->ps;
 	fputc('{', f);
-	profile_json_header(f, p);
+	if (v->m)
+		merge_json_header(f, v->m);
+	else
+		profile_json_header(f, p);
 	fprintf(f,
 		",\"threads\":%" PRIu64 ",\"allocations\":%" PRIu64 ",\"frees\":%" PRIu64
 		",\"allocated_bytes\":%" PRIu64 ",\"peak_rss_bytes\":%" PRIu64 ",\"peak_rss_time_s\":",
-		p->db.threads, ps->allocations, ps->frees, ps->allocated_bytes, rss.peak);
-	output_json_double(f, rss.time_s);
+		v->threads, ps->allocations, ps->frees, ps->allocated_bytes, v->rss.peak);
+	output_json_double(f, v->rss.time_s);
 	fprintf(f,
 		",\"end_bytes\":%" PRIu64 ",\"leaked_bytes\":%" PRIu64 ",\"leaked_blocks\":%" PRIu64
 		",\"end_marker\":%s,\"unmatched_frees\":%" PRIu64 ",\"replaced_allocations\":%" PRIu64
 		",\"unknown_stacks\":%" PRIu64 ",\"samples\":%zu,\"queued_bytes_peak\":",
 		ps->end_heap, ps->heap, ps->live_blocks, ps->has_end ? "true" : "false",
-		ps->unmatched_frees, ps->replaced_allocations, ps->unknown_stacks, p->db.n_samples);
-	if (p->db.has_queued_bytes_peak)
-		fprintf(f, "%" PRIu64, p->db.queued_bytes_peak);
+		ps->unmatched_frees, ps->replaced_allocations, ps->unknown_stacks, v->n_samples);
+	if (v->has_queued_bytes_peak)
+		fprintf(f, "%" PRIu64, v->queued_bytes_peak);
 	else
 		fputs("null", f); /* a file from before it was recorded */
 	if (ps->sample_bytes > 0) /* pass.c: not known from samples */
@@ -92,17 +164,26 @@ static void stats_json(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 	fputs("]}\n", f);
 }
 
-static void stats_text(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
+static void stats_text(FILE *f, const stats_view_t *v, const rows_row_t *rows, size_t n)
 {
-	const pass_t *ps = &p->pass;
-	stats_rss_t rss = stats_peak_rss(p);
+	profile_t *p = v->p;
+	const pass_t *ps = v->ps;
+	stats_rss_t rss = v->rss;
 	char b1[UNITS_BUF], b2[UNITS_BUF], b3[UNITS_BUF];
-	profile_text_header(f, p, "stats");
-	const char *why = strcmp(p->db.status, "running") != 0 ? ""
-			  : p->still_running ? " (the program is still running)"
-					     : " (not closed cleanly: the process was killed?)";
-	fprintf(f, "\n%-22s %s%s\n", "status:", p->db.status, why);
-	fprintf(f, "%-22s %" PRIu64 "\n", "threads:", p->db.threads);
+	if (v->m) {
+		merge_text_header(f, v->m, "stats");
+		size_t complete = 0;
+		for (size_t i = 0; i < v->m->n; i++)
+			complete += strcmp(v->m->p[i].db.status, "complete") == 0;
+		fprintf(f, "\n%-22s %zu of %zu processes complete\n", "status:", complete, v->m->n);
+	} else {
+		profile_text_header(f, p, "stats");
+		const char *why = strcmp(p->db.status, "running") != 0 ? ""
+				  : p->still_running ? " (the program is still running)"
+						     : " (not closed cleanly: the process was killed?)";
+		fprintf(f, "\n%-22s %s%s\n", "status:", p->db.status, why);
+	}
+	fprintf(f, "%-22s %" PRIu64 "\n", "threads:", v->threads);
 	fprintf(f, "%-22s %s (%s)\n", "allocations:", units_count(b1, ps->allocations),
 		units_bytes(b2, ps->allocated_bytes));
 	fprintf(f, "%-22s %s\n", "frees:", units_count(b1, ps->frees));
@@ -112,22 +193,32 @@ static void stats_text(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 		fprintf(f, "%-22s %s (%.1f%%, %s)\n", "temporary:", units_count(b1, ps->temporary),
 			ps->allocations ? 100.0 * (double)ps->temporary / (double)ps->allocations : 0.0,
 			units_bytes(b2, ps->temporary_bytes));
-	fprintf(f, "%-22s %s at %.3f s\n", "peak heap:", units_bytes(b1, ps->peak_heap), p->peak_time_s);
-	if (p->db.n_samples)
-		fprintf(f, "%-22s %s at %.3f s (%zu samples)\n", "peak RSS:", units_bytes(b1, rss.peak),
-			rss.time_s, p->db.n_samples);
+	fprintf(f, "%-22s %s at %.3f s%s\n", "peak heap:", units_bytes(b1, ps->peak_heap), v->peak_time_s,
+		v->m ? " (all processes together)" : "");
+	if (v->n_samples)
+		fprintf(f, "%-22s %s at %.3f s (%zu samples%s)\n", "peak RSS:", units_bytes(b1, rss.peak),
+			rss.time_s, v->n_samples, v->m ? "; the processes' RSS added up" : "");
 	else
 		fprintf(f, "%-22s (no samples)\n", "peak RSS:");
 	fprintf(f, "%-22s %s%s\n", "live at end:", units_bytes(b1, ps->end_heap),
-		ps->has_end ? "" : " (no end-of-program marker: at exit)");
+		v->m ? " (each process at its end)" : ps->has_end ? "" : " (no end-of-program marker: at exit)");
 	fprintf(f, "%-22s %s in %s block%s\n", "never freed:", units_bytes(b1, ps->heap),
 		units_count(b2, ps->live_blocks), units_s(ps->live_blocks));
-	fprintf(f, "%-22s %s\n", "dropped events:", units_count(b1, p->db.dropped_events));
-	if (p->db.has_queued_bytes_peak)
-		fprintf(f, "%-22s %s\n", "writer queue peak:", units_bytes(b1, p->db.queued_bytes_peak));
-	if (p->db.stopped_reason)
-		fprintf(f, "%-22s at %.3f s: %s\n", "recording stopped:", db_seconds(&p->db, p->db.stopped_ticks),
-			p->db.stopped_reason);
+	fprintf(f, "%-22s %s\n", "dropped events:", units_count(b1, v->dropped_events));
+	if (v->has_queued_bytes_peak)
+		fprintf(f, "%-22s %s%s\n", "writer queue peak:", units_bytes(b1, v->queued_bytes_peak),
+			v->m ? " (the largest of the processes')" : "");
+	for (size_t i = 0; i < (v->m ? v->m->n : 1); i++) {
+		const profile_t *q = v->m ? &v->m->p[i] : p;
+		if (!q->db.stopped_reason)
+			continue;
+		if (v->m)
+			fprintf(f, "%-22s pid %" PRId64 " at %.3f s: %s\n", "recording stopped:", q->db.pid,
+				v->m->start_s[i] + db_seconds(&q->db, q->db.stopped_ticks), q->db.stopped_reason);
+		else
+			fprintf(f, "%-22s at %.3f s: %s\n", "recording stopped:",
+				db_seconds(&q->db, q->db.stopped_ticks), q->db.stopped_reason);
+	}
 	if (ps->unmatched_frees)
 		fprintf(f, "%-22s %s\n", "unmatched frees:", units_count(b1, ps->unmatched_frees));
 	if (ps->replaced_allocations)
@@ -176,15 +267,30 @@ static void stats_text(FILE *f, profile_t *p, const rows_row_t *rows, size_t n)
 		fputs("  (none)\n", f);
 }
 
+static int stats_write(const stats_view_t *v, rows_row_t *rows, size_t total, const cmd_opts_t *o, FILE *out)
+{
+	size_t n = total < STATS_TOP ? total : STATS_TOP;
+	if (strcmp(o->format, "json") == 0)
+		stats_json(out, v, rows, n);
+	else
+		stats_text(out, v, rows, n);
+	free(rows);
+	return 0;
+}
+
 int stats_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 {
 	size_t total;
 	rows_row_t *rows = rows_build(p, ROWS_BY_LINE, ROWS_SORT_PEAK, &total);
-	size_t n = total < STATS_TOP ? total : STATS_TOP;
-	if (strcmp(o->format, "json") == 0)
-		stats_json(out, p, rows, n);
-	else
-		stats_text(out, p, rows, n);
-	free(rows);
-	return 0;
+	stats_view_t v = stats_view_one(p);
+	return stats_write(&v, rows, total, o, out);
+}
+
+int stats_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
+{
+	size_t total;
+	rows_row_t *rows = merge_rows(m, ROWS_BY_LINE, ROWS_SORT_PEAK, &total);
+	pass_t sum;
+	stats_view_t v = stats_view_merged(m, &sum);
+	return stats_write(&v, rows, total, o, out);
 }

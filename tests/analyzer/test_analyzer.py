@@ -238,6 +238,19 @@ def test_merge():
     svg = ok("plot", parent, worker)
     check("2 processes, duration 1.000 s, peak RSS 3.71 KiB at 0.700 s, peak heap 650 B" in svg
           and "peak heap 650 B at 0.650 s" in svg, "merged plot:\n" + svg[:1500])
+    # stats: the processes' figures added up, the peak of both together, RSS summed
+    st = json.loads(ok("stats", "--format=json", worker, parent))
+    eq({k: st[k] for k in ("allocations", "frees", "allocated_bytes", "peak_heap_bytes", "peak_time_s", "peak_rss_bytes",
+                           "peak_rss_time_s", "end_bytes", "leaked_bytes", "leaked_blocks", "threads", "samples",
+                           "end_marker")},
+       {"allocations": 5, "frees": 1, "allocated_bytes": 1150, "peak_heap_bytes": 650, "peak_time_s": 0.65,
+        "peak_rss_bytes": 3800, "peak_rss_time_s": 0.7, "end_bytes": 850, "leaked_bytes": 850, "leaked_blocks": 4,
+        "threads": 2, "samples": 5, "end_marker": False}, "merged stats")
+    eq([(r["line"], r["peak_bytes"]) for r in st["top_lines"]], [(10, 300), (12, 300), (18, 50), (13, 0)],
+       "merged stats top lines")
+    text = ok("stats", parent, worker)
+    check("peak heap:             650 B at 0.650 s (all processes together)" in text and
+          "status:                2 of 2 processes complete" in text, "merged stats text:\n" + text)
     # the flame graph of both: equal frames are one, whichever process they come from
     eq(sorted(ok("flamegraph", "--format=folded", worker, parent).splitlines()),
        ["/src/app.py:10 main 300", "/src/app.py:12 main 300", "/src/app.py:18 main 50"], "merged flame graph, peak")
@@ -1583,7 +1596,7 @@ def test_bad_input(basic):
 
 def test_usage(basic):
     for args, what in (((), "no arguments"), (("frobnicate", basic), "unknown command"),
-                       (("report",), "missing FILE"), (("stats", basic, basic), "two files to stats"),
+                       (("report",), "missing FILE"), (("leaks", basic, basic), "two files to leaks"),
                        (("report", "--format=xml", basic), "bad format"),
                        (("stats", "--format=csv", basic), "format of another command"),
                        (("stats", "--sort=peak", basic), "option of another command"),

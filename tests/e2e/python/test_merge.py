@@ -1,4 +1,5 @@
-"""`memprof report`, `timeseries`, `plot` and `flamegraph` over several processes' files together
+"""`memprof report`, `stats`, `timeseries`, `plot` and `flamegraph` over several processes'
+files together
 (analyzer/merge.h), on both
 interpreters: progs/workers.py, a parent and two forked workers with known blocks at
 known lines and times. The peak is the processes' heaps together at their highest, with
@@ -109,6 +110,13 @@ def test_workers_together():
         folded = harness.analyze("flamegraph", "--format=folded", *files).splitlines()
         wline = [l for l in folded if l.rsplit(" ", 1)[0].endswith("workers.py:%d worker" % LINE_W)]
         harness.expect_eq([int(l.rsplit(" ", 1)[1]) for l in wline], [24 * MIB + BYTEARRAY], tag(py) + " flame graph")
+        # stats: the processes' totals, the peak of all together, the top line the parent's D
+        st = json.loads(harness.analyze("stats", "--format=json", *files))
+        alone = [json.loads(harness.analyze("stats", "--format=json", f)) for f in files]
+        for k in ("allocations", "frees", "allocated_bytes", "end_bytes", "leaked_bytes", "threads", "samples"):
+            harness.expect_eq(st[k], sum(a[k] for a in alone), "%s stats %s: the processes' sum" % (tag(py), k))
+        harness.expect_eq(st["peak_heap_bytes"], j["peak_heap_bytes"], tag(py) + " stats peak")
+        harness.expect_eq(st["top_lines"][0]["line"], LINE_D, tag(py) + " stats top line")
         svg = harness.analyze("plot", *files)
         if "3 processes, duration" not in svg:
             raise AssertionError("%s: plot subtitle: %s" % (tag(py), svg[:1000]))
@@ -136,10 +144,10 @@ def test_bad_inputs():
     p = harness.analyze("report", "-o", files[1], files[0], files[1], check=False)
     harness.expect_eq(p.returncode, 2, "-o onto an input")
     # the other commands read one file
-    p = harness.analyze("stats", files[0], files[1], check=False)
-    harness.expect_eq(p.returncode, 2, "stats with two files")
+    p = harness.analyze("peak", files[0], files[1], check=False)
+    harness.expect_eq(p.returncode, 2, "peak with two files")
     if "take several" not in p.stderr:
-        raise AssertionError("stats with two files: %r" % p.stderr)
+        raise AssertionError("peak with two files: %r" % p.stderr)
     # the same file twice is two processes' worth: allowed, and adds up
     rows = harness.report_rows(files[0], files[0])
     one_rows = harness.report_rows(files[0])
