@@ -37,9 +37,11 @@
  * share it (smaller chunks, and the profiler's memory does not grow with the number of
  * threads). With 2 MiB, py_threads' 4 threads filled 512 KiB each; 1 MiB takes 0.9 MB off
  * its peak RSS (17.6 -> 16.7 MB, medians of 7, no change in time) for a file 4% larger
- * (7.16 -> 7.43 MB). A single busy thread's chunks are then 512 KiB (the quiet main
- * thread's buffer is in the budget too), which compresses py_json's events as well as 1
- * MiB did (12.94 -> 12.96 MB); 512 KiB in all cost py_threads' file 28%. */
+ * (7.16 -> 7.43 MB). A busy thread beside a quiet one (a main thread waiting in join)
+ * fills chunks of 512 KiB instead of 1 MiB: py_json's work run so, 13.01 -> 13.23 MB
+ * (+1.7%; session 14 measured 11-14% for it with the encoding of the time, and went
+ * back to 2 MiB); py_json itself, one thread, keeps its 1 MiB chunks (12.94 -> 12.96
+ * MB). 512 KiB in all cost py_threads' file 28%. */
 #define WRITER_CHUNK_START (32u << 10)
 #define WRITER_RAW_BUDGET (1u << 20)
 /* zstd level 3 with smaller match tables than its default for 1 MiB inputs (2^17 and
