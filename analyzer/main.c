@@ -42,6 +42,16 @@ static int main_leaks(profile_t *p, const cmd_opts_t *o, FILE *out)
 	return stacks_run(p, o, out, 1);
 }
 
+static int main_peak_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
+{
+	return stacks_run_merged(m, o, out, 0);
+}
+
+static int main_leaks_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
+{
+	return stacks_run_merged(m, o, out, 1);
+}
+
 static const main_cmd_t main_cmds[] = {
 	{"report", {"text", "csv", "json"}, OPT_SORT | OPT_LIMIT | OPT_FOCUS | OPT_BY, report_run, report_run_merged,
 	 "per-location table: peak, allocated, allocations, live at end", NULL},
@@ -49,9 +59,9 @@ static const main_cmd_t main_cmds[] = {
 	 "totals, peak heap and RSS, size histogram, top lines", NULL},
 	{"timeseries", {"csv", "json", "mprof"}, 0, timeseries_run, timeseries_run_merged,
 	 "RSS and heap over time (mprof: memory_profiler .dat)", NULL},
-	{"peak", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_peak, NULL,
+	{"peak", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_peak, main_peak_merged,
 	 "stacks live at the heap peak, largest first", NULL},
-	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS | OPT_NEVER, main_leaks, NULL,
+	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS | OPT_NEVER, main_leaks, main_leaks_merged,
 	 "stacks alive at the end of the program, largest first", NULL},
 	{"temporary", {"text", "csv", "json"}, OPT_LIMIT | OPT_FOCUS, temporary_run, NULL,
 	 "allocations freed by their thread before its next allocation, by line", NULL},
@@ -64,7 +74,7 @@ static const main_cmd_t main_cmds[] = {
 
 static void main_usage(FILE *f)
 {
-	fputs("usage: memprof COMMAND [OPTIONS] FILE\n       memprof report|stats|timeseries|plot|flamegraph [OPTIONS] FILE FILE...  (several processes together)\n\ncommands:\n", f);
+	fputs("usage: memprof COMMAND [OPTIONS] FILE\n       memprof COMMAND [OPTIONS] FILE FILE...  (several processes together: not temporary, lines)\n\ncommands:\n", f);
 	for (size_t i = 0; i < sizeof main_cmds / sizeof *main_cmds; i++) {
 		const main_cmd_t *c = &main_cmds[i];
 		if (c->target)
@@ -216,11 +226,10 @@ int main(int argc, char **argv)
 	}
 	if (optind >= sub_argc)
 		return main_usage_error("%s: missing FILE", cmd->name);
-	/* report, stats, timeseries, plot and flamegraph read several processes' files together
-	 * (merge.h) */
+	/* all but temporary and lines read several processes' files together (merge.h) */
 	bool merged = cmd->run_merged && optind + 1 < sub_argc;
 	if (optind + 1 < sub_argc && !merged)
-		return main_usage_error("%s: one FILE only ('%s' is extra; report, stats, timeseries, plot and flamegraph take several)",
+		return main_usage_error("%s: one FILE only ('%s' is extra: the other commands take several)",
 					cmd->name, sub_argv[optind + 1]);
 	char *const *paths = sub_argv + optind;
 	size_t n_paths = (size_t)(sub_argc - optind);

@@ -1,11 +1,13 @@
 /* stacks: `peak` and `leaks`, whole stacks live at the heap peak / at end of program,
  * one entry per stack, largest first. */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "addrmap.h"
 #include "cmd.h"
+#include "merge.h"
 #include "locate.h"
 #include "output.h"
 #include "units.h"
@@ -14,6 +16,8 @@
 
 typedef struct stacks_entry {
 	uint32_t node;
+	uint32_t proc; /* the profile the node is of (several processes: merge.h) */
+	bool several;  /* stacks of other processes read the same and are in it */
 	uint64_t bytes;
 	uint64_t blocks;
 } stacks_entry_t;
@@ -25,6 +29,8 @@ static int stacks_cmp(const void *pa, const void *pb)
 		return a->bytes > b->bytes ? -1 : 1;
 	if (a->blocks != b->blocks)
 		return a->blocks > b->blocks ? -1 : 1;
+	if (a->proc != b->proc)
+		return a->proc < b->proc ? -1 : 1;
 	return a->node < b->node ? -1 : a->node > b->node;
 }
 
@@ -61,9 +67,12 @@ static void stacks_frame(void *arg, const locate_frame_t *fr)
  * instructions of one Python line, two return addresses in one native line), and two
  * entries with the same text and their bytes split between them would say less than
  * one. Each node gets a display id: its caller's, then each of its frames (outermost
- * first) interned under it as a location. */
+ * first) interned under it as a location. Several processes' stacks (merge.h) share the
+ * display ids: their frames are interned in the first profile's locator (`keys`), so a
+ * stack that reads the same in two processes is one entry. */
 typedef struct stacks_disp {
-	locate_t *l;
+	locate_t *l;    /* the profile whose nodes are read */
+	locate_t *keys; /* where the frames' locations are interned */
 	const db_t *db;
 	uint32_t *memo; /* node -> display id + 1; 0: not known yet */
 	addrmap_t ids;  /* (caller's display id << 32 | location) -> display id */
@@ -78,7 +87,7 @@ static void stacks_disp_frame(void *arg, const locate_frame_t *fr)
 {
 	stacks_disp_t *d = arg;
 	if (d->n_frames < sizeof d->frames / sizeof *d->frames)
-		d->frames[d->n_frames++] = locate_intern(d->l, fr->file ? fr->file : fr->module ? fr->module : "",
+		d->frames[d->n_frames++] = locate_intern(d->keys, fr->file ? fr->file : fr->module ? fr->module : "",
 							 fr->file ? fr->line : 0, fr->function ? fr->function : "");
 }
 
@@ -117,53 +126,78 @@ static uint32_t stacks_display(stacks_disp_t *d, uint32_t node)
 	return id;
 }
 
-int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
+static uint64_t stacks_bytes(const pass_stack_t *st, int leaks, bool never)
 {
-	const pass_t *ps = &p->pass;
+	return !leaks ? st->peak_bytes : never ? st->live_bytes : st->end_bytes;
+}
+
+static uint64_t stacks_blocks(const pass_stack_t *st, int leaks, bool never)
+{
+	return !leaks ? st->peak_count : never ? st->live_count : st->end_count;
+}
+
+/* `m`: several processes' stacks (p is m's first profile), else NULL. */
+static int stacks_write(profile_t *p, const merge_t *m, const cmd_opts_t *o, FILE *out, int leaks)
+{
+	size_t n_procs = m ? m->n : 1;
 	/* leaks --never-freed: what no free ever released (after the interpreter's
 	 * teardown, in Python), not what was live at the end of the program */
 	bool never = leaks && o->never_freed;
-	stacks_entry_t *e = malloc((ps->n_stacks + 1) * sizeof *e);
-	if (!e)
+	size_t n_all = 0;
+	for (size_t k = 0; k < n_procs; k++)
+		n_all += (m ? &m->p[k] : p)->pass.n_stacks;
+	stacks_entry_t *e = malloc((n_all + 1) * sizeof *e);
+	uint32_t **disp = calloc(n_procs, sizeof *disp);
+	if (!e || !disp)
 		abort();
 	size_t n = 0;
 	uint64_t total = 0;
 	/* one entry a display id (stacks_disp); with --focus, each stack cut at its focused
 	 * frame first */
-	stacks_disp_t d = {.l = p->locate, .db = &p->db};
-	d.memo = calloc(ps->n_stacks, sizeof *d.memo);
-	uint32_t *disp = malloc(ps->n_stacks * sizeof *disp);
-	if (!d.memo || !disp || addrmap_init(&d.ids, 1024) < 0)
+	stacks_disp_t d = {.keys = p->locate};
+	if (addrmap_init(&d.ids, 1024) < 0)
 		abort();
-	for (uint32_t s = 0; s < ps->n_stacks; s++) {
-		const pass_stack_t *st = &ps->stacks[s];
-		uint64_t bytes = !leaks ? st->peak_bytes : never ? st->live_bytes : st->end_bytes;
-		uint64_t blocks = !leaks ? st->peak_count : never ? st->live_count : st->end_count;
-		if (bytes || blocks)
-			disp[s] = stacks_display(&d, locate_focus_node(p->locate, s));
+	for (size_t k = 0; k < n_procs; k++) {
+		profile_t *q = m ? &m->p[k] : p;
+		const pass_t *ps = &q->pass;
+		d.l = q->locate;
+		d.db = &q->db;
+		d.memo = calloc(ps->n_stacks, sizeof *d.memo);
+		disp[k] = malloc(ps->n_stacks * sizeof *disp[k]);
+		if (!d.memo || !disp[k])
+			abort();
+		for (uint32_t s = 0; s < ps->n_stacks; s++)
+			if (stacks_bytes(&ps->stacks[s], leaks, never) || stacks_blocks(&ps->stacks[s], leaks, never))
+				disp[k][s] = stacks_display(&d, locate_focus_node(q->locate, s));
+		free(d.memo);
 	}
 	uint32_t *slot = malloc((d.n + 1) * sizeof *slot);
 	if (!slot)
 		abort();
 	memset(slot, 0xff, (d.n + 1) * sizeof *slot);
-	for (uint32_t s = 0; s < ps->n_stacks; s++) {
-		const pass_stack_t *st = &ps->stacks[s];
-		uint64_t bytes = !leaks ? st->peak_bytes : never ? st->live_bytes : st->end_bytes;
-		uint64_t blocks = !leaks ? st->peak_count : never ? st->live_count : st->end_count;
-		if (!bytes && !blocks)
-			continue;
-		total += bytes;
-		if (slot[disp[s]] != UINT32_MAX) {
-			e[slot[disp[s]]].bytes += bytes;
-			e[slot[disp[s]]].blocks += blocks;
-			continue;
+	for (size_t k = 0; k < n_procs; k++) {
+		profile_t *q = m ? &m->p[k] : p;
+		const pass_t *ps = &q->pass;
+		for (uint32_t s = 0; s < ps->n_stacks; s++) {
+			uint64_t bytes = stacks_bytes(&ps->stacks[s], leaks, never);
+			uint64_t blocks = stacks_blocks(&ps->stacks[s], leaks, never);
+			if (!bytes && !blocks)
+				continue;
+			total += bytes;
+			uint32_t id = disp[k][s];
+			if (slot[id] != UINT32_MAX) {
+				e[slot[id]].bytes += bytes;
+				e[slot[id]].blocks += blocks;
+				e[slot[id]].several |= e[slot[id]].proc != k;
+				continue;
+			}
+			slot[id] = (uint32_t)n;
+			e[n++] = (stacks_entry_t){locate_focus_node(q->locate, s), (uint32_t)k, false, bytes, blocks};
 		}
-		slot[disp[s]] = (uint32_t)n;
-		e[n++] = (stacks_entry_t){locate_focus_node(p->locate, s), bytes, blocks};
+		free(disp[k]);
 	}
 	free(slot);
 	free(disp);
-	free(d.memo);
 	addrmap_free(&d.ids);
 	free(d.path);
 	qsort(e, n, sizeof *e, stacks_cmp);
@@ -173,35 +207,45 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 	stacks_print_t sp = {out, json, 0};
 	if (json) {
 		fputc('{', out);
-		profile_json_header(out, p);
+		if (m)
+			merge_json_header(out, m);
+		else
+			profile_json_header(out, p);
 		fprintf(out, ",\"total_bytes\":%" PRIu64 "%s,\"stacks_total\":%zu,\"stacks\":[", total,
 			leaks ? (never ? ",\"never_freed\":true" : ",\"never_freed\":false") : "", n);
 		for (size_t i = 0; i < shown; i++) {
-			fprintf(out, "%s\n {\"stack\":%" PRIu32 ",\"bytes\":%" PRIu64 ",\"blocks\":%" PRIu64
-				     ",\"frames\":[",
-				i ? "," : "", e[i].node, e[i].bytes, e[i].blocks);
+			fprintf(out, "%s\n {\"stack\":%" PRIu32, i ? "," : "", e[i].node);
+			if (m) /* the process whose node "stack" is */
+				fprintf(out, ",\"pid\":%" PRId64, m->p[e[i].proc].db.pid);
+			fprintf(out, ",\"bytes\":%" PRIu64 ",\"blocks\":%" PRIu64 ",\"frames\":[", e[i].bytes, e[i].blocks);
 			sp.n = 0;
-			locate_walk(p->locate, e[i].node, stacks_frame, &sp);
+			locate_walk(m ? m->p[e[i].proc].locate : p->locate, e[i].node, stacks_frame, &sp);
 			fputs("]}", out);
 		}
 		fputs("\n]}\n", out);
 	} else {
 		char b1[UNITS_BUF], b2[UNITS_BUF];
-		profile_text_header(out, p, leaks ? "leaks" : "peak");
+		if (m)
+			merge_text_header(out, m, leaks ? "leaks" : "peak");
+		else
+			profile_text_header(out, p, leaks ? "leaks" : "peak");
 		if (never)
 			fprintf(out, "%s never freed in %zu stack%s\n\n", units_bytes(b1, total), n, units_s(n));
 		else if (leaks)
 			fprintf(out, "%s live at %s in %zu stack%s\n\n", units_bytes(b1, total),
-				ps->has_end ? "end of program" : "exit", n, units_s(n));
+				m ? "each process's end" : p->pass.has_end ? "end of program" : "exit", n, units_s(n));
 		else
-			fprintf(out, "%s live at the peak (%.3f s) in %zu stack%s\n\n", units_bytes(b1, total),
-				p->peak_time_s, n, units_s(n));
+			fprintf(out, "%s live at the peak (%.3f s%s) in %zu stack%s\n\n", units_bytes(b1, total),
+				m ? m->peak_time_s : p->peak_time_s, m ? ", all processes together" : "", n, units_s(n));
 		for (size_t i = 0; i < shown; i++) {
 			fprintf(out, "#%zu  %s in %s block%s (%.1f%%)\n", i + 1, units_bytes(b1, e[i].bytes),
 				units_count(b2, e[i].blocks), e[i].blocks == 1 ? "" : "s",
 				total ? 100.0 * (double)e[i].bytes / (double)total : 0.0);
+			if (m)
+				fprintf(out, "    (pid %" PRId64 "%s)\n", m->p[e[i].proc].db.pid,
+					e[i].several ? " and others" : "");
 			sp.n = 0;
-			locate_walk(p->locate, e[i].node, stacks_frame, &sp);
+			locate_walk(m ? m->p[e[i].proc].locate : p->locate, e[i].node, stacks_frame, &sp);
 			if (!sp.n)
 				fputs("      <no stack>\n", out);
 			fputc('\n', out);
@@ -211,4 +255,14 @@ int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
 	}
 	free(e);
 	return 0;
+}
+
+int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
+{
+	return stacks_write(p, NULL, o, out, leaks);
+}
+
+int stacks_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out, int leaks)
+{
+	return stacks_write(&m->p[0], m, o, out, leaks);
 }

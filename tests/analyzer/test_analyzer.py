@@ -251,6 +251,16 @@ def test_merge():
     text = ok("stats", parent, worker)
     check("peak heap:             650 B at 0.650 s (all processes together)" in text and
           "status:                2 of 2 processes complete" in text, "merged stats text:\n" + text)
+    # peak and leaks: stacks that read the same in both processes are one entry
+    j = json.loads(ok("peak", "--format=json", worker, parent))
+    eq((j["total_bytes"], [(s["frames"][0]["line"], s["bytes"], s["blocks"]) for s in j["stacks"]]),
+       (650, [(10, 300, 2), (12, 300, 1), (18, 50, 1)]), "merged peak")
+    j = json.loads(ok("leaks", "--format=json", parent, worker))
+    eq((j["total_bytes"], [(s["frames"][0]["line"], s["bytes"], s["blocks"], s["pid"]) for s in j["stacks"]]),
+       (850, [(13, 500, 1, 100), (10, 300, 2, 100), (18, 50, 1, 101)]), "merged leaks")
+    text = ok("peak", parent, worker)
+    check("650 B live at the peak (0.650 s, all processes together) in 3 stacks" in text and
+          "(pid 100 and others)" in text, "merged peak text:\n" + text)
     # the flame graph of both: equal frames are one, whichever process they come from
     eq(sorted(ok("flamegraph", "--format=folded", worker, parent).splitlines()),
        ["/src/app.py:10 main 300", "/src/app.py:12 main 300", "/src/app.py:18 main 50"], "merged flame graph, peak")
@@ -274,8 +284,8 @@ def test_merge():
         f.write(b"SQLite format 3\0" + b"x" * 5000)
     rc, out, err = run("report", parent, bad)
     eq((rc, out, len(err.strip().splitlines()), bad in err), (1, "", 1, True), "a damaged file among them")
-    rc, out, err = run("peak", parent, worker)
-    eq((rc, "take several" in err), (2, True), "peak with two files")
+    rc, out, err = run("temporary", parent, worker)
+    eq((rc, "take several" in err), (2, True), "temporary with two files")
 
 
 def test_basic():
@@ -1596,7 +1606,7 @@ def test_bad_input(basic):
 
 def test_usage(basic):
     for args, what in (((), "no arguments"), (("frobnicate", basic), "unknown command"),
-                       (("report",), "missing FILE"), (("leaks", basic, basic), "two files to leaks"),
+                       (("report",), "missing FILE"), (("lines", "app.py", basic, basic), "two files to lines"),
                        (("report", "--format=xml", basic), "bad format"),
                        (("stats", "--format=csv", basic), "format of another command"),
                        (("stats", "--sort=peak", basic), "option of another command"),

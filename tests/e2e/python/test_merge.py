@@ -1,5 +1,5 @@
-"""`memprof report`, `stats`, `timeseries`, `plot` and `flamegraph` over several processes'
-files together
+"""`memprof report`, `stats`, `timeseries`, `plot`, `flamegraph` and `peak` over several
+processes' files together
 (analyzer/merge.h), on both
 interpreters: progs/workers.py, a parent and two forked workers with known blocks at
 known lines and times. The peak is the processes' heaps together at their highest, with
@@ -117,6 +117,12 @@ def test_workers_together():
             harness.expect_eq(st[k], sum(a[k] for a in alone), "%s stats %s: the processes' sum" % (tag(py), k))
         harness.expect_eq(st["peak_heap_bytes"], j["peak_heap_bytes"], tag(py) + " stats peak")
         harness.expect_eq(st["top_lines"][0]["line"], LINE_D, tag(py) + " stats top line")
+        # peak: the stacks at the peak of all together, the parent's D first; the
+        # workers' line in worker 2's stack (pid) alone
+        pk = json.loads(harness.analyze("peak", "--format=json", "--limit=3", *files))["stacks"]
+        harness.expect_eq([(s["frames"][0]["line"], s["bytes"], s["pid"]) for s in pk],
+                          [(LINE_D, 40 * MIB + BYTEARRAY, pids["parent"]), (LINE_W, 24 * MIB + BYTEARRAY, pids["workers"][1]),
+                           (LINE_A, 16 * MIB + BYTEARRAY, pids["parent"])], tag(py) + " peak stacks")
         svg = harness.analyze("plot", *files)
         if "3 processes, duration" not in svg:
             raise AssertionError("%s: plot subtitle: %s" % (tag(py), svg[:1000]))
@@ -144,10 +150,10 @@ def test_bad_inputs():
     p = harness.analyze("report", "-o", files[1], files[0], files[1], check=False)
     harness.expect_eq(p.returncode, 2, "-o onto an input")
     # the other commands read one file
-    p = harness.analyze("peak", files[0], files[1], check=False)
-    harness.expect_eq(p.returncode, 2, "peak with two files")
+    p = harness.analyze("temporary", files[0], files[1], check=False)
+    harness.expect_eq(p.returncode, 2, "temporary with two files")
     if "take several" not in p.stderr:
-        raise AssertionError("peak with two files: %r" % p.stderr)
+        raise AssertionError("temporary with two files: %r" % p.stderr)
     # the same file twice is two processes' worth: allowed, and adds up
     rows = harness.report_rows(files[0], files[0])
     one_rows = harness.report_rows(files[0])
