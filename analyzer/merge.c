@@ -13,8 +13,11 @@
 #include "units.h"
 
 /* Files whose starts, told by their ticks and by the wall clock, differ by less than
- * this are of one clock (one machine, one boot): their ticks order their events. */
-#define MERGE_SAME_CLOCK_S 0.05
+ * this are of one clock (one machine, one boot): their ticks order their events. memprof
+ * takes both at the same moment since session 19; before, a forked child's wall-clock
+ * start was read when its file was made, up to ~0.1 s later on a busy machine. Another
+ * boot's or machine's TSC is off by far more. */
+#define MERGE_SAME_CLOCK_S 1.0
 /* Each process measures the TSC's rate for itself: a few parts per million apart. */
 #define MERGE_SAME_RATE 1e-4
 #define MERGE_PROGRESS_EVERY (1u << 16)

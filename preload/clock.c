@@ -4,6 +4,7 @@
 
 int clock_use_tsc;
 uint64_t clock_start_ticks;
+double clock_start_unix;
 static uint64_t clock_cal_ns, clock_cal_ticks; /* the calibration's start point */
 
 int clock_choose(const char *cpuinfo)
@@ -22,11 +23,20 @@ void clock_init(void)
 	clock_use_tsc = clock_choose(cpu_info());
 	clock_cal_ns = clock_mono_ns();
 	clock_cal_ticks = clock_start_ticks = clock_now();
+	clock_start_unix = clock_unix_now();
 }
 
 void clock_fork_child(void)
 {
 	clock_start_ticks = clock_now();
+	clock_start_unix = clock_unix_now();
+}
+
+double clock_unix_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 double clock_ticks_per_sec(void)

@@ -70,6 +70,11 @@ void clock_init(void);
 double clock_ticks_per_sec(void);
 /* The process's time 0 (meta clock_start_ticks). */
 extern uint64_t clock_start_ticks;
+/* The wall-clock time (seconds since the epoch) taken with clock_start_ticks, at start-up
+ * or at the fork: meta start_time_unix, which places the process among others (the
+ * analyzer's merge.c). */
+extern double clock_start_unix;
+double clock_unix_now(void);
 /* In a forked child: its time 0 is now (the calibration keeps the parent's start). */
 void clock_fork_child(void);
 

@@ -40,7 +40,6 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 __thread int mp_guard MP_TLS;
@@ -243,9 +242,7 @@ static void init_write_meta(void)
 	writer_set_meta("pid", buf);
 	snprintf(buf, sizeof buf, "%d", (int)getppid());
 	writer_set_meta("ppid", buf);
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	snprintf(buf, sizeof buf, "%.6f", (double)tv.tv_sec + tv.tv_usec / 1e6);
+	snprintf(buf, sizeof buf, "%.6f", clock_start_unix);
 	writer_set_meta("start_time_unix", buf);
 	writer_set_meta("clock", clock_use_tsc ? "tsc" : "monotonic");
 	snprintf(buf, sizeof buf, "%llu", (unsigned long long)clock_start_ticks);
