@@ -35,6 +35,8 @@ int timeseries_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
 int plot_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
 int flamegraph_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
 int stacks_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out, int leaks);
+int temporary_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
+int lines_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
 int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out);
 int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks);
 int temporary_run(profile_t *p, const cmd_opts_t *o, FILE *out);

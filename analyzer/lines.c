@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "merge.h"
 #include "output.h"
 #include "paths.h"
 #include "pyline.h"
@@ -38,8 +39,8 @@ typedef struct lines_view {
 	const char *function; /* NULL: the whole file */
 	uint8_t *code;        /* per pycode index: its frames are charged */
 	int first, last;      /* function: the lines it covers */
-	lines_row_t *rows;    /* sorted by line, one per line */
-	size_t n_rows;
+	lines_row_t *rows;    /* sorted by line, one per line (lines_finish); before: as charged */
+	size_t n_rows, cap_rows;
 	lines_row_t total;
 	lines_row_t cut; /* stacks cut short (deeper than memprof keeps) with no frame charged */
 } lines_view_t;
@@ -105,8 +106,9 @@ static char *lines_scan(const db_t *db, const char *want, bool want_abs, const c
 
 /* Finds the file: a path suffix, an absolute path, or (when that is ambiguous or finds
  * nothing, and always for ./ and ../ names) a path relative to our working directory.
- * Sets v->file and returns the absolute form (malloc), or NULL after saying why. */
-static char *lines_find_file(const profile_t *p, lines_view_t *v, const char *arg)
+ * Sets v->file and returns the absolute form (malloc), or NULL after saying why (`quiet`:
+ * a file that is not there is not said; one that is ambiguous always is, *ambiguous set). */
+static char *lines_find_file(const profile_t *p, lines_view_t *v, const char *arg, bool quiet, bool *ambiguous)
 {
 	const db_t *db = &p->db;
 	char cwd[PATH_MAX];
@@ -134,7 +136,8 @@ static char *lines_find_file(const profile_t *p, lines_view_t *v, const char *ar
 		lines_fail("'%s' matches several files (%s, %s): give more of the path", arg, display, other);
 		free(found);
 		found = NULL;
-	} else if (!found) {
+		*ambiguous = true;
+	} else if (!found && !quiet) {
 		lines_fail("no Python code from '%s' in this profile", arg);
 	}
 	v->file = display;
@@ -163,8 +166,10 @@ static bool lines_listed(const char *qualname)
 	return qualname[0] && (last[0] != '<' || strcmp(qualname, "<module>") == 0);
 }
 
-/* Marks the code objects whose frames are charged; for a function also its line range. */
-static int lines_select(const profile_t *p, lines_view_t *v, const char *abs)
+/* Marks the code objects whose frames are charged; for a function also its line range.
+ * Returns 0; 1 when the function is not in the file (said unless `quiet`); 2 when its
+ * name fits several (said). */
+static int lines_select(const profile_t *p, lines_view_t *v, const char *abs, bool quiet)
 {
 	const db_t *db = &p->db;
 	size_t n = db->n_pycode;
@@ -223,7 +228,9 @@ static int lines_select(const profile_t *p, lines_view_t *v, const char *abs)
 		free(self);
 		free(in_file);
 		if (any)
-			return lines_fail("'%s' in %s is %s: name one", v->function, v->file, names);
+			return 1 + lines_fail("'%s' in %s is %s: name one", v->function, v->file, names);
+		if (quiet)
+			return 1;
 		return lines_fail("no function '%s' in %s (the profile has: %s)", v->function, v->file,
 				  listed ? names : "no functions");
 	}
@@ -269,15 +276,20 @@ static int lines_row_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Charges every stack to the line of its innermost selected frame. */
-static void lines_collect(const profile_t *p, lines_view_t *v)
+/* Charges every stack of p to the line of its innermost frame that `code` (per pycode
+ * index of p) selects, adding rows to v's (several profiles add to one view: merge.h). */
+static void lines_collect(const profile_t *p, const uint8_t *code, lines_view_t *v)
 {
 	const db_t *db = &p->db;
 	const pass_t *ps = &p->pass;
 	uint32_t n = db->n_nodes;
 	uint32_t *frame = calloc(n ? n : 1, sizeof *frame); /* innermost selected frame node */
 	uint8_t *cut = calloc(n ? n : 1, 1); /* bit 0: cut at the root; bit 1: holds a Python frame */
-	lines_row_t *rows = malloc((ps->n_stacks + 1) * sizeof *rows);
+	if (v->n_rows + ps->n_stacks + 1 > v->cap_rows) {
+		v->cap_rows = v->n_rows + ps->n_stacks + 1;
+		v->rows = realloc(v->rows, v->cap_rows * sizeof *v->rows);
+	}
+	lines_row_t *rows = v->rows;
 	if (!frame || !cut || !rows)
 		abort();
 	for (uint32_t i = 1; i < n; i++) {
@@ -292,11 +304,11 @@ static void lines_collect(const profile_t *p, lines_view_t *v)
 		cut[i] = cut[nd->parent] | (mp_frame_is_truncated(nd->frame) && !nd->parent) | (py ? 2 : 0);
 		if (mp_frame_is_python(nd->frame)) {
 			const db_pycode_t *c = db_pycode_find(db, mp_frame_code(nd->frame));
-			if (c && v->code[c - db->pycode])
+			if (c && code[c - db->pycode])
 				frame[i] = i;
 		}
 	}
-	size_t k = 0;
+	size_t k = v->n_rows;
 	for (uint32_t s = 1; s < ps->n_stacks && s < n; s++) {
 		const pass_stack_t *st = &ps->stacks[s];
 		if (!st->allocations && !st->peak_bytes && !st->end_bytes && !st->live_bytes)
@@ -314,6 +326,18 @@ static void lines_collect(const profile_t *p, lines_view_t *v)
 		rows[k++] = (lines_row_t){line > 0 ? line : 0, st->peak_bytes, st->allocated_bytes,
 					  st->allocations, st->end_bytes, st->live_bytes};
 	}
+	v->n_rows = k;
+	free(frame);
+	free(cut);
+}
+
+/* The rows charged, sorted by line, one per line, and their totals. */
+static void lines_finish(lines_view_t *v)
+{
+	lines_row_t *rows = v->rows;
+	size_t k = v->n_rows;
+	if (!rows)
+		return;
 	qsort(rows, k, sizeof *rows, lines_row_cmp);
 	size_t m = 0;
 	for (size_t i = 0; i < k; i++) {
@@ -334,10 +358,7 @@ static void lines_collect(const profile_t *p, lines_view_t *v)
 			rows[m++] = *r;
 		}
 	}
-	v->rows = rows;
 	v->n_rows = m;
-	free(frame);
-	free(cut);
 }
 
 static void lines_csv(FILE *f, const lines_view_t *v, source_t *src)
@@ -353,10 +374,14 @@ static void lines_csv(FILE *f, const lines_view_t *v, source_t *src)
 	}
 }
 
-static void lines_json(FILE *f, const profile_t *p, const lines_view_t *v, source_t *src)
+/* `m`: several processes' (p is its first profile), else NULL. */
+static void lines_json(FILE *f, const profile_t *p, const merge_t *m, const lines_view_t *v, source_t *src)
 {
 	fputc('{', f);
-	profile_json_header(f, p);
+	if (m)
+		merge_json_header(f, m);
+	else
+		profile_json_header(f, p);
 	fputs(",\"file\":", f);
 	output_json_str(f, v->file);
 	fputs(",\"function\":", f);
@@ -401,10 +426,13 @@ static void lines_text_row(FILE *f, int line, const lines_row_t *r, const char *
 	fputc('\n', f);
 }
 
-static void lines_text(FILE *f, const profile_t *p, const lines_view_t *v, source_t *src)
+static void lines_text(FILE *f, const profile_t *p, const merge_t *m, const lines_view_t *v, source_t *src)
 {
 	char b1[UNITS_BUF], b2[UNITS_BUF], b3[UNITS_BUF], b4[UNITS_BUF];
-	profile_text_header(f, p, "lines");
+	if (m)
+		merge_text_header(f, m, "lines");
+	else
+		profile_text_header(f, p, "lines");
 	int n_src = source_count(src, v->file);
 	fputs("\n", f);
 	if (v->function)
@@ -437,7 +465,9 @@ static void lines_text(FILE *f, const profile_t *p, const lines_view_t *v, sourc
 		lines_text_row(f, 0, &v->rows[0], "(no line number)");
 }
 
-int lines_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+/* One profile, or several processes' (m): the file (and function) is looked for in each;
+ * the lines of those that have it add up. */
+static int lines_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
 	lines_view_t v = {0};
 	char *arg = strdup(o->target ? o->target : "");
@@ -449,16 +479,41 @@ int lines_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 		v.function = colon + 1;
 	}
 	int rc = 1;
-	char *abs = lines_find_file(p, &v, arg);
-	if (abs && lines_select(p, &v, abs) == 0) {
-		lines_collect(p, &v);
-		source_t *src = profile_source(p);
+	size_t n = m ? m->n : 1, matched = 0;
+	int first = INT_MAX, last = INT_MIN;
+	bool failed = false;
+	for (size_t i = 0; i < n && !failed; i++) {
+		profile_t *q = m ? &m->p[i] : p;
+		lines_view_t pv = {.function = v.function};
+		bool ambiguous = false;
+		char *abs = lines_find_file(q, &pv, arg, m != NULL, &ambiguous);
+		int sel = abs ? lines_select(q, &pv, abs, m != NULL) : 1;
+		failed = ambiguous || sel == 2 || (!m && sel);
+		if (!sel) {
+			if (!matched++)
+				v.file = pv.file;
+			first = pv.first < first ? pv.first : first;
+			last = pv.last > last ? pv.last : last;
+			lines_collect(q, pv.code, &v);
+		}
+		free(abs);
+		free(pv.code);
+	}
+	if (m && !failed && !matched && v.function)
+		lines_fail("no function '%s' in '%s' in these profiles", v.function, arg);
+	else if (m && !failed && !matched)
+		lines_fail("no Python code from '%s' in these profiles", arg);
+	if (!failed && matched) {
+		v.first = first;
+		v.last = last;
+		lines_finish(&v);
+		source_t *src = m ? merge_source(m) : profile_source(p);
 		if (strcmp(o->format, "csv") == 0)
 			lines_csv(out, &v, src);
 		else if (strcmp(o->format, "json") == 0)
-			lines_json(out, p, &v, src);
+			lines_json(out, p, m, &v, src);
 		else
-			lines_text(out, p, &v, src);
+			lines_text(out, p, m, &v, src);
 		source_free(src);
 		if (v.cut.count) {
 			char b1[UNITS_BUF], b2[UNITS_BUF];
@@ -471,9 +526,17 @@ int lines_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 		}
 		rc = 0;
 	}
-	free(abs);
-	free(v.code);
 	free(v.rows);
 	free(arg);
 	return rc;
+}
+
+int lines_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+{
+	return lines_write(p, NULL, o, out);
+}
+
+int lines_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
+{
+	return lines_write(&m->p[0], m, o, out);
 }

@@ -26,7 +26,7 @@ typedef struct main_cmd {
 	const char *formats[4]; /* first = default */
 	unsigned opts;
 	int (*run)(profile_t *p, const cmd_opts_t *o, FILE *out);
-	/* several processes' files together (merge.h), or NULL: one file only */
+	/* several processes' files together (merge.h) */
 	int (*run_merged)(merge_t *m, const cmd_opts_t *o, FILE *out);
 	const char *summary;
 	const char *target; /* a positional argument before FILE (shown in usage), or NULL */
@@ -63,9 +63,9 @@ static const main_cmd_t main_cmds[] = {
 	 "stacks live at the heap peak, largest first", NULL},
 	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS | OPT_NEVER, main_leaks, main_leaks_merged,
 	 "stacks alive at the end of the program, largest first", NULL},
-	{"temporary", {"text", "csv", "json"}, OPT_LIMIT | OPT_FOCUS, temporary_run, NULL,
+	{"temporary", {"text", "csv", "json"}, OPT_LIMIT | OPT_FOCUS, temporary_run, temporary_run_merged,
 	 "allocations freed by their thread before its next allocation, by line", NULL},
-	{"lines", {"text", "csv", "json"}, 0, lines_run, NULL,
+	{"lines", {"text", "csv", "json"}, 0, lines_run, lines_run_merged,
 	 "every line of a Python file or function with its memory", "FILE.py[:FUNCTION]"},
 	{"flamegraph", {"svg", "folded"}, OPT_METRIC, flamegraph_run, flamegraph_run_merged,
 	 "interactive SVG flame graph of the stacks (folded: frame;frame bytes)", NULL},
@@ -74,7 +74,7 @@ static const main_cmd_t main_cmds[] = {
 
 static void main_usage(FILE *f)
 {
-	fputs("usage: memprof COMMAND [OPTIONS] FILE\n       memprof COMMAND [OPTIONS] FILE FILE...  (several processes together: not temporary, lines)\n\ncommands:\n", f);
+	fputs("usage: memprof COMMAND [OPTIONS] FILE\n       memprof COMMAND [OPTIONS] FILE FILE...  (several processes together)\n\ncommands:\n", f);
 	for (size_t i = 0; i < sizeof main_cmds / sizeof *main_cmds; i++) {
 		const main_cmd_t *c = &main_cmds[i];
 		if (c->target)
@@ -226,11 +226,8 @@ int main(int argc, char **argv)
 	}
 	if (optind >= sub_argc)
 		return main_usage_error("%s: missing FILE", cmd->name);
-	/* all but temporary and lines read several processes' files together (merge.h) */
-	bool merged = cmd->run_merged && optind + 1 < sub_argc;
-	if (optind + 1 < sub_argc && !merged)
-		return main_usage_error("%s: one FILE only ('%s' is extra: the other commands take several)",
-					cmd->name, sub_argv[optind + 1]);
+	/* several files: the processes read together (merge.h) */
+	bool merged = optind + 1 < sub_argc;
 	char *const *paths = sub_argv + optind;
 	size_t n_paths = (size_t)(sub_argc - optind);
 

@@ -1,6 +1,5 @@
 /* merge: several processes' profiles read as one program (`memprof report A.db B.db
- * ...`, and stats, timeseries, plot, flamegraph, peak, leaks: a parent and its workers,
- * every file of a run).
+ * ...`, and every other command: a parent and its workers, every file of a run).
  *
  * Each profile keeps its own pass and locator; the passes run side by side, an event at
  * a time in the order of one clock for all, so that the heaps of the processes alive at

@@ -261,6 +261,12 @@ def test_merge():
     text = ok("peak", parent, worker)
     check("650 B live at the peak (0.650 s, all processes together) in 3 stacks" in text and
           "(pid 100 and others)" in text, "merged peak text:\n" + text)
+    # temporary: the parent's block at line 12 freed before its thread's next allocation
+    eq(csv_rows(ok("temporary", "--format=csv", worker, parent))[1:], [["/src/app.py", "12", "main", "1", "300", "1"]],
+       "merged temporary")
+    j = json.loads(ok("temporary", "--format=json", worker, parent))
+    eq((j["allocations"], j["temporary_allocations"], j["temporary_bytes"], len(j["processes"])), (5, 1, 300, 2),
+       "merged temporary json")
     # the flame graph of both: equal frames are one, whichever process they come from
     eq(sorted(ok("flamegraph", "--format=folded", worker, parent).splitlines()),
        ["/src/app.py:10 main 300", "/src/app.py:12 main 300", "/src/app.py:18 main 50"], "merged flame graph, peak")
@@ -284,8 +290,16 @@ def test_merge():
         f.write(b"SQLite format 3\0" + b"x" * 5000)
     rc, out, err = run("report", parent, bad)
     eq((rc, out, len(err.strip().splitlines()), bad in err), (1, "", 1, True), "a damaged file among them")
-    rc, out, err = run("temporary", parent, worker)
-    eq((rc, "take several" in err), (2, True), "temporary with two files")
+    # lines: the file's lines in both processes added up; a file or function in none:
+    # one line, exit 1
+    eq(csv_rows(ok("lines", "--format=csv", "app.py", worker, parent))[1:],
+       [["/src/app.py", "10", "300", "300", "2", "300", ""], ["/src/app.py", "12", "300", "300", "1", "0", ""],
+        ["/src/app.py", "13", "0", "500", "1", "500", ""], ["/src/app.py", "18", "50", "50", "1", "50", ""]],
+       "merged lines")
+    for target, said in (("nothere.py", "no Python code from 'nothere.py' in these profiles"),
+                         ("app.py:nofunc", "no function 'nofunc' in 'app.py' in these profiles")):
+        rc, out, err = run("lines", target, parent, worker)
+        eq((rc, out, err), (1, "", "memprof: lines: %s\n" % said), "merged lines of %s" % target)
 
 
 def test_basic():
@@ -1606,7 +1620,7 @@ def test_bad_input(basic):
 
 def test_usage(basic):
     for args, what in (((), "no arguments"), (("frobnicate", basic), "unknown command"),
-                       (("report",), "missing FILE"), (("lines", "app.py", basic, basic), "two files to lines"),
+                       (("report",), "missing FILE"),
                        (("report", "--format=xml", basic), "bad format"),
                        (("stats", "--format=csv", basic), "format of another command"),
                        (("stats", "--sort=peak", basic), "option of another command"),

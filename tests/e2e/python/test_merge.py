@@ -1,5 +1,4 @@
-"""`memprof report`, `stats`, `timeseries`, `plot`, `flamegraph` and `peak` over several
-processes' files together
+"""Every `memprof` command over several processes' files together
 (analyzer/merge.h), on both
 interpreters: progs/workers.py, a parent and two forked workers with known blocks at
 known lines and times. The peak is the processes' heaps together at their highest, with
@@ -149,11 +148,14 @@ def test_bad_inputs():
     # -o onto one of them is refused before anything is written
     p = harness.analyze("report", "-o", files[1], files[0], files[1], check=False)
     harness.expect_eq(p.returncode, 2, "-o onto an input")
-    # the other commands read one file
-    p = harness.analyze("temporary", files[0], files[1], check=False)
-    harness.expect_eq(p.returncode, 2, "temporary with two files")
-    if "take several" not in p.stderr:
-        raise AssertionError("temporary with two files: %r" % p.stderr)
+    # lines: the file's lines in every process; a file in none is one line, exit 1
+    rows = json.loads(harness.analyze("lines", "--format=json", "workers.py", *files))["rows"]
+    alone = json.loads(harness.analyze("lines", "--format=json", "workers.py", files[0]))["rows"]
+    harness.expect_eq([r["line"] for r in rows if r["line"] == LINE_W], [LINE_W], "the workers' line in lines")
+    harness.expect_eq(sum(r["allocated_bytes"] for r in rows) > sum(r["allocated_bytes"] for r in alone), True,
+                      "lines of all files add up")
+    p = harness.analyze("lines", "nothere.py", *files, check=False)
+    harness.expect_eq((p.returncode, p.stdout, len(p.stderr.strip().splitlines())), (1, "", 1), "lines of a file in none")
     # the same file twice is two processes' worth: allowed, and adds up
     rows = harness.report_rows(files[0], files[0])
     one_rows = harness.report_rows(files[0])
