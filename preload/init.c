@@ -260,8 +260,10 @@ static void init_write_meta(void)
 	writer_set_meta("sample_bytes", buf);
 }
 
-/* Opens the file and starts the threads; recording is on when it returns 0. */
-static int init_start_recording(bool replace)
+/* Opens the file and starts the threads; recording is on when it returns 0. The root
+ * names its file in the environment (MEMPROF_ROOT_FILE, for an image it execs) before
+ * memprof's threads start: setenv while another thread reads the environment is a race. */
+static int init_start_recording(bool replace, bool is_root)
 {
 	record_native = config.native >= 0 ? config.native == 1 : !python_active;
 	record_gil_lean = !record_native && !record_sample_bytes;
@@ -278,8 +280,14 @@ static int init_start_recording(bool replace)
 	}
 	init_write_meta();
 	modules_scan();
+	char abs_path[4096];
+	bool named = is_root && init_absolute(init_path, abs_path, sizeof abs_path);
+	if (named)
+		setenv("MEMPROF_ROOT_FILE", abs_path, 1);
 	if (writer_run() < 0) {
 		mp_log("cannot start the writer thread; not recording");
+		if (named)
+			unsetenv("MEMPROF_ROOT_FILE");
 		return -1;
 	}
 	sampler_start();
@@ -328,7 +336,7 @@ static void init_fork_child(void)
 	bool follow = was && (config.follow == CONFIG_FOLLOW_ALL ||
 			      (config.follow == CONFIG_FOLLOW_PYTHON && init_is_python));
 	if (follow)
-		init_start_recording(false);
+		init_start_recording(false, false);
 	mp_guard--;
 }
 
@@ -530,7 +538,7 @@ __attribute__((constructor)) static void init_main(void)
 	bool keeps = init_is_python || !init_is_wrapper();
 	if (is_root)
 		setenv("MEMPROF_ROOT_KEEP", keeps ? "1" : "0", 1);
-	if (init_start_recording(replace) < 0)
+	if (init_start_recording(replace, is_root) < 0)
 		goto out;
 	init_followed = true;
 	init_load_fini();
@@ -545,9 +553,6 @@ __attribute__((constructor)) static void init_main(void)
 		bool inside = n > 1 && init_path[0] == '/' && strncmp(init_path, cwd, n) == 0 && init_path[n] == '/';
 		writer_announce(inside ? init_path + n + 1 : init_path, keeps);
 	}
-	char abs_path[4096];
-	if (is_root && init_absolute(init_path, abs_path, sizeof abs_path))
-		setenv("MEMPROF_ROOT_FILE", abs_path, 1);
 	/* In Python, once the interpreter has read the handlers it starts with (python.c,
 	 * python_pending): it reads ours as "not the default", and signal.getsignal() would
 	 * say None instead of SIG_DFL. */
