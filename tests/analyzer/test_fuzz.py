@@ -20,8 +20,9 @@ report, a hang (10 s timeout per run) or a usage error. Kinds of damage:
   update   1-4 random columns of random rows set to odd values (huge, negative, text,
            blob, NULL)
 
-Deterministic (seeded); FILES (default 3000, MEMPROF_FUZZ_FILES overrides) damaged files,
-run 4 at a time. A failing file is kept and its command printed."""
+Every fourth damaged file is read together with an undamaged one (several processes'
+files, analyzer/merge.h). Deterministic (seeded); FILES (default 3000, MEMPROF_FUZZ_FILES
+overrides) damaged files, run 4 at a time. A failing file is kept and its command printed."""
 import concurrent.futures
 import lzma
 import os
@@ -180,7 +181,9 @@ def make(i, base, lines_file):
 def one(i, bases):
     base, lines_file = bases[i % len(bases)]
     kind, path, args = make(i, base, lines_file)
-    cmd = [MEMPROF, *args, path]
+    # every fourth file is read together with an undamaged one, as a second process
+    # (analyzer/merge.h): the merge must fail as cleanly
+    cmd = [MEMPROF, *args] + ([bases[(i // 4) % len(bases)][0]] if i % 4 == 3 else []) + [path]
     try:
         p = subprocess.run(cmd, capture_output=True, timeout=10)
     except subprocess.TimeoutExpired:
@@ -204,12 +207,14 @@ def main():
     with open(golden, "wb") as f:
         f.write(lzma.decompress(open(os.path.join(HERE, "golden", "capture.db.xz"), "rb").read()))
     bases = [(synthetic, "app.py"), (golden, "golden.py")]
-    for base, _ in bases:  # the undamaged profiles pass every command
+    for base, _ in bases:  # the undamaged profiles pass every command, alone and with the other
         for args in COMMANDS:
             args = [a.replace("LINES", "app.py" if base == synthetic else "golden.py") for a in args]
-            r = subprocess.run([MEMPROF, *args, base], capture_output=True, timeout=60)
-            if r.returncode or not notes_only(r.stderr.decode(errors="replace")):
-                sys.exit("memprof %s on the undamaged profile: %d %r" % (" ".join(args), r.returncode, r.stderr))
+            for files in ([base], [base, synthetic if base == golden else golden]):
+                r = subprocess.run([MEMPROF, *args, *files], capture_output=True, timeout=60)
+                if r.returncode or not notes_only(r.stderr.decode(errors="replace")):
+                    sys.exit("memprof %s on the undamaged profiles %s: %d %r" % (" ".join(args), files, r.returncode,
+                                                                                 r.stderr))
     counts, failures = {}, []
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
         for kind, outcome, cmd, err in pool.map(lambda i: one(i, bases), range(FILES)):
