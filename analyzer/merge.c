@@ -3,7 +3,6 @@
 
 #include <inttypes.h>
 #include <math.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,19 +97,16 @@ static void merge_place(merge_t *m)
 	const db_t *f = &m->p[first].db;
 	const char *clock = db_meta_get(f, "clock");
 	m->by_ticks = true;
-	for (size_t i = 0; i < m->n && m->by_ticks; i++) {
-		const db_t *d = &m->p[i].db;
-		const char *c = db_meta_get(d, "clock");
-		double by_ticks = (double)(int64_t)(d->clock_start - f->clock_start) / f->ticks_per_sec;
-		m->by_ticks = c && clock && strcmp(c, clock) == 0 &&
-			      fabs(d->ticks_per_sec / f->ticks_per_sec - 1) < MERGE_SAME_RATE &&
-			      fabs(by_ticks - (d->start_time_unix - f->start_time_unix)) < MERGE_SAME_CLOCK_S;
-	}
 	for (size_t i = 0; i < m->n; i++) {
 		const db_t *d = &m->p[i].db;
-		m->start_s[i] = m->by_ticks ? (double)(int64_t)(d->clock_start - f->clock_start) / f->ticks_per_sec
-					    : d->start_time_unix - f->start_time_unix;
+		const char *c = db_meta_get(d, "clock");
+		m->start_s[i] = (double)(int64_t)(d->clock_start - f->clock_start) / f->ticks_per_sec;
+		m->by_ticks = m->by_ticks && c && clock && strcmp(c, clock) == 0 &&
+			      fabs(d->ticks_per_sec / f->ticks_per_sec - 1) < MERGE_SAME_RATE &&
+			      fabs(m->start_s[i] - (d->start_time_unix - f->start_time_unix)) < MERGE_SAME_CLOCK_S;
 	}
+	for (size_t i = 0; i < m->n && !m->by_ticks; i++)
+		m->start_s[i] = m->p[i].db.start_time_unix - f->start_time_unix;
 }
 
 static int merge_fail(const merge_t *m, size_t i)
@@ -246,6 +242,40 @@ out:
 	return ret;
 }
 
+/* m->total (merge.h). */
+static void merge_total(merge_t *m)
+{
+	pass_t *sum = &m->total;
+	memset(sum, 0, sizeof *sum);
+	sum->has_end = true;
+	for (size_t i = 0; i < m->n; i++) {
+		const pass_t *ps = &m->p[i].pass;
+		sum->events += ps->events;
+		sum->allocations += ps->allocations;
+		sum->allocated_bytes += ps->allocated_bytes;
+		sum->frees += ps->frees;
+		sum->unmatched_frees += ps->unmatched_frees;
+		sum->replaced_allocations += ps->replaced_allocations;
+		sum->unknown_stacks += ps->unknown_stacks;
+		sum->end_markers += ps->end_markers;
+		sum->temporary += ps->temporary;
+		sum->temporary_bytes += ps->temporary_bytes;
+		for (int a = 0; a < MP_AL_COUNT; a++)
+			sum->by_allocator[a] += ps->by_allocator[a];
+		for (unsigned b = 0; b < PASS_HIST_BUCKETS; b++) {
+			sum->hist_count[b] += ps->hist_count[b];
+			sum->hist_bytes[b] += ps->hist_bytes[b];
+		}
+		sum->heap += ps->heap;
+		sum->live_blocks += ps->live_blocks;
+		sum->end_heap += ps->end_heap;
+		sum->has_end = sum->has_end && ps->has_end;
+		if (ps->sample_bytes > 0)
+			sum->sample_bytes = ps->sample_bytes;
+	}
+	sum->peak_heap = m->peak_heap;
+}
+
 int merge_open(merge_t *m, char *const *paths, size_t n, const char *focus)
 {
 	memset(m, 0, sizeof *m);
@@ -269,6 +299,7 @@ int merge_open(merge_t *m, char *const *paths, size_t n, const char *focus)
 	merge_place(m);
 	if (merge_passes(m))
 		return -1;
+	merge_total(m);
 	bool matched = false;
 	for (size_t i = 0; i < n; i++) {
 		if (profile_analyzed(&m->p[i], focus))
@@ -324,21 +355,10 @@ source_t *merge_source(const merge_t *m)
 	return s;
 }
 
-uint64_t merge_sum(const merge_t *m, size_t field)
-{
-	uint64_t n = 0;
-	for (size_t i = 0; i < m->n; i++) {
-		uint64_t v;
-		memcpy(&v, (const char *)&m->p[i].pass + field, sizeof v);
-		n += v;
-	}
-	return n;
-}
-
 void merge_text_header(FILE *f, const merge_t *m, const char *what)
 {
 	char b1[UNITS_BUF], b2[UNITS_BUF];
-	uint64_t allocs = merge_sum(m, offsetof(pass_t, allocations));
+	uint64_t allocs = m->total.allocations;
 	fprintf(f, "memprof %s: %zu processes, duration %.3f s, peak heap %s at %.3f s (all processes together), "
 		   "%s allocation%s\n",
 		what, m->n, m->duration_s, units_bytes(b1, m->peak_heap), m->peak_time_s, units_count(b2, allocs),
@@ -384,5 +404,5 @@ void merge_json_header(FILE *f, const merge_t *m)
 	fprintf(f, ",\"peak_heap_bytes\":%" PRIu64 ",\"peak_time_s\":", m->peak_heap);
 	output_json_double(f, m->peak_time_s);
 	fprintf(f, ",\"allocations\":%" PRIu64 ",\"dropped_events\":%" PRIu64 ",\"clocks_agree\":%s",
-		merge_sum(m, offsetof(pass_t, allocations)), dropped, m->by_ticks ? "true" : "false");
+		m->total.allocations, dropped, m->by_ticks ? "true" : "false");
 }

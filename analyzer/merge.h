@@ -46,6 +46,11 @@ typedef struct merge {
 	size_t first;       /* the process that started first */
 	merge_sample_t *samples; /* every process's samples, in time order */
 	size_t n_samples;
+	/* the passes' figures added up (allocations, frees, bytes, temporary ones, never
+	 * freed, live at each one's end, allocators, sizes); peak_heap is the processes'
+	 * together, has_end true when every process has an end marker, sample_bytes > 0
+	 * when any process was sampled; its tables (stacks, sample_heap) are NULL */
+	pass_t total;
 } merge_t;
 
 /* Opens every file and runs the passes. Returns 0; or -1 with one line "memprof: FILE:
@@ -58,10 +63,6 @@ void merge_close(merge_t *m);
 rows_row_t *merge_rows(merge_t *m, rows_by_t by, rows_sort_t sort, size_t *n_out);
 /* The source files' text for every profile's files. */
 struct source *merge_source(const merge_t *m);
-
-/* A uint64_t figure of the passes summed over the processes: the field at that offset
- * of pass_t (offsetof(pass_t, allocations)). */
-uint64_t merge_sum(const merge_t *m, size_t field);
 
 void merge_text_header(FILE *f, const merge_t *m, const char *what);
 /* `"processes":[...],"duration_s":...` members (no braces). */

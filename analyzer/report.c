@@ -1,18 +1,17 @@
 /* report: the per-location table, as text for people, csv and json for programs. */
 #include <inttypes.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "merge.h"
 #include "output.h"
+#include "source.h"
+#include "units.h"
 
 /* Frees of blocks never seen allocated that the report mentions: more than this many, and
  * more than 0.1% of all frees. */
 #define REPORT_UNMATCHED_SAID 100
-#include "source.h"
-#include "units.h"
 
 #define REPORT_TEXT_LIMIT 30
 
@@ -67,9 +66,9 @@ static void report_text(FILE *f, const profile_t *p, const merge_t *m, const cmd
 	/* A few are every program's (blocks its libraries allocated before memprof's
 	 * constructor ran: 25 in any Python program), which `stats` counts; many say that
 	 * blocks came from where memprof does not look. */
-	uint64_t unmatched = m ? merge_sum(m, offsetof(pass_t, unmatched_frees)) : p->pass.unmatched_frees;
-	uint64_t frees = m ? merge_sum(m, offsetof(pass_t, frees)) : p->pass.frees;
-	if (unmatched > REPORT_UNMATCHED_SAID && unmatched * 1000 > frees)
+	const pass_t *ps = m ? &m->total : &p->pass;
+	uint64_t unmatched = ps->unmatched_frees;
+	if (unmatched > REPORT_UNMATCHED_SAID && unmatched * 1000 > ps->frees)
 		fprintf(f, "note: %" PRIu64 " free%s of blocks not recorded (allocated before recording started, or "
 			   "where memprof does not look) %s ignored\n",
 			unmatched, units_s(unmatched), unmatched == 1 ? "was" : "were");

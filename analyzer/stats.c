@@ -47,35 +47,13 @@ static stats_view_t stats_view_one(profile_t *p)
 			      p->db.dropped_events, p->db.has_queued_bytes_peak, p->db.queued_bytes_peak};
 }
 
-/* The processes' figures added up into *sum; the peak is all processes' together, and
- * there is an end marker when every process has one. */
-static stats_view_t stats_view_merged(merge_t *m, pass_t *sum)
+/* Several processes: the passes' figures added up (merge_t.total), the peak of their RSS
+ * added up, their threads, samples and dropped events added up, the largest writer
+ * queue of any. */
+static stats_view_t stats_view_merged(merge_t *m)
 {
-	memset(sum, 0, sizeof *sum);
-	stats_view_t v = {&m->p[0], m, sum, 0, 0, {0, 0}, m->peak_time_s, 0, false, 0};
-	sum->has_end = true;
+	stats_view_t v = {&m->p[0], m, &m->total, 0, m->n_samples, {0, 0}, m->peak_time_s, 0, false, 0};
 	for (size_t i = 0; i < m->n; i++) {
-		const pass_t *ps = &m->p[i].pass;
-		sum->allocations += ps->allocations;
-		sum->allocated_bytes += ps->allocated_bytes;
-		sum->frees += ps->frees;
-		sum->unmatched_frees += ps->unmatched_frees;
-		sum->replaced_allocations += ps->replaced_allocations;
-		sum->unknown_stacks += ps->unknown_stacks;
-		sum->temporary += ps->temporary;
-		sum->temporary_bytes += ps->temporary_bytes;
-		for (int a = 0; a < MP_AL_COUNT; a++)
-			sum->by_allocator[a] += ps->by_allocator[a];
-		for (unsigned b = 0; b < PASS_HIST_BUCKETS; b++) {
-			sum->hist_count[b] += ps->hist_count[b];
-			sum->hist_bytes[b] += ps->hist_bytes[b];
-		}
-		sum->heap += ps->heap;
-		sum->live_blocks += ps->live_blocks;
-		sum->end_heap += ps->end_heap;
-		sum->has_end = sum->has_end && ps->has_end;
-		if (ps->sample_bytes > 0)
-			sum->sample_bytes = ps->sample_bytes;
 		const db_t *db = &m->p[i].db;
 		v.threads += db->threads;
 		v.dropped_events += db->dropped_events;
@@ -85,8 +63,6 @@ static stats_view_t stats_view_merged(merge_t *m, pass_t *sum)
 				v.queued_bytes_peak = db->queued_bytes_peak;
 		}
 	}
-	sum->peak_heap = m->peak_heap;
-	v.n_samples = m->n_samples;
 	for (size_t i = 0; i < m->n_samples; i++)
 		if (m->samples[i].rss > v.rss.peak) {
 			v.rss.peak = m->samples[i].rss;
@@ -290,7 +266,6 @@ int stats_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
 {
 	size_t total;
 	rows_row_t *rows = merge_rows(m, ROWS_BY_LINE, ROWS_SORT_PEAK, &total);
-	pass_t sum;
-	stats_view_t v = stats_view_merged(m, &sum);
+	stats_view_t v = stats_view_merged(m);
 	return stats_write(&v, rows, total, o, out);
 }

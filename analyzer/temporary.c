@@ -4,7 +4,6 @@
  * Several processes' files (merge.h): their rows and totals added up. */
 
 #include <inttypes.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,7 +90,6 @@ static void temporary_text(FILE *f, const temporary_of_t *t, const rows_row_t *r
 
 static int temporary_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
-	temporary_of_t t = {p, m, 0, 0, 0};
 	for (size_t i = 0; i < (m ? m->n : 1); i++) {
 		const pass_t *ps = &(m ? &m->p[i] : p)->pass;
 		if (ps->sample_bytes > 0) {
@@ -102,10 +100,9 @@ static int temporary_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *
 				ps->sample_bytes);
 			return 1;
 		}
-		t.allocations += ps->allocations;
-		t.temporary += ps->temporary;
-		t.temporary_bytes += ps->temporary_bytes;
 	}
+	const pass_t *ps = m ? &m->total : &p->pass;
+	temporary_of_t t = {p, m, ps->allocations, ps->temporary, ps->temporary_bytes};
 	size_t all;
 	rows_row_t *rows = m ? merge_rows(m, ROWS_BY_LINE, ROWS_SORT_TEMPORARY, &all)
 			     : rows_build(p, ROWS_BY_LINE, ROWS_SORT_TEMPORARY, &all);

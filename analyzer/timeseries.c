@@ -35,6 +35,44 @@ static void timeseries_mprof_samples(FILE *out, const db_t *db, bool child)
 	}
 }
 
+/* CSV or JSON: the start (for JSON: the object's header members are written by the caller
+ * between '{' and this), one row a sample (i counts them), the end. The heap of a sample
+ * after recording stopped is not known: empty in CSV, null in JSON. */
+static void timeseries_begin(FILE *out, bool json, double start_time_unix)
+{
+	if (json) {
+		fputs(",\"start_time_unix\":", out);
+		output_json_double(out, start_time_unix);
+		fputs(",\"samples\":[", out);
+	} else {
+		fputs("time_s,rss_bytes,heap_bytes\n", out);
+	}
+}
+
+static void timeseries_row(FILE *out, bool json, size_t i, double t, uint64_t rss, uint64_t heap, bool known)
+{
+	if (json) {
+		fprintf(out, "%s\n {\"time_s\":", i ? "," : "");
+		output_json_double(out, t);
+		fprintf(out, ",\"rss_bytes\":%" PRIu64 ",\"heap_bytes\":", rss);
+		if (known)
+			fprintf(out, "%" PRIu64 "}", heap);
+		else
+			fputs("null}", out);
+	} else {
+		fprintf(out, "%.6f,%" PRIu64 ",", t, rss);
+		if (known)
+			fprintf(out, "%" PRIu64, heap);
+		fputc('\n', out);
+	}
+}
+
+static void timeseries_end(FILE *out, bool json)
+{
+	if (json)
+		fputs("\n]}\n", out);
+}
+
 int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 {
 	const db_t *db = &p->db;
@@ -43,31 +81,16 @@ int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out)
 		timeseries_mprof_samples(out, db, false);
 		return 0;
 	}
-	if (strcmp(o->format, "json") == 0) {
+	bool json = strcmp(o->format, "json") == 0;
+	if (json) {
 		fputc('{', out);
 		profile_json_header(out, p);
-		fputs(",\"start_time_unix\":", out);
-		output_json_double(out, db->start_time_unix);
-		fputs(",\"samples\":[", out);
-		for (size_t i = 0; i < db->n_samples; i++) {
-			fprintf(out, "%s\n {\"time_s\":", i ? "," : "");
-			output_json_double(out, db_seconds(db, db->samples[i].ts));
-			fprintf(out, ",\"rss_bytes\":%" PRIu64 ",\"heap_bytes\":", db->samples[i].rss);
-			if (profile_heap_known(p, db->samples[i].ts))
-				fprintf(out, "%" PRIu64 "}", p->pass.sample_heap[i]);
-			else
-				fputs("null}", out); /* recording had stopped */
-		}
-		fputs("\n]}\n", out);
-		return 0;
 	}
-	fputs("time_s,rss_bytes,heap_bytes\n", out);
-	for (size_t i = 0; i < db->n_samples; i++) {
-		fprintf(out, "%.6f,%" PRIu64 ",", db_seconds(db, db->samples[i].ts), db->samples[i].rss);
-		if (profile_heap_known(p, db->samples[i].ts)) /* else empty: recording had stopped */
-			fprintf(out, "%" PRIu64, p->pass.sample_heap[i]);
-		fputc('\n', out);
-	}
+	timeseries_begin(out, json, db->start_time_unix);
+	for (size_t i = 0; i < db->n_samples; i++)
+		timeseries_row(out, json, i, db_seconds(db, db->samples[i].ts), db->samples[i].rss, p->pass.sample_heap[i],
+			       profile_heap_known(p, db->samples[i].ts));
+	timeseries_end(out, json);
 	return 0;
 }
 
@@ -87,30 +110,12 @@ int timeseries_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
 	if (json) {
 		fputc('{', out);
 		merge_json_header(out, m);
-		fputs(",\"start_time_unix\":", out);
-		output_json_double(out, m->p[m->first].db.start_time_unix);
-		fputs(",\"samples\":[", out);
-	} else {
-		fputs("time_s,rss_bytes,heap_bytes\n", out);
 	}
+	timeseries_begin(out, json, m->p[m->first].db.start_time_unix);
 	for (size_t i = 0; i < m->n_samples; i++) {
 		const merge_sample_t *s = &m->samples[i];
-		if (json) {
-			fprintf(out, "%s\n {\"time_s\":", i ? "," : "");
-			output_json_double(out, s->t);
-			fprintf(out, ",\"rss_bytes\":%" PRIu64 ",\"heap_bytes\":", s->rss);
-			if (s->heap_known)
-				fprintf(out, "%" PRIu64 "}", s->heap);
-			else
-				fputs("null}", out);
-		} else {
-			fprintf(out, "%.6f,%" PRIu64 ",", s->t, s->rss);
-			if (s->heap_known)
-				fprintf(out, "%" PRIu64, s->heap);
-			fputc('\n', out);
-		}
+		timeseries_row(out, json, i, s->t, s->rss, s->heap, s->heap_known);
 	}
-	if (json)
-		fputs("\n]}\n", out);
+	timeseries_end(out, json);
 	return 0;
 }
