@@ -24,25 +24,17 @@ typedef struct cmd_opts {
 } cmd_opts_t;
 
 /* Each returns 0 (write errors are caught when main closes the stream), or 1 after
- * printing one line "memprof: reason" on stderr. */
-int stats_run(profile_t *p, const cmd_opts_t *o, FILE *out);
-int report_run(profile_t *p, const cmd_opts_t *o, FILE *out);
-/* The commands that read several processes' profiles together (merge.h). */
+ * printing one line "memprof: reason" on stderr. `m`: several processes' profiles read
+ * together (merge.h), p being its first; else NULL, and p the one profile. */
 struct merge;
-int report_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
-int stats_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
-int timeseries_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
-int plot_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
-int flamegraph_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
-int stacks_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out, int leaks);
-int temporary_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
-int lines_run_merged(struct merge *m, const cmd_opts_t *o, FILE *out);
-int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out);
-int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks);
-int temporary_run(profile_t *p, const cmd_opts_t *o, FILE *out);
-int lines_run(profile_t *p, const cmd_opts_t *o, FILE *out);
-int flamegraph_run(profile_t *p, const cmd_opts_t *o, FILE *out);
-int plot_run(profile_t *p, const cmd_opts_t *o, FILE *out);
+int stats_run(profile_t *p, struct merge *m, const cmd_opts_t *o, FILE *out);
+int report_run(profile_t *p, struct merge *m, const cmd_opts_t *o, FILE *out);
+int timeseries_run(profile_t *p, struct merge *m, const cmd_opts_t *o, FILE *out);
+int stacks_run(profile_t *p, struct merge *m, const cmd_opts_t *o, FILE *out, int leaks);
+int temporary_run(profile_t *p, struct merge *m, const cmd_opts_t *o, FILE *out);
+int lines_run(profile_t *p, struct merge *m, const cmd_opts_t *o, FILE *out);
+int flamegraph_run(profile_t *p, struct merge *m, const cmd_opts_t *o, FILE *out);
+int plot_run(profile_t *p, struct merge *m, const cmd_opts_t *o, FILE *out);
 
 /* Writes one rows_row_t as a JSON object. */
 void report_json_row(FILE *f, const profile_t *p, const rows_row_t *r);

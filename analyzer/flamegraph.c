@@ -368,7 +368,7 @@ static void flamegraph_svg(FILE *f, const profile_t *p, const merge_t *m, const 
 	fputs("</svg>\n", f);
 }
 
-static int flamegraph_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
+int flamegraph_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
 	flametree_t *t = flametree_new();
 	for (size_t i = 0; t && i < (m ? m->n : 1); i++)
@@ -387,14 +387,4 @@ static int flamegraph_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE 
 		flamegraph_svg(out, p, m, t, o->metric);
 	flametree_free(t);
 	return 0;
-}
-
-int flamegraph_run(profile_t *p, const cmd_opts_t *o, FILE *out)
-{
-	return flamegraph_write(p, NULL, o, out);
-}
-
-int flamegraph_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
-{
-	return flamegraph_write(&m->p[0], m, o, out);
 }

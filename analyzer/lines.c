@@ -467,7 +467,7 @@ static void lines_text(FILE *f, const profile_t *p, const merge_t *m, const line
 
 /* One profile, or several processes' (m): the file (and function) is looked for in each;
  * the lines of those that have it add up. */
-static int lines_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
+int lines_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
 	lines_view_t v = {0};
 	char *arg = strdup(o->target ? o->target : "");
@@ -529,14 +529,4 @@ static int lines_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 	free(v.rows);
 	free(arg);
 	return rc;
-}
-
-int lines_run(profile_t *p, const cmd_opts_t *o, FILE *out)
-{
-	return lines_write(p, NULL, o, out);
-}
-
-int lines_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
-{
-	return lines_write(&m->p[0], m, o, out);
 }

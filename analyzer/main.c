@@ -25,51 +25,40 @@ typedef struct main_cmd {
 	const char *name;
 	const char *formats[4]; /* first = default */
 	unsigned opts;
-	int (*run)(profile_t *p, const cmd_opts_t *o, FILE *out);
-	/* several processes' files together (merge.h) */
-	int (*run_merged)(merge_t *m, const cmd_opts_t *o, FILE *out);
+	/* m: several processes' files read together (merge.h), p its first; else NULL */
+	int (*run)(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out);
 	const char *summary;
 	const char *target; /* a positional argument before FILE (shown in usage), or NULL */
 } main_cmd_t;
 
-static int main_peak(profile_t *p, const cmd_opts_t *o, FILE *out)
+static int main_peak(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
-	return stacks_run(p, o, out, 0);
+	return stacks_run(p, m, o, out, 0);
 }
 
-static int main_leaks(profile_t *p, const cmd_opts_t *o, FILE *out)
+static int main_leaks(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
-	return stacks_run(p, o, out, 1);
-}
-
-static int main_peak_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
-{
-	return stacks_run_merged(m, o, out, 0);
-}
-
-static int main_leaks_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
-{
-	return stacks_run_merged(m, o, out, 1);
+	return stacks_run(p, m, o, out, 1);
 }
 
 static const main_cmd_t main_cmds[] = {
-	{"report", {"text", "csv", "json"}, OPT_SORT | OPT_LIMIT | OPT_FOCUS | OPT_BY, report_run, report_run_merged,
+	{"report", {"text", "csv", "json"}, OPT_SORT | OPT_LIMIT | OPT_FOCUS | OPT_BY, report_run,
 	 "per-location table: peak, allocated, allocations, live at end", NULL},
-	{"stats", {"text", "json"}, OPT_FOCUS, stats_run, stats_run_merged,
+	{"stats", {"text", "json"}, OPT_FOCUS, stats_run,
 	 "totals, peak heap and RSS, size histogram, top lines", NULL},
-	{"timeseries", {"csv", "json", "mprof"}, 0, timeseries_run, timeseries_run_merged,
+	{"timeseries", {"csv", "json", "mprof"}, 0, timeseries_run,
 	 "RSS and heap over time (mprof: memory_profiler .dat)", NULL},
-	{"peak", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_peak, main_peak_merged,
+	{"peak", {"text", "json"}, OPT_LIMIT | OPT_FOCUS, main_peak,
 	 "stacks live at the heap peak, largest first", NULL},
-	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS | OPT_NEVER, main_leaks, main_leaks_merged,
+	{"leaks", {"text", "json"}, OPT_LIMIT | OPT_FOCUS | OPT_NEVER, main_leaks,
 	 "stacks alive at the end of the program, largest first", NULL},
-	{"temporary", {"text", "csv", "json"}, OPT_LIMIT | OPT_FOCUS, temporary_run, temporary_run_merged,
+	{"temporary", {"text", "csv", "json"}, OPT_LIMIT | OPT_FOCUS, temporary_run,
 	 "allocations freed by their thread before its next allocation, by line", NULL},
-	{"lines", {"text", "csv", "json"}, 0, lines_run, lines_run_merged,
+	{"lines", {"text", "csv", "json"}, 0, lines_run,
 	 "every line of a Python file or function with its memory", "FILE.py[:FUNCTION]"},
-	{"flamegraph", {"svg", "folded"}, OPT_METRIC, flamegraph_run, flamegraph_run_merged,
+	{"flamegraph", {"svg", "folded"}, OPT_METRIC, flamegraph_run,
 	 "interactive SVG flame graph of the stacks (folded: frame;frame bytes)", NULL},
-	{"plot", {"svg"}, 0, plot_run, plot_run_merged, "RSS and heap over time as an SVG chart, heap peak marked", NULL},
+	{"plot", {"svg"}, 0, plot_run, "RSS and heap over time as an SVG chart, heap peak marked", NULL},
 };
 
 static void main_usage(FILE *f)
@@ -268,7 +257,7 @@ int main(int argc, char **argv)
 		output_close(&out, false);
 		rc = MAIN_BAD_INPUT;
 	} else {
-		rc = merged ? cmd->run_merged(&m, &o, out.f) : cmd->run(&p, &o, out.f);
+		rc = merged ? cmd->run(&m.p[0], &m, &o, out.f) : cmd->run(&p, NULL, &o, out.f);
 		/* no half-written file, and a file that was there stays as it was: the command
 		 * said why it failed */
 		if (output_close(&out, !rc) && !rc) {

@@ -148,9 +148,13 @@ static void plot_sample(plot_input_t *in, bool *peak_done, double t, double rss,
 	}
 }
 
-int plot_run(profile_t *p, const cmd_opts_t *o, FILE *f)
+static int plot_run_merged(merge_t *m, FILE *f);
+
+int plot_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *f)
 {
 	(void)o;
+	if (m)
+		return plot_run_merged(m, f);
 	const db_t *db = &p->db;
 	const pass_t *ps = &p->pass;
 	plot_input_t in = {.peak_heap = ps->peak_heap, .peak_t = p->peak_time_s, .duration_s = p->duration_s,
@@ -168,9 +172,8 @@ int plot_run(profile_t *p, const cmd_opts_t *o, FILE *f)
 	return 0;
 }
 
-int plot_run_merged(merge_t *m, const cmd_opts_t *o, FILE *f)
+static int plot_run_merged(merge_t *m, FILE *f)
 {
-	(void)o;
 	const profile_t *root = &m->p[m->first];
 	plot_input_t in = {.peak_heap = m->peak_heap, .peak_t = m->peak_time_s, .duration_s = m->duration_s,
 			   .command = root->db.command};

@@ -94,7 +94,7 @@ static void report_text(FILE *f, const profile_t *p, const merge_t *m, const cmd
 	source_free(src);
 }
 
-static int report_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
+int report_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
 	size_t total;
 	rows_row_t *rows = m ? merge_rows(m, o->by, o->sort, &total) : rows_build(p, o->by, o->sort, &total);
@@ -109,14 +109,4 @@ static int report_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out
 		report_text(out, p, m, o, rows, n, total);
 	free(rows);
 	return 0;
-}
-
-int report_run(profile_t *p, const cmd_opts_t *o, FILE *out)
-{
-	return report_write(p, NULL, o, out);
-}
-
-int report_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
-{
-	return report_write(&m->p[0], m, o, out);
 }

@@ -137,7 +137,7 @@ static uint64_t stacks_blocks(const pass_stack_t *st, int leaks, bool never)
 }
 
 /* `m`: several processes' stacks (p is m's first profile), else NULL. */
-static int stacks_write(profile_t *p, const merge_t *m, const cmd_opts_t *o, FILE *out, int leaks)
+int stacks_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out, int leaks)
 {
 	size_t n_procs = m ? m->n : 1;
 	/* leaks --never-freed: what no free ever released (after the interpreter's
@@ -255,14 +255,4 @@ static int stacks_write(profile_t *p, const merge_t *m, const cmd_opts_t *o, FIL
 	}
 	free(e);
 	return 0;
-}
-
-int stacks_run(profile_t *p, const cmd_opts_t *o, FILE *out, int leaks)
-{
-	return stacks_write(p, NULL, o, out, leaks);
-}
-
-int stacks_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out, int leaks)
-{
-	return stacks_write(&m->p[0], m, o, out, leaks);
 }

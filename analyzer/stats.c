@@ -254,18 +254,11 @@ static int stats_write(const stats_view_t *v, rows_row_t *rows, size_t total, co
 	return 0;
 }
 
-int stats_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+int stats_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
 	size_t total;
-	rows_row_t *rows = rows_build(p, ROWS_BY_LINE, ROWS_SORT_PEAK, &total);
-	stats_view_t v = stats_view_one(p);
-	return stats_write(&v, rows, total, o, out);
-}
-
-int stats_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
-{
-	size_t total;
-	rows_row_t *rows = merge_rows(m, ROWS_BY_LINE, ROWS_SORT_PEAK, &total);
-	stats_view_t v = stats_view_merged(m);
+	rows_row_t *rows = m ? merge_rows(m, ROWS_BY_LINE, ROWS_SORT_PEAK, &total)
+			     : rows_build(p, ROWS_BY_LINE, ROWS_SORT_PEAK, &total);
+	stats_view_t v = m ? stats_view_merged(m) : stats_view_one(p);
 	return stats_write(&v, rows, total, o, out);
 }

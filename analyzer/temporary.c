@@ -88,7 +88,7 @@ static void temporary_text(FILE *f, const temporary_of_t *t, const rows_row_t *r
 	source_free(src);
 }
 
-static int temporary_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
+int temporary_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
 	for (size_t i = 0; i < (m ? m->n : 1); i++) {
 		const pass_t *ps = &(m ? &m->p[i] : p)->pass;
@@ -120,14 +120,4 @@ static int temporary_write(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *
 		temporary_text(out, &t, rows, n, total);
 	free(rows);
 	return 0;
-}
-
-int temporary_run(profile_t *p, const cmd_opts_t *o, FILE *out)
-{
-	return temporary_write(p, NULL, o, out);
-}
-
-int temporary_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
-{
-	return temporary_write(&m->p[0], m, o, out);
 }

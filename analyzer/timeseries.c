@@ -73,8 +73,12 @@ static void timeseries_end(FILE *out, bool json)
 		fputs("\n]}\n", out);
 }
 
-int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out)
+static int timeseries_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out);
+
+int timeseries_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out)
 {
+	if (m)
+		return timeseries_run_merged(m, o, out);
 	const db_t *db = &p->db;
 	if (strcmp(o->format, "mprof") == 0) {
 		timeseries_mprof_cmdline(out, db);
@@ -98,7 +102,7 @@ int timeseries_run(profile_t *p, const cmd_opts_t *o, FILE *out)
  * in seconds after the first start; mprof: the first process's samples as MEM lines and
  * the others' as CHLD lines, as `mprof run --multiprocess` writes them (`mprof plot`
  * draws each child's curve). */
-int timeseries_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
+static int timeseries_run_merged(merge_t *m, const cmd_opts_t *o, FILE *out)
 {
 	if (strcmp(o->format, "mprof") == 0) {
 		timeseries_mprof_cmdline(out, &m->p[m->first].db);
