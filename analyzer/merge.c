@@ -242,7 +242,7 @@ out:
 	return ret;
 }
 
-/* m->total (merge.h). */
+/* m->total and m->dropped_events (merge.h). */
 static void merge_total(merge_t *m)
 {
 	pass_t *sum = &m->total;
@@ -274,6 +274,9 @@ static void merge_total(merge_t *m)
 			sum->sample_bytes = ps->sample_bytes;
 	}
 	sum->peak_heap = m->peak_heap;
+	m->dropped_events = 0;
+	for (size_t i = 0; i < m->n; i++)
+		m->dropped_events += m->p[i].db.dropped_events;
 }
 
 int merge_open(merge_t *m, char *const *paths, size_t n, const char *focus)
@@ -383,9 +386,6 @@ void merge_text_header(FILE *f, const merge_t *m, const char *what)
 
 void merge_json_header(FILE *f, const merge_t *m)
 {
-	uint64_t dropped = 0;
-	for (size_t i = 0; i < m->n; i++)
-		dropped += m->p[i].db.dropped_events;
 	fputs("\"processes\":[", f);
 	for (size_t i = 0; i < m->n; i++) {
 		const profile_t *p = &m->p[i];
@@ -404,5 +404,5 @@ void merge_json_header(FILE *f, const merge_t *m)
 	fprintf(f, ",\"peak_heap_bytes\":%" PRIu64 ",\"peak_time_s\":", m->peak_heap);
 	output_json_double(f, m->peak_time_s);
 	fprintf(f, ",\"allocations\":%" PRIu64 ",\"dropped_events\":%" PRIu64 ",\"clocks_agree\":%s",
-		m->total.allocations, dropped, m->by_ticks ? "true" : "false");
+		m->total.allocations, m->dropped_events, m->by_ticks ? "true" : "false");
 }

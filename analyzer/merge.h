@@ -51,6 +51,7 @@ typedef struct merge {
 	 * together, has_end true when every process has an end marker, sample_bytes > 0
 	 * when any process was sampled; its tables (stacks, sample_heap) are NULL */
 	pass_t total;
+	uint64_t dropped_events; /* the files' dropped events, added up */
 } merge_t;
 
 /* Opens every file and runs the passes. Returns 0; or -1 with one line "memprof: FILE:

@@ -48,15 +48,14 @@ static stats_view_t stats_view_one(profile_t *p)
 }
 
 /* Several processes: the passes' figures added up (merge_t.total), the peak of their RSS
- * added up, their threads, samples and dropped events added up, the largest writer
+ * added up, their threads and samples added up, their dropped events, the largest writer
  * queue of any. */
 static stats_view_t stats_view_merged(merge_t *m)
 {
-	stats_view_t v = {&m->p[0], m, &m->total, 0, m->n_samples, {0, 0}, m->peak_time_s, 0, false, 0};
+	stats_view_t v = {&m->p[0], m, &m->total, 0, m->n_samples, {0, 0}, m->peak_time_s, m->dropped_events, false, 0};
 	for (size_t i = 0; i < m->n; i++) {
 		const db_t *db = &m->p[i].db;
 		v.threads += db->threads;
-		v.dropped_events += db->dropped_events;
 		if (db->has_queued_bytes_peak) {
 			v.has_queued_bytes_peak = true;
 			if (db->queued_bytes_peak > v.queued_bytes_peak)
