@@ -36,7 +36,8 @@ static hooks_pymem_domain_t hooks_pymem_wraps[3][HOOKS_PYMEM_WRAPS];
 static unsigned hooks_pymem_nwraps[3];
 static hooks_pymem_get_t hooks_pymem_get;
 static hooks_pymem_set_t hooks_pymem_set;
-static const char *(*hooks_pymem_name)(void); /* _PyMem_GetCurrentAllocatorName, if any */
+static const char *(*hooks_pymem_name)(void); /* python_variant_t.allocator_name, if any */
+static int (*hooks_pymem_gil)(void);           /* PyGILState_Check, if any */
 
 /* A request no allocator can satisfy. memprof's wrappers answer it with NULL at once and
  * note the domain they serve: so a probe tells whether a domain's allocator still
@@ -72,16 +73,16 @@ static void *hooks_pymem_calloc(void *ctx, size_t n, size_t size)
 
 /* The malloc and calloc of the MEM and OBJ domains (GIL held) in exact mode: a request
  * of at most RECORD_SMALL_REQUEST bytes, with Python stacks alone (record_gil_lean, set
- * once recording starts), goes to record_alloc_gil in a tail call, which calls the real
+ * once recording starts), goes to python_alloc_gil in a tail call, which calls the real
  * allocator itself; the rest (the probe among them) to the general wrappers.
  * hooks_pymem_wrap installs them wherever record_gil_lean can be true for a MEM or OBJ
- * domain, so the general wrappers never have a request for record_alloc_gil. */
+ * domain, so the general wrappers never have a request for python_alloc_gil. */
 static void *hooks_pymem_malloc_gil(void *ctx, size_t size)
 {
 	if (mp_unlikely(size > RECORD_SMALL_REQUEST || !record_gil_lean))
 		return hooks_pymem_malloc(ctx, size);
 	hooks_pymem_domain_t *d = ctx;
-	return record_alloc_gil(d->orig.ctx, d->orig.malloc, NULL, 0, size, d->allocator);
+	return python_alloc_gil(d->orig.ctx, d->orig.malloc, NULL, 0, size, d->allocator);
 }
 
 static void *hooks_pymem_calloc_gil(void *ctx, size_t n, size_t size)
@@ -89,7 +90,7 @@ static void *hooks_pymem_calloc_gil(void *ctx, size_t n, size_t size)
 	if (mp_unlikely(!n || size > RECORD_SMALL_REQUEST / n || !record_gil_lean))
 		return hooks_pymem_calloc(ctx, n, size);
 	hooks_pymem_domain_t *d = ctx;
-	return record_alloc_gil(d->orig.ctx, NULL, d->orig.calloc, n, size, d->allocator);
+	return python_alloc_gil(d->orig.ctx, NULL, d->orig.calloc, n, size, d->allocator);
 }
 
 static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
@@ -242,9 +243,15 @@ static void *hooks_pymem_realloc_sampling(void *ctx, void *old, size_t size)
 	return p;
 }
 
-/* True if the allocator `cur` of domain i still calls a wrapper of memprof's. */
+/* True if the allocator `cur` of domain i still calls a wrapper of memprof's. The MEM
+ * and OBJ domains are asked only by a thread that may call them (PyGILState_Check): the
+ * debug hooks end the program otherwise (3.12 during pre-initialization, whose
+ * allocations memprof's recheck follows on any thread), and a debug hook put in place then
+ * is CPython's own allocator again, not a wrapping of memprof's. */
 static bool hooks_pymem_reaches_wrapper(int i, const PyMemAllocatorEx *cur)
 {
+	if (hooks_pymem_domains[i].domain != PYMEM_DOMAIN_RAW && hooks_pymem_gil && !hooks_pymem_gil())
+		return false;
 	int saved = errno;
 	atomic_store(&hooks_pymem_probe_seen, 0);
 	void *p = cur->malloc(cur->ctx, HOOKS_PYMEM_PROBE);
@@ -311,11 +318,13 @@ static void hooks_pymem_wrap_all(void)
 		hooks_pymem_wrap(i, pymalloc);
 }
 
-void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set, const char *(*name)(void))
+void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set, const char *(*name)(void),
+			  int (*gil)(void))
 {
 	hooks_pymem_get = get;
 	hooks_pymem_set = set;
 	hooks_pymem_name = name;
+	hooks_pymem_gil = gil;
 	hooks_pymem_wrap_all();
 }
 

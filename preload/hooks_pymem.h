@@ -7,9 +7,10 @@
 typedef void (*hooks_pymem_get_t)(PyMemAllocatorDomain, PyMemAllocatorEx *);
 typedef void (*hooks_pymem_set_t)(PyMemAllocatorDomain, PyMemAllocatorEx *);
 
-/* Wraps the allocators in place of the RAW, MEM and OBJ domains; `name` is CPython's
- * _PyMem_GetCurrentAllocatorName, or NULL. */
-void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set, const char *(*name)(void));
+/* Wraps the allocators in place of the RAW, MEM and OBJ domains; `name` names them
+ * (python_variant_t.allocator_name), `gil` is PyGILState_Check (either may be NULL). */
+void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set, const char *(*name)(void),
+			  int (*gil)(void));
 /* Wraps again any domain whose allocator start-up replaced (PYTHONMALLOC, -X dev). */
 void python_hooks_ensure(void);
 /* Start-up: wraps again at once a domain whose allocator was replaced since last seen. */

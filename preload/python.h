@@ -4,10 +4,11 @@
  * once so that line numbers are resolved offline, never on the program's threads.
  *
  * Version handling: the frame walk reads interpreter structures, whose layout changes
- * with every minor version, so it is compiled against that version's internal headers.
- * This build carries the 3.11 walker; any other version is refused at start-up with one
- * line on stderr, and the program runs untouched (no hooks, no file). Adding 3.9/3.10/3.12/3.13 means one more walker compiled against their
- * headers and chosen at run time from Py_GetVersion(). */
+ * with every minor version, so python_walk.c is compiled once for each supported version
+ * (3.11, 3.12, 3.13: those whose headers the build found) against that version's
+ * internal headers, and python_attach picks the one for the running interpreter from
+ * Py_GetVersion(). Any other version is refused at start-up with one line on stderr,
+ * and the program runs untouched (no hooks, no file). */
 #ifndef MEMPROF_PRELOAD_PYTHON_H
 #define MEMPROF_PRELOAD_PYTHON_H
 
@@ -29,10 +30,21 @@ bool python_present(void);
 /* Interned stack of the calling thread; `gil` is true when the caller holds the GIL
  * (PyMem MEM/OBJ domains). With `native`, native frames are captured too and the
  * Python frames spliced in where the interpreter's eval loop runs them; `ra` and `fp`
- * tell where the hook was called from (RECORD_CALLER, for unwind.h), or are 0. */
-uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp);
-/* python_stack(t, true, false, 0, 0), with the walk inlined into it (record_alloc_gil). */
-uint32_t python_stack_gil(mp_thread_t *t);
+ * tell where the hook was called from (RECORD_CALLER, for unwind.h), or are 0. The
+ * running version's walk (python_attach sets the pointers). */
+extern uint32_t (*python_stack_fn)(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp);
+static inline uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp)
+{
+	return python_stack_fn(t, gil, native, ra, fp);
+}
+/* The commonest event of a Python program, when record_gil_lean: an allocation of at
+ * most RECORD_SMALL_REQUEST bytes from a domain that holds the GIL (PyMem MEM, OBJ),
+ * with Python stacks alone, in exact mode. Calls the real allocator (calloc_fn(ctx, n,
+ * size) if calloc_fn, else malloc_fn(ctx, size)) under the guard, records the block
+ * (none of the checks those conditions answer) and returns it. The running version's
+ * (python_attach sets it), with its walk inlined into it (python_alloc_gil_with). */
+extern void *(*python_alloc_gil)(void *ctx, void *(*malloc_fn)(void *, size_t),
+				 void *(*calloc_fn)(void *, size_t, size_t), size_t n, size_t size, int allocator);
 /* Called by the hooks until the atexit callback is registered. `recheck` (the hooks
  * other than memprof's own wrappers of the GIL domains): before the interpreter is
  * initialized, wrap again the allocators start-up replaced (python_hooks_recheck). */

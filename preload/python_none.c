@@ -18,8 +18,8 @@ int python_attach(bool mixed)
 	return -1;
 }
 
-uint32_t python_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp) { return 0; }
-uint32_t python_stack_gil(mp_thread_t *t) { return 0; }
+static uint32_t python_no_stack(mp_thread_t *t, bool gil, bool native, uintptr_t ra, uintptr_t fp) { return 0; }
+uint32_t (*python_stack_fn)(mp_thread_t *, bool, bool, uintptr_t, uintptr_t) = python_no_stack;
 void python_maybe_schedule(bool recheck) {}
 pycode_rec_t *python_take_new_code(void) { return NULL; }
 void python_code_rec_free(pycode_rec_t *r) {}

@@ -232,30 +232,6 @@ void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t f
 
 bool record_gil_lean;
 
-void *record_alloc_gil(void *ctx, void *(*malloc_fn)(void *, size_t), void *(*calloc_fn)(void *, size_t, size_t),
-		       size_t n, size_t size, int allocator)
-{
-	/* the guard held across the real allocator and the recording: one entry and exit
-	 * of this function for both (it was a wrapper's around the call, then this one's) */
-	unsigned guard = mp_guard;
-	mp_guard = guard + 1;
-	void *p = calloc_fn ? calloc_fn(ctx, n, size) : malloc_fn(ctx, size);
-	if (mp_likely(p) && mp_likely(!guard) && mp_likely(atomic_load_explicit(&mp_recording, memory_order_relaxed))) {
-		mp_thread_t *t = thread_get();
-		if (mp_likely(t->cap)) {
-			uint32_t stack = 0;
-			if (mp_likely(python_active)) {
-				if (mp_unlikely(!python_scheduled))
-					python_maybe_schedule(false); /* the GIL wrappers are memprof's */
-				stack = python_stack_gil(t);
-			}
-			record_put_gil(t, p, calloc_fn ? n * size : size, stack, MP_EV_ALLOC, allocator);
-		}
-	}
-	mp_guard = guard;
-	return p;
-}
-
 static void record_free_event(void *p, uint64_t ts)
 {
 	if (ts == RECORD_TS_NOW)

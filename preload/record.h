@@ -113,14 +113,9 @@ static inline bool record_skip_free(const void *p)
 #endif
 
 void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp);
-/* The commonest event of a Python program, when record_gil_lean: an allocation of at
- * most RECORD_SMALL_REQUEST bytes from a domain that holds the GIL (PyMem MEM, OBJ),
- * with Python stacks alone, in exact mode. Calls the real allocator (calloc_fn(ctx, n,
- * size) if calloc_fn, else malloc_fn(ctx, size)) under the guard, records the block
- * (none of the checks those conditions answer) and returns it. */
-extern bool record_gil_lean; /* Python stacks alone (no native frames), exact mode */
-void *record_alloc_gil(void *ctx, void *(*malloc_fn)(void *, size_t), void *(*calloc_fn)(void *, size_t, size_t),
-		       size_t n, size_t size, int allocator);
+/* Python stacks alone (no native frames), exact mode: python_alloc_gil (python.h) takes
+ * the small allocations of the domains that hold the GIL. */
+extern bool record_gil_lean;
 /* A free stamped at `ts` (taken before the real free ran), or RECORD_TS_GIL for a free
  * made with the GIL held (PyMem MEM/OBJ domains). */
 #define RECORD_TS_GIL 0
@@ -185,8 +180,8 @@ static inline void record_put_reused(mp_thread_t *t, const void *p, uint64_t siz
 	thread_publish(t);
 }
 
-static inline void record_put_gil(mp_thread_t *t, const void *p, uint64_t size, uint32_t stack, int kind,
-				  int allocator)
+static inline __attribute__((always_inline)) void record_put_gil(mp_thread_t *t, const void *p, uint64_t size,
+								   uint32_t stack, int kind, int allocator)
 {
 	if (mp_likely(record_gil_stamp_reusable(t)))
 		record_put_reused(t, p, size, stack, kind, allocator);

@@ -1,4 +1,5 @@
-"""Writes CPython 3.11 line-table test cases for tests/unit/test_pyline.c.
+"""Writes CPython line-table test cases for tests/unit/test_pyline.c (3.11, 3.12 and 3.13
+share the format: the test runs with each).
 
 Usage: gen_pyline_cases.py OUTFILE
 
@@ -19,7 +20,7 @@ import struct
 import sys
 import types
 
-assert sys.version_info[:2] == (3, 11), "location table format is that of 3.11"
+assert (3, 11) <= sys.version_info[:2] <= (3, 13), "location table format is that of 3.11 to 3.13"
 
 PACKAGES = ["json", "email", "argparse", "typing", "collections", "asyncio",
             "unittest", "logging", "http", "xml", "dataclasses", "enum", "inspect",

@@ -1,5 +1,6 @@
 """Shared helpers of the Python end-to-end tests (tests/e2e/python)."""
 import os
+import subprocess
 
 import harness
 
@@ -26,6 +27,24 @@ def pythons():
         # a broken set-up, not a reason to test less.
         raise AssertionError("expected two interpreters (Debian's and pyenv's), got %s" % ps)
     return ps
+
+
+_versions = {}
+
+
+def version(py):
+    """The interpreter's (major, minor)."""
+    if py not in _versions:
+        out = subprocess.run([py, "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
+                             text=True, check=True).stdout.split()
+        _versions[py] = tuple(int(x) for x in out)
+    return _versions[py]
+
+
+def listcomp(py, outer):
+    """The function a list comprehension in function `outer` runs as: its own frame until
+    3.11, the function's own from 3.12 on (PEP 709)."""
+    return outer if version(py) >= (3, 12) else outer + ".<locals>.<listcomp>"
 
 
 def line_sum(rows, path, line, field):

@@ -10,7 +10,7 @@ marker."""
 import json
 
 import harness
-from pycommon import line_rows, one, prog, pythons, tag
+from pycommon import line_rows, one, prog, pythons, tag, version
 
 PROG = prog("frames.py")
 # marker: (size, how many, function at that line, list slack)
@@ -50,9 +50,10 @@ def check(py):
     rs = [r for r in line_rows(rows, PROG, cells) if r["function"] == "make_cells"]
     if len(rs) != 1 or not 1000 <= rs[0]["allocations"] <= 1100:
         raise AssertionError("%s cells at the calling line %d: %s" % (w, cells, rs))
+    # (3.13 allocates twice at with_cell's RESUME, on its def line, after the prologue)
     celldef = harness.line_of(PROG, "# L:celldef")
     rs = [r for r in line_rows(rows, PROG, celldef) if r["function"] == "with_cell"]
-    if rs:
+    if rs and (version(py) < (3, 13) or rs[0]["allocations"] > 4):
         raise AssertionError("%s allocations at with_cell's first line %d: %s" % (w, celldef, rs))
     deepline = harness.line_of(PROG, "# L:deep")
     stacks = json.loads(harness.analyze("leaks", "--format=json", "--limit=0", db))["stacks"]
@@ -87,12 +88,17 @@ def check_prologue(py):
     dl = harness.line_of(PROLOGUE, "# L:del")
     celldef = harness.line_of(PROLOGUE, "# L:celldef")
     folded = harness.analyze("flamegraph", "--format=folded", "--metric=allocated", db)
-    want = "%s:%d <module>;%s:%d D.__del__ " % (PROLOGUE, call, PROLOGUE, dl)
+    if version(py) >= (3, 12):
+        # 3.12 on collects at the next check of the eval loop, with_cell's RESUME past
+        # its prologue: its frame is complete there, and the stack holds it
+        want = "%s:%d <module>;%s:%d with_cell;%s:%d D.__del__ " % (PROLOGUE, call, PROLOGUE, celldef, PROLOGUE, dl)
+    else:
+        want = "%s:%d <module>;%s:%d D.__del__ " % (PROLOGUE, call, PROLOGUE, dl)
     direct = [int(l.rsplit(" ", 1)[1]) for l in folded.splitlines() if l.startswith(want)]
     if len(direct) != 1 or not 990 * 54378 <= direct[0] <= 1000 * 54378:
         raise AssertionError("%s: bytes at the calling line then D.__del__: %s" % (w, direct))
     bad = [l for l in folded.splitlines() if "%s:%d with_cell" % (PROLOGUE, celldef) in l]
-    if bad:
+    if bad and version(py) < (3, 12):
         raise AssertionError("%s: with_cell's incomplete frame recorded: %s" % (w, bad[:3]))
 
 
@@ -120,7 +126,9 @@ def check_recentry(py):
     folded = harness.analyze("flamegraph", "--format=folded", "--metric=allocated", db)
     deepest = max(l.rsplit(" ", 1)[0].count(" r;") + l.rsplit(" ", 1)[0].endswith(" r")
                   for l in folded.splitlines() if RECENTRY in l)
-    harness.expect_eq(deepest, depth, w + " frames of r in the deepest stack (the traceback's)")
+    # 3.13 raises the error at the new frame's first instruction (instr_ptr at offset 0:
+    # complete, as CPython's own frame APIs tell), which the traceback leaves out
+    harness.expect_eq(deepest, depth + (version(py) >= (3, 13)), w + " frames of r in the deepest stack (the traceback's)")
 
 
 def test_recursion_at_entry_both_pythons():

@@ -54,9 +54,10 @@ def check(py):
         harness.expect_eq(sorted(set(r["function"] for r in rs)), ["t%d" % i], w + " function at m%d" % i)
         got = line_sum(rows, PROG, line, "allocated_bytes")
         # M blocks of exactly this thread's size, plus ctypes' small objects (< 200
-        # bytes a call). Any malloc of another thread attributed here adds ≥ 100003.
-        if not M * size <= got <= M * size + M * 200:
-            raise AssertionError("%s m%d allocated %d, want %d + at most %d" % (w, i, got, M * size, M * 200))
+        # bytes a call in 3.11, 212 in 3.12). Any malloc of another thread attributed
+        # here adds ≥ 100003.
+        if not M * size <= got <= M * size + M * 400:
+            raise AssertionError("%s m%d allocated %d, want %d + at most %d" % (w, i, got, M * size, M * 400))
         if line_sum(rows, PROG, line, "end_bytes") < M * size:
             raise AssertionError("%s m%d end bytes %d" % (w, i, line_sum(rows, PROG, line, "end_bytes")))
     for i, size in enumerate(C_SIZES):

