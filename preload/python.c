@@ -184,18 +184,25 @@ void python_maybe_schedule(bool recheck)
 }
 
 /* A program that embeds Python and initializes it again after finalizing it (calls
- * through the PLT: CPython's own calls to these do not come here): the end recorded at
- * the first finalization is not the end, and the new interpreter needs memprof's atexit
- * callback (python_pending, scheduled again on its first allocation).
+ * through the PLT; a libpython built without -fno-semantic-interposition, as pyenv's
+ * 3.12 is, makes its own Py_Initialize's call of Py_InitializeEx there too): the end
+ * recorded at the first finalization is not the end, and the new interpreter needs
+ * memprof's atexit callback (python_pending, scheduled again on its first allocation).
  *
  * python_real: the Python library's function, the next definition in the global scope,
  * else (a plugin linked with libpython, loaded with RTLD_LOCAL: libpython is in its scope
  * alone) the one the caller's object sees among its own dependencies; none: the program
- * called a Python function without Python, and ends. */
+ * called a Python function without Python, and ends. A caller in memprof itself is the
+ * Python library's tail call from a function memprof forwarded to (its Py_Initialize's
+ * of Py_InitializeEx): the library of that function is the one to ask. */
+static void *python_real_seen; /* a function python_real found */
+
 static void *python_real(const char *name, void *caller)
 {
 	void *f = dlsym(RTLD_NEXT, name);
 	Dl_info di;
+	if (!f && python_real_seen && native_is_self((uint64_t)(uintptr_t)caller))
+		caller = python_real_seen;
 	if (!f && dladdr(caller, &di) && di.dli_fname) {
 		void *h = dlopen(di.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
 		void *g = h ? dlsym(h, name) : NULL;
@@ -208,6 +215,7 @@ static void *python_real(const char *name, void *caller)
 		mp_log("%s called, but no Python library defines it", name);
 		abort();
 	}
+	python_real_seen = f;
 	return f;
 }
 

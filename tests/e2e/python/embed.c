@@ -12,6 +12,11 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdio.h>
+#if PY_VERSION_HEX >= 0x030d0000
+/* gone from 3.13's headers, still in its library (and what older embedders call) */
+PyAPI_FUNC(void) PySys_AddWarnOption(const wchar_t *);
+PyAPI_FUNC(void) PySys_AddXOption(const wchar_t *);
+#endif
 #include <stdlib.h>
 #include <string.h>
 
