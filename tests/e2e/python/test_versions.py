@@ -54,10 +54,15 @@ def test_unsupported_versions_refused():
 
 def test_pretended_version_refused():
     """The same refusal on this machine's 3.11 interpreters, pretending to be 3.14 (and
-    3.1, which a comparison of the version's first characters would take for 3.11)."""
+    3.1, which a comparison of the version's first characters would take for 3.11), or a
+    supported version other than its own: another version's walk must never read a 3.11
+    interpreter's frames."""
     for py in pythons():
         check_refused(py, "3.14.0", env={"MEMPROF_TEST_PYTHON_VERSION": "3.14.0 (pretend)"})
         check_refused(py, "3.1.5", env={"MEMPROF_TEST_PYTHON_VERSION": "3.1.5 (pretend)"})
+        for v in supported():
+            if v != "3.11":
+                check_refused(py, v + ".1", env={"MEMPROF_TEST_PYTHON_VERSION": v + ".1 (pretend)"})
 
 
 if __name__ == "__main__":
