@@ -229,7 +229,8 @@ static void python_code_capture(const PyCodeObject *co, uint32_t id)
 	r->qualname = python_utf8(co->co_qualname);
 	PyObject *lt = co->co_linetable;
 	if (lt && PyBytes_Check(lt)) {
-		r->linetable_len = (size_t)((PyVarObject *)lt)->ob_size; /* not PyBytes_GET_SIZE: its asserts name PyLong_Type (3.12 on), which a static python3 may not export */
+		/* not PyBytes_GET_SIZE, whose asserts (3.12 on) name PyLong_Type */
+		r->linetable_len = (size_t)((PyVarObject *)lt)->ob_size;
 		r->linetable = mem_alloc(r->linetable_len + 1);
 		if (r->linetable)
 			memcpy(r->linetable, PyBytes_AS_STRING(lt), r->linetable_len);
@@ -758,7 +759,8 @@ static unsigned python_native_unwind(python_tcache_t *c, bool pyframes, uint64_t
 /* `ra`, `fp`: where the hook was called from (RECORD_CALLER), for memprof's own
  * unwinder (unwind.h), which answers most stacks from its chain cache, with the node
  * interned for it last time; libunwind answers the rest. */
-static inline __attribute__((always_inline)) uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts, uintptr_t ra, uintptr_t fp)
+static inline __attribute__((always_inline)) uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts,
+									  uintptr_t ra, uintptr_t fp)
 {
 	uint64_t ips[STACK_MAX_FRAMES];
 	python_tcache_t *c = python_tcache(t);
