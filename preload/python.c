@@ -25,6 +25,9 @@ void *(*python_alloc_gil)(void *ctx, void *(*malloc_fn)(void *, size_t), void *(
 			  size_t n, size_t size, int allocator);
 
 /* The walks this build has (meson.build defines MP_PYTHON_3XX for each). */
+#ifdef MP_PYTHON_310
+extern const python_variant_t python_variant_310;
+#endif
 #ifdef MP_PYTHON_311
 extern const python_variant_t python_variant_311;
 #endif
@@ -35,6 +38,9 @@ extern const python_variant_t python_variant_312;
 extern const python_variant_t python_variant_313;
 #endif
 static const python_variant_t *const python_variants[] = {
+#ifdef MP_PYTHON_310
+	&python_variant_310,
+#endif
 #ifdef MP_PYTHON_311
 	&python_variant_311,
 #endif
@@ -114,7 +120,7 @@ static bool python_import_is_safe(void)
 	PyObject *blocking = python_api.GetAttrString(bs, "_blocking_on");
 	PyObject *get = blocking ? python_api.GetAttrString(blocking, "get") : NULL;
 	PyObject *tid = get ? python_api.LongFromUnsignedLong(python_api.ThreadIdent()) : NULL;
-	PyObject *held = tid ? python_api.CallOneArg(get, tid) : NULL;
+	PyObject *held = tid ? python_api.CallArgs(get, tid, NULL) : NULL;
 	int inside = held ? python_api.IsTrue(held) : -1;
 	if (inside < 0)
 		python_api.ErrClear();
@@ -151,7 +157,7 @@ static int python_pending(void *arg)
 	}
 	PyObject *reg = mod ? python_api.GetAttrString(mod, "register") : NULL;
 	PyObject *fn = reg ? python_api.CFunctionNewEx(&python_atexit_def, NULL, NULL) : NULL;
-	PyObject *r = fn ? python_api.CallOneArg(reg, fn) : NULL;
+	PyObject *r = fn ? python_api.CallArgs(reg, fn, NULL) : NULL;
 	if (!r)
 		python_api.ErrClear();
 	if (r)
@@ -327,7 +333,7 @@ int python_attach(bool mixed)
 	PY_SYM(IsTrue, "PyObject_IsTrue");
 	PY_SYM(GetAttrString, "PyObject_GetAttrString");
 	PY_SYM(CFunctionNewEx, "PyCFunction_NewEx");
-	PY_SYM(CallOneArg, "PyObject_CallOneArg");
+	PY_SYM(CallArgs, "PyObject_CallFunctionObjArgs"); /* (PyObject_CallOneArg is inline in 3.10) */
 	PY_SYM(IncRef, "Py_IncRef");
 	PY_SYM(DecRef, "Py_DecRef");
 	PY_SYM(ErrClear, "PyErr_Clear");

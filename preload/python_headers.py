@@ -34,7 +34,7 @@ for exe in cands:
     dirs = list(dict.fromkeys(d for d in out[1:3] if d))
     libdir, name = out[3], out[4]
     lib = "%s\t%s" % (libdir, name) if os.path.exists(os.path.join(libdir, "lib%s.so" % name)) else "-"
-    if os.path.exists(os.path.join(dirs[0], "internal", "pycore_frame.h")) and \
+    if os.path.exists(os.path.join(dirs[0], "internal", "pycore_runtime.h")) and \
             any(os.path.exists(os.path.join(d, "pyconfig.h")) for d in dirs):
         print("\n".join([exe, lib] + dirs))
         break

@@ -26,7 +26,7 @@ typedef struct python_api {
 	int (*IsTrue)(PyObject *);
 	PyObject *(*GetAttrString)(PyObject *, const char *);
 	PyObject *(*CFunctionNewEx)(PyMethodDef *, PyObject *, PyObject *);
-	PyObject *(*CallOneArg)(PyObject *, PyObject *);
+	PyObject *(*CallArgs)(PyObject *, ...); /* PyObject_CallFunctionObjArgs */
 	void (*IncRef)(PyObject *);
 	void (*DecRef)(PyObject *);
 	PyObject *None;

@@ -3,22 +3,31 @@
  * python_variant_t this copy exports (python_variant_311, ...). Everything else here is
  * static: the copies share no state, and only the running version's is ever used.
  *
- * What differs between the versions, all of it in the macros below: where a frame's code
- * object and instruction pointer are (3.13: f_executable, instr_ptr; before: f_code,
- * prev_instr, which point at the same instruction for the walk's purpose), where a thread
- * state keeps its innermost frame (3.13: current_frame; before: cframe->current_frame),
- * how the thread holding the GIL is found (3.11: _PyRuntime's gilstate; 3.12 on: a
- * thread-local variable that only the interpreter's own function reads), and the shim
- * frames 3.12 and later push where C code calls into Python (owned by the C stack, no
- * Python code of the program's: never part of a stack). */
+ * What differs between the versions, all of it in the macros below: what a frame is
+ * (3.10: a frame object, with an instruction index, f_lasti; 3.11 on: an interpreter
+ * frame, with an instruction pointer), where its code object and instruction are (3.13:
+ * f_executable, instr_ptr; 3.11, 3.12: f_code, prev_instr, which point at the same
+ * instruction for the walk's purpose), where a thread state keeps its innermost frame
+ * (3.10: frame; 3.11, 3.12: cframe->current_frame; 3.13: current_frame), how the thread
+ * holding the GIL is found (up to 3.11: _PyRuntime's gilstate; 3.12 on: a thread-local
+ * variable that only the interpreter's own function reads), and the shim frames 3.12 and
+ * later push where C code calls into Python (owned by the C stack, no Python code of the
+ * program's: never part of a stack). */
 #define _GNU_SOURCE
 #define Py_BUILD_CORE 1
 #include <Python.h>
 #include <internal/pycore_code.h>
+#if PY_VERSION_HEX >= 0x030b0000
 #include <internal/pycore_frame.h>
+#else
+#include <frameobject.h>
+#endif
 #include <internal/pycore_runtime.h>
 
 #include "python_variant.h"
+#if PY_VERSION_HEX < 0x030b0000
+#include "pyline310.h"
+#endif
 #include "mem.h"
 #include "mp.h"
 #include "native.h"
@@ -39,18 +48,29 @@
 #ifndef MP_PYTHON_VARIANT
 #error "compile with -DMP_PYTHON_VARIANT=python_variant_3XX (preload/meson.build)"
 #endif
-#if PY_VERSION_HEX < 0x030b0000 || PY_VERSION_HEX >= 0x030e0000
-#error "the frame walk in this file is written for the CPython 3.11, 3.12 and 3.13 layouts"
+#if PY_VERSION_HEX < 0x030a0000 || PY_VERSION_HEX >= 0x030e0000
+#error "the frame walk in this file is written for the CPython 3.10 to 3.13 layouts"
 #endif
 #ifdef Py_GIL_DISABLED
 #error "free-threaded CPython builds are not supported (the MEM and OBJ domains need the GIL)"
 #endif
 
+#if PY_VERSION_HEX >= 0x030b0000
+typedef _PyInterpreterFrame py_frame_t;
+#define PY_FRAME_BACK(f) ((f)->previous)
+#else
+/* 3.10: a frame is a frame object, its position an instruction index (f_lasti), kept
+ * up to date by the eval loop at every instruction as 3.11's prev_instr is */
+typedef PyFrameObject py_frame_t;
+#define PY_FRAME_BACK(f) ((f)->f_back)
+#define PY_FRAME_CODE(f) ((const PyCodeObject *)(f)->f_code)
+#define PY_TOP_FRAME(ts) ((ts)->frame)
+#endif
 #if PY_VERSION_HEX >= 0x030d0000
 #define PY_FRAME_CODE(f) ((const PyCodeObject *)(f)->f_executable)
 #define PY_FRAME_IP(f) ((f)->instr_ptr)
 #define PY_TOP_FRAME(ts) ((ts)->current_frame)
-#else
+#elif PY_VERSION_HEX >= 0x030b0000
 #define PY_FRAME_CODE(f) ((f)->f_code)
 #define PY_FRAME_IP(f) ((f)->prev_instr)
 #define PY_TOP_FRAME(ts) ((ts)->cframe ? (ts)->cframe->current_frame : NULL)
@@ -112,6 +132,7 @@ typedef struct python_walk_frame {
 } python_walk_frame_t;
 
 #define PYTHON_POS_GENERATOR 1u
+#if PY_VERSION_HEX >= 0x030b0000
 _Static_assert(FRAME_OWNED_BY_THREAD == 0 && FRAME_OWNED_BY_GENERATOR == 1,
 	       "a frame's owner is its generator bit (python_walk)");
 _Static_assert(offsetof(PyCodeObject, co_code_adaptive) % sizeof(_Py_CODEUNIT) == 0 && sizeof(_Py_CODEUNIT) == 2,
@@ -125,11 +146,38 @@ static inline uint32_t python_lasti(const python_walk_frame_t *f)
 {
 	return (uint32_t)((f->pos - (uint64_t)(uintptr_t)_PyCode_CODE(f->code)) >> 1);
 }
+#else
+/* 3.10: the word is f_lasti (-1 before the first instruction) shifted left by one, bit 0
+ * (the generator bit) clear, and PYTHON_POS_310 set, so that no position is 0. A frame
+ * is complete from its first instruction on, whoever owns it: 3.10 makes a function's
+ * cells and copies its free variables before it pushes the frame. The index is the code
+ * object's own, so the walk compares the code object too (python_frame_at). */
+#define PYTHON_POS_310 (UINT64_C(1) << 40)
+static inline uint64_t python_pos_310(const py_frame_t *f)
+{
+	return (uint64_t)(uint32_t)f->f_lasti << 1 | PYTHON_POS_310;
+}
+
+static inline uint32_t python_lasti(const python_walk_frame_t *f)
+{
+	return (uint32_t)(f->pos >> 1);
+}
+#endif
 
 typedef struct python_top_slot {
 	uint64_t pos;
 	uint32_t parent, id;
+#if PY_VERSION_HEX < 0x030b0000
+	const PyCodeObject *code; /* 3.10: a position is an index, the same in every code object */
+#endif
 } python_top_slot_t;
+#if PY_VERSION_HEX >= 0x030b0000
+#define PY_TOP_SLOT_CODE_IS(m, co) true
+#define PY_TOP_SLOT_CODE(co)
+#else
+#define PY_TOP_SLOT_CODE_IS(m, co) ((m)->code == (co))
+#define PY_TOP_SLOT_CODE(co) , (co)
+#endif
 
 /* Per-thread Python state: a code-id cache and the previous stack, compared by raw
  * position (python_frame_at) so that an unchanged prefix costs no lookup at all. */
@@ -138,12 +186,12 @@ typedef struct python_tcache {
 	unsigned prev_n;
 	uint32_t prev_root; /* the node the previous frames hang from: 0, or the truncation marker's */
 	unsigned mixed_guess; /* native frames to unwind in mixed mode */
-	const _PyInterpreterFrame *prev_top; /* the innermost frame when a stack was last interned (a hint) */
+	const py_frame_t *prev_top; /* the innermost frame when a stack was last interned (a hint) */
 	python_walk_frame_t prev[PY_WALK_FRAMES]; /* outermost first */
 	uint32_t prev_codes[PY_WALK_FRAMES];      /* their code ids */
 	uint32_t prev_ids[PY_WALK_FRAMES];        /* their stack nodes */
 	/* Where the frames were (a hint: python_intern_realign): the frames kept in prev. */
-	const _PyInterpreterFrame *prev_at[PY_WALK_FRAMES];
+	const py_frame_t *prev_at[PY_WALK_FRAMES];
 	/* The innermost frame's recent positions (prev_instr and generator bit, as read)
 	 * under their caller's node, and their nodes (python_intern), direct-mapped: a loop
 	 * allocating on a few lines of a function finds its node here without reading the
@@ -153,11 +201,17 @@ typedef struct python_tcache {
 	python_code_slot_t codes[PY_CODE_CACHE];
 } python_tcache_t;
 
+#if PY_VERSION_HEX >= 0x030b0000
+#define PY_CODE_QUALNAME(co) ((co)->co_qualname)
+#else
+#define PY_CODE_QUALNAME(co) ((co)->co_name) /* 3.10's code objects have no qualified name */
+#endif
+
 static inline void python_code_key(const PyCodeObject *co, python_code_key_t *k)
 {
 	k->code = co;
 	k->filename = co->co_filename;
-	k->qualname = co->co_qualname;
+	k->qualname = PY_CODE_QUALNAME(co);
 	k->linetable = co->co_linetable;
 	k->firstlineno = co->co_firstlineno;
 }
@@ -226,16 +280,26 @@ static void python_code_capture(const PyCodeObject *co, uint32_t id)
 	r->firstlineno = co->co_firstlineno;
 	r->filename = python_utf8(co->co_filename);
 	r->name = python_utf8(co->co_name);
-	r->qualname = python_utf8(co->co_qualname);
+	r->qualname = python_utf8(PY_CODE_QUALNAME(co));
 	PyObject *lt = co->co_linetable;
 	if (lt && PyBytes_Check(lt)) {
 		/* not PyBytes_GET_SIZE, whose asserts (3.12 on) name PyLong_Type */
-		r->linetable_len = (size_t)((PyVarObject *)lt)->ob_size;
-		r->linetable = mem_alloc(r->linetable_len + 1);
+		size_t len = (size_t)((PyVarObject *)lt)->ob_size;
+#if PY_VERSION_HEX >= 0x030b0000
+		r->linetable_len = len;
+		r->linetable = mem_alloc(len + 1);
 		if (r->linetable)
-			memcpy(r->linetable, PyBytes_AS_STRING(lt), r->linetable_len);
+			memcpy(r->linetable, PyBytes_AS_STRING(lt), len);
 		else
 			r->linetable_len = 0;
+#else
+		/* the file holds 3.11's location tables (format.h): 3.10's line table is
+		 * written as one */
+		r->linetable = mem_alloc(pyline310_bound(len) + 1);
+		r->linetable_len = r->linetable ? pyline310_convert((const uint8_t *)PyBytes_AS_STRING(lt), len,
+								     r->linetable)
+						: 0;
+#endif
 	}
 	r->next = python_code_new;
 	python_code_new = r;
@@ -386,9 +450,13 @@ static pycode_rec_t *python_walk_take_new_code(void)
 /* A frame's position word (python_walk_frame_t.pos). Owners on a thread's stack: the
  * thread (0) or a generator (1); a frame owned by its frame object (2) is no longer
  * running. */
-static inline python_walk_frame_t python_walk_frame(const _PyInterpreterFrame *f)
+static inline python_walk_frame_t python_walk_frame(const py_frame_t *f)
 {
+#if PY_VERSION_HEX >= 0x030b0000
 	return (python_walk_frame_t){PY_FRAME_CODE(f), (uint64_t)(uintptr_t)PY_FRAME_IP(f) | (f->owner & 1u)};
+#else
+	return (python_walk_frame_t){PY_FRAME_CODE(f), python_pos_310(f)};
+#endif
 }
 
 /* What the previous stack keeps of a frame (python_walk_frame_t.pos there), or 0 if
@@ -403,9 +471,14 @@ static inline python_walk_frame_t python_walk_frame(const _PyInterpreterFrame *f
  * one for the other, and a frame compared with it is always read again. */
 static inline uint64_t python_frame_kept(const python_walk_frame_t *f)
 {
+#if PY_VERSION_HEX < 0x030b0000
+	/* a frame at f_lasti -1 has not started (3.10 has no other prologue) */
+	return python_lasti(f) != UINT32_MAX ? f->pos : 0; /* never 0 (PYTHON_POS_310) */
+#else
 	if ((int32_t)python_lasti(f) >= f->code->_co_firsttraceable)
 		return f->pos & ~(uint64_t)PYTHON_POS_GENERATOR;
 	return f->pos & PYTHON_POS_GENERATOR ? f->pos : 0;
+#endif
 }
 
 /* Whether frame f is at the previous stack's position *q. The position alone tells: it
@@ -414,17 +487,22 @@ static inline uint64_t python_frame_kept(const python_walk_frame_t *f)
  * frame at a kept position is complete as the one kept was (python_frame_kept). The
  * code objects of the previous stack are alive: each was given an id, so the death of
  * one is seen (python_code_freed) and the thread's cache, the previous stack with it,
- * is dropped (python_tcache) before it is compared again. */
-static inline bool python_frame_at(const python_walk_frame_t *q, const _PyInterpreterFrame *f)
+ * is dropped (python_tcache) before it is compared again. In 3.10 the position is an
+ * index: the code object is compared as well. */
+static inline bool python_frame_at(const python_walk_frame_t *q, const py_frame_t *f)
 {
+#if PY_VERSION_HEX >= 0x030b0000
 	return q->pos == (uint64_t)(uintptr_t)PY_FRAME_IP(f);
+#else
+	return q->pos == python_pos_310(f) && q->code == PY_FRAME_CODE(f);
+#endif
 }
 
 /* What python_walk found. The stack is as deep as the previous one when rest is NULL
  * and q is c->prev; python_walk_count tells the rest. */
 typedef struct python_walked {
-	const _PyInterpreterFrame *top;  /* the innermost frame */
-	const _PyInterpreterFrame *rest; /* the frame past the previous stack's depth, or NULL */
+	const py_frame_t *top;  /* the innermost frame */
+	const py_frame_t *rest; /* the frame past the previous stack's depth, or NULL */
 	const python_walk_frame_t *q;    /* the previous stack's frame the walk stopped at */
 	const python_walk_frame_t *diff; /* its outermost frame that differs (&prev[prev_n]: none) */
 } python_walked_t;
@@ -439,12 +517,12 @@ typedef struct python_walked {
  * stacks need no frame but the innermost (python_intern), and the others are walked
  * again (python_frames). */
 static inline __attribute__((always_inline)) python_walked_t python_walk(const python_tcache_t *c,
-									  const _PyInterpreterFrame *f)
+									  const py_frame_t *f)
 {
 	python_walked_t w = {.top = f};
 	const python_walk_frame_t *q = &c->prev[c->prev_n]; /* the previous stack's frame at the same depth, + 1 */
 	const python_walk_frame_t *diff = q;
-	for (; f && q != c->prev; f = f->previous)
+	for (; f && q != c->prev; f = PY_FRAME_BACK(f))
 		if (!python_frame_at(--q, f))
 			diff = q;
 	w.rest = f;
@@ -470,36 +548,36 @@ static inline python_walk_counted_t python_walk_count(const python_tcache_t *c, 
 	/* PY_MAX_FRAMES frames of Python code, and the shims among and after them (up to
 	 * PY_WALK_FRAMES frames in all) */
 	unsigned n = 0, code = 0;
-	const _PyInterpreterFrame *f = w.top;
-	for (; f && n < PY_WALK_FRAMES; f = f->previous, n++)
+	const py_frame_t *f = w.top;
+	for (; f && n < PY_WALK_FRAMES; f = PY_FRAME_BACK(f), n++)
 		if (!PY_FRAME_SHIM(f) && code++ == PY_MAX_FRAMES)
 			break;
 #else
 	unsigned n = pn - (unsigned)(w.q - c->prev);
-	const _PyInterpreterFrame *f = w.rest;
-	for (; f && n < PY_MAX_FRAMES; f = f->previous)
+	const py_frame_t *f = w.rest;
+	for (; f && n < PY_MAX_FRAMES; f = PY_FRAME_BACK(f))
 		n++;
 #endif
 	return (python_walk_counted_t){n, f != NULL, n == pn ? (unsigned)(w.diff - c->prev) : UINT_MAX};
 }
 
 /* The n frames from f outwards, innermost first. */
-static inline void python_frames(const _PyInterpreterFrame *f, unsigned n, const _PyInterpreterFrame **fr)
+static inline void python_frames(const py_frame_t *f, unsigned n, const py_frame_t **fr)
 {
-	for (unsigned i = 0; i < n; i++, f = f->previous)
+	for (unsigned i = 0; i < n; i++, f = PY_FRAME_BACK(f))
 		fr[i] = f;
 }
 
 /* python_frames for a stack n deep whose depth is not the previous stack's: compares
  * each frame with the previous stack's at the same depth as it is read, and returns how
  * many frames (outermost first) the two stacks share. */
-static inline unsigned python_frames_shared(const python_tcache_t *c, const _PyInterpreterFrame *f, unsigned n,
-					    const _PyInterpreterFrame **fr)
+static inline unsigned python_frames_shared(const python_tcache_t *c, const py_frame_t *f, unsigned n,
+					    const py_frame_t **fr)
 {
 	unsigned lim = n < c->prev_n ? n : c->prev_n, i = 0, same = lim;
-	for (; i < n - lim; i++, f = f->previous)
+	for (; i < n - lim; i++, f = PY_FRAME_BACK(f))
 		fr[i] = f;
-	for (unsigned d = lim; d-- > 0; i++, f = f->previous) {
+	for (unsigned d = lim; d-- > 0; i++, f = PY_FRAME_BACK(f)) {
 		fr[i] = f;
 		if (!python_frame_at(&c->prev[d], f))
 			same = d;
@@ -539,7 +617,7 @@ static inline __attribute__((always_inline)) python_tcache_t *python_tcache(mp_t
  * previous stack with its caller's node and none of its own. c->prev_n is left at the
  * number of frames kept: 0 when none is complete (or the first failed), and then 0 is
  * returned. */
-static uint32_t python_intern_frames(mp_thread_t *t, python_tcache_t *c, const _PyInterpreterFrame *const *fr,
+static uint32_t python_intern_frames(mp_thread_t *t, python_tcache_t *c, const py_frame_t *const *fr,
 				     unsigned n, unsigned d, uint32_t root)
 {
 	uint32_t id = d ? c->prev_ids[d - 1] : root;
@@ -587,7 +665,7 @@ static __attribute__((noinline)) uint32_t python_intern_below(mp_thread_t *t, py
 		return c->prev_n = 0;
 	/* the frames below the shared prefix (d frames), which are the ones interned:
 	 * fr[0 .. n - d), innermost first */
-	const _PyInterpreterFrame *fr[PY_WALK_FRAMES];
+	const py_frame_t *fr[PY_WALK_FRAMES];
 	unsigned d = 0;
 	if (root != c->prev_root)
 		python_frames(walked.top, n, fr);
@@ -619,7 +697,7 @@ static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t 
 			python_top_slot_t *m = &c->top[((uint32_t)(f.pos >> 1) ^ parent) % PY_TOP_MEMO];
 			/* what python_frame_kept makes of a complete frame's position */
 			uint64_t complete = f.pos & ~(uint64_t)PYTHON_POS_GENERATOR, kept;
-			if (mp_likely(m->pos == f.pos && m->parent == parent)) {
+			if (mp_likely(m->pos == f.pos && m->parent == parent && PY_TOP_SLOT_CODE_IS(m, f.code))) {
 				/* memoized only where the frame was complete (the same position of the
 				 * same code object is now) */
 				id = m->id;
@@ -633,7 +711,7 @@ static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t 
 					return 0;
 				}
 				if (kept == complete)
-					*m = (python_top_slot_t){f.pos, parent, id};
+					*m = (python_top_slot_t){f.pos, parent, id PY_TOP_SLOT_CODE(f.code)};
 			}
 			c->prev[n - 1].pos = kept;
 			c->prev_ids[n - 1] = id;
@@ -644,7 +722,7 @@ static inline __attribute__((always_inline)) uint32_t python_intern(mp_thread_t 
 }
 
 /* The innermost frame of the thread, or NULL (no thread state, no Python frames). */
-static inline _PyInterpreterFrame *python_top(PyThreadState *ts)
+static inline py_frame_t *python_top(PyThreadState *ts)
 {
 	return ts ? PY_TOP_FRAME(ts) : NULL;
 }
@@ -662,14 +740,14 @@ static inline _PyInterpreterFrame *python_top(PyThreadState *ts)
  * (a frame's address is only a hint: the positions decide). Else the stack is walked as
  * python_intern does. */
 static __attribute__((noinline)) uint32_t python_intern_realign(mp_thread_t *t, python_tcache_t *c,
-								 const _PyInterpreterFrame *top)
+								 const py_frame_t *top)
 {
 	c->prev_top = top;
 	unsigned pn = c->prev_n, n = 0;
 	if (!c->prev_root && pn) {
 		unsigned lo = pn > PYTHON_REALIGN_AMONG ? pn - PYTHON_REALIGN_AMONG : 0;
-		const _PyInterpreterFrame *f = top;
-		for (unsigned i = 0; i < PYTHON_REALIGN_FRAMES && f && !n; i++, f = f->previous)
+		const py_frame_t *f = top;
+		for (unsigned i = 0; i < PYTHON_REALIGN_FRAMES && f && !n; i++, f = PY_FRAME_BACK(f))
 			for (unsigned j = pn; j-- > lo;)
 				if (c->prev_at[j] == f) {
 					n = i + j + 1;
@@ -678,14 +756,14 @@ static __attribute__((noinline)) uint32_t python_intern_realign(mp_thread_t *t, 
 	}
 	if (n && n <= PY_MAX_FRAMES) {
 		unsigned lim = n < pn ? n : pn, same = lim, deeper = n - lim, d = lim;
-		const _PyInterpreterFrame *f = top;
+		const py_frame_t *f = top;
 		for (; deeper && f; deeper--)
-			f = f->previous;
-		for (; d && f; f = f->previous)
+			f = PY_FRAME_BACK(f);
+		for (; d && f; f = PY_FRAME_BACK(f))
 			if (!python_frame_at(&c->prev[--d], f))
 				same = d;
 		if (!deeper && !d && !f) { /* n frames, as guessed */
-			const _PyInterpreterFrame *fr[PY_MAX_FRAMES];
+			const py_frame_t *fr[PY_MAX_FRAMES];
 			python_frames(top, n - same, fr);
 			return python_intern_frames(t, c, fr, n, same, 0);
 		}
@@ -695,7 +773,7 @@ static __attribute__((noinline)) uint32_t python_intern_realign(mp_thread_t *t, 
 
 /* The stack of Python frames from top (the innermost) out. */
 static inline __attribute__((always_inline)) uint32_t python_intern_top(mp_thread_t *t, python_tcache_t *c,
-									 const _PyInterpreterFrame *top)
+									 const py_frame_t *top)
 {
 	if (mp_unlikely(top != c->prev_top))
 		return python_intern_realign(t, c, top);
@@ -704,7 +782,7 @@ static inline __attribute__((always_inline)) uint32_t python_intern_top(mp_threa
 
 static inline __attribute__((always_inline)) uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)
 {
-	_PyInterpreterFrame *top = python_top(ts);
+	py_frame_t *top = python_top(ts);
 	python_tcache_t *c = top ? python_tcache(t) : NULL;
 	if (!c)
 		return 0;
@@ -766,7 +844,7 @@ static inline __attribute__((always_inline)) uint32_t python_stack_mixed(mp_thre
 	python_tcache_t *c = python_tcache(t);
 	if (!c)
 		return 0;
-	_PyInterpreterFrame *top = python_top(ts);
+	py_frame_t *top = python_top(ts);
 	bool pyframes = top != NULL;
 	uint32_t id = pyframes ? python_intern_top(t, c, top) : 0;
 	if (pyframes && !c->prev_n)

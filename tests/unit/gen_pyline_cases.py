@@ -1,5 +1,6 @@
 """Writes CPython line-table test cases for tests/unit/test_pyline.c (3.11, 3.12 and 3.13
-share the format: the test runs with each).
+share the format: the test runs with each; 3.10's tables, in 3.10's own format, are
+checked through the capture's conversion, preload/pyline310.c).
 
 Usage: gen_pyline_cases.py OUTFILE
 
@@ -10,7 +11,8 @@ its co_linetable, co_firstlineno and the line of every code unit as co_lines() r
 it (-1 for None). Each expected line is cross-checked against the interpreter's own
 PyCode_Addr2Line through ctypes, which is the function the C decoder must imitate.
 
-Format (native little-endian): b"PYLC0001", then per code object
+Format (native little-endian): b"PYLC0001" (3.11's format) or b"PYLC0310" (3.10's), then
+per code object
 u32 table_len, i32 firstlineno, u32 n_units, table bytes, n_units * i32 line.
 """
 import ctypes
@@ -20,7 +22,7 @@ import struct
 import sys
 import types
 
-assert (3, 11) <= sys.version_info[:2] <= (3, 13), "location table format is that of 3.11 to 3.13"
+assert (3, 10) <= sys.version_info[:2] <= (3, 13), "line tables of 3.10 to 3.13"
 
 PACKAGES = ["json", "email", "argparse", "typing", "collections", "asyncio",
             "unittest", "logging", "http", "xml", "dataclasses", "enum", "inspect",
@@ -120,7 +122,7 @@ def main():
 
     n_codes = n_units = n_none = 0
     with open(sys.argv[1], "wb") as out:
-        out.write(b"PYLC0001")
+        out.write(b"PYLC0310" if sys.version_info[:2] == (3, 10) else b"PYLC0001")
         for src, path in sources:
             for code in walk(compile(src, path, "exec")):
                 units = len(code.co_code) // 2

@@ -1,4 +1,5 @@
-/* Checks analyzer/pyline.c against CPython 3.11 itself.
+/* Checks analyzer/pyline.c against CPython 3.11 itself (and 3.12, 3.13), and against
+ * 3.10 through the capture's conversion of its line tables (preload/pyline310.c).
  *
  * gen_pyline_cases.py (run with the real interpreter given on the command line) dumps
  * the location tables of thousands of code objects with the line of every code unit as
@@ -8,9 +9,11 @@
  * Exit 77 (skipped) when no Python 3.11 is available.
  */
 #include "pyline.h"
+#include "pyline310.h"
 #include "unit_rand.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +29,7 @@ typedef struct test_pyline_case {
 	int32_t *lines;
 } test_pyline_case_t;
 
-static unsigned long test_pyline_checks, test_pyline_failures;
+static unsigned long test_pyline_checks, test_pyline_failures, test_pyline_v310;
 
 #define expect_int_eq(got, want, ...)                                                       \
 	do {                                                                                \
@@ -91,7 +94,8 @@ static long test_pyline_parse(const uint8_t *buf, size_t size, test_pyline_case_
 	long n = 0;
 	test_pyline_case_t *cases = NULL;
 
-	if (size < 8 || memcmp(buf, "PYLC0001", 8) != 0)
+	bool v310 = size >= 8 && memcmp(buf, "PYLC0310", 8) == 0;
+	if (size < 8 || (memcmp(buf, "PYLC0001", 8) != 0 && !v310))
 		return -1;
 	while (pos < size) {
 		test_pyline_case_t c;
@@ -110,6 +114,22 @@ static long test_pyline_parse(const uint8_t *buf, size_t size, test_pyline_case_
 			return -1;
 		memcpy(c.table, buf + pos, c.len);
 		pos += c.len;
+		if (v310) {
+			/* what the capture writes of a 3.10 code object, exactly as long */
+			size_t bound = pyline310_bound(c.len);
+			uint8_t *t = malloc(bound), *conv;
+			if (!t)
+				return -1;
+			size_t got = pyline310_convert(c.table, c.len, t);
+			if (got > bound || !(conv = malloc(got ? got : 1)))
+				return -1;
+			memcpy(conv, t, got);
+			free(t);
+			free(c.table);
+			c.table = conv;
+			c.len = (uint32_t)got;
+			test_pyline_v310++;
+		}
 		memcpy(c.lines, buf + pos, (size_t)c.units * 4);
 		pos += (size_t)c.units * 4;
 		if ((size_t)n == cap) {
@@ -196,6 +216,32 @@ static void test_pyline_garbage(const test_pyline_case_t *cases, long n)
 		expect_int_eq(got >= -1, 1, "mutated table gave %d", got);
 		free(t);
 	}
+	/* 3.10's tables, random: the conversion stays within its bound (an exact-size
+	 * buffer, for ASan) and its table decodes */
+	for (int round = 0; round < 100000; round++) {
+		size_t len = test_pyline_rand() % 64;
+		uint8_t in[64];
+		for (size_t j = 0; j < len; j++)
+			in[j] = (uint8_t)test_pyline_rand();
+		size_t bound = pyline310_bound(len);
+		uint8_t *t = malloc(bound);
+		size_t got = pyline310_convert(in, len, t);
+		expect_int_eq(got <= bound, 1, "3.10 table of %zu bytes converted to %zu (bound %zu)", len, got, bound);
+		int line = pyline_addr2line(t, got, 1000, (uint32_t)(test_pyline_rand() % 1000));
+		expect_int_eq(line >= -1, 1, "converted random 3.10 table gave %d", line);
+		free(t);
+	}
+	/* 3.10 by hand: a range of length 0 moves the line (+5, then +1 over 2 units: 6);
+	 * one without a line (-128) leaves it (4 units); a change of -3 over 254 bytes (127
+	 * units, 16 entries), a range of 255 bytes (128 units with the odd byte carried) */
+	static const uint8_t t310[] = {0, 5, 4, 1, 8, 0x80, 2, 0xfd, 254, 0, 1, 0, 255, 2};
+	uint8_t conv[sizeof t310 / 2 * 48 + 48];
+	size_t cl = pyline310_convert(t310, sizeof t310, conv);
+	static const struct { uint32_t unit; int line; } want310[] = {
+		{0, 106}, {1, 106}, {2, -1}, {5, -1}, {6, 103}, {7, 103}, {133, 103}, {134, 105}, {261, 105}, {262, -1}};
+	for (size_t i = 0; i < sizeof want310 / sizeof want310[0]; i++)
+		expect_int_eq(pyline_addr2line(conv, cl, 100, want310[i].unit), want310[i].line, "3.10 by hand, unit %u",
+			      (unsigned)want310[i].unit);
 	expect_int_eq(pyline_addr2line(NULL, 0, 1, 0), -1, "NULL table");
 	/* Hand-made entries: long form with a 5-chunk varint, then a no-line entry. */
 	static const uint8_t hand[] = {0xf0, 0x40 | 0x00, 0x40, 0x40, 0x40, 0x02, 0, 0, 0, 0xf9};
@@ -217,7 +263,7 @@ int main(int argc, char **argv)
 	int fd;
 
 	if (argc < 3 || access(argv[1], X_OK) != 0) {
-		fprintf(stderr, "usage: test_pyline PYTHON3.11 gen_pyline_cases.py (skipped)\n");
+		fprintf(stderr, "usage: test_pyline PYTHON3.1X gen_pyline_cases.py (skipped)\n");
 		return 77;
 	}
 	fd = mkstemp(path);
@@ -227,7 +273,7 @@ int main(int argc, char **argv)
 	}
 	close(fd);
 	if (test_pyline_generate(argv[1], argv[2], path) != 0) {
-		fprintf(stderr, "generator failed (not Python 3.11?)\n");
+		fprintf(stderr, "generator failed (not Python 3.10 to 3.13?)\n");
 		unlink(path);
 		return 77;
 	}
@@ -242,7 +288,8 @@ int main(int argc, char **argv)
 	for (long i = 0; i < n; i++)
 		test_pyline_forms(&cases[i], forms);
 	for (unsigned code = 0; code < 16; code++)
-		if (!forms[code] && (code == 0 || code >= 10))
+		/* (3.10's tables converted have forms 13 and 15 only) */
+		if (!forms[code] && (test_pyline_v310 ? code == 13 || code == 15 : code == 0 || code >= 10))
 			fprintf(stderr, "warning: no entry of form %u in the cases\n", code);
 
 	unsigned long before = test_pyline_checks;
@@ -255,10 +302,10 @@ int main(int argc, char **argv)
 	test_pyline_garbage(cases, n);
 	unsigned long garbage = test_pyline_checks - before;
 
-	printf("test_pyline: %ld code objects; %lu exact checks against CPython, %lu on "
+	printf("test_pyline: %ld code objects%s; %lu exact checks against CPython, %lu on "
 	       "truncated tables, %lu on random/mutated tables; entry forms short=%lu "
 	       "one-line=%lu no-columns=%lu long=%lu none=%lu; %lu failures\n",
-	       n, exact, truncated, garbage,
+	       n, test_pyline_v310 ? " (3.10's tables, converted)" : "", exact, truncated, garbage,
 	       forms[0] + forms[1] + forms[2] + forms[3] + forms[4] + forms[5] + forms[6] +
 		       forms[7] + forms[8] + forms[9],
 	       forms[10] + forms[11] + forms[12], forms[13], forms[14], forms[15],

@@ -41,10 +41,16 @@ def version(py):
     return _versions[py]
 
 
+def funcname(py, qualname):
+    """The name memprof shows for a function of that qualified name: 3.10's code objects
+    have their function's bare name only (co_name; co_qualname is 3.11's)."""
+    return qualname if version(py) >= (3, 11) else qualname.rsplit(".", 1)[-1]
+
+
 def listcomp(py, outer):
     """The function a list comprehension in function `outer` runs as: its own frame until
     3.11, the function's own from 3.12 on (PEP 709)."""
-    return outer if version(py) >= (3, 12) else outer + ".<locals>.<listcomp>"
+    return outer if version(py) >= (3, 12) else funcname(py, outer + ".<locals>.<listcomp>")
 
 
 def line_sum(rows, path, line, field):
