@@ -25,6 +25,9 @@ void *(*python_alloc_gil)(void *ctx, void *(*malloc_fn)(void *, size_t), void *(
 			  size_t n, size_t size, int allocator);
 
 /* The walks this build has (meson.build defines MP_PYTHON_3XX for each). */
+#ifdef MP_PYTHON_39
+extern const python_variant_t python_variant_39;
+#endif
 #ifdef MP_PYTHON_310
 extern const python_variant_t python_variant_310;
 #endif
@@ -38,6 +41,9 @@ extern const python_variant_t python_variant_312;
 extern const python_variant_t python_variant_313;
 #endif
 static const python_variant_t *const python_variants[] = {
+#ifdef MP_PYTHON_39
+	&python_variant_39,
+#endif
 #ifdef MP_PYTHON_310
 	&python_variant_310,
 #endif

@@ -5,7 +5,7 @@
  *
  * Version handling: the frame walk reads interpreter structures, whose layout changes
  * with every minor version, so python_walk.c is compiled once for each supported version
- * (3.10 to 3.13: those whose headers the build found) against that version's
+ * (3.9 to 3.13: those whose headers the build found) against that version's
  * internal headers, and python_attach picks the one for the running interpreter from
  * Py_GetVersion(). Any other version is refused at start-up with one line on stderr,
  * and the program runs untouched (no hooks, no file). */

@@ -4,11 +4,11 @@
  * static: the copies share no state, and only the running version's is ever used.
  *
  * What differs between the versions, all of it in the macros below: what a frame is
- * (3.10: a frame object, with an instruction index, f_lasti; 3.11 on: an interpreter
+ * (3.9, 3.10: a frame object, with an instruction index, f_lasti; 3.11 on: an interpreter
  * frame, with an instruction pointer), where its code object and instruction are (3.13:
  * f_executable, instr_ptr; 3.11, 3.12: f_code, prev_instr, which point at the same
  * instruction for the walk's purpose), where a thread state keeps its innermost frame
- * (3.10: frame; 3.11, 3.12: cframe->current_frame; 3.13: current_frame), how the thread
+ * (3.9, 3.10: frame; 3.11, 3.12: cframe->current_frame; 3.13: current_frame), how the thread
  * holding the GIL is found (up to 3.11: _PyRuntime's gilstate; 3.12 on: a thread-local
  * variable that only the interpreter's own function reads), and the shim frames 3.12 and
  * later push where C code calls into Python (owned by the C stack, no Python code of the
@@ -26,7 +26,7 @@
 
 #include "python_variant.h"
 #if PY_VERSION_HEX < 0x030b0000
-#include "pyline310.h"
+#include "pyline_convert.h"
 #endif
 #include "mem.h"
 #include "mp.h"
@@ -48,8 +48,8 @@
 #ifndef MP_PYTHON_VARIANT
 #error "compile with -DMP_PYTHON_VARIANT=python_variant_3XX (preload/meson.build)"
 #endif
-#if PY_VERSION_HEX < 0x030a0000 || PY_VERSION_HEX >= 0x030e0000
-#error "the frame walk in this file is written for the CPython 3.10 to 3.13 layouts"
+#if PY_VERSION_HEX < 0x03090000 || PY_VERSION_HEX >= 0x030e0000
+#error "the frame walk in this file is written for the CPython 3.9 to 3.13 layouts"
 #endif
 #ifdef Py_GIL_DISABLED
 #error "free-threaded CPython builds are not supported (the MEM and OBJ domains need the GIL)"
@@ -59,7 +59,7 @@
 typedef _PyInterpreterFrame py_frame_t;
 #define PY_FRAME_BACK(f) ((f)->previous)
 #else
-/* 3.10: a frame is a frame object, its position an instruction index (f_lasti), kept
+/* 3.9, 3.10: a frame is a frame object, its position an instruction index (f_lasti), kept
  * up to date by the eval loop at every instruction as 3.11's prev_instr is */
 typedef PyFrameObject py_frame_t;
 #define PY_FRAME_BACK(f) ((f)->f_back)
@@ -147,20 +147,27 @@ static inline uint32_t python_lasti(const python_walk_frame_t *f)
 	return (uint32_t)((f->pos - (uint64_t)(uintptr_t)_PyCode_CODE(f->code)) >> 1);
 }
 #else
-/* 3.10: the word is f_lasti (-1 before the first instruction) shifted left by one, bit 0
- * (the generator bit) clear, and PYTHON_POS_310 set, so that no position is 0. A frame
- * is complete from its first instruction on, whoever owns it: 3.10 makes a function's
- * cells and copies its free variables before it pushes the frame. The index is the code
- * object's own, so the walk compares the code object too (python_frame_at). */
-#define PYTHON_POS_310 (UINT64_C(1) << 40)
-static inline uint64_t python_pos_310(const py_frame_t *f)
+/* 3.9, 3.10: the word is f_lasti (-1 before the first instruction; 3.10 counts code
+ * units, 3.9 bytes) shifted left by one, bit 0 (the generator bit) clear, and
+ * PYTHON_POS_LASTI set, so that no position is 0. A frame is complete from its first
+ * instruction on, whoever owns it: these versions make a function's cells and copy its
+ * free variables before they push the frame. The index is the code object's own, so the
+ * walk compares the code object too (python_frame_at). */
+#define PYTHON_POS_LASTI (UINT64_C(1) << 40)
+static inline uint64_t python_pos_lasti(const py_frame_t *f)
 {
-	return (uint64_t)(uint32_t)f->f_lasti << 1 | PYTHON_POS_310;
+	return (uint64_t)(uint32_t)f->f_lasti << 1 | PYTHON_POS_LASTI;
 }
 
+/* (-1 stays -1: UINT32_MAX) */
 static inline uint32_t python_lasti(const python_walk_frame_t *f)
 {
-	return (uint32_t)(f->pos >> 1);
+	int32_t lasti = (int32_t)(uint32_t)(f->pos >> 1);
+#if PY_VERSION_HEX < 0x030a0000
+	if (lasti > 0)
+		lasti /= 2;
+#endif
+	return (uint32_t)lasti;
 }
 #endif
 
@@ -168,7 +175,7 @@ typedef struct python_top_slot {
 	uint64_t pos;
 	uint32_t parent, id;
 #if PY_VERSION_HEX < 0x030b0000
-	const PyCodeObject *code; /* 3.10: a position is an index, the same in every code object */
+	const PyCodeObject *code; /* 3.9, 3.10: a position is an index, the same in every code object */
 #endif
 } python_top_slot_t;
 #if PY_VERSION_HEX >= 0x030b0000
@@ -204,7 +211,12 @@ typedef struct python_tcache {
 #if PY_VERSION_HEX >= 0x030b0000
 #define PY_CODE_QUALNAME(co) ((co)->co_qualname)
 #else
-#define PY_CODE_QUALNAME(co) ((co)->co_name) /* 3.10's code objects have no qualified name */
+#define PY_CODE_QUALNAME(co) ((co)->co_name) /* 3.9's and 3.10's have no qualified name */
+#endif
+#if PY_VERSION_HEX >= 0x030a0000
+#define PY_CODE_LINES(co) ((co)->co_linetable)
+#else
+#define PY_CODE_LINES(co) ((co)->co_lnotab)
 #endif
 
 static inline void python_code_key(const PyCodeObject *co, python_code_key_t *k)
@@ -212,7 +224,7 @@ static inline void python_code_key(const PyCodeObject *co, python_code_key_t *k)
 	k->code = co;
 	k->filename = co->co_filename;
 	k->qualname = PY_CODE_QUALNAME(co);
-	k->linetable = co->co_linetable;
+	k->linetable = PY_CODE_LINES(co);
 	k->firstlineno = co->co_firstlineno;
 }
 
@@ -281,7 +293,7 @@ static void python_code_capture(const PyCodeObject *co, uint32_t id)
 	r->filename = python_utf8(co->co_filename);
 	r->name = python_utf8(co->co_name);
 	r->qualname = python_utf8(PY_CODE_QUALNAME(co));
-	PyObject *lt = co->co_linetable;
+	PyObject *lt = PY_CODE_LINES(co);
 	if (lt && PyBytes_Check(lt)) {
 		/* not PyBytes_GET_SIZE, whose asserts (3.12 on) name PyLong_Type */
 		size_t len = (size_t)((PyVarObject *)lt)->ob_size;
@@ -292,12 +304,20 @@ static void python_code_capture(const PyCodeObject *co, uint32_t id)
 			memcpy(r->linetable, PyBytes_AS_STRING(lt), len);
 		else
 			r->linetable_len = 0;
-#else
-		/* the file holds 3.11's location tables (format.h): 3.10's line table is
+#elif PY_VERSION_HEX >= 0x030a0000
+		/* the file holds 3.11's location tables (schema.h): 3.10's line table is
 		 * written as one */
 		r->linetable = mem_alloc(pyline310_bound(len) + 1);
 		r->linetable_len = r->linetable ? pyline310_convert((const uint8_t *)PyBytes_AS_STRING(lt), len,
 								     r->linetable)
+						: 0;
+#else
+		/* and so is 3.9's, which needs the code's length */
+		PyObject *code = co->co_code;
+		size_t code_len = code && PyBytes_Check(code) ? (size_t)((PyVarObject *)code)->ob_size : 0;
+		r->linetable = mem_alloc(pyline39_bound(len, code_len) + 1);
+		r->linetable_len = r->linetable ? pyline39_convert((const uint8_t *)PyBytes_AS_STRING(lt), len, code_len,
+								    r->linetable)
 						: 0;
 #endif
 	}
@@ -455,7 +475,7 @@ static inline python_walk_frame_t python_walk_frame(const py_frame_t *f)
 #if PY_VERSION_HEX >= 0x030b0000
 	return (python_walk_frame_t){PY_FRAME_CODE(f), (uint64_t)(uintptr_t)PY_FRAME_IP(f) | (f->owner & 1u)};
 #else
-	return (python_walk_frame_t){PY_FRAME_CODE(f), python_pos_310(f)};
+	return (python_walk_frame_t){PY_FRAME_CODE(f), python_pos_lasti(f)};
 #endif
 }
 
@@ -472,8 +492,8 @@ static inline python_walk_frame_t python_walk_frame(const py_frame_t *f)
 static inline uint64_t python_frame_kept(const python_walk_frame_t *f)
 {
 #if PY_VERSION_HEX < 0x030b0000
-	/* a frame at f_lasti -1 has not started (3.10 has no other prologue) */
-	return python_lasti(f) != UINT32_MAX ? f->pos : 0; /* never 0 (PYTHON_POS_310) */
+	/* a frame at f_lasti -1 has not started (3.9 and 3.10 have no other prologue) */
+	return python_lasti(f) != UINT32_MAX ? f->pos : 0; /* never 0 (PYTHON_POS_LASTI) */
 #else
 	if ((int32_t)python_lasti(f) >= f->code->_co_firsttraceable)
 		return f->pos & ~(uint64_t)PYTHON_POS_GENERATOR;
@@ -487,14 +507,14 @@ static inline uint64_t python_frame_kept(const python_walk_frame_t *f)
  * frame at a kept position is complete as the one kept was (python_frame_kept). The
  * code objects of the previous stack are alive: each was given an id, so the death of
  * one is seen (python_code_freed) and the thread's cache, the previous stack with it,
- * is dropped (python_tcache) before it is compared again. In 3.10 the position is an
+ * is dropped (python_tcache) before it is compared again. Before 3.11 the position is an
  * index: the code object is compared as well. */
 static inline bool python_frame_at(const python_walk_frame_t *q, const py_frame_t *f)
 {
 #if PY_VERSION_HEX >= 0x030b0000
 	return q->pos == (uint64_t)(uintptr_t)PY_FRAME_IP(f);
 #else
-	return q->pos == python_pos_310(f) && q->code == PY_FRAME_CODE(f);
+	return q->pos == python_pos_lasti(f) && q->code == PY_FRAME_CODE(f);
 #endif
 }
 

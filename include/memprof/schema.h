@@ -47,7 +47,7 @@
  * pycode: a Python code object, captured once when first seen: co_filename, co_name,
  *   co_qualname, co_firstlineno and co_linetable (CPython 3.11 location table format).
  *   From CPython 3.10: qualname is co_name (3.10 has no co_qualname), and the line table
- *   is 3.10's co_linetable written in 3.11's format (preload/pyline310.c).
+ *   is 3.10's co_linetable written in 3.11's format (preload/pyline_convert.c).
  * stack_nodes: the interned stack tree. frame is a mp_frame (format.h) stored as a signed
  *   64-bit integer; parent 0 is the root (the empty stack, which has no row). Frames
  *   of a stack that was cut short hang from a node whose frame is MP_FRAME_TRUNCATED:

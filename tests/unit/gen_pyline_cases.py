@@ -1,18 +1,19 @@
 """Writes CPython line-table test cases for tests/unit/test_pyline.c (3.11, 3.12 and 3.13
-share the format: the test runs with each; 3.10's tables, in 3.10's own format, are
-checked through the capture's conversion, preload/pyline310.c).
+share the format: the test runs with each; 3.9's and 3.10's tables, in their own formats,
+are checked through the capture's conversion, preload/pyline_convert.c).
 
 Usage: gen_pyline_cases.py OUTFILE
 
 Compiles real code (stdlib packages, synthetic sources exercising every entry form of
 the location table: nested functions, comprehensions, lambdas, decorators, huge line
 numbers, wide columns, instructions without a line) and writes, for every code object,
-its co_linetable, co_firstlineno and the line of every code unit as co_lines() reports
-it (-1 for None). Each expected line is cross-checked against the interpreter's own
-PyCode_Addr2Line through ctypes, which is the function the C decoder must imitate.
+its co_linetable (3.9: co_lnotab), co_firstlineno and the line of every code unit as
+co_lines() reports it (-1 for None). Each expected line is cross-checked against the
+interpreter's own PyCode_Addr2Line through ctypes, which is the function the C decoder
+must imitate (3.9 has no co_lines(): PyCode_Addr2Line alone).
 
-Format (native little-endian): b"PYLC0001" (3.11's format) or b"PYLC0310" (3.10's), then
-per code object
+Format (native little-endian): b"PYLC0001" (3.11's format), b"PYLC0310" (3.10's) or
+b"PYLC0309" (3.9's), then per code object
 u32 table_len, i32 firstlineno, u32 n_units, table bytes, n_units * i32 line.
 """
 import ctypes
@@ -22,7 +23,8 @@ import struct
 import sys
 import types
 
-assert (3, 10) <= sys.version_info[:2] <= (3, 13), "line tables of 3.10 to 3.13"
+assert (3, 9) <= sys.version_info[:2] <= (3, 13), "line tables of 3.9 to 3.13"
+MAGIC = {(3, 9): b"PYLC0309", (3, 10): b"PYLC0310"}.get(sys.version_info[:2], b"PYLC0001")
 
 PACKAGES = ["json", "email", "argparse", "typing", "collections", "asyncio",
             "unittest", "logging", "http", "xml", "dataclasses", "enum", "inspect",
@@ -122,12 +124,14 @@ def main():
 
     n_codes = n_units = n_none = 0
     with open(sys.argv[1], "wb") as out:
-        out.write(b"PYLC0310" if sys.version_info[:2] == (3, 10) else b"PYLC0001")
+        out.write(MAGIC)
         for src, path in sources:
             for code in walk(compile(src, path, "exec")):
                 units = len(code.co_code) // 2
                 lines = [-1] * units
-                for start, end, line in code.co_lines():
+                if not hasattr(code, "co_lines"):  # 3.9
+                    lines = [addr2line(code, off * 2) for off in range(units)]
+                for start, end, line in code.co_lines() if hasattr(code, "co_lines") else ():
                     for off in range(start // 2, end // 2):
                         lines[off] = -1 if line is None else line
                 for off in range(units):
@@ -135,7 +139,7 @@ def main():
                     if real != lines[off]:
                         sys.exit("%s:%s offset %d: co_lines %d, PyCode_Addr2Line %d"
                                  % (path, code.co_name, off, lines[off], real))
-                table = code.co_linetable
+                table = code.co_linetable if hasattr(code, "co_linetable") else code.co_lnotab
                 out.write(struct.pack("<IiI", len(table), code.co_firstlineno, units))
                 out.write(table)
                 out.write(struct.pack("<%di" % units, *lines))

@@ -1,5 +1,6 @@
 /* Checks analyzer/pyline.c against CPython 3.11 itself (and 3.12, 3.13), and against
- * 3.10 through the capture's conversion of its line tables (preload/pyline310.c).
+ * 3.9 and 3.10 through the capture's conversion of their line tables
+ * (preload/pyline_convert.c).
  *
  * gen_pyline_cases.py (run with the real interpreter given on the command line) dumps
  * the location tables of thousands of code objects with the line of every code unit as
@@ -9,7 +10,7 @@
  * Exit 77 (skipped) when no Python 3.11 is available.
  */
 #include "pyline.h"
-#include "pyline310.h"
+#include "pyline_convert.h"
 #include "unit_rand.h"
 
 #include <errno.h>
@@ -29,7 +30,8 @@ typedef struct test_pyline_case {
 	int32_t *lines;
 } test_pyline_case_t;
 
-static unsigned long test_pyline_checks, test_pyline_failures, test_pyline_v310;
+static unsigned long test_pyline_checks, test_pyline_failures;
+static const char *test_pyline_converted; /* the version whose tables were converted */
 
 #define expect_int_eq(got, want, ...)                                                       \
 	do {                                                                                \
@@ -95,7 +97,8 @@ static long test_pyline_parse(const uint8_t *buf, size_t size, test_pyline_case_
 	test_pyline_case_t *cases = NULL;
 
 	bool v310 = size >= 8 && memcmp(buf, "PYLC0310", 8) == 0;
-	if (size < 8 || (memcmp(buf, "PYLC0001", 8) != 0 && !v310))
+	bool v39 = size >= 8 && memcmp(buf, "PYLC0309", 8) == 0;
+	if (size < 8 || (memcmp(buf, "PYLC0001", 8) != 0 && !v310 && !v39))
 		return -1;
 	while (pos < size) {
 		test_pyline_case_t c;
@@ -114,13 +117,14 @@ static long test_pyline_parse(const uint8_t *buf, size_t size, test_pyline_case_
 			return -1;
 		memcpy(c.table, buf + pos, c.len);
 		pos += c.len;
-		if (v310) {
-			/* what the capture writes of a 3.10 code object, exactly as long */
-			size_t bound = pyline310_bound(c.len);
+		if (v310 || v39) {
+			/* what the capture writes of the code object, exactly as long */
+			size_t bound = v39 ? pyline39_bound(c.len, (size_t)c.units * 2) : pyline310_bound(c.len);
 			uint8_t *t = malloc(bound), *conv;
 			if (!t)
 				return -1;
-			size_t got = pyline310_convert(c.table, c.len, t);
+			size_t got = v39 ? pyline39_convert(c.table, c.len, (size_t)c.units * 2, t)
+					 : pyline310_convert(c.table, c.len, t);
 			if (got > bound || !(conv = malloc(got ? got : 1)))
 				return -1;
 			memcpy(conv, t, got);
@@ -128,7 +132,7 @@ static long test_pyline_parse(const uint8_t *buf, size_t size, test_pyline_case_
 			free(c.table);
 			c.table = conv;
 			c.len = (uint32_t)got;
-			test_pyline_v310++;
+			test_pyline_converted = v39 ? "3.9" : "3.10";
 		}
 		memcpy(c.lines, buf + pos, (size_t)c.units * 4);
 		pos += (size_t)c.units * 4;
@@ -242,6 +246,32 @@ static void test_pyline_garbage(const test_pyline_case_t *cases, long n)
 	for (size_t i = 0; i < sizeof want310 / sizeof want310[0]; i++)
 		expect_int_eq(pyline_addr2line(conv, cl, 100, want310[i].unit), want310[i].line, "3.10 by hand, unit %u",
 			      (unsigned)want310[i].unit);
+	/* 3.9 by hand: line 100 at bytes 0-5; +1, then +2 at a change of position of 0: 103
+	 * at bytes 6-9; -2: 101 from byte 10 to the end of the code (16 bytes). And random
+	 * tables. */
+	static const uint8_t t39[] = {6, 1, 0, 2, 4, 0xfe};
+	size_t cl39 = pyline39_convert(t39, sizeof t39, 16, conv);
+	static const struct { uint32_t unit; int line; } want39[] = {
+		{0, 100}, {2, 100}, {3, 103}, {4, 103}, {5, 101}, {7, 101}, {8, -1}};
+	for (size_t i = 0; i < sizeof want39 / sizeof want39[0]; i++)
+		expect_int_eq(pyline_addr2line(conv, cl39, 100, want39[i].unit), want39[i].line, "3.9 by hand, unit %u",
+			      (unsigned)want39[i].unit);
+	for (int round = 0; round < 100000; round++) {
+		size_t len = test_pyline_rand() % 64, code_len = test_pyline_rand() % 4096;
+		uint8_t in[64];
+		for (size_t j = 0; j < len; j++)
+			in[j] = (uint8_t)test_pyline_rand();
+		size_t bound = pyline39_bound(len, code_len);
+		uint8_t *t = malloc(bound);
+		size_t got = pyline39_convert(in, len, code_len, t);
+		expect_int_eq(got <= bound, 1, "3.9 table of %zu bytes converted to %zu (bound %zu)", len, got, bound);
+		/* every code unit has a line (firstlineno large enough that none is below 1) */
+		uint32_t unit = (uint32_t)(test_pyline_rand() % (code_len / 2 + 1));
+		int line = pyline_addr2line(t, got, 1000000, unit);
+		expect_int_eq(unit < code_len / 2 ? line > 0 : line == -1, 1, "converted random 3.9 table: unit %u of %zu gave %d",
+			      (unsigned)unit, code_len / 2, line);
+		free(t);
+	}
 	expect_int_eq(pyline_addr2line(NULL, 0, 1, 0), -1, "NULL table");
 	/* Hand-made entries: long form with a 5-chunk varint, then a no-line entry. */
 	static const uint8_t hand[] = {0xf0, 0x40 | 0x00, 0x40, 0x40, 0x40, 0x02, 0, 0, 0, 0xf9};
@@ -273,7 +303,7 @@ int main(int argc, char **argv)
 	}
 	close(fd);
 	if (test_pyline_generate(argv[1], argv[2], path) != 0) {
-		fprintf(stderr, "generator failed (not Python 3.10 to 3.13?)\n");
+		fprintf(stderr, "generator failed (not Python 3.9 to 3.13?)\n");
 		unlink(path);
 		return 77;
 	}
@@ -288,8 +318,9 @@ int main(int argc, char **argv)
 	for (long i = 0; i < n; i++)
 		test_pyline_forms(&cases[i], forms);
 	for (unsigned code = 0; code < 16; code++)
-		/* (3.10's tables converted have forms 13 and 15 only) */
-		if (!forms[code] && (test_pyline_v310 ? code == 13 || code == 15 : code == 0 || code >= 10))
+		/* (3.10's tables converted have forms 13 and 15 only, 3.9's 13) */
+		if (!forms[code] && (test_pyline_converted ? code == 13 || (code == 15 && !strcmp(test_pyline_converted, "3.10"))
+							   : code == 0 || code >= 10))
 			fprintf(stderr, "warning: no entry of form %u in the cases\n", code);
 
 	unsigned long before = test_pyline_checks;
@@ -302,10 +333,11 @@ int main(int argc, char **argv)
 	test_pyline_garbage(cases, n);
 	unsigned long garbage = test_pyline_checks - before;
 
-	printf("test_pyline: %ld code objects%s; %lu exact checks against CPython, %lu on "
+	printf("test_pyline: %ld code objects%s%s%s; %lu exact checks against CPython, %lu on "
 	       "truncated tables, %lu on random/mutated tables; entry forms short=%lu "
 	       "one-line=%lu no-columns=%lu long=%lu none=%lu; %lu failures\n",
-	       n, test_pyline_v310 ? " (3.10's tables, converted)" : "", exact, truncated, garbage,
+	       n, test_pyline_converted ? " (" : "", test_pyline_converted ? test_pyline_converted : "",
+	       test_pyline_converted ? "'s tables, converted)" : "", exact, truncated, garbage,
 	       forms[0] + forms[1] + forms[2] + forms[3] + forms[4] + forms[5] + forms[6] +
 		       forms[7] + forms[8] + forms[9],
 	       forms[10] + forms[11] + forms[12], forms[13], forms[14], forms[15],

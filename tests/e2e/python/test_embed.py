@@ -1,6 +1,6 @@
 """A C program that embeds Python and initializes it twice (tests/e2e/python/embed.c,
 linked with Debian's libpython3.11, and built again with each newer version's libpython
-the build found: pyenv's 3.10, 3.12 and 3.13 here, MEMPROF_TEST_EMBED_VERSIONS). "Live at end" is the end of the last interpreter,
+the build found: pyenv's 3.9, 3.10, 3.12 and 3.13 here, MEMPROF_TEST_EMBED_VERSIONS). "Live at end" is the end of the last interpreter,
 not of the first: round 1's 5,000,000 bytes (freed by the first finalization) are not
 live at the end, round 2's 3,000,000 are; with round 2 killed by SIGTERM before it
 finalizes, the end is the kill, and round 2's block is live there. Before, the end was

@@ -1,5 +1,5 @@
 """Python versions the library has no frame walk for (pyenv has several here: 2.7, 3.6 to
-3.9; and any interpreter told by MEMPROF_TEST_PYTHON_VERSION that it is another): the
+3.8; and any interpreter told by MEMPROF_TEST_PYTHON_VERSION that it is another): the
 preload says it does not support them in exactly one stderr line, naming the versions it
 does support, and runs the program untouched: same stdout, same stderr apart from that
 line, same exit status, and no profile file. The supported ones are test_pyversions'."""
