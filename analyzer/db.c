@@ -225,6 +225,8 @@ static int db_load_meta(db_t *db)
 	if (!db->command)
 		db->command = "";
 	db->cwd = db_meta_get(db, "cwd");
+	const char *pv = db_meta_get(db, "python_version");
+	db->py_bare_names = pv && strncmp(pv, "3.", 2) == 0 && atoi(pv + 2) < 11;
 	if (db->cwd && db->cwd[0] != '/')
 		db->cwd = NULL;
 	db->status = db_meta_get(db, "status");

@@ -75,6 +75,7 @@ typedef struct db {
 	uint64_t last_ticks;
 	const char *status;
 	const char *cwd; /* the program's working directory (meta cwd), NULL if unknown */
+	bool py_bare_names; /* CPython before 3.11: a code object's qualname is its bare name */
 	long schema_version;
 
 	db_node_t *nodes; /* indexed by id, n_nodes = max id + 1 */

@@ -235,18 +235,28 @@ static int lines_select(const profile_t *p, lines_view_t *v, const char *abs, bo
 				  listed ? names : "no functions");
 	}
 	size_t *selves = malloc((n + 1) * sizeof *selves), n_selves = 0;
-	if (!selves)
+	int *self_lo = malloc((n + 1) * sizeof *self_lo), *self_hi = malloc((n + 1) * sizeof *self_hi);
+	if (!selves || !self_lo || !self_hi)
 		abort();
 	for (size_t i = 0; i < n; i++)
-		if (self[i])
+		if (self[i]) {
+			const db_pycode_t *c = &db->pycode[i];
+			if (pyline_range(c->linetable, c->linetable_len, c->firstlineno, &self_lo[n_selves],
+					 &self_hi[n_selves]) != 0)
+				self_lo[n_selves] = 1, self_hi[n_selves] = 0;
 			selves[n_selves++] = i;
+		}
 	v->first = INT_MAX;
 	v->last = INT_MIN;
 	for (size_t i = 0; i < n; i++) {
 		const db_pycode_t *c = &db->pycode[i];
 		bool take = self[i];
 		for (size_t k = 0; k < n_selves && !take && in_file[i]; k++)
-			take = lines_nested_in(c->qualname, db->pycode[selves[k]].qualname);
+			/* before 3.11 (bare names): the code whose first line is among the
+			 * function's own lines, where its def statement is */
+			take = db->py_bare_names ? strcmp(db->pycode[selves[k]].qualname, "<module>") == 0 ||
+							   (c->firstlineno >= self_lo[k] && c->firstlineno <= self_hi[k])
+						 : lines_nested_in(c->qualname, db->pycode[selves[k]].qualname);
 		if (!take)
 			continue;
 		v->code[i] = 1;
@@ -265,6 +275,8 @@ static int lines_select(const profile_t *p, lines_view_t *v, const char *abs, bo
 	if (v->last - v->first > LINES_MAX_RANGE)
 		v->last = v->first + LINES_MAX_RANGE;
 	free(selves);
+	free(self_lo);
+	free(self_hi);
 	free(self);
 	free(in_file);
 	return 0;

@@ -969,6 +969,15 @@ free 1 95 1a
     # main: a and b at its line 12 (the call of helper), c in the comprehension nested in it
     main_rows = [(0, 60, 60, 1, 60), (12, 300, 300, 2, 200), (13, 30, 30, 1, 30), (18, 70, 70, 1, 0)]
     eq(rows(rel + ":main"), want(main_rows), "lines FILE:main csv")
+    # CPython before 3.11, whose code objects have bare names: code nested in main is the
+    # code whose first line is among main's own lines (the comprehension's, 13 in 10-18)
+    db_bare = mk("lines_bare.db", spec.replace("meta pid 11", "meta pid 11\nmeta python_version 3.10.13")
+                 .replace("main.<locals>.<listcomp>", "<listcomp>").replace("method K.method", "method method"))
+    bare = lambda arg: csv_rows(subprocess.run([MEMPROF, "lines", "--format=csv", arg, db_bare], capture_output=True)
+                                .stdout.decode())
+    eq(bare(rel + ":main"), want(main_rows), "lines FILE:main, bare names (3.10)")
+    eq(bare(rel + ":helper"), want([(4, 340, 340, 3, 240)]), "lines FILE:helper, bare names (3.10)")
+    eq(bare(rel + ":<module>"), want(file_rows), "lines FILE:<module>, bare names (3.10)")
     eq(rows(rel + ":K.method"), want([(9, 50, 50, 1, 50)]), "lines FILE:qualname")
     # the module: all of the file's code is nested in it (its functions' qualnames do not
     # name it), as code nested in a function is in the function's view
