@@ -1,8 +1,14 @@
 /* The exec family: a successful exec replaces the process image without running
  * destructors, so everything recorded so far is written (and committed) first. If the
  * exec fails, recording simply goes on. glibc's exec functions call each other through
- * internal symbols, so each public one is wrapped. */
+ * internal symbols, so each public one is wrapped.
+ *
+ * A forked child that execs before it recorded anything (a shell's child, or 3.9's
+ * subprocess) hands the new image its file's name in the environment the exec is given
+ * (MEMPROF_EXEC_EMPTY, init_exec_empty), and the new image removes it: such a child
+ * would otherwise leave an empty file beside the one its new image writes. */
 #define _GNU_SOURCE
+#include "mem.h"
 #include "mp.h"
 #include "real.h"
 #include "writer.h"
@@ -12,49 +18,85 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define HOOKS_EXEC_MAX_ARGS 4096
 
-/* Before the exec: everything written and the file marked complete. */
-static int hooks_exec_before(void)
+static char hooks_exec_var[4300];
+
+/* Before the exec: everything written and the file marked complete. The environment to
+ * exec with: envp, or a copy of it with MEMPROF_EXEC_EMPTY (any of envp's own left out)
+ * when the child recorded nothing, in *made (freed by hooks_exec_ret). */
+static char *const *hooks_exec_before(char *const *envp, char ***made)
 {
 	if (!real.execve)
 		real_init();
 	writer_exec_begin();
-	return 1;
+	*made = NULL;
+	if (!envp || !init_exec_empty(hooks_exec_var, sizeof hooks_exec_var))
+		return envp;
+	size_t n = 0;
+	while (envp[n])
+		n++;
+	char **env = mem_alloc((n + 2) * sizeof *env);
+	if (!env)
+		return envp;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(envp[i], "MEMPROF_EXEC_EMPTY=", 19) != 0)
+			env[k++] = envp[i];
+	env[k++] = hooks_exec_var;
+	env[k] = NULL;
+	*made = env;
+	return env;
 }
 
 /* The exec returned, so it failed: the file is running again. */
-static int hooks_exec_ret(int rc)
+static int hooks_exec_ret(int rc, char **made)
 {
+	int saved = errno;
+	mem_free(made);
 	writer_exec_failed();
+	errno = saved;
 	return rc;
 }
 
 MP_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	return hooks_exec_ret(hooks_exec_before() ? real.execve(path, argv, envp) : -1);
+	char **made;
+	char *const *env = hooks_exec_before(envp, &made);
+	return hooks_exec_ret(real.execve(path, argv, env), made);
 }
 
 MP_EXPORT int execv(const char *path, char *const argv[])
 {
-	return hooks_exec_ret(hooks_exec_before() ? real.execv(path, argv) : -1);
+	char **made;
+	char *const *env = hooks_exec_before(environ, &made);
+	return hooks_exec_ret(made ? real.execve(path, argv, env) : real.execv(path, argv), made);
 }
 
 MP_EXPORT int execvp(const char *file, char *const argv[])
 {
-	return hooks_exec_ret(hooks_exec_before() ? real.execvp(file, argv) : -1);
+	char **made;
+	char *const *env = hooks_exec_before(environ, &made);
+	return hooks_exec_ret(made ? real.execvpe(file, argv, env) : real.execvp(file, argv), made);
 }
 
 MP_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	return hooks_exec_ret(hooks_exec_before() ? real.execvpe(file, argv, envp) : -1);
+	char **made;
+	char *const *env = hooks_exec_before(envp, &made);
+	return hooks_exec_ret(real.execvpe(file, argv, env), made);
 }
 
 MP_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	return hooks_exec_ret(hooks_exec_before() ? real.fexecve(fd, argv, envp) : -1);
+	char **made;
+	char *const *env = hooks_exec_before(envp, &made);
+	return hooks_exec_ret(real.fexecve(fd, argv, env), made);
 }
 
 /* The list forms: collect the arguments, then the vector forms above. */

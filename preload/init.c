@@ -298,6 +298,7 @@ static int init_start_recording(bool replace, bool is_root)
 /* ---- fork ------------------------------------------------------------------------------ */
 
 static bool init_followed;
+static char init_fork_file[4200]; /* a forked child's file (absolute), or "" */
 
 static void init_fork_prepare(void)
 {
@@ -335,9 +336,37 @@ static void init_fork_child(void)
 	modules_fork_child();
 	bool follow = was && (config.follow == CONFIG_FOLLOW_ALL ||
 			      (config.follow == CONFIG_FOLLOW_PYTHON && init_is_python));
-	if (follow)
-		init_start_recording(false, false);
+	init_fork_file[0] = 0;
+	if (follow && init_start_recording(false, false) == 0 &&
+	    !init_absolute(init_path, init_fork_file, sizeof init_fork_file))
+		init_fork_file[0] = 0;
 	mp_guard--;
+}
+
+/* A forked child's file, by its absolute path: the image it execs removes it when the
+ * child recorded nothing (init_exec_empty). Fork children of 3.9's subprocess and of
+ * shells exec at once: each would leave an empty file beside the one its new image
+ * writes, named memprof.<pid>.1.db for the collision. */
+bool init_exec_empty(char *out, size_t cap)
+{
+	if (!init_fork_file[0] || !writer_records_here() || !thread_none())
+		return false;
+	return (size_t)snprintf(out, cap, "MEMPROF_EXEC_EMPTY=%d:%s", (int)getpid(), init_fork_file) < cap;
+}
+
+/* The file of the forked child this image replaced, which recorded nothing: removed,
+ * whether this image is followed or not; the variable goes with it, so that the images
+ * this one starts never see it. */
+static void init_exec_empty_remove(void)
+{
+	const char *e = getenv("MEMPROF_EXEC_EMPTY");
+	if (!e)
+		return;
+	char *end;
+	long pid = strtol(e, &end, 10);
+	if (pid == (long)getpid() && end[0] == ':' && end[1] == '/')
+		init_unlink_db(end + 1);
+	unsetenv("MEMPROF_EXEC_EMPTY");
 }
 
 /* ---- fatal signals ----------------------------------------------------------------------- */
@@ -480,6 +509,7 @@ __attribute__((constructor)) static void init_main(void)
 	mp_guard++;
 	real_init();
 	real_cxx_init();
+	init_exec_empty_remove();
 	fds_init();
 	clock_init();
 	config_read();

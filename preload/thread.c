@@ -322,6 +322,14 @@ void thread_fork_parent(void)
 	pthread_mutex_unlock(&thread_lock);
 }
 
+bool thread_none(void)
+{
+	pthread_mutex_lock(&thread_lock);
+	bool none = !thread_all;
+	pthread_mutex_unlock(&thread_lock);
+	return none;
+}
+
 void thread_fork_child(void)
 {
 	pthread_mutex_init(&thread_pool_lock, NULL);

@@ -183,5 +183,7 @@ void thread_fork_prepare(void);
 void thread_fork_parent(void);
 /* In the child: forget every state of the parent (their events are the parent's). */
 void thread_fork_child(void);
+/* Whether no thread has a state: nothing recorded since the process started (or forked). */
+bool thread_none(void);
 
 #endif

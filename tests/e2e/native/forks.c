@@ -2,6 +2,8 @@
  *   forks fork          parent and child allocate at their own lines
  *   forks spawn         posix_spawn of `forks execd` (no fork handlers: a fresh image)
  *   forks forkexec      fork, then the child execs `forks execd`
+ *   forks forkexecfail  the same, after an exec of a file that is not there failed
+ *   forks forkallocexec the same, after the child allocated (once, 64 KiB)
  *   forks reexec        the process execs `forks execd` itself
  *   forks execd         allocates at its own line (the exec'd image)
  *   forks naming        allocates at a known line (run twice with one MEMPROF_OUTPUT)
@@ -90,9 +92,13 @@ int main(int argc, char **argv)
 		printf("parent: child status %d\n", st);
 		return 0;
 	}
-	if (!strcmp(mode, "forkexec")) {
+	if (!strcmp(mode, "forkexec") || !strcmp(mode, "forkexecfail") || !strcmp(mode, "forkallocexec")) {
 		pid_t pid = fork();
 		if (pid == 0) {
+			if (!strcmp(mode, "forkexecfail"))
+				execv("/nonexistent/forks", execd_argv);
+			if (!strcmp(mode, "forkallocexec"))
+				sink = malloc(64 * KiB); /* @CHILD_EXEC */
 			execv(argv[0], execd_argv);
 			_exit(127);
 		}

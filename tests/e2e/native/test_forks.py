@@ -8,7 +8,7 @@ from native_common import expect_no_row, expect_row, marks, meta, one_file, prog
 
 SRC = src("forks.c")
 KiB = 1024
-L = marks(SRC, "PARENT_BEFORE", "PARENT_AFTER", "CHILD", "EXECD")
+L = marks(SRC, "PARENT_BEFORE", "PARENT_AFTER", "CHILD", "EXECD", "CHILD_EXEC")
 
 
 def check_parent(db, after=True):
@@ -97,14 +97,31 @@ def test_spawn_follow_all():
 
 
 def test_fork_exec_follow_all():
-    p, files = run_both([prog("forks"), "forkexec"], env={"MEMPROF_FOLLOW": "all"}, expect_rc=0)
+    """A forked child that execs before it recorded anything leaves no file: the image it
+    execs removes it (MEMPROF_EXEC_EMPTY) and writes its own under the same name, also
+    after an exec that failed; a child that allocated keeps its file, and the new image
+    writes memprof.<pid>.1.db beside it."""
+    for mode in ("forkexec", "forkexecfail"):
+        p, files = run_both([prog("forks"), mode], env={"MEMPROF_FOLLOW": "all"}, expect_rc=0)
+        expect_eq(p.stdout, b"execd done\nparent: child status 0\n", mode + " stdout")
+        parent, execd, others = files_by_lines(files)
+        expect_eq((len(parent), len(execd), others), (1, 1, []), "%s: parent and exec'd files among %r" % (mode, files))
+        check_parent(parent[0])
+        check_execd(execd[0])
+        expect_eq(os.path.basename(execd[0]), "memprof.%d.db" % int(meta(execd[0])["pid"]), mode + " exec'd file's name")
+        for f in files:
+            os.unlink(f)
+    p, files = run_both([prog("forks"), "forkallocexec"], env={"MEMPROF_FOLLOW": "all"}, expect_rc=0)
     parent, execd, others = files_by_lines(files)
-    expect_eq((len(parent), len(execd)), (1, 1), "parent and exec'd files among %r" % files)
+    expect_eq((len(parent), len(execd), len(others)), (1, 1, 1), "parent, exec'd and child files among %r" % files)
     check_parent(parent[0])
     check_execd(execd[0])
-    # the forked child image before its exec allocated nothing: a file for it, if any, is empty
-    for f in others:
-        expect_eq(harness.stats(f)["allocations"], 0, "allocations in the pre-exec child's file %s" % f)
+    rows = harness.report_rows(others[0])
+    expect_row(rows, SRC, L["CHILD_EXEC"], "child before its exec", allocations=1, allocated_bytes=64 * KiB,
+               end_bytes=64 * KiB)
+    pid = int(meta(others[0])["pid"])
+    expect_eq((os.path.basename(others[0]), os.path.basename(execd[0])),
+              ("memprof.%d.db" % pid, "memprof.%d.1.db" % pid), "the child's and its new image's file names")
 
 
 def test_root_exec_from_a_wrapper_takes_over_the_file():

@@ -4,10 +4,7 @@ resource tracker where the method starts them) writes its own file, named by its
 pid, never colliding; each worker's allocation is in its own file at the worker line,
 the parent's file is intact and holds none of it. With subprocess: a Python child
 writes its own file; non-Python children (sh, git) write none by default, and one each
-with MEMPROF_FOLLOW=all. Before 3.10, subprocess (and multiprocessing's spawn and
-forkserver, through it) forks rather than vforks: the forked child is a Python process
-until it execs, and writes an empty file of its own (memprof.PID.db, the exec's image
-memprof.PID.1.db): those are told apart and checked empty (pre_exec)."""
+with MEMPROF_FOLLOW=all."""
 import json
 import os
 import re
@@ -15,7 +12,7 @@ import tempfile
 import time
 
 import harness
-from pycommon import line_sum, one, prog, pythons, tag, version
+from pycommon import line_sum, one, prog, pythons, tag
 
 PROG = prog("mp.py")
 CHILD = prog("child.py")
@@ -42,28 +39,11 @@ def wait_gone(pids, timeout=30):
             raise AssertionError("process %d still running after %ds" % (pid, timeout))
 
 
-def pre_exec(py, files, parent_pid):
-    """The files of the children 3.9's subprocess forks (a Python process, the parent's
-    command, until it execs: its file records nothing), and the others. 3.10 on vforks:
-    none."""
-    if version(py) >= (3, 10):
-        return [], files
-    sts = {f: harness.stats(f) for f in files}
-    parent = [st["command"] for st in sts.values() if st["pid"] == parent_pid]
-    empty = [f for f, st in sts.items() if parent and st["pid"] != parent_pid and st["command"] == parent[0] and
-             st["allocations"] == 0 and st["frees"] == 0 and st["status"] == "complete" and
-             re.fullmatch(r"memprof\.\d+\.db", os.path.basename(f))]
-    return empty, [f for f in files if f not in empty]
-
-
-def files_by_pid(files, exec_after=()):
-    """Each file by its pid; memprof.PID.1.db only for the pids of exec_after's files (an
-    empty pre_exec file had the name first)."""
-    execed = {int(re.fullmatch(r"memprof\.(\d+)\.db", os.path.basename(f)).group(1)) for f in exec_after}
+def files_by_pid(files):
     out = {}
     for f in files:
-        m = re.fullmatch(r"memprof\.(\d+)(\.1)?\.db", os.path.basename(f))
-        if not m or (m.group(2) and int(m.group(1)) not in execed):
+        m = re.fullmatch(r"memprof\.(\d+)\.db", os.path.basename(f))
+        if not m:
             raise AssertionError("unexpected file name (a collision?): %s; all: %s" % (f, files))
         out[int(m.group(1))] = f
     return out
@@ -94,12 +74,7 @@ def run_method(py, method):
     leftovers = [f for f in dbs if not f.endswith(".db")]
     if leftovers:
         raise AssertionError("%s files left open: %s" % (w, leftovers))
-    empty, dbs = pre_exec(py, dbs, pids["parent"])
-    by_pid = files_by_pid(dbs, empty)
-    if method in ("spawn", "forkserver") and version(py) < (3, 10):
-        # each Python process these methods start, forked then exec'd (but the
-        # forkserver's workers, which it forks)
-        harness.expect_eq(len(empty), len(expected) - 1 - (2 if method == "forkserver" else 0), w + " pre-exec files")
+    by_pid = files_by_pid(dbs)
     if set(by_pid) != set(expected):
         raise AssertionError("%s files for pids %s, expected %s" % (
             w, sorted(by_pid), sorted((pid, who) for pid, who in expected.items())))
@@ -157,9 +132,6 @@ def run_subprocess(py, follow):
     env = {"MEMPROF_FOLLOW": follow} if follow else None
     p, files = harness.profile([py, PROG, "subprocess"], env=env, check_rc=0)
     pids = json.loads(p.stdout)
-    empty, files = pre_exec(py, files, pids["parent"])
-    if version(py) < (3, 10):  # child.py, sh, git
-        harness.expect_eq(len(empty), 3 if pids["git"] else 2, w + " pre-exec files")
     by_cmd = {}
     for f in files:
         st = harness.stats(f)
@@ -172,7 +144,7 @@ def run_subprocess(py, follow):
         if pids["git"]:
             want["git"] = 1
     harness.expect_eq({k: len(v) for k, v in by_cmd.items()}, want, w + " files by program")
-    files_by_pid(files, empty)  # one per pid, no collision suffix
+    files_by_pid(files)  # one per pid, no collision suffix
     (child_db, child_st), = by_cmd["child.py"]
     harness.expect_eq(child_st["pid"], pids["child"], w + " child pid")
     cl = harness.line_of(CHILD, "# L:child")
@@ -214,10 +186,6 @@ def test_subprocess_then_killed():
         # 100 commit intervals for a writer slowed down by a loaded machine
         p, files = harness.profile([py, prog_], env={"MEMPROF_FLUSH_MS": "10"})
         harness.expect_eq(p.returncode, -9, w + " exit status")
-        if version(py) < (3, 10):  # the file of the program killed, and its children's before they exec
-            parent = [harness.stats(f)["pid"] for f in files if harness.stats(f)["status"] == "running"]
-            empty, files = pre_exec(py, files, parent[0] if parent else -1)
-            harness.expect_eq(len(empty), 2, w + " pre-exec files")
         db = one(files, w)
         st = harness.stats(db)
         harness.expect_eq(st["status"], "running", w + " status of a killed run")
