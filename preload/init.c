@@ -364,7 +364,8 @@ static void init_exec_empty_remove(void)
 		return;
 	char *end;
 	long pid = strtol(e, &end, 10);
-	if (pid == (long)getpid() && end[0] == ':' && end[1] == '/')
+	size_t n = strlen(end);
+	if (pid == (long)getpid() && end[0] == ':' && end[1] == '/' && n > 4 && strcmp(end + n - 3, ".db") == 0)
 		init_unlink_db(end + 1);
 	unsetenv("MEMPROF_EXEC_EMPTY");
 }
