@@ -37,13 +37,19 @@ MODULES = [test_basic, test_cext, test_codereuse, test_deepstacks, test_exec, te
            test_zipapp]
 
 
+# --version=X.Y (first argument): that version alone (meson runs one test a version, in
+# parallel)
+ONLY = sys.argv.pop(1)[len("--version="):] if len(sys.argv) > 1 and sys.argv[1].startswith("--version=") else None
+
+
 def newer_pythons():
-    """An interpreter of each supported version but 3.11; one that the build supports and
-    this machine lacks is an error (pyenv's are part of this machine's image)."""
+    """An interpreter of each supported version but 3.11 (or ONLY's); one that the build
+    supports and this machine lacks is an error (pyenv's are part of this machine's
+    image)."""
     root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     out = []
     for v in os.environ.get("MEMPROF_TEST_PY_VERSIONS", "3.11").split():
-        if v == "3.11":
+        if v == "3.11" or (ONLY and v != ONLY):
             continue
         exes = sorted(glob.glob(os.path.join(root, "versions", v + ".*", "bin", "python" + v)))
         if not exes:
