@@ -38,9 +38,13 @@ static char *const *hooks_exec_before(char *const *envp, char ***made)
 	*made = NULL;
 	if (!envp || !init_exec_empty(hooks_exec_var, sizeof hooks_exec_var))
 		return envp;
+	/* only for an image memprof is loaded into: another would keep the variable */
 	size_t n = 0;
-	while (envp[n])
-		n++;
+	bool preloaded = false;
+	for (; envp[n]; n++)
+		preloaded |= strncmp(envp[n], "LD_PRELOAD=", 11) == 0 && strstr(envp[n], "libmemprof");
+	if (!preloaded)
+		return envp;
 	char **env = mem_alloc((n + 2) * sizeof *env);
 	if (!env)
 		return envp;

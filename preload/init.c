@@ -356,18 +356,27 @@ bool init_exec_empty(char *out, size_t cap)
 
 /* The file of the forked child this image replaced, which recorded nothing: removed,
  * whether this image is followed or not; the variable goes with it, so that the images
- * this one starts never see it. */
+ * this one starts never see it (an image of the same pid would remove the file this one
+ * writes). Read and taken out of environ itself: a program that defines getenv and
+ * unsetenv of its own, as bash does (its unsetenv unsets a shell variable), would
+ * otherwise keep it and pass it on. */
 static void init_exec_empty_remove(void)
 {
-	const char *e = getenv("MEMPROF_EXEC_EMPTY");
-	if (!e)
-		return;
-	char *end;
-	long pid = strtol(e, &end, 10);
-	size_t n = strlen(end);
-	if (pid == (long)getpid() && end[0] == ':' && end[1] == '/' && n > 4 && strcmp(end + n - 3, ".db") == 0)
-		init_unlink_db(end + 1);
-	unsetenv("MEMPROF_EXEC_EMPTY");
+	extern char **environ;
+	static const char var[] = "MEMPROF_EXEC_EMPTY=";
+	for (char **e = environ; e && *e;) {
+		if (strncmp(*e, var, sizeof var - 1) != 0) {
+			e++;
+			continue;
+		}
+		char *end;
+		long pid = strtol(*e + sizeof var - 1, &end, 10);
+		size_t n = strlen(end);
+		if (pid == (long)getpid() && end[0] == ':' && end[1] == '/' && n > 4 && strcmp(end + n - 3, ".db") == 0)
+			init_unlink_db(end + 1);
+		for (char **m = e; (m[0] = m[1]); m++) /* out of the array, in place */
+			;
+	}
 }
 
 /* ---- fatal signals ----------------------------------------------------------------------- */

@@ -325,7 +325,7 @@ void thread_fork_parent(void)
 bool thread_none(void)
 {
 	pthread_mutex_lock(&thread_lock);
-	bool none = !thread_all;
+	bool none = thread_next_id == 1;
 	pthread_mutex_unlock(&thread_lock);
 	return none;
 }

@@ -183,7 +183,9 @@ void thread_fork_prepare(void);
 void thread_fork_parent(void);
 /* In the child: forget every state of the parent (their events are the parent's). */
 void thread_fork_child(void);
-/* Whether no thread has a state: nothing recorded since the process started (or forked). */
+/* Whether no thread has had a state since the process started (or forked): nothing was
+ * recorded. (The states of threads that ended are reaped, so the registry alone does
+ * not tell.) */
 bool thread_none(void);
 
 #endif

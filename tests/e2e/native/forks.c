@@ -4,6 +4,7 @@
  *   forks forkexec      fork, then the child execs `forks execd`
  *   forks forkexecfail  the same, after an exec of a file that is not there failed
  *   forks forkallocexec the same, after the child allocated (once, 64 KiB)
+ *   forks forkexecbash  the child execs bash, which execs `forks execd` (one pid, three images)
  *   forks reexec        the process execs `forks execd` itself
  *   forks execd         allocates at its own line (the exec'd image)
  *   forks naming        allocates at a known line (run twice with one MEMPROF_OUTPUT)
@@ -92,9 +93,16 @@ int main(int argc, char **argv)
 		printf("parent: child status %d\n", st);
 		return 0;
 	}
-	if (!strcmp(mode, "forkexec") || !strcmp(mode, "forkexecfail") || !strcmp(mode, "forkallocexec")) {
+	if (!strcmp(mode, "forkexec") || !strcmp(mode, "forkexecfail") || !strcmp(mode, "forkallocexec") ||
+	    !strcmp(mode, "forkexecbash")) {
 		pid_t pid = fork();
 		if (pid == 0) {
+			if (!strcmp(mode, "forkexecbash")) {
+				char cmd[4200];
+				snprintf(cmd, sizeof cmd, "exec '%s' execd", argv[0]);
+				execl("/bin/bash", "bash", "-c", cmd, (char *)NULL);
+				_exit(127);
+			}
 			if (!strcmp(mode, "forkexecfail"))
 				execv("/nonexistent/forks", execd_argv);
 			if (!strcmp(mode, "forkallocexec"))

@@ -111,6 +111,18 @@ def test_fork_exec_follow_all():
         expect_eq(os.path.basename(execd[0]), "memprof.%d.db" % int(meta(execd[0])["pid"]), mode + " exec'd file's name")
         for f in files:
             os.unlink(f)
+    # bash, exec'd by the child, removes the child's file and then writes its own under
+    # that name; the variable must not reach the program bash execs in its place (bash's
+    # own unsetenv leaves environ as it is), which would remove bash's file in turn
+    p, files = run_both([prog("forks"), "forkexecbash"], env={"MEMPROF_FOLLOW": "all"}, expect_rc=0)
+    parent, execd, others = files_by_lines(files)
+    expect_eq((len(parent), len(execd), len(others)), (1, 1, 1), "parent, exec'd and bash files among %r" % files)
+    check_execd(execd[0])
+    pid = int(meta(others[0])["pid"])
+    expect_eq((meta(others[0])["exe"], os.path.basename(others[0]), os.path.basename(execd[0])),
+              ("/usr/bin/bash", "memprof.%d.db" % pid, "memprof.%d.1.db" % pid), "bash's file and its new image's")
+    for f in files:
+        os.unlink(f)
     p, files = run_both([prog("forks"), "forkallocexec"], env={"MEMPROF_FOLLOW": "all"}, expect_rc=0)
     parent, execd, others = files_by_lines(files)
     expect_eq((len(parent), len(execd), len(others)), (1, 1, 1), "parent, exec'd and child files among %r" % files)
