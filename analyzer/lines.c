@@ -146,15 +146,19 @@ static char *lines_find_file(const profile_t *p, lines_view_t *v, const char *ar
 	return found;
 }
 
-/* Whether code of that qualname is nested in `outer`'s: inner functions and classes by
- * qualname (f.<locals>.g, C.m), and all of the file's code in its module's (whose
- * functions' qualnames do not name it). */
-static bool lines_nested_in(const char *qualname, const char *outer)
+/* Whether code c is nested in `outer`'s code, whose own lines are lo to hi: all of the
+ * file's code in its module's (whose functions' qualnames do not name it); inner
+ * functions and classes by qualname (f.<locals>.g, C.m); before 3.11, whose code objects
+ * have bare names, the code whose first line is among the outer code's own lines, where
+ * its def statement is. */
+static bool lines_nested_in(const db_t *db, const db_pycode_t *c, const db_pycode_t *outer, int lo, int hi)
 {
-	if (strcmp(outer, "<module>") == 0)
+	if (strcmp(outer->qualname, "<module>") == 0)
 		return true;
-	size_t n = strlen(outer);
-	return strncmp(qualname, outer, n) == 0 && qualname[n] == '.';
+	if (db->py_bare_names)
+		return c->firstlineno >= lo && c->firstlineno <= hi;
+	size_t n = strlen(outer->qualname);
+	return strncmp(c->qualname, outer->qualname, n) == 0 && c->qualname[n] == '.';
 }
 
 /* Whether a function is worth naming in the list of a file's functions: not code whose
@@ -252,11 +256,7 @@ static int lines_select(const profile_t *p, lines_view_t *v, const char *abs, bo
 		const db_pycode_t *c = &db->pycode[i];
 		bool take = self[i];
 		for (size_t k = 0; k < n_selves && !take && in_file[i]; k++)
-			/* before 3.11 (bare names): the code whose first line is among the
-			 * function's own lines, where its def statement is */
-			take = db->py_bare_names ? strcmp(db->pycode[selves[k]].qualname, "<module>") == 0 ||
-							   (c->firstlineno >= self_lo[k] && c->firstlineno <= self_hi[k])
-						 : lines_nested_in(c->qualname, db->pycode[selves[k]].qualname);
+			take = lines_nested_in(db, c, &db->pycode[selves[k]], self_lo[k], self_hi[k]);
 		if (!take)
 			continue;
 		v->code[i] = 1;

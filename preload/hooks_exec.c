@@ -50,7 +50,7 @@ static char *const *hooks_exec_before(char *const *envp, char ***made)
 		return envp;
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(envp[i], "MEMPROF_EXEC_EMPTY=", 19) != 0)
+		if (strncmp(envp[i], MP_EXEC_EMPTY, strlen(MP_EXEC_EMPTY)) != 0)
 			env[k++] = envp[i];
 	env[k++] = hooks_exec_var;
 	env[k] = NULL;

@@ -351,7 +351,7 @@ bool init_exec_empty(char *out, size_t cap)
 {
 	if (!init_fork_file[0] || !writer_records_here() || !thread_none())
 		return false;
-	return (size_t)snprintf(out, cap, "MEMPROF_EXEC_EMPTY=%d:%s", (int)getpid(), init_fork_file) < cap;
+	return (size_t)snprintf(out, cap, MP_EXEC_EMPTY "%d:%s", (int)getpid(), init_fork_file) < cap;
 }
 
 /* The file of the forked child this image replaced, which recorded nothing: removed,
@@ -363,14 +363,13 @@ bool init_exec_empty(char *out, size_t cap)
 static void init_exec_empty_remove(void)
 {
 	extern char **environ;
-	static const char var[] = "MEMPROF_EXEC_EMPTY=";
 	for (char **e = environ; e && *e;) {
-		if (strncmp(*e, var, sizeof var - 1) != 0) {
+		if (strncmp(*e, MP_EXEC_EMPTY, strlen(MP_EXEC_EMPTY)) != 0) {
 			e++;
 			continue;
 		}
 		char *end;
-		long pid = strtol(*e + sizeof var - 1, &end, 10);
+		long pid = strtol(*e + strlen(MP_EXEC_EMPTY), &end, 10);
 		size_t n = strlen(end);
 		if (pid == (long)getpid() && end[0] == ':' && end[1] == '/' && n > 4 && strcmp(end + n - 3, ".db") == 0)
 			init_unlink_db(end + 1);

@@ -42,8 +42,9 @@ const char *mp_stopped(uint64_t *ticks);
  * has none (init.c): everything recorded is written before the process ends. */
 void init_signals(void);
 /* A forked child that execs before it recorded anything (init.c): writes
- * "MEMPROF_EXEC_EMPTY=<pid>:<its file's absolute path>" at out and returns true, so that
- * the image it execs removes that file (named as if the child's image had made none). */
+ * MP_EXEC_EMPTY "<pid>:<its file's absolute path>" at out and returns true, so that the
+ * image it execs removes that file (named as if the child's image had made none). */
+#define MP_EXEC_EMPTY "MEMPROF_EXEC_EMPTY="
 bool init_exec_empty(char *out, size_t cap);
 
 #endif

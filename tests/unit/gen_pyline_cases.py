@@ -128,12 +128,13 @@ def main():
         for src, path in sources:
             for code in walk(compile(src, path, "exec")):
                 units = len(code.co_code) // 2
-                lines = [-1] * units
-                if not hasattr(code, "co_lines"):  # 3.9
+                if hasattr(code, "co_lines"):
+                    lines = [-1] * units
+                    for start, end, line in code.co_lines():
+                        for off in range(start // 2, end // 2):
+                            lines[off] = -1 if line is None else line
+                else:  # 3.9: PyCode_Addr2Line alone
                     lines = [addr2line(code, off * 2) for off in range(units)]
-                for start, end, line in code.co_lines() if hasattr(code, "co_lines") else ():
-                    for off in range(start // 2, end // 2):
-                        lines[off] = -1 if line is None else line
                 for off in range(units):
                     real = addr2line(code, off * 2)
                     if real != lines[off]:

@@ -7,7 +7,7 @@
  * co_lines()/PyCode_Addr2Line report it; every one must come back from
  * pyline_addr2line. Truncated, mutated and random tables must give -1 or a line the
  * full table agrees with, never a read past the end (run the ASan build to prove it).
- * Exit 77 (skipped) when no Python 3.11 is available.
+ * Exit 77 (skipped) when no Python 3.9 to 3.13 is available.
  */
 #include "pyline.h"
 #include "pyline_convert.h"

@@ -42,8 +42,8 @@ def version(py):
 
 
 def funcname(py, qualname):
-    """The name memprof shows for a function of that qualified name: 3.10's code objects
-    have their function's bare name only (co_name; co_qualname is 3.11's)."""
+    """The name memprof shows for a function of that qualified name: 3.9's and 3.10's code
+    objects have their function's bare name only (co_name; co_qualname is 3.11's)."""
     return qualname if version(py) >= (3, 11) else qualname.rsplit(".", 1)[-1]
 
 

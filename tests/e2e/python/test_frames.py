@@ -94,11 +94,11 @@ def check_prologue(py):
         # its prologue: its frame is complete there, and the stack holds it
         want = "%s:%d <module>;%s:%d with_cell;%s:%d D.__del__ " % (PROLOGUE, call, PROLOGUE, celldef, PROLOGUE, dl)
     else:
-        # (3.10 makes the cells before it pushes the frame)
+        # (before 3.11 the cells are made before the frame is pushed)
         want = "%s:%d <module>;%s:%d %s " % (PROLOGUE, call, PROLOGUE, dl, funcname(py, "D.__del__"))
     direct = [int(l.rsplit(" ", 1)[1]) for l in folded.splitlines() if l.startswith(want)]
     if version(py) < (3, 11):
-        # 3.10 makes the cell before it pushes with_cell's frame, and collects at the
+        # 3.9 and 3.10 make the cell before they push with_cell's frame, and collect at the
         # closure's MAKE_FUNCTION (line celldef + 3) as well: about half the collections
         # fall at each, every one of them in a complete frame
         inner = "%s:%d <module>;%s:%d with_cell;%s:%d __del__ " % (PROLOGUE, call, PROLOGUE, celldef + 3,

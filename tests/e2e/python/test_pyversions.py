@@ -1,10 +1,10 @@
-"""The CPython versions other than 3.11 that the library has a frame walk for (3.10, 3.12
-and 3.13: pyenv has them here): the Python end-to-end tests that run "both interpreters"
+"""The CPython versions other than 3.11 that the library has a frame walk for (3.9, 3.10,
+3.12 and 3.13: pyenv has them here): the Python end-to-end tests that run "both interpreters"
 (pythons(); sampling's too) run again with these versions' interpreters in their place, with
-the same figures known in advance. Each version's walk reads its own frame layout (3.10:
+the same figures known in advance. Each version's walk reads its own frame layout (3.9, 3.10:
 frame objects, f_lasti, tstate->frame; 3.13: f_executable, instr_ptr, current_frame; 3.12
 and 3.13: the shim frames C code pushes where it calls Python, which are never part of a
-stack); 3.12's comprehensions run in their function's own frame (PEP 709), and 3.10's
+stack); 3.12's comprehensions run in their function's own frame (PEP 709), and 3.9's and 3.10's
 functions have bare names (no co_qualname), which the tests allow for."""
 import glob
 import inspect
