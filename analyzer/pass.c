@@ -34,12 +34,24 @@ typedef struct pass_item {
 	uint32_t thread;
 } pass_item_t;
 
+/* Per thread: its last allocation (for temporary), and the block its last free released
+ * with what that free counted, which an MP_AL_MMAP_REST event right after it takes back
+ * (the mapping was cut, not freed). */
 typedef struct pass_last {
 	uint64_t addr;
 	uint64_t size;
 	uint32_t stack;
 	uint32_t valid;
+	struct {
+		uint64_t addr, wcount, wbytes;
+		uint32_t stack;
+		bool valid, temporary;
+	} freed;
 } pass_last_t;
+
+/* A live block's stack in the live map, with this bit set for a block weighed exactly in
+ * a sampled profile (mapped memory: every mapping is recorded). */
+#define PASS_EXACT (1u << 31)
 
 static inline void pass_touch(pass_t *p, pass_stack_t *s)
 {
@@ -60,9 +72,10 @@ static inline unsigned pass_bucket(uint64_t size)
  * probability q = 1 - exp(-s/N): it stands for s/q bytes and 1/q allocations, which makes
  * every sum an unbiased estimate. The count is rounded up or down by a hash of the block
  * (the same at its free), so that it stays unbiased too. Exact mode: s bytes, 1 block. */
-static inline void pass_weight(const pass_t *p, uint64_t addr, uint64_t size, uint64_t *bytes, uint64_t *count)
+static inline void pass_weight(const pass_t *p, uint64_t addr, uint64_t size, bool exact, uint64_t *bytes,
+			       uint64_t *count)
 {
-	if (p->sample_bytes <= 0 || size == 0) {
+	if (p->sample_bytes <= 0 || size == 0 || exact) {
 		*bytes = size;
 		*count = 1;
 		return;
@@ -88,14 +101,32 @@ static pass_released_t pass_release(pass_t *p, addrmap_t *big, uint64_t addr, co
 	addrmap_entry_t b;
 	if (blk->a == UINT32_MAX && addrmap_take(big, addr, &b))
 		r.size = (uint64_t)b.b << 32 | b.a;
-	pass_weight(p, addr, r.size, &r.wbytes, &r.wcount);
-	pass_stack_t *s = &p->stacks[blk->b];
+	pass_weight(p, addr, r.size, blk->b & PASS_EXACT, &r.wbytes, &r.wcount);
+	pass_stack_t *s = &p->stacks[blk->b & ~PASS_EXACT];
 	pass_touch(p, s);
 	s->live_bytes -= r.wbytes;
 	s->live_count -= r.wcount;
 	p->heap -= r.wbytes;
 	p->live_blocks -= r.wcount;
 	return r;
+}
+
+/* An MP_AL_MMAP_REST event: the thread's last free (of the same stack's block) cut a
+ * mapping rather than freed it, so it was neither a free nor a temporary allocation's
+ * end. */
+static void pass_rest(pass_t *p, pass_last_t *l, uint32_t sid)
+{
+	if (!l->freed.valid || l->freed.stack != sid)
+		return;
+	p->frees -= l->freed.wcount;
+	if (l->freed.temporary) {
+		pass_stack_t *st = &p->stacks[sid];
+		st->temp_count -= l->freed.wcount;
+		st->temp_bytes -= l->freed.wbytes;
+		p->temporary -= l->freed.wcount;
+		p->temporary_bytes -= l->freed.wbytes;
+	}
+	l->freed.valid = false;
 }
 
 static void pass_snapshot_end(pass_t *p, uint64_t ts)
@@ -277,7 +308,8 @@ static inline __attribute__((always_inline)) int pass_step_inline(pass_t *p, pas
 			sid = 0;
 		}
 		uint32_t small = ev.size < UINT32_MAX ? (uint32_t)ev.size : UINT32_MAX;
-		int had = addrmap_put(&s->live, ev.addr, small, sid, &old);
+		bool exact = mp_allocator_is_mapping(ev.allocator);
+		int had = addrmap_put(&s->live, ev.addr, small, sid | (exact ? PASS_EXACT : 0), &old);
 		if (had > 0) {
 			p->replaced_allocations++;
 			pass_release(p, &s->big, ev.addr, &old);
@@ -286,21 +318,26 @@ static inline __attribute__((always_inline)) int pass_step_inline(pass_t *p, pas
 		    (small == UINT32_MAX &&
 		     addrmap_put(&s->big, ev.addr, (uint32_t)ev.size, (uint32_t)(ev.size >> 32), NULL) < 0))
 			return db_fail(db, "out of memory");
-		s->last[s->same[thread]] = (pass_last_t){ev.addr, ev.size, sid, 1};
 		uint64_t wbytes, wcount;
-		pass_weight(p, ev.addr, ev.size, &wbytes, &wcount);
+		pass_weight(p, ev.addr, ev.size, exact, &wbytes, &wcount);
 		pass_stack_t *st = &p->stacks[sid];
 		pass_touch(p, st);
-		st->allocations += wcount;
-		st->allocated_bytes += wbytes;
+		pass_last_t *l = &s->last[s->same[thread]];
+		if (ev.allocator == MP_AL_MMAP_REST) {
+			pass_rest(p, l, sid);
+		} else {
+			*l = (pass_last_t){ev.addr, ev.size, sid, 1, {0}};
+			st->allocations += wcount;
+			st->allocated_bytes += wbytes;
+			p->allocations += wcount;
+			p->allocated_bytes += wbytes;
+			p->by_allocator[ev.allocator] += wcount;
+			unsigned b = pass_bucket(ev.size);
+			p->hist_count[b] += wcount;
+			p->hist_bytes[b] += wbytes;
+		}
 		st->live_bytes += wbytes;
 		st->live_count += wcount;
-		p->allocations += wcount;
-		p->allocated_bytes += wbytes;
-		p->by_allocator[ev.allocator] += wcount;
-		unsigned b = pass_bucket(ev.size);
-		p->hist_count[b] += wcount;
-		p->hist_bytes[b] += wbytes;
 		p->heap += wbytes;
 		p->live_blocks += wcount;
 		if (p->heap > p->peak_heap) {
@@ -317,14 +354,22 @@ static inline __attribute__((always_inline)) int pass_step_inline(pass_t *p, pas
 			/* weighed as its allocation was: in a sampled profile the frees are an
 			 * estimate as the allocations are */
 			p->frees += r.wcount;
+			uint32_t sid = old.b & ~PASS_EXACT;
 			pass_last_t *l = &s->last[s->same[thread]];
-			if (l->valid && l->addr == ev.addr && l->stack == old.b && l->size == r.size) {
-				pass_stack_t *st = &p->stacks[old.b];
+			l->freed.addr = ev.addr;
+			l->freed.stack = sid;
+			l->freed.wcount = r.wcount;
+			l->freed.wbytes = r.wbytes;
+			l->freed.valid = true;
+			l->freed.temporary = false;
+			if (l->valid && l->addr == ev.addr && l->stack == sid && l->size == r.size) {
+				pass_stack_t *st = &p->stacks[sid];
 				st->temp_count += r.wcount;
 				st->temp_bytes += r.wbytes;
 				p->temporary += r.wcount;
 				p->temporary_bytes += r.wbytes;
 				l->valid = 0;
+				l->freed.temporary = true;
 			}
 		} else {
 			p->unmatched_frees++;

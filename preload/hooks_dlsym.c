@@ -1,5 +1,5 @@
-/* dlsym, so that the allocator functions a program looks up in a library's own handle
- * are memprof's too. ctypes' CDLL("libc.so.6").free is libc's free itself, which memprof
+/* dlsym, so that the allocator functions (and mmap, mmap64, munmap, mremap) a program
+ * looks up in a library's own handle are memprof's too. ctypes' CDLL("libc.so.6").free is libc's free itself, which memprof
  * never saw: a block that C code allocated (strdup, through memprof's malloc) and Python
  * freed that way stayed live in the profile for ever. Asked for one of the C allocator
  * functions memprof wraps, on a handle whose answer is the very function memprof forwards
@@ -55,6 +55,11 @@ extern __typeof__(aligned_alloc) hooks_export_aligned_alloc;
 extern __typeof__(memalign) hooks_export_memalign;
 extern __typeof__(valloc) hooks_export_valloc;
 extern __typeof__(pvalloc) hooks_export_pvalloc;
+/* (hooks_mmap.c) */
+extern void *hooks_export_mmap(void *, size_t, int, int, int, off_t);
+extern void *hooks_export_mmap64(void *, size_t, int, int, int, off_t);
+extern int hooks_export_munmap(void *, size_t);
+extern void *hooks_export_mremap(void *, size_t, size_t, int, ...);
 
 /* memprof's wrapper for `name`, if the handle is a library's own (not RTLD_DEFAULT or
  * RTLD_NEXT, whose answer depends on the caller) and its answer is the function memprof
@@ -82,6 +87,10 @@ __attribute__((used, visibility("hidden"))) void *hooks_dlsym_pick(void *handle,
 		{"memalign", (void *)hooks_export_memalign, (void *)real.memalign},
 		{"valloc", (void *)hooks_export_valloc, (void *)real.valloc},
 		{"pvalloc", (void *)hooks_export_pvalloc, (void *)real.pvalloc},
+		{"mmap", (void *)hooks_export_mmap, (void *)real.mmap},
+		{"mmap64", (void *)hooks_export_mmap64, (void *)real.mmap64},
+		{"munmap", (void *)hooks_export_munmap, (void *)real.munmap},
+		{"mremap", (void *)hooks_export_mremap, (void *)real.mremap},
 	};
 	for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
 		if (strcmp(name, fns[i].name) != 0)

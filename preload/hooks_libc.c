@@ -257,20 +257,13 @@ MP_EXPORT void pthread_exit(void *retval)
 }
 
 /* The wrappers above by names of their own, for dlsym (hooks_dlsym.c). */
-#if defined(__clang__)
-#define HOOKS_COPY(name)
-#else
-#define HOOKS_COPY(name) copy(name), /* the target's attributes (malloc, nothrow...) */
-#endif
-#define HOOKS_EXPORT_ALIAS(name) \
-	extern __typeof__(name) hooks_export_##name __attribute__((alias(#name), HOOKS_COPY(name) visibility("hidden")))
-HOOKS_EXPORT_ALIAS(malloc);
-HOOKS_EXPORT_ALIAS(free);
-HOOKS_EXPORT_ALIAS(calloc);
-HOOKS_EXPORT_ALIAS(realloc);
-HOOKS_EXPORT_ALIAS(reallocarray);
-HOOKS_EXPORT_ALIAS(posix_memalign);
-HOOKS_EXPORT_ALIAS(aligned_alloc);
-HOOKS_EXPORT_ALIAS(memalign);
-HOOKS_EXPORT_ALIAS(valloc);
-HOOKS_EXPORT_ALIAS(pvalloc);
+MP_EXPORT_ALIAS(malloc);
+MP_EXPORT_ALIAS(free);
+MP_EXPORT_ALIAS(calloc);
+MP_EXPORT_ALIAS(realloc);
+MP_EXPORT_ALIAS(reallocarray);
+MP_EXPORT_ALIAS(posix_memalign);
+MP_EXPORT_ALIAS(aligned_alloc);
+MP_EXPORT_ALIAS(memalign);
+MP_EXPORT_ALIAS(valloc);
+MP_EXPORT_ALIAS(pvalloc);

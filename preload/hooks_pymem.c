@@ -328,6 +328,42 @@ void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set, const ch
 	hooks_pymem_wrap_all();
 }
 
+/* Python's arena allocator (pymalloc's arenas; from 3.11 the chunks of each thread's
+ * frame stack too) maps memory with mmap: called inside a wrapped allocator, or from the
+ * interpreter's frame stack, which no tool counts. The wrapper marks the call memprof's
+ * own (mp_guard), so its mappings are not recorded as the program's (hooks_mmap.c). */
+static PyObjectArenaAllocator hooks_arena_orig;
+
+static void *hooks_arena_alloc(void *ctx, size_t size)
+{
+	(void)ctx;
+	mp_guard++;
+	void *p = hooks_arena_orig.alloc(hooks_arena_orig.ctx, size);
+	mp_guard--;
+	return p;
+}
+
+static void hooks_arena_free(void *ctx, void *p, size_t size)
+{
+	(void)ctx;
+	mp_guard++;
+	hooks_arena_orig.free(hooks_arena_orig.ctx, p, size);
+	mp_guard--;
+}
+
+void python_hooks_arena(void (*get)(PyObjectArenaAllocator *), void (*set)(PyObjectArenaAllocator *))
+{
+	if (!get || !set)
+		return;
+	PyObjectArenaAllocator cur;
+	get(&cur);
+	if (cur.alloc == hooks_arena_alloc || !cur.alloc || !cur.free)
+		return;
+	hooks_arena_orig = cur;
+	PyObjectArenaAllocator w = {NULL, hooks_arena_alloc, hooks_arena_free};
+	set(&w);
+}
+
 void python_hooks_ensure(void)
 {
 	hooks_pymem_wrap_all();

@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "config.h"
 #include "fds.h"
+#include "hooks_mmap.h"
 #include "mem.h"
 #include "modules.h"
 #include "mp.h"
@@ -291,6 +292,7 @@ static int init_start_recording(bool replace, bool is_root)
 		return -1;
 	}
 	sampler_start();
+	maps_init();
 	atomic_store(&mp_recording, 1);
 	return 0;
 }
@@ -303,6 +305,7 @@ static char init_fork_file[4200]; /* a forked child's file (absolute), or "" */
 static void init_fork_prepare(void)
 {
 	mp_guard++;
+	maps_fork_prepare();
 	record_fork_prepare();
 	writer_fork_prepare();
 	thread_fork_prepare();
@@ -317,6 +320,7 @@ static void init_fork_parent(void)
 	thread_fork_parent();
 	writer_fork_parent();
 	record_fork_parent();
+	maps_fork_parent();
 	mp_guard--;
 }
 
@@ -331,6 +335,7 @@ static void init_fork_child(void)
 	sampler_fork_child();
 	thread_fork_child();
 	record_fork_child();
+	maps_fork_child();
 	stack_fork_child();
 	python_fork_child();
 	modules_fork_child();

@@ -12,4 +12,6 @@ out=$2
 map=$out.syms
 nm -g --defined-only "$in" |
 	awk 'NF == 3 && $3 !~ /^(je_|DW\.ref\.)/ { print $3 " memprof_je_" $3 }' | sort -u >"$map"
+# and its system calls for pages, which must not reach memprof's own mmap hooks (real.c)
+printf 'mmap memprof_sys_mmap\nmunmap memprof_sys_munmap\n' >>"$map"
 objcopy --redefine-syms="$map" "$in" "$out"

@@ -12,6 +12,8 @@
 #include <jemalloc/jemalloc.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static int mem_flags;
 static bool mem_reuse_on; /* the size classes are the ones mem_reuse_class knows */
@@ -30,6 +32,16 @@ int mem_init(void)
 	dallocx(p, mem_flags);
 	mem_reuse_on = mem_reuse_class_ok();
 	return 0;
+}
+
+void *memprof_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, long off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+int memprof_sys_munmap(void *addr, size_t len)
+{
+	return (int)syscall(SYS_munmap, addr, len);
 }
 
 void *mem_alloc(size_t size)

@@ -19,6 +19,10 @@ void *mem_reuse_alloc(size_t size);
 void mem_reuse_free(void *p);
 /* The bytes the cache holds (tests). */
 size_t mem_reuse_cached(void);
+/* jemalloc's pages: its mmap and munmap are renamed to these (jemalloc_private.sh),
+ * system calls that never reach memprof's own mmap hooks (hooks_mmap.c). */
+void *memprof_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, long off);
+int memprof_sys_munmap(void *addr, size_t len);
 /* Fork: the prepare handler takes the cache's lock. */
 void mem_fork_prepare(void);
 void mem_fork_parent(void);

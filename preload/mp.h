@@ -14,6 +14,17 @@
 
 #define MP_EXPORT __attribute__((visibility("default")))
 #define MP_TLS __attribute__((tls_model("initial-exec")))
+/* An exported wrapper by a hidden name of its own, hooks_export_NAME, for dlsym
+ * (hooks_dlsym.c): the program's own definitions of malloc and the like, if it has them,
+ * are not memprof's. */
+#if defined(__clang__)
+#define MP_COPY_ATTRIBUTES(name)
+#else
+#define MP_COPY_ATTRIBUTES(name) copy(name), /* the target's attributes (malloc, nothrow...) */
+#endif
+#define MP_EXPORT_ALIAS(name)                                                                       \
+	extern __typeof__(name) hooks_export_##name                                                 \
+		__attribute__((alias(#name), MP_COPY_ATTRIBUTES(name) visibility("hidden")))
 #define mp_likely(x) __builtin_expect(!!(x), 1)
 #define mp_unlikely(x) __builtin_expect(!!(x), 0)
 

@@ -356,6 +356,8 @@ int python_attach(bool mixed)
 	python_alloc_gil = python_variant->alloc_gil;
 	python_hooks_install(python_api.GetAllocator, python_api.SetAllocator, python_variant->allocator_name,
 			     (int (*)(void))dlsym(RTLD_DEFAULT, "PyGILState_Check"));
+	python_hooks_arena((void (*)(PyObjectArenaAllocator *))dlsym(RTLD_DEFAULT, "PyObject_GetArenaAllocator"),
+			   (void (*)(PyObjectArenaAllocator *))dlsym(RTLD_DEFAULT, "PyObject_SetArenaAllocator"));
 	python_active = true;
 	return 1;
 }

@@ -75,6 +75,10 @@ void real_init(void)
 	*(void **)&real.exit_ = dlsym(RTLD_NEXT, "_exit");
 	*(void **)&real.Exit_ = dlsym(RTLD_NEXT, "_Exit");
 	*(void **)&real.quick_exit = dlsym(RTLD_NEXT, "quick_exit");
+	real.mmap = REAL_SYM(mmap);
+	real.mmap64 = REAL_SYM(mmap64);
+	real.munmap = REAL_SYM(munmap);
+	real.mremap = REAL_SYM(mremap);
 	mp_guard--;
 	if (!real.malloc || !real.free || !real.calloc || !real.realloc) {
 		static const char msg[] = "memprof: cannot find the real malloc; aborting\n";

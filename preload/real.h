@@ -38,6 +38,10 @@ typedef struct real_fns {
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*Exit_)(int) __attribute__((noreturn));
 	void (*quick_exit)(int) __attribute__((noreturn));
+	void *(*mmap)(void *, size_t, int, int, int, off_t);
+	void *(*mmap64)(void *, size_t, int, int, int, off_t);
+	int (*munmap)(void *, size_t);
+	void *(*mremap)(void *, size_t, size_t, int, ...);
 } real_fns_t;
 
 extern real_fns_t real;

@@ -265,6 +265,26 @@ void record_realloc_done(bool taken, void *old, uint64_t ts_free, void *p, size_
 		record_alloc(p, size, allocator, ra, fp);
 }
 
+uint32_t record_mapping_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp)
+{
+	mp_thread_t *t = thread_get();
+	if (!t->cap)
+		return RECORD_NO_STACK;
+	uint32_t stack = record_stack(t, allocator, ra, fp);
+	record_put(t, record_fresh(t, clock_after()), p, size, stack, MP_EV_ALLOC, allocator);
+	return stack;
+}
+
+void record_mapping_cut(uint64_t ts, uint64_t key, uint64_t rest_key, uint64_t rest, uint32_t stack)
+{
+	mp_thread_t *t = thread_get();
+	if (!t->cap)
+		return;
+	record_put(t, record_fresh(t, ts), (void *)(uintptr_t)key, 0, 0, MP_EV_FREE, 0);
+	if (rest)
+		record_put(t, ts, (void *)(uintptr_t)rest_key, rest, stack, MP_EV_ALLOC, MP_AL_MMAP_REST);
+}
+
 void record_end(bool restart)
 {
 	int saved = errno;

@@ -58,12 +58,31 @@ enum {
 	MP_AL_PYMEM_RAW = 9,
 	MP_AL_PYMEM_MEM = 10,
 	MP_AL_PYMEM_OBJ = 11,
-	MP_AL_COUNT = 12,
+	/* Anonymous memory mapped by the program itself (mmap, mremap; not the mappings
+	 * malloc makes for itself, which are malloc's blocks). A mapping is one block, its
+	 * address the lowest byte of it still mapped. */
+	MP_AL_MMAP = 12,
+	MP_AL_MREMAP = 13,
+	/* Not an allocation: a mapping that munmap (or mmap with MAP_FIXED over it) took
+	 * part of. Always right after the FREE of the mapping's block, by the same thread:
+	 * the block, with its stack, now holds `size` bytes at `addr` (a head unmapped
+	 * moves it). It counts in live memory, not in allocations or allocated bytes, and
+	 * its FREE is not a free. */
+	MP_AL_MMAP_REST = 14,
+	MP_AL_COUNT = 15,
 };
+
+/* Mapped memory: in a sampled profile these blocks are recorded exactly (every one,
+ * weight 1). */
+static inline int mp_allocator_is_mapping(unsigned a)
+{
+	return a == MP_AL_MMAP || a == MP_AL_MREMAP || a == MP_AL_MMAP_REST;
+}
 
 static const char *const mp_allocator_names[MP_AL_COUNT] = {
 	"malloc", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
 	"memalign", "valloc", "pvalloc", "PyMem_RawMalloc", "PyMem_Malloc", "PyObject_Malloc",
+	"mmap", "mremap", "munmap (rest)",
 };
 
 /* One event as recorded on the program's thread (32 bytes). */

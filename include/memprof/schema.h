@@ -7,9 +7,11 @@
 #ifndef MEMPROF_SCHEMA_H
 #define MEMPROF_SCHEMA_H
 
-#define MP_SCHEMA_VERSION 4
+#define MP_SCHEMA_VERSION 5
 /* The oldest version the analyzer still reads: 4 added spliced native chains
- * (format.h, MP_FRAME_CHAINS), which version 3 files do not have. */
+ * (format.h, MP_FRAME_CHAINS), which version 3 files do not have; 5 added mapped memory
+ * (allocators MP_AL_MMAP, MP_AL_MREMAP, MP_AL_MMAP_REST), which earlier analyzers would
+ * call damaged. */
 #define MP_SCHEMA_VERSION_OLDEST 3
 #define MP_VERSION "0.1.0"
 

@@ -95,7 +95,7 @@ static int lines(void)
 #define BACKLOG 4096
 
 typedef struct lane {
-	void **slots;             /* what thread t allocated, in order (mmap'd: not a malloc) */
+	void **slots;             /* what thread t allocated, in order (mapped: an mmap block, not among the mallocs) */
 	_Atomic long produced;    /* written by t */
 	_Atomic long consumed;    /* written by t + 1 */
 	char pad[64];

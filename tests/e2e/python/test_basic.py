@@ -88,6 +88,52 @@ def test_peak16_both_pythons():
         check_peak16(py)
 
 
+def test_mmap_module():
+    """mmap.mmap's anonymous mappings are blocks of their line (whole pages), and libc's
+    mmap called through ctypes too; pymalloc's arenas are not recorded beside the objects
+    they hold."""
+    prog_ = prog("mapped.py")
+    for py in pythons():
+        w = tag(py)
+        plain = harness.run_plain([py, prog_])
+        p, files = harness.profile([py, prog_])
+        harness.expect_eq((p.returncode, p.stdout, p.stderr), (0, plain.stdout, plain.stderr), w + " run")
+        db = one(files, w)
+        rows = harness.report_rows(db, "--focus=" + os.path.dirname(prog_))
+        at = {m: harness.line_of(prog_, "# L:" + m) for m in ("map", "keep", "temp", "objs")}
+        # beside the mappings, the line allocates the two mmap objects (a few hundred bytes)
+        for field, want in (("allocated_bytes", 68 << 20), ("peak_bytes", 64 << 20), ("end_bytes", 0)):
+            got = line_sum(rows, prog_, at["map"], field)
+            if not want <= got <= want + 1024:
+                raise AssertionError("%s the mmap line's %s: %d, want %d + at most 1024" % (w, field, got, want))
+        st = harness.stats(db)
+        harness.expect_eq(st["allocators"].get("mmap"), 3, w + " mmap calls recorded")
+        # looked up in libc's handle (ctypes): memprof's mmap all the same
+        at["ctypes"] = harness.line_of(prog_, "# L:ctypes")
+        # (beside ctypes' own objects of the call: a few hundred bytes, some kept on 3.10)
+        for field in ("allocated_bytes", "end_bytes"):
+            got = line_sum(rows, prog_, at["ctypes"], field)
+            if not 2 << 20 <= got <= (2 << 20) + 4096:
+                raise AssertionError("%s the ctypes line's %s: %d, want 2 MiB + at most 4096" % (w, field, got))
+        objs = line_sum(rows, prog_, at["objs"], "peak_bytes")
+        # 400,000 objects of 16 bytes and the list's pointers: ~9.6 MB; arenas counted as
+        # well would add their 1 MiB (256 KiB on 3.9) each
+        if not 400000 * 16 <= objs <= 400000 * 16 + 400000 * 8 * 1.2 + 65536:
+            raise AssertionError("%s objects' line at the peak: %d" % (w, objs))
+        if not 64 << 20 < st["peak_heap_bytes"] < (64 << 20) + objs + (8 << 20):
+            raise AssertionError("%s peak heap %d" % (w, st["peak_heap_bytes"]))
+        # sampled: the mappings exactly (every one recorded), the arenas still not (the
+        # sampling wrappers call pymalloc without marking the call memprof's)
+        p, files = harness.profile([py, prog_], env={"MEMPROF_SAMPLE_BYTES": str(1 << 20)})
+        harness.expect_eq((p.returncode, p.stdout, p.stderr), (0, plain.stdout, plain.stderr), w + " sampled run")
+        db = one(files, w + " sampled")
+        harness.expect_eq(harness.stats(db)["allocators"].get("mmap"), 3, w + " sampled: mmap calls recorded")
+        rows = harness.report_rows(db, "--focus=" + os.path.dirname(prog_))
+        got = line_sum(rows, prog_, at["map"], "peak_bytes")
+        if not 64 << 20 <= got <= (64 << 20) + (1 << 20) * 2:
+            raise AssertionError("%s sampled: the mmap line at the peak: %d" % (w, got))
+
+
 def test_pythonmalloc_malloc():
     """PYTHONMALLOC=malloc: pymalloc is replaced by malloc underneath the PyMem hooks.
     Same figures, and each allocation still recorded once (at the PyMem level), so the

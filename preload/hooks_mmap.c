@@ -1,0 +1,382 @@
+/* Memory the program maps itself: mmap and mmap64 of anonymous memory, mremap, munmap.
+ *
+ * A mapping is one block for the analyzer (allocator MP_AL_MMAP, MP_AL_MREMAP), sized in
+ * whole pages, with the stack of the call that made it. munmap may take any part of it
+ * (the head and tail of an over-sized mapping cut to an alignment, a page in the
+ * middle): the block then holds what is left, at the lowest address left (format.h,
+ * MP_AL_MMAP_REST), until its last page is unmapped. So the table below keeps, for each
+ * mapping recorded, its pieces still mapped, sorted by address, under a mutex: mapping
+ * calls are system calls that take the kernel's own lock of the address space, and the
+ * program makes few of them.
+ *
+ * Not recorded: mappings of files (their pages are the file's), PROT_NONE reservations
+ * of address space, the mappings of the allocator that serves malloc (an mmap called
+ * from its library: its blocks are recorded as malloc's), those of Python's arenas
+ * (hooks_pymem.c wraps the arena allocator), memprof's own, and any made while recording
+ * is off. Only mappings recorded are looked at when memory is unmapped. */
+#define _GNU_SOURCE
+/* mmap and mmap64 are both defined here: with 64-bit file offsets asked for (meson's
+ * default), glibc's header would name mmap mmap64. off_t is 64-bit on LP64 anyway. */
+#undef _FILE_OFFSET_BITS
+#include "hooks_mmap.h"
+#include "mem.h"
+#include "mp.h"
+#include "real.h"
+#include "record.h"
+
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+typedef struct maps_piece {
+	uint64_t lo, hi; /* [lo, hi), whole pages */
+	uint32_t map;    /* index in maps_maps */
+} maps_piece_t;
+
+typedef struct maps_map {
+	uint64_t key;   /* the block's address: the mapping's lowest byte still mapped */
+	uint64_t bytes; /* still mapped */
+	uint32_t stack;
+	uint32_t next_free; /* free list: index + 1 */
+} maps_map_t;
+
+static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
+static maps_piece_t *maps_pieces; /* sorted by lo, disjoint */
+static size_t maps_n, maps_cap;
+static maps_map_t *maps_maps;
+static uint32_t maps_nmaps, maps_mcap, maps_free_head;
+static uint64_t maps_page;
+/* The text of the library whose malloc the program uses, when it is not libc (jemalloc,
+ * tcmalloc, ...): its own mmap calls are the pages its blocks are cut from. */
+static uintptr_t maps_alloc_lo, maps_alloc_hi;
+/* Set while this thread holds maps_lock: a signal handler that maps memory then is not
+ * recorded (instead of waiting for the lock forever). */
+static __thread int maps_busy MP_TLS;
+static unsigned maps_lost;
+
+static void *maps_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (mp_unlikely(!real.mmap))
+		real_init();
+	return real.mmap ? real.mmap(addr, len, prot, flags, fd, off) : memprof_sys_mmap(addr, len, prot, flags, fd, (long)off);
+}
+
+/* The first piece whose end is above addr (maps_n if none). */
+static size_t maps_find(uint64_t addr)
+{
+	size_t lo = 0, hi = maps_n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (maps_pieces[mid].hi <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool maps_room(size_t pieces)
+{
+	if (maps_n + pieces <= maps_cap)
+		return true;
+	size_t ncap = maps_cap ? maps_cap * 2 : 64;
+	while (ncap < maps_n + pieces)
+		ncap *= 2;
+	maps_piece_t *np = mem_realloc(maps_pieces, ncap * sizeof *np);
+	if (!np)
+		return false;
+	maps_pieces = np;
+	maps_cap = ncap;
+	return true;
+}
+
+/* The lowest piece of mapping m at index i or after. */
+static uint64_t maps_lowest_from(size_t i, uint32_t m)
+{
+	for (; i < maps_n; i++)
+		if (maps_pieces[i].map == m)
+			return maps_pieces[i].lo;
+	return 0;
+}
+
+static void maps_release(uint32_t m)
+{
+	maps_maps[m].next_free = maps_free_head;
+	maps_free_head = m + 1;
+}
+
+/* [lo, hi) is no longer mapped: every recorded mapping with pages there loses them, each
+ * piece cut recorded at ts (the free of the block, and what is left of it). With no room
+ * to split a piece, the whole piece is taken as unmapped. */
+static void maps_cut(uint64_t lo, uint64_t hi, uint64_t ts)
+{
+	size_t i = maps_find(lo);
+	while (i < maps_n && maps_pieces[i].lo < hi) {
+		maps_piece_t *p = &maps_pieces[i];
+		uint32_t m = p->map;
+		maps_map_t *mp = &maps_maps[m];
+		uint64_t a = p->lo, b = p->hi;
+		uint64_t cut_lo = a > lo ? a : lo, cut_hi = b < hi ? b : hi;
+		uint64_t key = mp->key;
+		size_t next;
+		if (a < lo && b > hi && maps_room(1)) {
+			p = &maps_pieces[i]; /* (moved) */
+			memmove(p + 2, p + 1, (maps_n - i - 1) * sizeof *p);
+			maps_n++;
+			p[1] = (maps_piece_t){hi, b, m};
+			p->hi = lo;
+			next = i + 2;
+		} else if (a < lo) {
+			p->hi = lo;
+			cut_hi = b;
+			next = i + 1;
+		} else if (b > hi) {
+			p->lo = hi;
+			next = i + 1;
+		} else {
+			memmove(p, p + 1, (maps_n - i - 1) * sizeof *p);
+			maps_n--;
+			next = i;
+		}
+		mp->bytes -= cut_hi - cut_lo;
+		if (mp->bytes && key >= cut_lo && key < cut_hi)
+			mp->key = maps_lowest_from(i, m);
+		record_mapping_cut(ts, key, mp->key, mp->bytes, mp->stack);
+		if (!mp->bytes)
+			maps_release(m);
+		i = next;
+	}
+}
+
+/* A mapping recorded at [lo, hi) with its stack. */
+static void maps_add(uint64_t lo, uint64_t hi, uint32_t stack)
+{
+	uint32_t m;
+	if (maps_free_head) {
+		m = maps_free_head - 1;
+		maps_free_head = maps_maps[m].next_free;
+	} else {
+		if (maps_nmaps == maps_mcap) {
+			uint32_t ncap = maps_mcap ? maps_mcap * 2 : 64;
+			maps_map_t *nm = mem_realloc(maps_maps, ncap * sizeof *nm);
+			if (!nm)
+				goto lost;
+			maps_maps = nm;
+			maps_mcap = ncap;
+		}
+		m = maps_nmaps++;
+	}
+	if (!maps_room(1)) {
+		maps_release(m);
+		goto lost;
+	}
+	maps_maps[m] = (maps_map_t){lo, hi - lo, stack, 0};
+	size_t i = maps_find(lo);
+	memmove(&maps_pieces[i + 1], &maps_pieces[i], (maps_n - i) * sizeof *maps_pieces);
+	maps_pieces[i] = (maps_piece_t){lo, hi, m};
+	maps_n++;
+	return;
+lost:
+	/* no memory for the table: the block stays live in the profile (its unmapping unseen) */
+	if (!maps_lost++)
+		mp_log("out of memory for the table of mappings: the unmapping of %p will not be seen", (void *)lo);
+}
+
+static int maps_alloc_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t f = (uintptr_t)arg;
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && f >= lo && f < lo + ph->p_memsz) {
+			maps_alloc_lo = lo;
+			maps_alloc_hi = lo + ph->p_memsz;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void maps_init(void)
+{
+	maps_page = (uint64_t)sysconf(_SC_PAGESIZE);
+	if (real.malloc)
+		dl_iterate_phdr(maps_alloc_module, (void *)(uintptr_t)real.malloc);
+}
+
+static inline uint64_t maps_round(uint64_t n)
+{
+	return (n + maps_page - 1) & ~(maps_page - 1);
+}
+
+static bool maps_lock_take(void)
+{
+	if (maps_busy)
+		return false;
+	pthread_mutex_lock(&maps_lock);
+	maps_busy = 1;
+	return true;
+}
+
+static void maps_lock_drop(void)
+{
+	maps_busy = 0;
+	pthread_mutex_unlock(&maps_lock);
+}
+
+static inline bool maps_anon(int prot, int flags)
+{
+	return (flags & MAP_ANONYMOUS) && prot != PROT_NONE;
+}
+
+/* len bytes were mapped at p: what was there is gone (MAP_FIXED, MREMAP_FIXED replace it;
+ * a mapping the kernel placed where a recorded one was means that one was unmapped
+ * unseen), and, for an `allocator` (not -1), the mapping is recorded. */
+static void maps_placed(void *p, size_t len, uint64_t ts, int allocator, uintptr_t ra, uintptr_t fp)
+{
+	uint64_t lo = (uint64_t)(uintptr_t)p, hi = lo + maps_round(len);
+	maps_cut(lo, hi, ts);
+	if (allocator < 0)
+		return;
+	uint32_t stack = record_mapping_alloc(p, hi - lo, allocator, ra, fp);
+	if (stack != RECORD_NO_STACK)
+		maps_add(lo, hi, stack);
+}
+
+/* mmap and mmap64. A mapping over recorded ones (MAP_FIXED) cuts them: the lock is held
+ * across the system call, so that no other thread's mapping at the same addresses can be
+ * recorded between the call and the cut. */
+static void *maps_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, uintptr_t ra, uintptr_t fp,
+		       bool is64)
+{
+	void *(*fn)(void *, size_t, int, int, int, off_t) = is64 ? real.mmap64 : real.mmap;
+	if (!fn)
+		return maps_sys_mmap(addr, len, prot, flags, fd, off);
+	bool anon = maps_anon(prot, flags);
+	if (!mp_should_record() || (!anon && !(flags & MAP_FIXED)) || (ra >= maps_alloc_lo && ra < maps_alloc_hi) ||
+	    !maps_lock_take())
+		return fn(addr, len, prot, flags, fd, off);
+	mp_guard++;
+	uint64_t ts = clock_now();
+	void *p = fn(addr, len, prot, flags, fd, off);
+	if (p != MAP_FAILED) {
+		int saved = errno;
+		maps_placed(p, len, ts, anon ? MP_AL_MMAP : -1, ra, fp);
+		errno = saved;
+	}
+	maps_lock_drop();
+	mp_guard--;
+	return p;
+}
+
+MP_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return maps_mmap(addr, len, prot, flags, fd, off, RECORD_CALLER, false);
+}
+
+MP_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return maps_mmap(addr, len, prot, flags, fd, off, RECORD_CALLER, true);
+}
+
+MP_EXPORT int munmap(void *addr, size_t len)
+{
+	if (mp_unlikely(!real.munmap)) {
+		real_init();
+		if (!real.munmap)
+			return memprof_sys_munmap(addr, len);
+	}
+	if (!mp_should_record() || !maps_lock_take())
+		return real.munmap(addr, len);
+	if (!maps_n) {
+		maps_lock_drop();
+		return real.munmap(addr, len);
+	}
+	mp_guard++;
+	uint64_t ts = clock_now();
+	int r = real.munmap(addr, len);
+	if (r == 0) {
+		int saved = errno;
+		uint64_t lo = (uint64_t)(uintptr_t)addr;
+		maps_cut(lo, lo + maps_round(len), ts);
+		errno = saved;
+	}
+	maps_lock_drop();
+	mp_guard--;
+	return r;
+}
+
+/* As realloc: the old range, if recorded, is cut; the new mapping is recorded (at this
+ * call's stack) when the old one was. */
+MP_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL;
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (mp_unlikely(!real.mremap)) {
+		real_init();
+		if (!real.mremap) {
+			errno = ENOSYS;
+			return MAP_FAILED;
+		}
+	}
+	if (!mp_should_record() || !maps_lock_take())
+		return real.mremap(old, old_len, new_len, flags, new_addr);
+	uint64_t lo = (uint64_t)(uintptr_t)old, hi = lo + maps_round(old_len);
+	size_t i = maps_find(lo);
+	bool recorded = i < maps_n && maps_pieces[i].lo < hi;
+	if (!recorded && !(flags & MREMAP_FIXED)) {
+		maps_lock_drop();
+		return real.mremap(old, old_len, new_len, flags, new_addr);
+	}
+	mp_guard++;
+	uint64_t ts = clock_now();
+	void *p = real.mremap(old, old_len, new_len, flags, new_addr);
+	if (p != MAP_FAILED) {
+		int saved = errno;
+		if (!(flags & MREMAP_DONTUNMAP))
+			maps_cut(lo, hi, ts);
+		maps_placed(p, new_len, ts, recorded ? MP_AL_MREMAP : -1, RECORD_CALLER);
+		errno = saved;
+	}
+	maps_lock_drop();
+	mp_guard--;
+	return p;
+}
+
+/* The wrappers above by names of their own, for dlsym (hooks_dlsym.c). */
+MP_EXPORT_ALIAS(mmap);
+MP_EXPORT_ALIAS(mmap64);
+MP_EXPORT_ALIAS(munmap);
+MP_EXPORT_ALIAS(mremap);
+
+/* Fork: the child's profile starts empty, so the mappings it inherits are not its blocks
+ * (as the blocks malloc gave the parent). */
+void maps_fork_prepare(void)
+{
+	pthread_mutex_lock(&maps_lock);
+}
+
+void maps_fork_parent(void)
+{
+	pthread_mutex_unlock(&maps_lock);
+}
+
+void maps_fork_child(void)
+{
+	pthread_mutex_init(&maps_lock, NULL);
+	maps_n = 0;
+	maps_nmaps = 0;
+	maps_free_head = 0;
+	maps_busy = 0;
+}

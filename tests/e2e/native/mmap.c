@@ -1,0 +1,100 @@
+/* Known lines: anonymous mappings made with mmap and mremap and cut with munmap (and
+ * mmap MAP_FIXED), sizes known in advance. Each mapping is one block of whole pages; a
+ * cut leaves the block what is still mapped. The global heap peak is at @PEAK. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define KiB 1024
+#define MiB (1024 * 1024)
+#define RW (PROT_READ | PROT_WRITE)
+#define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
+
+static char outbuf[1 << 16];
+static void *volatile sink;
+
+static void *map(size_t n)
+{
+	void *p = mmap(NULL, n, RW, ANON, -1, 0);
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(2);
+	}
+	return p;
+}
+
+int main(void)
+{
+	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	void *keep[3];
+	for (int i = 0; i < 3; i++)
+		keep[i] = mmap(NULL, MiB, RW, ANON, -1, 0); /* @KEEP */
+	sink = keep;
+
+	for (int i = 0; i < 10; i++) {
+		void *t = mmap(NULL, 64 * KiB, RW, ANON, -1, 0); /* @TEMP */
+		munmap(t, 64 * KiB);
+	}
+
+	/* 4 MiB cut to the 2 MiB inside it that is 2 MiB-aligned */
+	char *big = mmap(NULL, 4 * MiB, RW, ANON, -1, 0); /* @ALIGNED */
+	uintptr_t a = ((uintptr_t)big + 2 * MiB - 1) & ~(uintptr_t)(2 * MiB - 1);
+	size_t head = a - (uintptr_t)big, tail = 4 * MiB - head - 2 * MiB;
+	if (head)
+		munmap(big, head);
+	if (tail)
+		munmap((char *)a + 2 * MiB, tail);
+
+	/* a hole in the middle: 768 KiB left */
+	char *h = mmap(NULL, MiB, RW, ANON, -1, 0); /* @HOLE */
+	munmap(h + 256 * KiB, 256 * KiB);
+
+	/* grown by mremap: as realloc, the old block freed, the new one the mremap's */
+	void *m = mmap(NULL, MiB, RW, ANON, -1, 0); /* @MREMAP_SRC */
+	memset(m, 1, MiB);
+	void *m2 = mremap(m, MiB, 4 * MiB, MREMAP_MAYMOVE); /* @MREMAP */
+	if (m2 == MAP_FAILED) {
+		perror("mremap");
+		return 2;
+	}
+
+	/* a mapping with MAP_FIXED over the middle of another */
+	char *fb = mmap(NULL, MiB, RW, ANON, -1, 0); /* @FIXED_BASE */
+	void *fx = mmap(fb + 256 * KiB, 256 * KiB, RW, ANON | MAP_FIXED, -1, 0); /* @FIXED */
+	if (fx != fb + 256 * KiB) {
+		perror("mmap MAP_FIXED");
+		return 2;
+	}
+
+	/* not recorded: a file's pages, a reservation of address space */
+	int fd = open("/proc/self/exe", O_RDONLY);
+	void *f = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, fd, 0); /* @FILE */
+	if (f != MAP_FAILED)
+		munmap(f, 8192);
+	close(fd);
+	void *r = mmap(NULL, 64 * MiB, PROT_NONE, ANON | MAP_NORESERVE, -1, 0); /* @RESERVE */
+	munmap(r, 64 * MiB);
+
+	/* whole pages: 5000 bytes map 8192 */
+	sink = mmap(NULL, 5000, RW, ANON, -1, 0); /* @ODD */
+
+	/* malloc's own mapping is malloc's block, recorded once */
+	void *bm = malloc(8 * MiB); /* @BIGMALLOC */
+	sink = bm;
+
+	void *pk = map(16 * MiB); /* @PEAK */
+	memset(pk, 1, 4096);
+	munmap(pk, 16 * MiB);
+
+	/* errors change nothing */
+	int rc = munmap((char *)h + 1, 4096);
+	void *bad = mmap(NULL, 0, RW, ANON, -1, 0);
+	printf("munmap(unaligned)=%d mmap(0)=%s\n", rc, bad == MAP_FAILED ? "failed" : "mapped");
+	printf("done\n");
+	return 0;
+}
