@@ -43,7 +43,7 @@ typedef struct pass_last {
 	uint32_t stack;
 	uint32_t valid;
 	struct {
-		uint64_t addr, wcount, wbytes;
+		uint64_t wcount, wbytes;
 		uint32_t stack;
 		bool valid, temporary;
 	} freed;
@@ -111,10 +111,11 @@ static pass_released_t pass_release(pass_t *p, addrmap_t *big, uint64_t addr, co
 	return r;
 }
 
-/* An MP_AL_MMAP_REST event: the thread's last free (of the same stack's block) cut a
- * mapping rather than freed it, so it was neither a free nor a temporary allocation's
- * end. */
-static void pass_rest(pass_t *p, pass_last_t *l, uint32_t sid)
+/* An MP_AL_MMAP_REST event (block ev at stack sid): the thread's last free (of the same
+ * stack's block) cut a mapping rather than freed it, so it was neither a free nor a
+ * temporary allocation's end; a mapping that was the thread's last allocation still is,
+ * as what is left of it. */
+static void pass_rest(pass_t *p, pass_last_t *l, const mp_event_t *ev, uint32_t sid)
 {
 	if (!l->freed.valid || l->freed.stack != sid)
 		return;
@@ -125,6 +126,7 @@ static void pass_rest(pass_t *p, pass_last_t *l, uint32_t sid)
 		st->temp_bytes -= l->freed.wbytes;
 		p->temporary -= l->freed.wcount;
 		p->temporary_bytes -= l->freed.wbytes;
+		*l = (pass_last_t){ev->addr, ev->size, sid, 1, {0}};
 	}
 	l->freed.valid = false;
 }
@@ -324,7 +326,7 @@ static inline __attribute__((always_inline)) int pass_step_inline(pass_t *p, pas
 		pass_touch(p, st);
 		pass_last_t *l = &s->last[s->same[thread]];
 		if (ev.allocator == MP_AL_MMAP_REST) {
-			pass_rest(p, l, sid);
+			pass_rest(p, l, &ev, sid);
 		} else {
 			*l = (pass_last_t){ev.addr, ev.size, sid, 1, {0}};
 			st->allocations += wcount;
@@ -356,7 +358,6 @@ static inline __attribute__((always_inline)) int pass_step_inline(pass_t *p, pas
 			p->frees += r.wcount;
 			uint32_t sid = old.b & ~PASS_EXACT;
 			pass_last_t *l = &s->last[s->same[thread]];
-			l->freed.addr = ev.addr;
 			l->freed.stack = sid;
 			l->freed.wcount = r.wcount;
 			l->freed.wbytes = r.wbytes;
@@ -373,6 +374,7 @@ static inline __attribute__((always_inline)) int pass_step_inline(pass_t *p, pas
 			}
 		} else {
 			p->unmatched_frees++;
+			s->last[s->same[thread]].freed.valid = false;
 		}
 		break;
 	case MP_EV_END:

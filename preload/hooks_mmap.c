@@ -30,7 +30,9 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 typedef struct maps_piece {
@@ -54,9 +56,6 @@ static uint64_t maps_page;
 /* The text of the library whose malloc the program uses, when it is not libc (jemalloc,
  * tcmalloc, ...): its own mmap calls are the pages its blocks are cut from. */
 static uintptr_t maps_alloc_lo, maps_alloc_hi;
-/* Set while this thread holds maps_lock: a signal handler that maps memory then is not
- * recorded (instead of waiting for the lock forever). */
-static __thread int maps_busy MP_TLS;
 static unsigned maps_lost;
 
 static void *maps_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -112,7 +111,7 @@ static void maps_release(uint32_t m)
 
 /* [lo, hi) is no longer mapped: every recorded mapping with pages there loses them, each
  * piece cut recorded at ts (the free of the block, and what is left of it). With no room
- * to split a piece, the whole piece is taken as unmapped. */
+ * to split a piece in two, its part above lo is taken as unmapped. */
 static void maps_cut(uint64_t lo, uint64_t hi, uint64_t ts)
 {
 	size_t i = maps_find(lo);
@@ -215,19 +214,20 @@ static inline uint64_t maps_round(uint64_t n)
 	return (n + maps_page - 1) & ~(maps_page - 1);
 }
 
-static bool maps_lock_take(void)
+/* Takes maps_lock, the thread marked as inside memprof (mp_guard) first: a signal handler
+ * that maps or unmaps memory while the thread holds the lock goes straight to the system
+ * (its mapping unrecorded) instead of waiting for the lock for ever. The caller raised
+ * mp_guard. */
+static void maps_lock_take(void)
 {
-	if (maps_busy)
-		return false;
+	atomic_signal_fence(memory_order_seq_cst);
 	pthread_mutex_lock(&maps_lock);
-	maps_busy = 1;
-	return true;
 }
 
 static void maps_lock_drop(void)
 {
-	maps_busy = 0;
 	pthread_mutex_unlock(&maps_lock);
+	atomic_signal_fence(memory_order_seq_cst);
 }
 
 static inline bool maps_anon(int prot, int flags)
@@ -235,23 +235,30 @@ static inline bool maps_anon(int prot, int flags)
 	return (flags & MAP_ANONYMOUS) && prot != PROT_NONE;
 }
 
+/* A call from the library that serves malloc: its own pages. */
+static inline bool maps_from_allocator(uintptr_t ra)
+{
+	return ra >= maps_alloc_lo && ra < maps_alloc_hi;
+}
+
 /* len bytes were mapped at p: what was there is gone (MAP_FIXED, MREMAP_FIXED replace it;
  * a mapping the kernel placed where a recorded one was means that one was unmapped
- * unseen), and, for an `allocator` (not -1), the mapping is recorded. */
-static void maps_placed(void *p, size_t len, uint64_t ts, int allocator, uintptr_t ra, uintptr_t fp)
+ * unseen), and, with an `allocator` (not -1) and a stack, the mapping is recorded. */
+static void maps_placed(void *p, size_t len, uint64_t ts, int allocator, uint32_t stack)
 {
 	uint64_t lo = (uint64_t)(uintptr_t)p, hi = lo + maps_round(len);
 	maps_cut(lo, hi, ts);
-	if (allocator < 0)
+	if (allocator < 0 || stack == RECORD_NO_STACK)
 		return;
-	uint32_t stack = record_mapping_alloc(p, hi - lo, allocator, ra, fp);
-	if (stack != RECORD_NO_STACK)
+	if (record_mapping_put(p, hi - lo, stack, allocator))
 		maps_add(lo, hi, stack);
 }
 
-/* mmap and mmap64. A mapping over recorded ones (MAP_FIXED) cuts them: the lock is held
- * across the system call, so that no other thread's mapping at the same addresses can be
- * recorded between the call and the cut. */
+/* mmap and mmap64. The stack is taken before the lock (capturing it may call libunwind,
+ * whose own locks a thread of the program may hold while it maps memory). A mapping over
+ * recorded ones (MAP_FIXED) cuts them: the lock is held across the system call, so that
+ * no other thread's mapping at the same addresses can be recorded between the call and
+ * the cut. */
 static void *maps_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, uintptr_t ra, uintptr_t fp,
 		       bool is64)
 {
@@ -259,15 +266,16 @@ static void *maps_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	if (!fn)
 		return maps_sys_mmap(addr, len, prot, flags, fd, off);
 	bool anon = maps_anon(prot, flags);
-	if (!mp_should_record() || (!anon && !(flags & MAP_FIXED)) || (ra >= maps_alloc_lo && ra < maps_alloc_hi) ||
-	    !maps_lock_take())
+	if (!mp_should_record() || (!anon && !(flags & MAP_FIXED)) || maps_from_allocator(ra))
 		return fn(addr, len, prot, flags, fd, off);
 	mp_guard++;
+	uint32_t stack = anon ? record_mapping_stack(MP_AL_MMAP, ra, fp) : RECORD_NO_STACK;
+	maps_lock_take();
 	uint64_t ts = clock_now();
 	void *p = fn(addr, len, prot, flags, fd, off);
 	if (p != MAP_FAILED) {
 		int saved = errno;
-		maps_placed(p, len, ts, anon ? MP_AL_MMAP : -1, ra, fp);
+		maps_placed(p, len, ts, anon ? MP_AL_MMAP : -1, stack);
 		errno = saved;
 	}
 	maps_lock_drop();
@@ -292,16 +300,13 @@ MP_EXPORT int munmap(void *addr, size_t len)
 		if (!real.munmap)
 			return memprof_sys_munmap(addr, len);
 	}
-	if (!mp_should_record() || !maps_lock_take())
+	if (!mp_should_record() || maps_from_allocator((uintptr_t)__builtin_return_address(0)))
 		return real.munmap(addr, len);
-	if (!maps_n) {
-		maps_lock_drop();
-		return real.munmap(addr, len);
-	}
 	mp_guard++;
+	maps_lock_take();
 	uint64_t ts = clock_now();
 	int r = real.munmap(addr, len);
-	if (r == 0) {
+	if (r == 0 && maps_n) {
 		int saved = errno;
 		uint64_t lo = (uint64_t)(uintptr_t)addr;
 		maps_cut(lo, lo + maps_round(len), ts);
@@ -323,30 +328,25 @@ MP_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 		new_addr = va_arg(ap, void *);
 		va_end(ap);
 	}
-	if (mp_unlikely(!real.mremap)) {
+	if (mp_unlikely(!real.mremap))
 		real_init();
-		if (!real.mremap) {
-			errno = ENOSYS;
-			return MAP_FAILED;
-		}
-	}
-	if (!mp_should_record() || !maps_lock_take())
+	if (mp_unlikely(!real.mremap))
+		return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+	if (!mp_should_record() || maps_from_allocator((uintptr_t)__builtin_return_address(0)))
 		return real.mremap(old, old_len, new_len, flags, new_addr);
+	mp_guard++;
+	uint32_t stack = record_mapping_stack(MP_AL_MREMAP, RECORD_CALLER);
+	maps_lock_take();
 	uint64_t lo = (uint64_t)(uintptr_t)old, hi = lo + maps_round(old_len);
 	size_t i = maps_find(lo);
 	bool recorded = i < maps_n && maps_pieces[i].lo < hi;
-	if (!recorded && !(flags & MREMAP_FIXED)) {
-		maps_lock_drop();
-		return real.mremap(old, old_len, new_len, flags, new_addr);
-	}
-	mp_guard++;
 	uint64_t ts = clock_now();
 	void *p = real.mremap(old, old_len, new_len, flags, new_addr);
-	if (p != MAP_FAILED) {
+	if (p != MAP_FAILED && (recorded || (flags & MREMAP_FIXED))) {
 		int saved = errno;
 		if (!(flags & MREMAP_DONTUNMAP))
 			maps_cut(lo, hi, ts);
-		maps_placed(p, new_len, ts, recorded ? MP_AL_MREMAP : -1, RECORD_CALLER);
+		maps_placed(p, new_len, ts, recorded ? MP_AL_MREMAP : -1, stack);
 		errno = saved;
 	}
 	maps_lock_drop();
@@ -378,5 +378,4 @@ void maps_fork_child(void)
 	maps_n = 0;
 	maps_nmaps = 0;
 	maps_free_head = 0;
-	maps_busy = 0;
 }

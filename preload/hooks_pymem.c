@@ -306,33 +306,13 @@ static void hooks_pymem_wrap(int i, bool pymalloc)
 	hooks_pymem_set(domain, &w);
 }
 
-/* Wraps every domain that is not wrapped. Asked before any is wrapped, CPython names
- * the allocators in place ("pymalloc" by default; "malloc", "pymalloc_debug", ... after
- * PYTHONMALLOC; NULL once any is custom): the lean sampling wrappers are for pymalloc
- * only. */
-static void hooks_pymem_wrap_all(void)
-{
-	const char *name = hooks_pymem_name ? hooks_pymem_name() : NULL;
-	bool pymalloc = name && !strcmp(name, "pymalloc");
-	for (int i = 0; i < 3; i++)
-		hooks_pymem_wrap(i, pymalloc);
-}
-
-void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set, const char *(*name)(void),
-			  int (*gil)(void))
-{
-	hooks_pymem_get = get;
-	hooks_pymem_set = set;
-	hooks_pymem_name = name;
-	hooks_pymem_gil = gil;
-	hooks_pymem_wrap_all();
-}
-
 /* Python's arena allocator (pymalloc's arenas; from 3.11 the chunks of each thread's
  * frame stack too) maps memory with mmap: called inside a wrapped allocator, or from the
  * interpreter's frame stack, which no tool counts. The wrapper marks the call memprof's
  * own (mp_guard), so its mappings are not recorded as the program's (hooks_mmap.c). */
 static PyObjectArenaAllocator hooks_arena_orig;
+static void (*hooks_arena_get)(PyObjectArenaAllocator *);
+static void (*hooks_arena_set)(PyObjectArenaAllocator *);
 
 static void *hooks_arena_alloc(void *ctx, size_t size)
 {
@@ -351,17 +331,50 @@ static void hooks_arena_free(void *ctx, void *p, size_t size)
 	mp_guard--;
 }
 
-void python_hooks_arena(void (*get)(PyObjectArenaAllocator *), void (*set)(PyObjectArenaAllocator *))
+/* Wraps the arena allocator unless it is wrapped: at attach, and again wherever the
+ * domains are looked at again (an interpreter initialized again after Py_Finalize, 3.12
+ * and later, has the default one back). */
+static void hooks_arena_wrap(void)
 {
-	if (!get || !set)
+	if (!hooks_arena_get || !hooks_arena_set)
 		return;
 	PyObjectArenaAllocator cur;
-	get(&cur);
+	hooks_arena_get(&cur);
 	if (cur.alloc == hooks_arena_alloc || !cur.alloc || !cur.free)
 		return;
 	hooks_arena_orig = cur;
 	PyObjectArenaAllocator w = {NULL, hooks_arena_alloc, hooks_arena_free};
-	set(&w);
+	hooks_arena_set(&w);
+}
+
+void python_hooks_arena(void (*get)(PyObjectArenaAllocator *), void (*set)(PyObjectArenaAllocator *))
+{
+	hooks_arena_get = get;
+	hooks_arena_set = set;
+	hooks_arena_wrap();
+}
+
+/* Wraps every domain that is not wrapped. Asked before any is wrapped, CPython names
+ * the allocators in place ("pymalloc" by default; "malloc", "pymalloc_debug", ... after
+ * PYTHONMALLOC; NULL once any is custom): the lean sampling wrappers are for pymalloc
+ * only. */
+static void hooks_pymem_wrap_all(void)
+{
+	const char *name = hooks_pymem_name ? hooks_pymem_name() : NULL;
+	bool pymalloc = name && !strcmp(name, "pymalloc");
+	for (int i = 0; i < 3; i++)
+		hooks_pymem_wrap(i, pymalloc);
+	hooks_arena_wrap();
+}
+
+void python_hooks_install(hooks_pymem_get_t get, hooks_pymem_set_t set, const char *(*name)(void),
+			  int (*gil)(void))
+{
+	hooks_pymem_get = get;
+	hooks_pymem_set = set;
+	hooks_pymem_name = name;
+	hooks_pymem_gil = gil;
+	hooks_pymem_wrap_all();
 }
 
 void python_hooks_ensure(void)

@@ -231,6 +231,15 @@ static void *python_real(const char *name, void *caller)
 	return f;
 }
 
+/* Before an initialization after the end: CPython 3.12 and later put their default
+ * allocators back (PyMem domains, arenas) as the runtime starts again, so the start-up's
+ * check that wraps them again (python_maybe_schedule) runs from now on. */
+static void python_initializing_again(void)
+{
+	if (python_ended)
+		python_scheduled = false;
+}
+
 static void python_initialized_again(void)
 {
 	if (!python_ended)
@@ -245,6 +254,7 @@ MP_EXPORT void Py_Initialize(void)
 	static void (*real_fn)(void);
 	if (!real_fn)
 		*(void **)&real_fn = python_real("Py_Initialize", __builtin_return_address(0));
+	python_initializing_again();
 	real_fn();
 	python_initialized_again();
 }
@@ -254,6 +264,7 @@ MP_EXPORT void Py_InitializeEx(int install_sigs)
 	static void (*real_fn)(int);
 	if (!real_fn)
 		*(void **)&real_fn = python_real("Py_InitializeEx", __builtin_return_address(0));
+	python_initializing_again();
 	real_fn(install_sigs);
 	python_initialized_again();
 }
@@ -263,6 +274,7 @@ MP_EXPORT PyStatus Py_InitializeFromConfig(const PyConfig *config)
 	static PyStatus (*real_fn)(const PyConfig *);
 	if (!real_fn)
 		*(void **)&real_fn = python_real("Py_InitializeFromConfig", __builtin_return_address(0));
+	python_initializing_again();
 	PyStatus st = real_fn(config);
 	python_initialized_again();
 	return st;

@@ -265,14 +265,19 @@ void record_realloc_done(bool taken, void *old, uint64_t ts_free, void *p, size_
 		record_alloc(p, size, allocator, ra, fp);
 }
 
-uint32_t record_mapping_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp)
+uint32_t record_mapping_stack(int allocator, uintptr_t ra, uintptr_t fp)
+{
+	mp_thread_t *t = thread_get();
+	return t->cap ? record_stack(t, allocator, ra, fp) : RECORD_NO_STACK;
+}
+
+bool record_mapping_put(void *p, size_t size, uint32_t stack, int allocator)
 {
 	mp_thread_t *t = thread_get();
 	if (!t->cap)
-		return RECORD_NO_STACK;
-	uint32_t stack = record_stack(t, allocator, ra, fp);
+		return false;
 	record_put(t, record_fresh(t, clock_after()), p, size, stack, MP_EV_ALLOC, allocator);
-	return stack;
+	return true;
 }
 
 void record_mapping_cut(uint64_t ts, uint64_t key, uint64_t rest_key, uint64_t rest, uint32_t stack)

@@ -229,11 +229,12 @@ static inline bool record_realloc_begin(void *old)
 }
 void record_realloc_done(bool taken, void *old, uint64_t ts_free, void *p, size_t size, bool freed, int allocator,
 			 uintptr_t ra, uintptr_t fp);
-/* Mapped memory (hooks_mmap.c), recorded exactly in sampling mode too. A mapping's
- * allocation, stamped now: its stack, or RECORD_NO_STACK when nothing was recorded (no
- * thread state). The caller holds mp_guard. */
+/* Mapped memory (hooks_mmap.c), recorded exactly in sampling mode too. The stack of a
+ * mapping about to be made, or RECORD_NO_STACK when nothing can be recorded (no thread
+ * state); then its allocation, stamped now. The caller holds mp_guard. */
 #define RECORD_NO_STACK UINT32_MAX
-uint32_t record_mapping_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp);
+uint32_t record_mapping_stack(int allocator, uintptr_t ra, uintptr_t fp);
+bool record_mapping_put(void *p, size_t size, uint32_t stack, int allocator);
 /* A mapping cut (munmap, mremap or mmap with MAP_FIXED over it) at `ts`, stamped before
  * the system call: the free of its block at `key`, then, if `rest` bytes are left, the
  * block at `rest_key` (format.h, MP_AL_MMAP_REST). The caller holds mp_guard. */

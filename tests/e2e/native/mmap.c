@@ -2,6 +2,7 @@
  * mmap MAP_FIXED), sizes known in advance. Each mapping is one block of whole pages; a
  * cut leaves the block what is still mapped. The global heap peak is at @PEAK. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,6 +51,25 @@ int main(void)
 	if (tail)
 		munmap((char *)a + 2 * MiB, tail);
 
+	/* the first page cut: the block moves to the second, alive at the peak; the rest
+	 * unmapped after it */
+	char *hd = mmap(NULL, MiB, RW, ANON, -1, 0); /* @HEAD */
+	munmap(hd, 4096);
+
+	/* mapped, its tail cut, then the rest unmapped before the next allocation: temporary */
+	for (int i = 0; i < 5; i++) {
+		char *t = mmap(NULL, 64 * KiB, RW, ANON, -1, 0); /* @TRIM */
+		munmap(t + 60 * KiB, 4 * KiB);
+		munmap(t, 60 * KiB);
+	}
+
+	/* three mappings side by side (in a reservation), one munmap across them: the first
+	 * keeps its lower half, the second goes, the third keeps its upper half */
+	char *span = mmap(NULL, 3 * MiB, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
+	for (int i = 0; i < 3; i++)
+		mmap(span + i * MiB, MiB, RW, ANON | MAP_FIXED, -1, 0); /* @SPAN */
+	munmap(span + 512 * KiB, 2 * MiB);
+
 	/* a hole in the middle: 768 KiB left */
 	char *h = mmap(NULL, MiB, RW, ANON, -1, 0); /* @HOLE */
 	munmap(h + 256 * KiB, 256 * KiB);
@@ -90,11 +110,21 @@ int main(void)
 	void *pk = map(16 * MiB); /* @PEAK */
 	memset(pk, 1, 4096);
 	munmap(pk, 16 * MiB);
+	munmap(hd + 4096, MiB - 4096);
 
-	/* errors change nothing */
+	/* errors change nothing, and errno is the system's */
+	errno = 0;
 	int rc = munmap((char *)h + 1, 4096);
+	int e1 = errno;
+	errno = 0;
 	void *bad = mmap(NULL, 0, RW, ANON, -1, 0);
-	printf("munmap(unaligned)=%d mmap(0)=%s\n", rc, bad == MAP_FAILED ? "failed" : "mapped");
+	int e2 = errno;
+	errno = 1234;
+	void *ok = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); /* @ERRNO */
+	int e3 = errno;
+	munmap(ok, 4096);
+	printf("munmap(unaligned)=%d %s mmap(0)=%s %s errno kept=%d\n", rc, e1 == EINVAL ? "EINVAL" : "?",
+	       bad == MAP_FAILED ? "failed" : "mapped", e2 == EINVAL ? "EINVAL" : "?", e3 == 1234 && errno == 1234);
 	printf("done\n");
 	return 0;
 }

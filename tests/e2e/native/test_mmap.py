@@ -10,12 +10,15 @@ from native_common import MiB, expect_no_row, expect_row, marks, one_file, prog,
 
 SRC = src("mmap.c")
 KiB = 1024
-EXPECTED_STDOUT = b"munmap(unaligned)=-1 mmap(0)=failed\ndone\n"
+EXPECTED_STDOUT = b"munmap(unaligned)=-1 EINVAL mmap(0)=failed EINVAL errno kept=1\ndone\n"
 # marker: (allocations, allocated bytes, bytes at the peak, bytes at the end)
 WANT = {
     "KEEP": (3, 3 * MiB, 3 * MiB, 3 * MiB),
     "TEMP": (10, 640 * KiB, 0, 0),
     "ALIGNED": (1, 4 * MiB, 2 * MiB, 2 * MiB),     # head and tail cut off
+    "HEAD": (1, MiB, MiB - 4096, 0),               # its first page cut, the rest after the peak
+    "TRIM": (5, 5 * 64 * KiB, 0, 0),               # tail cut, then the rest unmapped
+    "SPAN": (3, 3 * MiB, MiB, MiB),                # one munmap across the three
     "HOLE": (1, MiB, 768 * KiB, 768 * KiB),        # 256 KiB out of the middle
     "MREMAP_SRC": (1, MiB, 0, 0),                  # freed by the mremap
     "MREMAP": (1, 4 * MiB, 4 * MiB, 4 * MiB),
@@ -23,9 +26,11 @@ WANT = {
     "FIXED": (1, 256 * KiB, 256 * KiB, 256 * KiB),
     "ODD": (1, 8192, 8192, 8192),                  # 5000 bytes: two pages
     "BIGMALLOC": (1, 8 * MiB, 8 * MiB, 8 * MiB),   # malloc's mapping: once, as malloc's
+    "ERRNO": (1, 4096, 0, 0),
 }
 PEAK = 16 * MiB  # @PEAK (in map(), the line of its mmap call) mapped and unmapped
 END = sum(w[3] for w in WANT.values())
+AT_PEAK = sum(w[2] for w in WANT.values()) + PEAK
 
 
 def profile(env=None):
@@ -56,11 +61,12 @@ def test_stats_exact():
     s = harness.stats(profile())
     n_alloc = sum(w[0] for w in WANT.values()) + 1
     expect_eq(s["allocations"], n_alloc, "allocations")
-    # cuts are not frees: TEMP's 10, the mremap's old mapping, the peak's
-    expect_eq(s["frees"], 10 + 1 + 1, "frees")
+    # cuts are not frees: TEMP's 10, HEAD's rest, TRIM's 5, SPAN's middle one, the mremap's
+    # old mapping, the peak's, ERRNO's
+    expect_eq(s["frees"], 10 + 1 + 5 + 1 + 1 + 1 + 1, "frees")
     expect_eq(s["allocators"], {"mmap": n_alloc - 2, "mremap": 1, "malloc": 1}, "allocators")
     expect_eq(s["allocated_bytes"], sum(w[1] for w in WANT.values()) + PEAK, "allocated_bytes")
-    expect_eq(s["peak_heap_bytes"], END + PEAK, "peak_heap_bytes")
+    expect_eq(s["peak_heap_bytes"], AT_PEAK, "peak_heap_bytes")
     expect_eq(s["end_bytes"], END, "end_bytes")
 
 
@@ -71,8 +77,10 @@ def test_cuts_are_not_temporary():
     text = harness.analyze("temporary", "--format=csv", db)
     got = {int(r["line"]): int(r["temporary_allocations"]) for r in csv.DictReader(io.StringIO(text))
            if r["file"].endswith("/mmap.c")}
-    L = marks(SRC, "TEMP", "MREMAP_SRC", "ALIGNED", "HOLE", "FIXED_BASE")
-    want = {L["TEMP"]: 10, L["MREMAP_SRC"]: 1, harness.line_of(SRC, "void *p = mmap(NULL, n"): 1}
+    L = marks(SRC, "TEMP", "TRIM", "MREMAP_SRC", "ERRNO")
+    # (TRIM: what was left of it was unmapped before the next allocation)
+    want = {L["TEMP"]: 10, L["TRIM"]: 5, L["MREMAP_SRC"]: 1, L["ERRNO"]: 1,
+            harness.line_of(SRC, "void *p = mmap(NULL, n"): 1}
     expect_eq(got, want, "temporary allocations by line")
 
 
@@ -83,7 +91,7 @@ def test_sampled_profile_maps_exactly():
 def test_native_stacks_off():
     """MEMPROF_NATIVE=0 in a native program: every block <no stack>, the figures the same."""
     s = harness.stats(profile({"MEMPROF_NATIVE": "0"}))
-    expect_eq(s["peak_heap_bytes"], END + PEAK, "peak_heap_bytes")
+    expect_eq(s["peak_heap_bytes"], AT_PEAK, "peak_heap_bytes")
     expect_eq(s["end_bytes"], END, "end_bytes")
 
 
