@@ -5,7 +5,7 @@
  * (the head and tail of an over-sized mapping cut to an alignment, a page in the
  * middle): the block then holds what is left, at the lowest address left (format.h,
  * MP_AL_MMAP_REST), until its last page is unmapped. So the table below keeps, for each
- * mapping recorded, its pieces still mapped, sorted by address, under a mutex: mapping
+ * mapping recorded, its pieces still mapped, sorted by address (the highest first), under a mutex: mapping
  * calls are system calls that take the kernel's own lock of the address space, and the
  * program makes few of them.
  *
@@ -48,7 +48,11 @@ typedef struct maps_map {
 } maps_map_t;
 
 static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
-static maps_piece_t *maps_pieces; /* sorted by lo, disjoint */
+/* Disjoint, the highest first: the kernel places a new mapping below the ones it placed
+ * before, where it has room, so a mapping made or unmapped is most often at the end of
+ * the array (100,000 live: 185 us a mmap and munmap pair in ascending order, 16 us
+ * without memprof). */
+static maps_piece_t *maps_pieces;
 static size_t maps_n, maps_cap;
 static maps_map_t *maps_maps;
 static uint32_t maps_nmaps, maps_mcap, maps_free_head;
@@ -65,13 +69,14 @@ static void *maps_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, 
 	return real.mmap ? real.mmap(addr, len, prot, flags, fd, off) : memprof_sys_mmap(addr, len, prot, flags, fd, (long)off);
 }
 
-/* The first piece whose end is above addr (maps_n if none). */
+/* The first piece that starts below addr (maps_n if none): with those before it, the
+ * pieces at addr and above. */
 static size_t maps_find(uint64_t addr)
 {
 	size_t lo = 0, hi = maps_n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (maps_pieces[mid].hi <= addr)
+		if (maps_pieces[mid].lo >= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -94,10 +99,10 @@ static bool maps_room(size_t pieces)
 	return true;
 }
 
-/* The lowest piece of mapping m at index i or after. */
-static uint64_t maps_lowest_from(size_t i, uint32_t m)
+/* The lowest piece of mapping m at index i or before (none of it after i). */
+static uint64_t maps_lowest_upto(size_t i, uint32_t m)
 {
-	for (; i < maps_n; i++)
+	for (i = i < maps_n ? i + 1 : maps_n; i-- > 0;)
 		if (maps_pieces[i].map == m)
 			return maps_pieces[i].lo;
 	return 0;
@@ -114,8 +119,8 @@ static void maps_release(uint32_t m)
  * to split a piece in two, its part above lo is taken as unmapped. */
 static void maps_cut(uint64_t lo, uint64_t hi, uint64_t ts)
 {
-	size_t i = maps_find(lo);
-	while (i < maps_n && maps_pieces[i].lo < hi) {
+	size_t i = maps_find(hi);
+	while (i < maps_n && maps_pieces[i].hi > lo) {
 		maps_piece_t *p = &maps_pieces[i];
 		uint32_t m = p->map;
 		maps_map_t *mp = &maps_maps[m];
@@ -127,8 +132,8 @@ static void maps_cut(uint64_t lo, uint64_t hi, uint64_t ts)
 			p = &maps_pieces[i]; /* (moved) */
 			memmove(p + 2, p + 1, (maps_n - i - 1) * sizeof *p);
 			maps_n++;
-			p[1] = (maps_piece_t){hi, b, m};
-			p->hi = lo;
+			p[1] = (maps_piece_t){a, lo, m};
+			p->lo = hi;
 			next = i + 2;
 		} else if (a < lo) {
 			p->hi = lo;
@@ -143,8 +148,9 @@ static void maps_cut(uint64_t lo, uint64_t hi, uint64_t ts)
 			next = i;
 		}
 		mp->bytes -= cut_hi - cut_lo;
+		/* (the key was the lowest piece's, now gone or moved up: the rest is above) */
 		if (mp->bytes && key >= cut_lo && key < cut_hi)
-			mp->key = maps_lowest_from(i, m);
+			mp->key = maps_lowest_upto(i, m);
 		record_mapping_cut(ts, key, mp->key, mp->bytes, mp->stack);
 		if (!mp->bytes)
 			maps_release(m);
@@ -175,7 +181,7 @@ static void maps_add(uint64_t lo, uint64_t hi, uint32_t stack)
 		goto lost;
 	}
 	maps_maps[m] = (maps_map_t){lo, hi - lo, stack, 0};
-	size_t i = maps_find(lo);
+	size_t i = maps_find(hi);
 	memmove(&maps_pieces[i + 1], &maps_pieces[i], (maps_n - i) * sizeof *maps_pieces);
 	maps_pieces[i] = (maps_piece_t){lo, hi, m};
 	maps_n++;
@@ -338,8 +344,8 @@ MP_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	uint32_t stack = record_mapping_stack(MP_AL_MREMAP, RECORD_CALLER);
 	maps_lock_take();
 	uint64_t lo = (uint64_t)(uintptr_t)old, hi = lo + maps_round(old_len);
-	size_t i = maps_find(lo);
-	bool recorded = i < maps_n && maps_pieces[i].lo < hi;
+	size_t i = maps_find(hi);
+	bool recorded = i < maps_n && maps_pieces[i].hi > lo;
 	uint64_t ts = clock_now();
 	void *p = real.mremap(old, old_len, new_len, flags, new_addr);
 	if (p != MAP_FAILED && (recorded || (flags & MREMAP_FIXED))) {

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +30,65 @@ static void *map(size_t n)
 	return p;
 }
 
-int main(void)
+/* `mmap stress N T`: T threads map (MAP_FIXED) and give back (PROT_NONE over them: a cut
+ * as munmap's) N random page ranges inside one 64 MiB reservation, one at a time (a
+ * lock), so that they cut and replace each other's in every way; prints the bytes left
+ * mapped (known from a map of the pages): the profile's live bytes at the end. */
+enum { STRESS_PAGES = 16384 };
+static unsigned char stress_mapped[STRESS_PAGES];
+static char *stress_base;
+static long stress_n;
+static pthread_mutex_t stress_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *stress_thread(void *arg)
+{
+	uint64_t x = 88172645463325252ull + (uintptr_t)arg;
+	for (long k = 0; k < stress_n; k++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		size_t first = x % STRESS_PAGES, len = 1 + (x >> 20) % 64;
+		if (first + len > STRESS_PAGES)
+			len = STRESS_PAGES - first;
+		char *at = stress_base + first * 4096;
+		pthread_mutex_lock(&stress_lock);
+		if ((x >> 40) % 3) {
+			if (mmap(at, len * 4096, RW, ANON | MAP_FIXED, -1, 0) != at) /* @STRESS */
+				abort();
+			memset(stress_mapped + first, 1, len);
+		} else {
+			/* given back to the reservation, not unmapped: pages unmapped are no longer
+			 * the program's, and another mapping (the writer's memory) may land there */
+			if (mmap(at, len * 4096, PROT_NONE, ANON | MAP_FIXED | MAP_NORESERVE, -1, 0) != at)
+				abort();
+			memset(stress_mapped + first, 0, len);
+		}
+		pthread_mutex_unlock(&stress_lock);
+	}
+	return NULL;
+}
+
+static int stress(long n, int threads)
+{
+	stress_base = mmap(NULL, (size_t)STRESS_PAGES * 4096, PROT_NONE, ANON | MAP_NORESERVE, -1, 0);
+	if (stress_base == MAP_FAILED || threads < 1 || threads > 16)
+		return 2;
+	stress_n = n / threads;
+	pthread_t th[16];
+	for (int i = 0; i < threads; i++)
+		pthread_create(&th[i], NULL, stress_thread, (void *)(uintptr_t)i);
+	for (int i = 0; i < threads; i++)
+		pthread_join(th[i], NULL);
+	size_t live = 0;
+	for (size_t i = 0; i < STRESS_PAGES; i++)
+		live += stress_mapped[i] * 4096u;
+	printf("%zu\n", live);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	if (argc > 3 && !strcmp(argv[1], "stress"))
+		return stress(atol(argv[2]), atoi(argv[3]));
 	void *keep[3];
 	for (int i = 0; i < 3; i++)
 		keep[i] = mmap(NULL, MiB, RW, ANON, -1, 0); /* @KEEP */

@@ -3,6 +3,7 @@ files and reservations not recorded; malloc's own mappings recorded once, as mal
 exact in a sampled profile too; the program's output unchanged."""
 import csv
 import io
+import os
 
 import harness
 from harness import expect_eq
@@ -82,6 +83,26 @@ def test_cuts_are_not_temporary():
     want = {L["TEMP"]: 10, L["TRIM"]: 5, L["MREMAP_SRC"]: 1, L["ERRNO"]: 1,
             harness.line_of(SRC, "void *p = mmap(NULL, n"): 1}
     expect_eq(got, want, "temporary allocations by line")
+
+
+def test_random_cuts():
+    """20,000 random mappings of page ranges and cuts (PROT_NONE mapped over them) that
+    overlap one another in every way, by one thread and by four (each cutting the others' mappings): the line's
+    live bytes at the end are the pages left mapped, and no free is unmatched."""
+    for threads in (1, 4):
+        argv = [prog("mmap"), "stress", "20000", str(threads)]
+        # (the threads' turns, so what is left mapped, differ from run to run)
+        p, files = run_both(argv, expect_rc=0) if threads == 1 else harness.profile(argv, check_rc=0)
+        want = int(p.stdout)
+        db = one_file(files)
+        s = harness.stats(db)
+        w = "%d threads: " % threads
+        expect_eq((s["unmatched_frees"], s["replaced_allocations"]), (0, 0),
+                  w + "unmatched frees, replaced allocations")
+        rows = harness.report_rows(db)
+        expect_row(rows, SRC, marks(SRC, "STRESS")["STRESS"], w + "stress", end_bytes=want)
+        for f in files:
+            os.unlink(f)
 
 
 def test_sampled_profile_maps_exactly():
