@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define KiB 1024
@@ -84,9 +85,29 @@ static int stress(long n, int threads)
 	return 0;
 }
 
+/* `mmap fork`: the parent keeps 1 MiB mapped; its forked child unmaps that (the parent's
+ * block, not the child's) and maps 2 MiB of its own. */
+static int forked(void)
+{
+	char *p = map(MiB); /* @PARENT */
+	pid_t pid = fork();
+	if (pid == 0) {
+		munmap(p, MiB);
+		sink = mmap(NULL, 2 * MiB, RW, ANON, -1, 0); /* @CHILD */
+		_exit(0);
+	}
+	int st;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		return 2;
+	p[0] = 1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+	if (argc > 1 && !strcmp(argv[1], "fork"))
+		return forked();
 	if (argc > 3 && !strcmp(argv[1], "stress"))
 		return stress(atol(argv[2]), atoi(argv[3]));
 	void *keep[3];

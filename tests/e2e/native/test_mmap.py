@@ -7,7 +7,7 @@ import os
 
 import harness
 from harness import expect_eq
-from native_common import MiB, expect_no_row, expect_row, marks, one_file, prog, run_both, src
+from native_common import MiB, expect_no_row, expect_row, marks, meta, one_file, prog, run_both, src
 
 SRC = src("mmap.c")
 KiB = 1024
@@ -103,6 +103,26 @@ def test_random_cuts():
         expect_row(rows, SRC, marks(SRC, "STRESS")["STRESS"], w + "stress", end_bytes=want)
         for f in files:
             os.unlink(f)
+
+
+def test_fork_child_unmaps_the_parents():
+    """A forked child's profile starts empty: the parent's mapping, which the child
+    unmaps, is not a block of it (nothing recorded), and the parent's file keeps it."""
+    p, files = run_both([prog("mmap"), "fork"], env={"MEMPROF_FOLLOW": "all"}, expect_rc=0)
+    if len(files) != 2:
+        raise AssertionError("expected the parent's and the child's files, got %r" % (files,))
+    m = {f: meta(f) for f in files}
+    parent = [f for f in files if any(m[g]["ppid"] == m[f]["pid"] for g in files)]
+    child = [f for f in files if f not in parent]
+    L = marks(SRC, "PARENT", "CHILD")
+    map_line = harness.line_of(SRC, "void *p = mmap(NULL, n")  # map(), called at @PARENT
+    s = harness.stats(child[0])
+    expect_eq((s["allocators"].get("mmap"), s["frees"], s["unmatched_frees"]), (1, 0, 0),
+              "child: mmap calls, frees, unmatched frees")
+    expect_row(harness.report_rows(child[0]), SRC, L["CHILD"], "child's mapping", allocations=1,
+               allocated_bytes=2 * MiB, end_bytes=2 * MiB)
+    expect_row(harness.report_rows(parent[0]), SRC, map_line, "parent's mapping", allocations=1,
+               allocated_bytes=MiB, end_bytes=MiB)
 
 
 def test_sampled_profile_maps_exactly():
