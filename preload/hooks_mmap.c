@@ -20,12 +20,12 @@
 #undef _FILE_OFFSET_BITS
 #include "hooks_mmap.h"
 #include "mem.h"
+#include "modules.h"
 #include "mp.h"
 #include "real.h"
 #include "record.h"
 
 #include <errno.h>
-#include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -57,18 +57,11 @@ static size_t maps_n, maps_cap;
 static maps_map_t *maps_maps;
 static uint32_t maps_nmaps, maps_mcap, maps_free_head;
 static uint64_t maps_page;
-/* The text of the library whose malloc the program uses (jemalloc, tcmalloc, ...; libc,
+/* The loaded span of the library whose malloc the program uses (jemalloc, tcmalloc, ...; libc,
  * whose malloc never calls the hook): its own mmap calls are the pages its blocks are
  * cut from. */
-static uintptr_t maps_alloc_lo, maps_alloc_hi;
+static uint64_t maps_alloc_lo, maps_alloc_hi;
 static unsigned maps_lost;
-
-static void *maps_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-	if (mp_unlikely(!real.mmap))
-		real_init();
-	return real.mmap ? real.mmap(addr, len, prot, flags, fd, off) : memprof_sys_mmap(addr, len, prot, flags, fd, (long)off);
-}
 
 /* The first piece that starts below addr (maps_n if none): with those before it, the
  * pieces at addr and above. */
@@ -85,13 +78,12 @@ static size_t maps_find(uint64_t addr)
 	return lo;
 }
 
-static bool maps_room(size_t pieces)
+/* Room for one piece more. */
+static bool maps_room(void)
 {
-	if (maps_n + pieces <= maps_cap)
+	if (maps_n < maps_cap)
 		return true;
 	size_t ncap = maps_cap ? maps_cap * 2 : 64;
-	while (ncap < maps_n + pieces)
-		ncap *= 2;
 	maps_piece_t *np = mem_realloc(maps_pieces, ncap * sizeof *np);
 	if (!np)
 		return false;
@@ -129,7 +121,7 @@ static void maps_cut(uint64_t lo, uint64_t hi, uint64_t ts)
 		uint64_t cut_lo = a > lo ? a : lo, cut_hi = b < hi ? b : hi;
 		uint64_t key = mp->key;
 		size_t next;
-		if (a < lo && b > hi && maps_room(1)) {
+		if (a < lo && b > hi && maps_room()) {
 			p = &maps_pieces[i]; /* (moved) */
 			memmove(p + 2, p + 1, (maps_n - i - 1) * sizeof *p);
 			maps_n++;
@@ -177,7 +169,7 @@ static void maps_add(uint64_t lo, uint64_t hi, uint32_t stack)
 		}
 		m = maps_nmaps++;
 	}
-	if (!maps_room(1)) {
+	if (!maps_room()) {
 		maps_release(m);
 		goto lost;
 	}
@@ -193,27 +185,11 @@ lost:
 		mp_log("out of memory for the table of mappings: the unmapping of %p will not be seen", (void *)lo);
 }
 
-static int maps_alloc_module(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	uintptr_t f = (uintptr_t)arg;
-	(void)size;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && f >= lo && f < lo + ph->p_memsz) {
-			maps_alloc_lo = lo;
-			maps_alloc_hi = lo + ph->p_memsz;
-			return 1;
-		}
-	}
-	return 0;
-}
-
 void maps_init(void)
 {
 	maps_page = (uint64_t)sysconf(_SC_PAGESIZE);
 	if (real.malloc)
-		dl_iterate_phdr(maps_alloc_module, (void *)(uintptr_t)real.malloc);
+		modules_span_of((uint64_t)(uintptr_t)real.malloc, &maps_alloc_lo, &maps_alloc_hi);
 }
 
 static inline uint64_t maps_round(uint64_t n)
@@ -243,7 +219,7 @@ static inline bool maps_anon(int prot, int flags)
 }
 
 /* A call from the library that serves malloc: its own pages. */
-static inline bool maps_from_allocator(uintptr_t ra)
+static inline bool maps_from_allocator(uint64_t ra)
 {
 	return ra >= maps_alloc_lo && ra < maps_alloc_hi;
 }
@@ -270,8 +246,12 @@ static void *maps_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 		       bool is64)
 {
 	void *(*fn)(void *, size_t, int, int, int, off_t) = is64 ? real.mmap64 : real.mmap;
-	if (!fn)
-		return maps_sys_mmap(addr, len, prot, flags, fd, off);
+	if (mp_unlikely(!fn)) {
+		real_init();
+		fn = is64 ? real.mmap64 : real.mmap;
+		if (!fn)
+			return memprof_sys_mmap(addr, len, prot, flags, fd, (long)off);
+	}
 	bool anon = maps_anon(prot, flags);
 	if (!mp_should_record() || (!anon && !(flags & MAP_FIXED)) || maps_from_allocator(ra))
 		return fn(addr, len, prot, flags, fd, off);

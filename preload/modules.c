@@ -74,6 +74,33 @@ void modules_span(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *hi)
 	}
 }
 
+typedef struct modules_find {
+	uint64_t addr, lo, hi;
+} modules_find_t;
+
+static int modules_find_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	modules_find_t *f = arg;
+	uint64_t lo, hi;
+	(void)size;
+	modules_span(info, &lo, &hi);
+	if (f->addr < lo || f->addr >= hi)
+		return 0;
+	f->lo = lo;
+	f->hi = hi;
+	return 1;
+}
+
+bool modules_span_of(uint64_t addr, uint64_t *lo, uint64_t *hi)
+{
+	modules_find_t f = {addr, 0, 0};
+	if (!dl_iterate_phdr(modules_find_cb, &f))
+		return false;
+	*lo = f.lo;
+	*hi = f.hi;
+	return true;
+}
+
 static int modules_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	uint64_t lo, hi;

@@ -13,6 +13,7 @@
 #define MEMPROF_PRELOAD_MODULES_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct module_rec {
@@ -35,6 +36,8 @@ struct dl_phdr_info;
 /* The address range of a loaded object, from its lowest PT_LOAD segment to the end of
  * its highest: *hi is 0 when it has none. */
 void modules_span(const struct dl_phdr_info *info, uint64_t *lo, uint64_t *hi);
+/* The loaded span of the object that holds addr (modules_span); false if none does. */
+bool modules_span_of(uint64_t addr, uint64_t *lo, uint64_t *hi);
 
 /* The loader's count of unloaded objects so far (read before the real dlclose). */
 unsigned long long modules_unloads(void);

@@ -7,7 +7,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <link.h>
 #include <stdatomic.h>
 #include <libunwind.h>
 #include <memprof/format.h>
@@ -15,22 +14,10 @@
 
 uint64_t native_self_lo, native_self_hi;
 
-static int native_find_self(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	/* the object whose loaded range holds this function: all its PT_LOAD segments */
-	uint64_t me = (uint64_t)(uintptr_t)arg, lo, hi;
-	modules_span(info, &lo, &hi);
-	if (me < lo || me >= hi)
-		return 0;
-	native_self_lo = lo;
-	native_self_hi = hi;
-	return 1;
-}
-
 int native_init(void)
 {
-	dl_iterate_phdr(native_find_self, (void *)(uintptr_t)&native_find_self);
-	return native_self_hi ? 0 : -1;
+	/* the object whose loaded range holds this function: all its PT_LOAD segments */
+	return modules_span_of((uint64_t)(uintptr_t)&native_init, &native_self_lo, &native_self_hi) ? 0 : -1;
 }
 
 atomic_uint native_self_seen;
