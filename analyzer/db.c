@@ -27,16 +27,22 @@
  * row count is damage, and would make the id-indexed arrays absurdly large. */
 #define DB_MAX_NODE_SLACK (1u << 20)
 
+int db_failv(char *err, size_t size, const char *fmt, va_list ap)
+{
+	vsnprintf(err, size, fmt, ap);
+	/* The reason may quote bytes from a damaged file: keep it one printable line. */
+	for (char *c = err; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	return -1;
+}
+
 int db_fail(db_t *db, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(db->err, sizeof db->err, fmt, ap);
+	db_failv(db->err, sizeof db->err, fmt, ap);
 	va_end(ap);
-	/* The reason may quote bytes from a damaged file: keep it one printable line. */
-	for (char *c = db->err; *c; c++)
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
-			*c = '?';
 	return -1;
 }
 

@@ -5,6 +5,7 @@
 #define MEMPROF_ANALYZER_DB_H
 
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -107,5 +108,7 @@ const db_pycode_t *db_pycode_find(const db_t *db, int64_t id);
 double db_seconds(const db_t *db, uint64_t ts);
 /* Sets db->err from a printf format; returns -1. */
 int db_fail(db_t *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* db_fail's formatting into any buffer (one printable line); returns -1. */
+int db_failv(char *err, size_t size, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 #endif

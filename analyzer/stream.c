@@ -8,10 +8,20 @@
  *
  * Every chunk is checked on the way: zstd frame size against raw_bytes, every record
  * decodable, record count against the `count` column.
+ *
+ * The merge runs on a thread of its own (a worker), a few batches of events ahead of the
+ * pass that reads them: reading the rows, decompressing and decoding them and the merge
+ * were a quarter of `memprof report`'s time, and the pass itself waits on memory (its
+ * map of live blocks), so the two overlap on two cores. A failure in the worker is
+ * handed over in its place in the sequence: the events before it come first. Without a
+ * worker (more than STREAM_MAX_WORKERS streams open at once, as merge.c's passes of many
+ * processes, or none could be started) the batches are filled in place when needed.
  */
 #include "stream.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +30,17 @@
 /* A chunk decompresses into memory we must allocate: refuse absurd sizes from a damaged
  * row instead of trying to allocate them. */
 #define STREAM_MAX_RAW_BYTES (UINT64_C(1) << 31)
+
+#define STREAM_BATCH 4096 /* events */
+#define STREAM_BATCHES 4  /* filled ahead at most: ~590 KB */
+#define STREAM_MAX_WORKERS 4
+
+typedef struct stream_batch {
+	mp_event_t ev[STREAM_BATCH];
+	uint32_t thread[STREAM_BATCH];
+	unsigned n;
+	int end; /* after its n events: 1 more follow, 0 the end, -1 damaged input (stream's err) */
+} stream_batch_t;
 
 typedef struct stream_chunk {
 	int64_t id;
@@ -52,8 +73,20 @@ struct stream {
 	size_t n_threads;
 	stream_thread_t **heap;
 	size_t n_heap;
-	size_t chunks_loaded;
+	atomic_size_t chunks_loaded;
+	char err[sizeof ((db_t *)0)->err]; /* the merge's failure, for db->err once reached */
+
+	stream_batch_t *batches; /* STREAM_BATCHES, a ring */
+	unsigned filled, taken;  /* batches filled and read: filled - taken are ready */
+	stream_batch_t *cur;     /* the batch being read */
+	unsigned pos;            /* its next event */
+	bool worker, stop;
+	pthread_t tid;
+	pthread_mutex_t lock; /* filled, taken, stop */
+	pthread_cond_t cond;
 };
+
+static atomic_int stream_workers;
 
 static int stream_kind_rank(uint8_t kind)
 {
@@ -89,10 +122,21 @@ static void stream_sift_down(stream_t *s, size_t i)
 	h[i] = t;
 }
 
+/* The merge's failures go to s->err (the worker must not write db->err, which the pass's
+ * own failures use): db->err gets it when the reader reaches it. */
+__attribute__((format(printf, 2, 3))) static int stream_fail(stream_t *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	db_failv(s->err, sizeof s->err, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 static int stream_chunk_fail(stream_t *s, const stream_chunk_t *c, const char *what)
 {
-	return db_fail(s->db, "corrupt event chunk (events row %" PRId64 ", thread %" PRId64 "): %s",
-		       c->id, c->thread, what);
+	return stream_fail(s, "corrupt event chunk (events row %" PRId64 ", thread %" PRId64 "): %s", c->id,
+			   c->thread, what);
 }
 
 static int stream_load_chunk(stream_t *s, stream_thread_t *t, const stream_chunk_t *c)
@@ -105,8 +149,8 @@ static int stream_load_chunk(stream_t *s, stream_thread_t *t, const stream_chunk
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		sqlite3_reset(st);
-		return db_fail(s->db, "cannot read events row %" PRId64 ": %s", c->id,
-			       rc == SQLITE_DONE ? "row vanished" : sqlite3_errmsg(s->db->sql));
+		return stream_fail(s, "cannot read events row %" PRId64 ": %s", c->id,
+				   rc == SQLITE_DONE ? "row vanished" : sqlite3_errmsg(s->db->sql));
 	}
 	const void *blob = sqlite3_column_blob(st, 0);
 	size_t len = (size_t)sqlite3_column_bytes(st, 0);
@@ -129,7 +173,7 @@ static int stream_load_chunk(stream_t *s, stream_thread_t *t, const stream_chunk
 			if (!t->buf) {
 				t->cap = 0;
 				sqlite3_reset(st);
-				return db_fail(s->db, "out of memory");
+				return stream_fail(s, "out of memory");
 			}
 		}
 		got = ZSTD_decompressDCtx(s->dctx, t->buf, c->raw_bytes, blob, len);
@@ -141,7 +185,7 @@ static int stream_load_chunk(stream_t *s, stream_thread_t *t, const stream_chunk
 	sqlite3_reset(st);
 	if (got != c->raw_bytes)
 		return stream_chunk_fail(s, c, "size differs from raw_bytes");
-	s->chunks_loaded++;
+	atomic_fetch_add_explicit(&s->chunks_loaded, 1, memory_order_relaxed);
 	t->chunk = c;
 	t->pos = t->buf;
 	t->end = t->buf + got;
@@ -213,6 +257,8 @@ static int stream_read_index(stream_t *s)
 	return 0;
 }
 
+static void stream_start_worker(stream_t *s);
+
 stream_t *stream_open(db_t *db)
 {
 	stream_t *s = calloc(1, sizeof *s);
@@ -258,13 +304,21 @@ stream_t *stream_open(db_t *db)
 	}
 	for (size_t i = s->n_heap / 2; i-- > 0;)
 		stream_sift_down(s, i);
+	if (!(s->batches = malloc(STREAM_BATCHES * sizeof *s->batches))) {
+		db_fail(db, "out of memory");
+		goto fail;
+	}
+	stream_start_worker(s);
 	return s;
 fail:
+	if (s->err[0])
+		memcpy(db->err, s->err, sizeof s->err);
 	stream_close(s);
 	return NULL;
 }
 
-int stream_next(stream_t *s, mp_event_t *ev, uint32_t *thread)
+/* The next event of the merge: 1, 0 at the end, -1 on damaged input (s->err). */
+static int stream_pop(stream_t *s, mp_event_t *ev, uint32_t *thread)
 {
 	if (s->n_heap == 0)
 		return 0;
@@ -281,6 +335,102 @@ int stream_next(stream_t *s, mp_event_t *ev, uint32_t *thread)
 	return 1;
 }
 
+static void stream_fill(stream_t *s, stream_batch_t *b)
+{
+	unsigned n = 0;
+	int r = 1;
+	while (n < STREAM_BATCH && (r = stream_pop(s, &b->ev[n], &b->thread[n])) > 0)
+		n++;
+	b->n = n;
+	b->end = r;
+}
+
+static void *stream_worker(void *arg)
+{
+	stream_t *s = arg;
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		while (s->filled - s->taken == STREAM_BATCHES && !s->stop)
+			pthread_cond_wait(&s->cond, &s->lock);
+		bool stop = s->stop;
+		stream_batch_t *b = &s->batches[s->filled % STREAM_BATCHES];
+		pthread_mutex_unlock(&s->lock);
+		if (stop)
+			return NULL;
+		stream_fill(s, b);
+		pthread_mutex_lock(&s->lock);
+		s->filled++;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		if (b->end != 1)
+			return NULL;
+	}
+}
+
+static void stream_start_worker(stream_t *s)
+{
+	if (atomic_fetch_add(&stream_workers, 1) >= STREAM_MAX_WORKERS) {
+		atomic_fetch_sub(&stream_workers, 1);
+		return;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	if (pthread_create(&s->tid, NULL, stream_worker, s) != 0) {
+		pthread_cond_destroy(&s->cond);
+		pthread_mutex_destroy(&s->lock);
+		atomic_fetch_sub(&stream_workers, 1);
+		return;
+	}
+	s->worker = true;
+}
+
+/* Moves on to the next batch holding events: 1, or the end (0, or -1 with db->err set),
+ * again at every call once reached. */
+static int stream_turn(stream_t *s)
+{
+	for (;;) {
+		stream_batch_t *b = s->cur;
+		if (b && b->end != 1) {
+			if (b->end < 0)
+				memcpy(s->db->err, s->err, sizeof s->err);
+			return b->end;
+		}
+		if (s->worker) {
+			pthread_mutex_lock(&s->lock);
+			if (b) {
+				s->taken++;
+				pthread_cond_broadcast(&s->cond);
+			}
+			while (s->filled == s->taken)
+				pthread_cond_wait(&s->cond, &s->lock);
+			pthread_mutex_unlock(&s->lock);
+		} else {
+			if (b)
+				s->taken++;
+			stream_fill(s, &s->batches[s->filled++ % STREAM_BATCHES]);
+		}
+		s->cur = &s->batches[s->taken % STREAM_BATCHES];
+		s->pos = 0;
+		if (s->cur->n)
+			return 1;
+	}
+}
+
+int stream_next(stream_t *s, mp_event_t *ev, uint32_t *thread)
+{
+	stream_batch_t *b = s->cur;
+	if (!b || s->pos == b->n) {
+		int r = stream_turn(s);
+		if (r <= 0)
+			return r;
+		b = s->cur;
+	}
+	*ev = b->ev[s->pos];
+	*thread = b->thread[s->pos];
+	s->pos++;
+	return 1;
+}
+
 size_t stream_threads(const stream_t *s)
 {
 	return s->n_threads;
@@ -293,7 +443,7 @@ int64_t stream_thread_id(const stream_t *s, size_t index)
 
 void stream_progress(const stream_t *s, size_t *done, size_t *total)
 {
-	*done = s->chunks_loaded;
+	*done = atomic_load_explicit(&s->chunks_loaded, memory_order_relaxed);
 	*total = s->n_chunks;
 }
 
@@ -301,6 +451,17 @@ void stream_close(stream_t *s)
 {
 	if (!s)
 		return;
+	if (s->worker) {
+		pthread_mutex_lock(&s->lock);
+		s->stop = true;
+		pthread_cond_broadcast(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		pthread_join(s->tid, NULL);
+		pthread_cond_destroy(&s->cond);
+		pthread_mutex_destroy(&s->lock);
+		atomic_fetch_sub(&stream_workers, 1);
+	}
+	free(s->batches);
 	for (size_t i = 0; i < s->n_threads; i++)
 		free(s->threads[i].buf);
 	free(s->threads);

@@ -163,5 +163,23 @@ def test_bad_inputs():
     harness.expect_eq(tot(rows), 2 * tot(one_rows), "a file given twice")
 
 
+def test_more_than_four():
+    """Six profiles at once: the analyzer merges at most four on threads of their own
+    (analyzer/stream.c), the others in place; every event of each is counted once."""
+    pids, by_pid = run_workers(pythons()[0])
+    files = sorted(by_pid.values())
+    key = lambda r: (r["file"], r["line"], r["function"])
+    three = {key(r): r for r in harness.report_rows(*files)}
+    six = {key(r): r for r in harness.report_rows(*(files + files))}
+    harness.expect_eq(sorted(six), sorted(three), "the same rows")
+    for k, r in six.items():
+        for f in ("allocated_bytes", "allocations", "end_bytes"):
+            harness.expect_eq(r[f], 2 * three[k][f], "%s:%d %s twice" % (k[0], k[1], f))
+    st3 = json.loads(harness.analyze("stats", "--format=json", *files))
+    st6 = json.loads(harness.analyze("stats", "--format=json", *(files + files)))
+    for f in ("allocations", "frees", "allocated_bytes", "end_bytes", "leaked_bytes"):
+        harness.expect_eq(st6[f], 2 * st3[f], "stats %s twice" % f)
+
+
 if __name__ == "__main__":
     harness.run(globals())
