@@ -1,5 +1,8 @@
 /* addrmap: see addrmap.h. Fibonacci hashing takes the high bits of key * 2^64/phi,
- * which spreads 16-byte-aligned heap addresses well. Load factor stays <= 1/2. */
+ * which spreads 16-byte-aligned heap addresses well. Load factor stays <= 3/4: a probe
+ * still reads one or two lines of four slots, and the live map of py_json's capture
+ * (2.9 million blocks at its peak) is 64 MB instead of 128 MB (`memprof report` 208 ->
+ * 110 MB, 2.20 -> 2.08 s, medians of 6 alternating runs). */
 #include "addrmap.h"
 
 #include "hugemem.h"
@@ -86,7 +89,7 @@ int addrmap_put(addrmap_t *m, uint64_t key, uint32_t a, uint32_t b, addrmap_entr
 			return 1;
 		}
 		if (!e->key) {
-			if (2 * (m->count + 1) > m->mask + 1) {
+			if (4 * (m->count + 1) > 3 * (m->mask + 1)) {
 				if (addrmap_grow(m))
 					return -1;
 				return addrmap_put(m, key, a, b, old);
