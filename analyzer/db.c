@@ -424,11 +424,12 @@ int db_open(db_t *db, const char *path)
 	if (!name)
 		return db_fail(db, "out of memory");
 	snprintf(name, n + 3, "%s%s", path[0] == '/' ? "" : "./", path);
-	int rc = sqlite3_open_v2(name, &db->sql, SQLITE_OPEN_READWRITE, NULL);
+	/* (serialized: the events are read on a thread of their own, stream.c) */
+	int rc = sqlite3_open_v2(name, &db->sql, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		sqlite3_close(db->sql);
 		db->sql = NULL;
-		rc = sqlite3_open_v2(name, &db->sql, SQLITE_OPEN_READONLY, NULL);
+		rc = sqlite3_open_v2(name, &db->sql, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, NULL);
 	}
 	free(name);
 	if (rc != SQLITE_OK)

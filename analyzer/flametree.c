@@ -196,7 +196,7 @@ int flametree_add(flametree_t *t, profile_t *p, flame_metric_t metric)
 	}
 	/* the stack nodes on the way to a weighted stack */
 	for (uint32_t s = 1; s < ps->n_stacks && s < db->n_nodes; s++) {
-		if (!flametree_weight(&ps->stacks[s], metric))
+		if (!flametree_weight(pass_stack(ps, s), metric))
 			continue;
 		for (uint32_t m = s; m && !needed[m] && db->nodes[m].present; m = db->nodes[m].parent)
 			needed[m] = 1;
@@ -212,7 +212,7 @@ int flametree_add(flametree_t *t, profile_t *p, flame_metric_t metric)
 		tnode[i] = cur;
 	}
 	for (uint32_t s = 0; s < ps->n_stacks; s++) {
-		uint64_t w = flametree_weight(&ps->stacks[s], metric);
+		uint64_t w = flametree_weight(pass_stack(ps, s), metric);
 		if (!w)
 			continue;
 		uint32_t at;

@@ -322,7 +322,7 @@ static void lines_collect(const profile_t *p, const uint8_t *code, lines_view_t 
 	}
 	size_t k = v->n_rows;
 	for (uint32_t s = 1; s < ps->n_stacks && s < n; s++) {
-		const pass_stack_t *st = &ps->stacks[s];
+		const pass_stack_t *st = pass_stack(ps, s);
 		if (!st->allocations && !st->peak_bytes && !st->end_bytes && !st->live_bytes)
 			continue;
 		if (!frame[s]) {

@@ -53,6 +53,8 @@ typedef struct pass_last {
  * a sampled profile (mapped memory: every mapping is recorded). */
 #define PASS_EXACT (1u << 31)
 
+const pass_stack_t pass_stack_zero;
+
 static inline void pass_touch(pass_t *p, pass_stack_t *s)
 {
 	uint32_t epoch = *p->epoch;
@@ -133,7 +135,7 @@ static void pass_rest(pass_t *p, pass_last_t *l, const mp_event_t *ev, uint32_t 
 
 static void pass_snapshot_end(pass_t *p, uint64_t ts)
 {
-	for (uint32_t i = 0; i < p->n_stacks; i++) {
+	for (uint32_t i = 0; i < p->n_used; i++) {
 		p->stacks[i].end_bytes = p->stacks[i].live_bytes;
 		p->stacks[i].end_count = p->stacks[i].live_count;
 	}
@@ -224,9 +226,11 @@ pass_state_t *pass_begin(pass_t *p, db_t *db, uint32_t *shared_epoch)
 	p->epoch = shared_epoch ? shared_epoch : &p->peak_epoch;
 	p->shared_peak = shared_epoch != NULL;
 	p->n_stacks = db->n_nodes ? db->n_nodes : 1;
+	/* (room for every node; only the part used is touched) */
 	p->stacks = hugemem_calloc(p->n_stacks, sizeof *p->stacks);
+	p->stack_slot = hugemem_calloc(p->n_stacks, sizeof *p->stack_slot);
 	p->sample_heap = calloc(db->n_samples + 1, sizeof *p->sample_heap);
-	if (!p->stacks || !p->sample_heap || addrmap_init(&s->live, 1 << 16) || addrmap_init(&s->big, 16)) {
+	if (!p->stacks || !p->stack_slot || !p->sample_heap || addrmap_init(&s->live, 1 << 16) || addrmap_init(&s->big, 16)) {
 		db_fail(db, "out of memory");
 		goto fail;
 	}
@@ -309,6 +313,12 @@ static inline __attribute__((always_inline)) int pass_step_inline(pass_t *p, pas
 			p->unknown_stacks++;
 			sid = 0;
 		}
+		/* from here on the stack's index in p->stacks, in the live map and the
+		 * threads' last allocations too */
+		uint32_t *slot = &p->stack_slot[sid];
+		if (!*slot)
+			*slot = ++p->n_used;
+		sid = *slot - 1;
 		uint32_t small = ev.size < UINT32_MAX ? (uint32_t)ev.size : UINT32_MAX;
 		bool exact = mp_allocator_is_mapping(ev.allocator);
 		int had = addrmap_put(&s->live, ev.addr, small, sid | (exact ? PASS_EXACT : 0), &old);
@@ -405,7 +415,7 @@ int pass_finish(pass_t *p, pass_state_t *s, bool gone_at_peak)
 	while (s->si < db->n_samples)
 		p->sample_heap[s->si++] = p->heap;
 	uint32_t epoch = *p->epoch;
-	for (uint32_t i = 0; i < p->n_stacks; i++) {
+	for (uint32_t i = 0; i < p->n_used; i++) {
 		pass_stack_t *st = &p->stacks[i];
 		if (gone_at_peak) {
 			st->peak_bytes = 0;
@@ -455,6 +465,7 @@ int pass_run(pass_t *p, db_t *db)
 void pass_free(pass_t *p)
 {
 	hugemem_free(p->stacks, p->n_stacks, sizeof *p->stacks);
+	hugemem_free(p->stack_slot, p->n_stacks, sizeof *p->stack_slot);
 	free(p->sample_heap);
 	memset(p, 0, sizeof *p);
 }

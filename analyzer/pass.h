@@ -30,8 +30,14 @@ typedef struct pass_stack {
 } pass_stack_t;
 
 typedef struct pass {
-	pass_stack_t *stacks; /* indexed by stack node id */
-	uint32_t n_stacks;
+	/* The figures of the stacks that events name, in the order first named (pass_stack
+	 * finds a node's): most nodes of a large profile are only on the way to others
+	 * (black's worker with mixed stacks: 464,000 of 1.27 million), and the pass touches
+	 * these figures on every event. */
+	pass_stack_t *stacks;
+	uint32_t *stack_slot; /* by stack node id: its index in stacks + 1; 0: none */
+	uint32_t n_stacks;    /* stack node ids: stack_slot's length */
+	uint32_t n_used;      /* stacks' */
 
 	uint64_t events;
 	uint64_t allocations;
@@ -65,6 +71,15 @@ typedef struct pass {
 	uint64_t *sample_heap; /* heap after all events with ts <= samples[i].ts */
 	double sample_bytes;   /* meta sample_bytes: > 0 in sampling mode */
 } pass_t;
+
+extern const pass_stack_t pass_stack_zero;
+
+/* The figures of stack node s (s < n_stacks): all 0 for a node no event names. */
+static inline const pass_stack_t *pass_stack(const pass_t *p, uint32_t s)
+{
+	uint32_t k = s < p->n_stacks ? p->stack_slot[s] : 0;
+	return k ? &p->stacks[k - 1] : &pass_stack_zero;
+}
 
 /* Runs the pass over db's events. Returns 0, or -1 with db->err set. */
 int pass_run(pass_t *p, db_t *db);

@@ -93,7 +93,7 @@ rows_row_t *rows_build(profile_t *p, rows_by_t by, rows_sort_t sort, size_t *n_o
 	const pass_t *ps = &p->pass;
 	rows_acc_t acc = {0};
 	for (uint32_t s = 0; s < ps->n_stacks; s++) {
-		const pass_stack_t *st = &ps->stacks[s];
+		const pass_stack_t *st = pass_stack(ps, s);
 		if (!st->allocations)
 			continue;
 		uint32_t loc = locate_stack(p->locate, s);

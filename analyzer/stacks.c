@@ -167,7 +167,7 @@ int stacks_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out, int lea
 		if (!d.memo || !disp[k])
 			abort();
 		for (uint32_t s = 0; s < ps->n_stacks; s++)
-			if (stacks_bytes(&ps->stacks[s], leaks, never) || stacks_blocks(&ps->stacks[s], leaks, never))
+			if (stacks_bytes(pass_stack(ps, s), leaks, never) || stacks_blocks(pass_stack(ps, s), leaks, never))
 				disp[k][s] = stacks_display(&d, locate_focus_node(q->locate, s));
 		free(d.memo);
 	}
@@ -179,8 +179,8 @@ int stacks_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out, int lea
 		profile_t *q = m ? &m->p[k] : p;
 		const pass_t *ps = &q->pass;
 		for (uint32_t s = 0; s < ps->n_stacks; s++) {
-			uint64_t bytes = stacks_bytes(&ps->stacks[s], leaks, never);
-			uint64_t blocks = stacks_blocks(&ps->stacks[s], leaks, never);
+			uint64_t bytes = stacks_bytes(pass_stack(ps, s), leaks, never);
+			uint64_t blocks = stacks_blocks(pass_stack(ps, s), leaks, never);
 			if (!bytes && !blocks)
 				continue;
 			total += bytes;
