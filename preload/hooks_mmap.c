@@ -5,9 +5,9 @@
  * (the head and tail of an over-sized mapping cut to an alignment, a page in the
  * middle): the block then holds what is left, at the lowest address left (format.h,
  * MP_AL_MMAP_REST), until its last page is unmapped. So the table below keeps, for each
- * mapping recorded, its pieces still mapped, sorted by address (the highest first), under a mutex: mapping
- * calls are system calls that take the kernel's own lock of the address space, and the
- * program makes few of them.
+ * mapping recorded, its pieces still mapped, sorted by address (the highest first),
+ * under a mutex: mapping calls are system calls that take the kernel's own lock of the
+ * address space, and the program makes few of them.
  *
  * Not recorded: mappings of files (their pages are the file's), PROT_NONE reservations
  * of address space, the mappings of the allocator that serves malloc (an mmap called

@@ -26,16 +26,16 @@ static uint32_t *stack_table; /* slot -> node id, 0: empty */
 static size_t stack_cap, stack_count;
 static stack_node_t *stack_segs[1u << (32 - STACK_SEG_BITS)]; /* by id >> STACK_SEG_BITS */
 static size_t stack_nodes_cap; /* ids below this have room in the segments */
-
-static inline stack_node_t *stack_node(uint32_t id)
-{
-	return &stack_segs[id >> STACK_SEG_BITS][id & (STACK_SEG - 1)];
-}
 static uint32_t stack_next_id = 1;
 static stack_node_rec_t *stack_new_recs;
 static unsigned stack_new_n, stack_new_cap;
 /* Bumped in a forked child: caches of another generation are stale. */
 static atomic_uint stack_generation;
+
+static inline stack_node_t *stack_node(uint32_t id)
+{
+	return &stack_segs[id >> STACK_SEG_BITS][id & (STACK_SEG - 1)];
+}
 
 int stack_init(void)
 {
@@ -119,9 +119,11 @@ static int stack_grow_nodes(void)
 static uint32_t stack_global(uint32_t parent, uint64_t frame)
 {
 	size_t i = stack_hash(parent, frame) & (stack_cap - 1);
-	for (uint32_t id; (id = stack_table[i]); i = (i + 1) & (stack_cap - 1))
-		if (stack_node(id)->parent == parent && stack_node(id)->frame == frame)
+	for (uint32_t id; (id = stack_table[i]); i = (i + 1) & (stack_cap - 1)) {
+		const stack_node_t *n = stack_node(id);
+		if (n->parent == parent && n->frame == frame)
 			return id;
+	}
 	if ((stack_count + 1) * 4 > stack_cap * 3) {
 		if (stack_grow() < 0)
 			return 0;
