@@ -197,7 +197,8 @@ typedef struct python_tcache {
 	python_walk_frame_t prev[PY_WALK_FRAMES]; /* outermost first */
 	uint32_t prev_codes[PY_WALK_FRAMES];      /* their code ids */
 	uint32_t prev_ids[PY_WALK_FRAMES];        /* their stack nodes */
-	/* Where the frames were (a hint: python_intern_realign): the frames kept in prev. */
+	/* Where the frames were (a hint, never read before the walk has compared it with a
+	 * live frame's link: python_caller_at, python_intern_realign): the frames kept in prev. */
 	const py_frame_t *prev_at[PY_WALK_FRAMES];
 	/* The innermost frame's recent positions (prev_instr and generator bit, as read)
 	 * under their caller's node, and their nodes (python_intern), direct-mapped: a loop
@@ -525,12 +526,34 @@ typedef struct python_walked {
 	const py_frame_t *rest; /* the frame past the previous stack's depth, or NULL */
 	const python_walk_frame_t *q;    /* the previous stack's frame the walk stopped at */
 	const python_walk_frame_t *diff; /* its outermost frame that differs (&prev[prev_n]: none) */
+	bool moved; /* a frame was not where prev_at says the previous stack's was */
 } python_walked_t;
+
+/* The caller of frame f, read from where the previous stack's frame below f's depth
+ * was (*at, in prev_at) when it is there. The walk reads a frame's link and
+ * position, then its caller's: one dependent load after another, a few cycles each on a
+ * hit, and on a deep stack the outer frames are seldom in the L1 cache (black spent half
+ * its walk waiting on them). The link is compared with prev_at, not waited for: the
+ * processor, predicting them equal, reads the next frame before the link arrives, and so
+ * the frames of the whole stack at once. Nothing is read from an address before it is
+ * known to be a live frame's. */
+static inline const py_frame_t *python_caller_at(const py_frame_t *f, const py_frame_t *const *at, bool *moved)
+{
+	const py_frame_t *g = PY_FRAME_BACK(f), *h = *at;
+	if (mp_likely(g == h)) {
+		/* h from here on, never the link it equals (which would chain the loads again) */
+		__asm__("" : "+r"(h));
+		return h;
+	}
+	*moved = true;
+	return g;
+}
 
 /* The frames from f outwards, innermost first, as deep as the previous stack (the rest
  * python_walk_count counts): python_intern leaves out the incomplete ones. Reads only the
- * frames; the thread is the caller, so they cannot change while it records. Each frame
- * is compared with the previous stack's at the same depth as it is read, supposing the
+ * frames (each caller from where the previous stack's was, when it is there:
+ * python_caller_at); the thread is the caller, so they cannot change while it records.
+ * Each frame is compared with the previous stack's at the same depth as it is read, supposing the
  * depth has not changed (the common case: the loop that allocates calls the same
  * functions), so that the unchanged prefix is known without a second pass over the
  * frames: the outermost difference seen bounds it. Nothing is stored: the commonest
@@ -542,12 +565,18 @@ static inline __attribute__((always_inline)) python_walked_t python_walk(const p
 	python_walked_t w = {.top = f};
 	const python_walk_frame_t *q = &c->prev[c->prev_n]; /* the previous stack's frame at the same depth, + 1 */
 	const python_walk_frame_t *diff = q;
-	for (; f && q != c->prev; f = PY_FRAME_BACK(f))
+	const py_frame_t *const *at = &c->prev_at[c->prev_n]; /* where the frame at q was, + 1 */
+	bool moved = false;
+	while (f && q != c->prev) {
 		if (!python_frame_at(--q, f))
 			diff = q;
+		--at;
+		f = q != c->prev ? python_caller_at(f, at - 1, &moved) : PY_FRAME_BACK(f);
+	}
 	w.rest = f;
 	w.q = q;
 	w.diff = diff;
+	w.moved = moved;
 	return w;
 }
 
@@ -747,6 +776,17 @@ static inline py_frame_t *python_top(PyThreadState *ts)
 	return ts ? PY_TOP_FRAME(ts) : NULL;
 }
 
+/* Writes down where the stack's n frames are (prev_at), when python_walk found them
+ * elsewhere than the previous stack's, as deep as it: as after the thread's frames
+ * moved to another chunk of its frame stack. Only then: python_caller_at's guesses are
+ * right again from the next stack on. */
+static __attribute__((noinline)) void python_note_frames(python_tcache_t *c, const py_frame_t *top, unsigned n)
+{
+	const py_frame_t *f = top;
+	for (unsigned d = n; d-- > 0 && f; f = PY_FRAME_BACK(f))
+		c->prev_at[d] = f;
+}
+
 #define PYTHON_REALIGN_FRAMES 4 /* frames from the innermost looked for among the previous stack's */
 #define PYTHON_REALIGN_AMONG 8  /* the previous stack's innermost frames they are looked for among */
 
@@ -779,10 +819,15 @@ static __attribute__((noinline)) uint32_t python_intern_realign(mp_thread_t *t, 
 		const py_frame_t *f = top;
 		for (; deeper && f; deeper--)
 			f = PY_FRAME_BACK(f);
-		for (; d && f; f = PY_FRAME_BACK(f))
+		bool moved = false;
+		while (d && f) {
 			if (!python_frame_at(&c->prev[--d], f))
 				same = d;
+			f = d ? python_caller_at(f, &c->prev_at[d - 1], &moved) : PY_FRAME_BACK(f);
+		}
 		if (!deeper && !d && !f) { /* n frames, as guessed */
+			if (mp_unlikely(moved))
+				python_note_frames(c, top, n);
 			const py_frame_t *fr[PY_MAX_FRAMES];
 			python_frames(top, n - same, fr);
 			return python_intern_frames(t, c, fr, n, same, 0);
@@ -797,7 +842,10 @@ static inline __attribute__((always_inline)) uint32_t python_intern_top(mp_threa
 {
 	if (mp_unlikely(top != c->prev_top))
 		return python_intern_realign(t, c, top);
-	return python_intern(t, c, python_walk(c, top));
+	python_walked_t w = python_walk(c, top);
+	if (mp_unlikely(w.moved) && !w.rest && w.q == c->prev)
+		python_note_frames(c, top, c->prev_n);
+	return python_intern(t, c, w);
 }
 
 static inline __attribute__((always_inline)) uint32_t python_stack_only(mp_thread_t *t, PyThreadState *ts)

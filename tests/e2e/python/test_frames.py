@@ -1,6 +1,7 @@
 """Line attribution in every kind of frame (progs/frames.py), on both interpreters:
 generator, coroutine (asyncio), recursion 600 deep, lambda, class body, nested
-function, finally block after an exception, a call spread over several lines. Each
+function, finally block after an exception, a call spread over several lines, a
+function called from one generator object after another. Each
 allocates bytearray(10000 + i) at its own line: exactly 56 + 10000 + i + 1 bytes in 2
 blocks there (+ at most a list resize where the result is appended to a list). A
 function's cells, made before its frame is complete, are its caller's: 1000 calls make
@@ -30,7 +31,7 @@ CASES = {
 def check(py):
     w = tag(py)
     p, files = harness.profile([py, PROG], check_rc=0)
-    harness.expect_eq(p.stdout, b"11\n", w + " stdout")
+    harness.expect_eq(p.stdout, b"12\n", w + " stdout")
     db = one(files, w)
     rows = harness.report_rows(db)
     for marker, (size, n, func, slack) in CASES.items():
@@ -56,6 +57,18 @@ def check(py):
     rs = [r for r in line_rows(rows, PROG, celldef) if r["function"] == "with_cell"]
     if rs and (version(py) < (3, 13) or rs[0]["allocations"] > 4):
         raise AssertionError("%s allocations at with_cell's first line %d: %s" % (w, celldef, rs))
+    # moved(): leaf's 200 bytearrays, 100 under each generator's line, none elsewhere
+    leafline = harness.line_of(PROG, "# L:leaf")
+    folded = harness.analyze("flamegraph", "--format=folded", "--metric=allocated", db)
+    under = {}
+    for l in folded.splitlines():
+        stack, n = l.rsplit(" ", 1)
+        frames = stack.split(";")
+        if frames[-1].startswith("%s:%d " % (PROG, leafline)):
+            under[frames[-2]] = under.get(frames[-2], 0) + int(n)
+    want = {"%s:%d %s" % (PROG, harness.line_of(PROG, "# L:" + g), g.replace("gen", "gen_")): 100 * (56 + size + 1)
+            for g, size in (("gena", 10010), ("genb", 10011))}
+    harness.expect_eq(under, want, w + " leaf's bytes under each generator")
     deepline = harness.line_of(PROG, "# L:deep")
     stacks = json.loads(harness.analyze("leaks", "--format=json", "--limit=0", db))["stacks"]
     deep = [s["frames"] for s in stacks

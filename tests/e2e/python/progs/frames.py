@@ -1,7 +1,8 @@
 """Allocations in every kind of Python frame, each a bytearray of a distinct size at a
 known line: generator, coroutine under asyncio, deep recursion (deeper than any stack
 limit a profiler might use), lambda, class body, nested function, a finally block after
-an exception, a multi-line call (the line of the call's argument being evaluated); and
+an exception, a multi-line call (the line of the call's argument being evaluated), a
+function called from a generator object after another (moved); and
 the cells a function makes before its first line runs (its frame is not complete yet:
 they belong to the caller's line, as tracemalloc has it)."""
 import asyncio
@@ -69,7 +70,33 @@ def make_cells():
     return out
 
 
+def leaf(n):
+    return bytearray(n)  # L:leaf
+
+
+def gen_a():
+    yield leaf(10010)  # L:gena
+
+
+def gen_b():
+    yield leaf(10011)  # L:genb
+
+
+def moved():
+    """leaf's frame at the same place on the thread's frame stack each time, below it
+    the frame of another generator object each time: the frames under the innermost are
+    not where the previous stack's were, in pairs of the same generator function (the
+    same positions) and then the other one."""
+    gens = [gen_a() if i // 2 % 2 else gen_b() for i in range(200)]
+    total = 0
+    for g in gens:
+        for b in g:
+            total += len(b)
+    return total
+
+
 kept.extend(gen(3))
+kept.append(moved())
 kept.append(asyncio.run(coro()))
 kept.append(deep(600))
 kept.append(make())
