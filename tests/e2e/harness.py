@@ -15,10 +15,19 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import traceback
+
+# The programs the tests run start with the default action for these signals, as from an
+# interactive shell: a test runner started under nohup, or in the background of a
+# script, ignores SIGHUP (or SIGINT and SIGQUIT), and exec passes that on, which the tests
+# of signal handling would take for memprof's doing.
+for _sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, signal.SIG_DFL)
 
 LIB = os.environ.get("MEMPROF_LIB", "")
 BIN = os.environ.get("MEMPROF_BIN", "")
