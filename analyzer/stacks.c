@@ -166,9 +166,11 @@ int stacks_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out, int lea
 		disp[k] = malloc(ps->n_stacks * sizeof *disp[k]);
 		if (!d.memo || !disp[k])
 			abort();
-		for (uint32_t s = 0; s < ps->n_stacks; s++)
-			if (stacks_bytes(pass_stack(ps, s), leaks, never) || stacks_blocks(pass_stack(ps, s), leaks, never))
+		for (uint32_t s = 0; s < ps->n_stacks; s++) {
+			const pass_stack_t *st = pass_stack(ps, s);
+			if (stacks_bytes(st, leaks, never) || stacks_blocks(st, leaks, never))
 				disp[k][s] = stacks_display(&d, locate_focus_node(q->locate, s));
+		}
 		free(d.memo);
 	}
 	uint32_t *slot = malloc((d.n + 1) * sizeof *slot);
@@ -179,8 +181,9 @@ int stacks_run(profile_t *p, merge_t *m, const cmd_opts_t *o, FILE *out, int lea
 		profile_t *q = m ? &m->p[k] : p;
 		const pass_t *ps = &q->pass;
 		for (uint32_t s = 0; s < ps->n_stacks; s++) {
-			uint64_t bytes = stacks_bytes(pass_stack(ps, s), leaks, never);
-			uint64_t blocks = stacks_blocks(pass_stack(ps, s), leaks, never);
+			const pass_stack_t *st = pass_stack(ps, s);
+			uint64_t bytes = stacks_bytes(st, leaks, never);
+			uint64_t blocks = stacks_blocks(st, leaks, never);
 			if (!bytes && !blocks)
 				continue;
 			total += bytes;

@@ -549,23 +549,23 @@ static inline const py_frame_t *python_caller_at(const py_frame_t *f, const py_f
 	return g;
 }
 
-/* The frames from f outwards, innermost first, as deep as the previous stack (the rest
- * python_walk_count counts): python_intern leaves out the incomplete ones. Reads only the
- * frames (each caller from where the previous stack's was, when it is there:
- * python_caller_at); the thread is the caller, so they cannot change while it records.
- * Each frame is compared with the previous stack's at the same depth as it is read, supposing the
- * depth has not changed (the common case: the loop that allocates calls the same
- * functions), so that the unchanged prefix is known without a second pass over the
- * frames: the outermost difference seen bounds it. Nothing is stored: the commonest
- * stacks need no frame but the innermost (python_intern), and the others are walked
- * again (python_frames). */
-static inline __attribute__((always_inline)) python_walked_t python_walk(const python_tcache_t *c,
-									  const py_frame_t *f)
+/* What python_compare found: the frame after the last compared (NULL: the stack ended),
+ * the previous stack's frame it stopped at (c->prev: all compared), its outermost frame
+ * that differs (the depth compare started from: none), and whether a frame was not where
+ * prev_at said. */
+typedef struct python_compared {
+	const py_frame_t *f;
+	const python_walk_frame_t *q, *diff;
+	bool moved;
+} python_compared_t;
+
+/* Compares frame f, supposed at depth d - 1 of the previous stack, and its callers with
+ * that stack's frames at the same depths, down to depth 0 or the stack's end. */
+static inline __attribute__((always_inline)) python_compared_t python_compare(const python_tcache_t *c,
+									       const py_frame_t *f, unsigned d)
 {
-	python_walked_t w = {.top = f};
-	const python_walk_frame_t *q = &c->prev[c->prev_n]; /* the previous stack's frame at the same depth, + 1 */
-	const python_walk_frame_t *diff = q;
-	const py_frame_t *const *at = &c->prev_at[c->prev_n]; /* where the frame at q was, + 1 */
+	const python_walk_frame_t *q = &c->prev[d], *diff = q; /* the frame at f's depth, + 1 */
+	const py_frame_t *const *at = &c->prev_at[d];            /* where it was, + 1 */
 	bool moved = false;
 	while (f && q != c->prev) {
 		if (!python_frame_at(--q, f))
@@ -573,11 +573,25 @@ static inline __attribute__((always_inline)) python_walked_t python_walk(const p
 		--at;
 		f = q != c->prev ? python_caller_at(f, at - 1, &moved) : PY_FRAME_BACK(f);
 	}
-	w.rest = f;
-	w.q = q;
-	w.diff = diff;
-	w.moved = moved;
-	return w;
+	return (python_compared_t){f, q, diff, moved};
+}
+
+/* The frames from f outwards, innermost first, as deep as the previous stack (the rest
+ * python_walk_count counts): python_intern leaves out the incomplete ones. Reads only the
+ * frames (each caller from where the previous stack's was, when it is there:
+ * python_caller_at); the thread is the caller, so they cannot change while it records.
+ * Each frame is compared with the previous stack's at the same depth as it is read
+ * (python_compare), supposing the depth has not changed (the common case: the loop that
+ * allocates calls the same functions), so that the unchanged prefix is known without a
+ * second pass over the frames: the outermost difference seen bounds it. Nothing is
+ * stored: the commonest
+ * stacks need no frame but the innermost (python_intern), and the others are walked
+ * again (python_frames). */
+static inline __attribute__((always_inline)) python_walked_t python_walk(const python_tcache_t *c,
+									  const py_frame_t *f)
+{
+	python_compared_t r = python_compare(c, f, c->prev_n);
+	return (python_walked_t){.top = f, .rest = r.f, .q = r.q, .diff = r.diff, .moved = r.moved};
 }
 
 /* What python_intern_below needs of the walk: the frames walked, all of them up to
@@ -815,18 +829,14 @@ static __attribute__((noinline)) uint32_t python_intern_realign(mp_thread_t *t, 
 				}
 	}
 	if (n && n <= PY_MAX_FRAMES) {
-		unsigned lim = n < pn ? n : pn, same = lim, deeper = n - lim, d = lim;
+		unsigned lim = n < pn ? n : pn, deeper = n - lim;
 		const py_frame_t *f = top;
 		for (; deeper && f; deeper--)
 			f = PY_FRAME_BACK(f);
-		bool moved = false;
-		while (d && f) {
-			if (!python_frame_at(&c->prev[--d], f))
-				same = d;
-			f = d ? python_caller_at(f, &c->prev_at[d - 1], &moved) : PY_FRAME_BACK(f);
-		}
-		if (!deeper && !d && !f) { /* n frames, as guessed */
-			if (mp_unlikely(moved))
+		python_compared_t r = python_compare(c, f, lim);
+		unsigned same = (unsigned)(r.diff - c->prev);
+		if (!deeper && r.q == c->prev && !r.f) { /* n frames, as guessed */
+			if (mp_unlikely(r.moved))
 				python_note_frames(c, top, n);
 			const py_frame_t *fr[PY_MAX_FRAMES];
 			python_frames(top, n - same, fr);

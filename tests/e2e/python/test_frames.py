@@ -66,8 +66,8 @@ def check(py):
         frames = stack.split(";")
         if frames[-1].startswith("%s:%d " % (PROG, leafline)):
             under[frames[-2]] = under.get(frames[-2], 0) + int(n)
-    want = {"%s:%d %s" % (PROG, harness.line_of(PROG, "# L:" + g), g.replace("gen", "gen_")): 100 * (56 + size + 1)
-            for g, size in (("gena", 10010), ("genb", 10011))}
+    want = {"%s:%d %s" % (PROG, harness.line_of(PROG, "# L:" + marker), func): 100 * (56 + size + 1)
+            for marker, func, size in (("gena", "gen_a", 10010), ("genb", "gen_b", 10011))}
     harness.expect_eq(under, want, w + " leaf's bytes under each generator")
     deepline = harness.line_of(PROG, "# L:deep")
     stacks = json.loads(harness.analyze("leaks", "--format=json", "--limit=0", db))["stacks"]
