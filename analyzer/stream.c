@@ -146,12 +146,19 @@ static int stream_load_chunk(stream_t *s, stream_thread_t *t, const stream_chunk
 	sqlite3_stmt *st = s->blob_st;
 	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, c->id);
+	/* The worker and the reader share the connection: the step and its message are read
+	 * under the connection's mutex, or the message could be the other thread's. */
+	sqlite3_mutex *mu = sqlite3_db_mutex(s->db->sql);
+	sqlite3_mutex_enter(mu);
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
+		stream_fail(s, "cannot read events row %" PRId64 ": %s", c->id,
+			    rc == SQLITE_DONE ? "row vanished" : sqlite3_errmsg(s->db->sql));
 		sqlite3_reset(st);
-		return stream_fail(s, "cannot read events row %" PRId64 ": %s", c->id,
-				   rc == SQLITE_DONE ? "row vanished" : sqlite3_errmsg(s->db->sql));
+		sqlite3_mutex_leave(mu);
+		return -1;
 	}
+	sqlite3_mutex_leave(mu);
 	const void *blob = sqlite3_column_blob(st, 0);
 	size_t len = (size_t)sqlite3_column_bytes(st, 0);
 	size_t got = 0;
