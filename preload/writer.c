@@ -4,6 +4,7 @@
 #include "u64set.h"
 #include "clock.h"
 #include "fds.h"
+#include "hotcode.h"
 #include "mem.h"
 #include "modules.h"
 #include "mp.h"
@@ -135,6 +136,24 @@ static int writer_exec(const char *sql)
 	return 0;
 }
 
+/* BEGIN and COMMIT, prepared once: sqlite3_exec would parse them again at every commit,
+ * which keeps SQLite's parser and code generator (a third of its code) among the pages
+ * the writer runs (hotcode.c). */
+static sqlite3_stmt *writer_st_begin, *writer_st_commit;
+
+static int writer_txn(sqlite3_stmt *st, const char *sql)
+{
+	if (!st)
+		return writer_exec(sql);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		mp_fail("cannot write the profile (%s): %s", sql, sqlite3_errmsg(writer_db));
+		return -1;
+	}
+	return 0;
+}
+
 static int writer_step(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -165,7 +184,7 @@ static void writer_meta_u64(const char *key, uint64_t v)
 
 static void writer_begin(void)
 {
-	if (!writer_in_txn && writer_exec("BEGIN") == 0)
+	if (!writer_in_txn && writer_txn(writer_st_begin, "BEGIN") == 0)
 		writer_in_txn = true;
 }
 
@@ -596,6 +615,7 @@ static void writer_cycle(bool final)
 {
 	uint64_t now = clock_mono_ns();
 	bool timer = final || now - writer_last_commit_ns >= (uint64_t)writer_flush_ms * 1000000u;
+	hotcode_tick(now);
 	modules_scan_if_changed();
 	thread_foreach(writer_drain, &timer);
 	thread_reap(writer_thread_gone);
@@ -617,7 +637,7 @@ static void writer_cycle(bool final)
 	}
 	writer_set_meta("status", atomic_load(&writer_status_complete) ? "complete" : "running");
 	if (writer_in_txn) {
-		writer_exec("COMMIT");
+		writer_txn(writer_st_commit, "COMMIT");
 		writer_in_txn = false;
 	}
 	/* Before an exec the file is left as one file (no -wal, -shm beside it), as after a
@@ -637,14 +657,15 @@ static void writer_close(void)
 	writer_begin();
 	writer_set_meta("status", "complete");
 	if (writer_in_txn)
-		writer_exec("COMMIT");
+		writer_txn(writer_st_commit, "COMMIT");
 	writer_in_txn = false;
 	sqlite3_exec(writer_db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;", NULL, NULL, NULL);
 	sqlite3_stmt *sts[] = {writer_st_chunk, writer_st_node,	  writer_st_code,  writer_st_module,
-			       writer_st_sample, writer_st_meta, writer_st_thread, writer_st_source};
+			       writer_st_sample, writer_st_meta, writer_st_thread, writer_st_source,
+			       writer_st_begin,	 writer_st_commit};
 	for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
 		sqlite3_finalize(sts[i]);
-	writer_st_meta = NULL;
+	writer_st_meta = writer_st_begin = writer_st_commit = NULL;
 	sqlite3_close(writer_db);
 	writer_db = NULL;
 }
@@ -661,6 +682,7 @@ static void *writer_main(void *arg)
 	mp_guard = 1; /* everything this thread allocates is memprof's own */
 	atomic_store(&writer_tid_, (pid_t)syscall(SYS_gettid));
 	pthread_setname_np(pthread_self(), "memprof-writer");
+	hotcode_tick(clock_mono_ns()); /* start-up is over */
 	for (;;) {
 		struct timespec ts = clock_deadline((uint64_t)writer_flush_ms * 1000000u / 4);
 		sem_clockwait(&writer_sem, CLOCK_MONOTONIC, &ts);
@@ -732,7 +754,8 @@ int writer_start(const char *path)
 	    writer_prepare("INSERT INTO samples(ts,rss) VALUES(?,?)", &writer_st_sample) ||
 	    writer_prepare("INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)", &writer_st_meta) ||
 	    writer_prepare("INSERT OR REPLACE INTO threads(id,tid,name) VALUES(?,?,?)", &writer_st_thread) ||
-	    writer_prepare("INSERT OR REPLACE INTO sources(filename,size,mtime_ns) VALUES(?,?,?)", &writer_st_source)) {
+	    writer_prepare("INSERT OR REPLACE INTO sources(filename,size,mtime_ns) VALUES(?,?,?)", &writer_st_source) ||
+	    writer_prepare("BEGIN", &writer_st_begin) || writer_prepare("COMMIT", &writer_st_commit)) {
 		mp_log("cannot prepare statements: %s; not recording", sqlite3_errmsg(writer_db));
 		return -EIO;
 	}
@@ -750,7 +773,7 @@ int writer_start(const char *path)
 int writer_run(void);
 int writer_run(void)
 {
-	writer_exec("COMMIT");
+	writer_txn(writer_st_commit, "COMMIT");
 	writer_in_txn = false;
 	writer_last_commit_ns = clock_mono_ns();
 	sem_init(&writer_sem, 0, 0);
@@ -918,7 +941,7 @@ void writer_fork_child(void)
 	 * descriptors are close-on-exec) and never touch its file. */
 	writer_db = NULL;
 	writer_st_chunk = writer_st_node = writer_st_code = writer_st_module = writer_st_sample = writer_st_meta =
-		writer_st_thread = writer_st_source = NULL;
+		writer_st_thread = writer_st_source = writer_st_begin = writer_st_commit = NULL;
 	writer_in_txn = false;
 	writer_samples = NULL;
 	writer_samples_n = writer_samples_cap = 0;
@@ -930,4 +953,5 @@ void writer_fork_child(void)
 	writer_pid = 0;
 	writer_announce_path[0] = 0; /* `memprof run` names the root's file; its children say nothing */
 	writer_sources_seen = (u64set_t){0}; /* the child's file has none of the parent's rows */
+	hotcode_fork_child();
 }

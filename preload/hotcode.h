@@ -1,0 +1,13 @@
+/* libmemprof.so's start-up code given back once the program runs (hotcode.c). */
+#ifndef MEMPROF_PRELOAD_HOTCODE_H
+#define MEMPROF_PRELOAD_HOTCODE_H
+
+#include <stdint.h>
+
+/* The writer's cycles call it (now: clock_mono_ns()): it acts at the first, as the
+ * program starts, then every HOTCODE_EVERY_NS. */
+void hotcode_tick(uint64_t now);
+/* A fork's child starts over (its first drop at its writer's first cycle). */
+void hotcode_fork_child(void);
+
+#endif

@@ -1,0 +1,89 @@
+"""libmemprof.so's code in memory (preload/hotcode.c, hotcode.ld): what runs after
+start-up sits in the section .text.memprof_hot, and the rest of the library's code is
+dropped from the process once the program runs, so that a profiled program holds a
+fraction of memprof's 1.4 MiB of code. Before, 1,276 KiB of it stayed resident in
+py_threads."""
+import os
+import subprocess
+import time
+
+import harness
+from harness import expect_eq
+
+PAGE = 4096
+FAULT_AROUND = 64 << 10  # the kernel maps a file's pages in windows of 64 KiB
+
+
+def symbols():
+    out = subprocess.run(["nm", harness.LIB], capture_output=True, text=True, check=True).stdout
+    res = {}
+    for line in out.splitlines():
+        p = line.split()
+        if len(p) == 3:
+            res.setdefault(p[2], int(p[0], 16))
+    return res
+
+
+def section(name):
+    out = subprocess.run(["readelf", "-SW", harness.LIB], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        p = line.replace("[ ", "[").split()
+        if len(p) > 5 and p[1] == name:
+            return int(p[3], 16), int(p[5], 16)
+    raise AssertionError("no section %s in %s" % (name, harness.LIB))
+
+
+def test_layout():
+    """The writer's, the capture's, SQLite's and jemalloc's steady-state code lie in the
+    section; SQLite's parser and jemalloc's statistics, which only start-up runs (or
+    nothing), do not."""
+    lo, size = section(".text.memprof_hot")
+    sym = symbols()
+    expect_eq((sym["memprof_hot_start"], sym["memprof_hot_end"]), (lo, lo + size), "the section's bounds")
+    for name in ("writer_main", "sqlite3VdbeExec", "sqlite3BtreeInsert", "sqlite3WalFrames", "memprof_je_mallocx",
+                 "memprof_je_dallocx"):
+        if not lo <= sym[name] < lo + size:
+            raise AssertionError("%s at %#x, outside .text.memprof_hot [%#x, %#x)" % (name, sym[name], lo, lo + size))
+    for name in ("sqlite3Parser", "sqlite3Select", "je_stats_print"):
+        if lo <= sym[name] < lo + size:
+            raise AssertionError("%s (start-up only) in .text.memprof_hot" % name)
+
+
+def resident_code(pid):
+    """Resident KiB of the library's executable mapping."""
+    total, inside = 0, False
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            p = line.split()
+            if "-" in p[0] and len(p) >= 5 and ":" in p[3]:
+                inside = len(p) >= 6 and p[5] == os.path.realpath(harness.LIB) and p[1].startswith("r-x")
+            elif inside and p[0] == "Rss:":
+                total += int(p[1])
+    return total
+
+
+def test_cold_code_dropped():
+    """A program that runs a second: a moment into it, the library's resident code is
+    at most its hot section and a few of the kernel's 64 KiB windows around pages that
+    run now and then; its output and profile as always."""
+    _, size = section(".text.memprof_hot")
+    limit_kib = (size + 4 * FAULT_AROUND) // 1024
+    code = "import sys, time\nx = [bytearray(1000) for _ in range(1000)]\nsys.stdout.write('ready\\n')\nsys.stdout.flush()\ntime.sleep(1.5)\nprint(len(x))\n"
+    p = subprocess.Popen(["/usr/bin/python3", "-c", code], env=harness.preload_env({"MEMPROF_OUTPUT": "hot.db"}),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        expect_eq(p.stdout.readline(), b"ready\n", "the program's first line")
+        time.sleep(0.5)
+        kib = resident_code(p.pid)
+    finally:
+        out, err = p.communicate(timeout=60)
+    expect_eq((p.returncode, out, err), (0, b"1000\n", b""), "exit status, rest of stdout, stderr")
+    if kib > limit_kib:
+        raise AssertionError("%d KiB of libmemprof.so's code resident, more than its hot section (%d KiB) and "
+                             "four 64 KiB windows" % (kib, size // 1024))
+    s = harness.stats("hot.db")
+    expect_eq((s["status"], s["dropped_events"]), ("complete", 0), "(status, dropped)")
+
+
+if __name__ == "__main__":
+    harness.run(globals())
