@@ -16,6 +16,7 @@
  * (private copies), which the drop would discard. */
 #define _GNU_SOURCE
 #include "hotcode.h"
+#include "fds.h"
 
 #include <fcntl.h>
 #include <link.h>
@@ -53,15 +54,17 @@ static int hotcode_find(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-/* Whether a debugger (or strace, or anything else) traces the process. */
+/* Whether a debugger (or strace, or anything else) traces the process: TracerPid in
+ * /proc/self/status, kept open among memprof's descriptors (fds.h), so that a program
+ * closing or reusing descriptors never has one of its own read or closed here. */
+static int hotcode_status_fd = -1;
+
 static bool hotcode_traced(void)
 {
-	char buf[1024];
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
+	if (hotcode_status_fd < 0)
+		hotcode_status_fd = fds_take(open("/proc/self/status", O_RDONLY | O_CLOEXEC));
+	char buf[2048];
+	ssize_t n = hotcode_status_fd < 0 ? -1 : pread(hotcode_status_fd, buf, sizeof buf - 1, 0);
 	if (n <= 0)
 		return true;
 	buf[n] = 0;
@@ -98,4 +101,10 @@ void hotcode_tick(uint64_t now)
 void hotcode_fork_child(void)
 {
 	hotcode_next = 0;
+	/* the parent's /proc/self, opened as its own: the child opens its own */
+	if (hotcode_status_fd >= 0) {
+		fds_release(hotcode_status_fd);
+		close(hotcode_status_fd);
+		hotcode_status_fd = -1;
+	}
 }

@@ -682,7 +682,9 @@ static void *writer_main(void *arg)
 	mp_guard = 1; /* everything this thread allocates is memprof's own */
 	atomic_store(&writer_tid_, (pid_t)syscall(SYS_gettid));
 	pthread_setname_np(pthread_self(), "memprof-writer");
-	hotcode_tick(clock_mono_ns()); /* start-up is over */
+	pthread_mutex_lock(&writer_lock); /* hotcode's state is the cycles' */
+	hotcode_tick(clock_mono_ns());    /* start-up is over */
+	pthread_mutex_unlock(&writer_lock);
 	for (;;) {
 		struct timespec ts = clock_deadline((uint64_t)writer_flush_ms * 1000000u / 4);
 		sem_clockwait(&writer_sem, CLOCK_MONOTONIC, &ts);
