@@ -1,4 +1,4 @@
-/* libmemprof.so's start-up code, given back once the program runs.
+/* libmemprof.so's start-up code and read-only pages, given back once the program runs.
  *
  * Of the library's ~1.4 MiB of code, about a fifth runs while a program is profiled (the
  * hooks and the capture, the writer, the SQLite paths of its inserts and commits,
@@ -9,11 +9,15 @@
  * 9.5 MB. hotcode.ld gathers what runs after start-up into one section; the rest, once
  * the program runs, is dropped from the process's page tables (MADV_DONTNEED: the code
  * pages are the file's, unchanged, read in again from the page cache if they run
- * again). The drop is repeated every HOTCODE_EVERY_NS, for code that a rare path (a
- * fork, a new module's build id) brought back.
+ * again). So are the library's read-only segments (the dynamic linker's relocations and
+ * symbols, read at load and at symbol look-ups; constants; unwind tables): whatever is
+ * read again comes back (py_threads: 76 -> 4 KiB for the first, none from the one after
+ * the code, whose constants are in use). The drop is repeated every HOTCODE_EVERY_NS,
+ * for what a rare path (a fork, a new module's build id) brought back.
  *
  * Not while the process is traced: a debugger's breakpoints are written into the pages
- * (private copies), which the drop would discard. */
+ * (private copies), which the drop would discard; uprobes (perf probe, bpftrace) on
+ * memprof's own functions are lost at the next drop. */
 #define _GNU_SOURCE
 #include "hotcode.h"
 #include "fds.h"
@@ -33,25 +37,48 @@
 extern const char memprof_hot_start[], memprof_hot_end[];
 
 static uint64_t hotcode_next;
-static uintptr_t hotcode_hi; /* the end of the executable segment */
+/* The library's pages that are never written (its code and read-only segments, not the
+ * part of the writable segment made read-only after relocation, whose pages are copies):
+ * [lo, hi) ranges, the hot section cut out. */
+#define HOTCODE_RANGES 8
+static struct {
+	uintptr_t lo, hi;
+} hotcode_ranges[HOTCODE_RANGES];
+static unsigned hotcode_n;
 static bool hotcode_looked;
+
+static void hotcode_add(uintptr_t lo, uintptr_t hi)
+{
+	if (hi > lo && hotcode_n < HOTCODE_RANGES)
+		hotcode_ranges[hotcode_n++] = (typeof(hotcode_ranges[0])){lo, hi};
+}
 
 static int hotcode_find(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
 	(void)arg;
-	uintptr_t me = (uintptr_t)memprof_hot_start;
+	uintptr_t hs = (uintptr_t)memprof_hot_start, he = (uintptr_t)memprof_hot_end;
+	bool mine = false;
+	for (int i = 0; i < info->dlpi_phnum && !mine; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+		mine = ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && hs >= lo && hs < lo + ph->p_memsz;
+	}
+	if (!mine)
+		return 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W))
 			continue;
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if (me >= lo && me < hi) {
-			hotcode_hi = hi;
-			return 1;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_filesz;
+		if (hs >= lo && hs < hi) {
+			/* what precedes the section is the PLT, which runs all the time, and .init */
+			hotcode_add(he, hi);
+		} else {
+			hotcode_add(lo, hi);
 		}
 	}
-	return 0;
+	return 1;
 }
 
 /* Whether a debugger (or strace, or anything else) traces the process: TracerPid in
@@ -92,10 +119,10 @@ void hotcode_tick(uint64_t now)
 		hotcode_looked = true;
 		dl_iterate_phdr(hotcode_find, NULL);
 	}
-	if (!hotcode_hi || (uintptr_t)memprof_hot_end <= (uintptr_t)memprof_hot_start || hotcode_traced())
+	if (!hotcode_n || hotcode_traced())
 		return;
-	/* what precedes the section is the PLT, which runs all the time, and .init */
-	hotcode_drop_range((uintptr_t)memprof_hot_end, hotcode_hi);
+	for (unsigned i = 0; i < hotcode_n; i++)
+		hotcode_drop_range(hotcode_ranges[i].lo, hotcode_ranges[i].hi);
 }
 
 void hotcode_fork_child(void)

@@ -1,4 +1,5 @@
-/* libmemprof.so's start-up code given back once the program runs (hotcode.c). */
+/* libmemprof.so's start-up code and read-only pages given back once the program runs
+ * (hotcode.c). */
 #ifndef MEMPROF_PRELOAD_HOTCODE_H
 #define MEMPROF_PRELOAD_HOTCODE_H
 
