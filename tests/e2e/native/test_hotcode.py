@@ -15,12 +15,15 @@ FAULT_AROUND = 64 << 10  # the kernel maps a file's pages in windows of 64 KiB
 
 
 def symbols():
+    """Function name -> address; a local one also under its name without the compiler's
+    suffixes (writer_main.lto_priv.0; not the split-off .cold parts)."""
     out = subprocess.run(["nm", harness.LIB], capture_output=True, text=True, check=True).stdout
     res = {}
     for line in out.splitlines():
         p = line.split()
-        if len(p) == 3:
+        if len(p) == 3 and not p[2].endswith(".cold"):
             res.setdefault(p[2], int(p[0], 16))
+            res.setdefault(p[2].split(".")[0], int(p[0], 16))
     return res
 
 
