@@ -146,12 +146,10 @@ static int writer_txn(sqlite3_stmt *st, const char *sql)
 	if (!st)
 		return writer_exec(sql);
 	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		mp_fail("cannot write the profile (%s): %s", sql, sqlite3_errmsg(writer_db));
-		return -1;
-	}
-	return 0;
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static int writer_step(sqlite3_stmt *st)
