@@ -261,10 +261,58 @@ static void init_write_meta(void)
 	writer_set_meta("sample_bytes", buf);
 }
 
+/* SIGXFSZ held on the program's thread while it writes memprof's file (writer_start to
+ * writer_run; the writer thread holds every signal): past a file size limit (`ulimit -f`)
+ * a write raises it, and its default action ended the program (exit status 153 where it
+ * ran plain). Held, the write fails (EFBIG) and memprof says so and records nothing; the
+ * signal it raised is taken back before the mask is restored, unless one was pending
+ * already (the program's). */
+typedef struct init_xfsz {
+	sigset_t old;
+	bool pending;
+} init_xfsz_t;
+
+static void init_xfsz_hold(init_xfsz_t *h)
+{
+	sigset_t xfsz, pend;
+	sigemptyset(&xfsz);
+	sigaddset(&xfsz, SIGXFSZ);
+	pthread_sigmask(SIG_BLOCK, &xfsz, &h->old);
+	h->pending = sigpending(&pend) == 0 && sigismember(&pend, SIGXFSZ);
+}
+
+static void init_xfsz_release(init_xfsz_t *h)
+{
+	sigset_t xfsz, pend;
+	sigemptyset(&xfsz);
+	sigaddset(&xfsz, SIGXFSZ);
+	if (!h->pending && sigpending(&pend) == 0 && sigismember(&pend, SIGXFSZ)) {
+		struct timespec now = {0, 0};
+		sigtimedwait(&xfsz, NULL, &now);
+	}
+	pthread_sigmask(SIG_SETMASK, &h->old, NULL);
+}
+
 /* Opens the file and starts the threads; recording is on when it returns 0. The root
  * names its file in the environment (MEMPROF_ROOT_FILE, for an image it execs) before
  * memprof's threads start: setenv while another thread reads the environment is a race. */
+static int init_start_writing(bool replace, bool is_root);
+
 static int init_start_recording(bool replace, bool is_root)
+{
+	init_xfsz_t xfsz;
+	init_xfsz_hold(&xfsz);
+	int rc = init_start_writing(replace, is_root);
+	init_xfsz_release(&xfsz);
+	if (rc < 0)
+		return -1;
+	sampler_start();
+	maps_init();
+	atomic_store(&mp_recording, 1);
+	return 0;
+}
+
+static int init_start_writing(bool replace, bool is_root)
 {
 	record_native = config.native >= 0 ? config.native == 1 : !python_active;
 	record_gil_lean = !record_native && !record_sample_bytes;
@@ -291,9 +339,6 @@ static int init_start_recording(bool replace, bool is_root)
 			unsetenv("MEMPROF_ROOT_FILE");
 		return -1;
 	}
-	sampler_start();
-	maps_init();
-	atomic_store(&mp_recording, 1);
 	return 0;
 }
 

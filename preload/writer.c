@@ -122,14 +122,25 @@ static void writer_sq_shutdown(void *x) {}
 static void *writer_zstd_alloc(void *opaque, size_t n) { return mem_alloc(n); }
 static void writer_zstd_free(void *opaque, void *p) { mem_free(p); }
 
+/* Why the last statement failed: SQLite's message and, for an I/O error, the system's
+ * ("disk I/O error (File too large)": a file size limit; "(No space left on device)"). */
+static const char *writer_why(const char *msg, char *buf, size_t n)
+{
+	int code = sqlite3_extended_errcode(writer_db) & 0xff, e = sqlite3_system_errno(writer_db);
+	if ((code != SQLITE_IOERR && code != SQLITE_CANTOPEN) || e <= 0)
+		return msg;
+	snprintf(buf, n, "%s (%s)", msg, strerror(e));
+	return buf;
+}
+
 static int writer_exec(const char *sql)
 {
-	char *err = NULL;
+	char *err = NULL, why[256];
 	int rc = sqlite3_exec(writer_db, sql, NULL, NULL, &err);
 	if (rc != SQLITE_OK) {
 		/* the statement's start names it; the reason must fit in the line */
 		mp_fail("cannot write the profile (%.32s%s): %s", sql, strlen(sql) > 32 ? "..." : "",
-			err ? err : sqlite3_errstr(rc));
+			writer_why(err ? err : sqlite3_errstr(rc), why, sizeof why));
 		sqlite3_free(err);
 		return -1;
 	}
@@ -145,23 +156,23 @@ static int writer_txn(sqlite3_stmt *st, const char *sql)
 {
 	if (!st)
 		return writer_exec(sql);
+	char why[256];
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		mp_fail("cannot write the profile (%s): %s", sql, sqlite3_errmsg(writer_db));
+		mp_fail("cannot write the profile (%s): %s", sql, writer_why(sqlite3_errmsg(writer_db), why, sizeof why));
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static int writer_step(sqlite3_stmt *st)
 {
+	char why[256];
 	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		mp_fail("cannot write the profile: %s", writer_why(sqlite3_errmsg(writer_db), why, sizeof why));
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		mp_fail("cannot write the profile: %s", sqlite3_errmsg(writer_db));
-		return -1;
-	}
-	return 0;
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 void writer_set_meta(const char *key, const char *value)

@@ -196,5 +196,26 @@ def test_sigkill():
     check_file(db, complete=False)
 
 
+def test_file_size_limit():
+    """Under a file size limit (`ulimit -f`) too small for memprof's file, the program runs
+    as without memprof (exit status 0, its output) and memprof says why it stops, once.
+    memprof's start-up wrote its file on the program's thread, whose SIGXFSZ ended the
+    program (exit status 153); the writer thread holds every signal."""
+    code = "x = [str(i) for i in range(300000)]\nprint('done', len(x))\n"
+    for kib in (4, 256):
+        def limit(kib=kib):
+            resource.setrlimit(resource.RLIMIT_FSIZE, (kib << 10, kib << 10))
+        p = subprocess.run(["/usr/bin/python3", "-c", code], env=harness.preload_env({"MEMPROF_OUTPUT": "fsz.db"}),
+                           capture_output=True, timeout=120, preexec_fn=limit)
+        expect_eq((p.returncode, p.stdout), (0, b"done 300000\n"), "%d KiB: exit status and stdout" % kib)
+        lines = p.stderr.decode().splitlines()
+        if len(lines) != 1 or not lines[0].startswith("memprof: cannot write the profile") or \
+                not lines[0].endswith("disk I/O error (File too large); recording stopped"):
+            raise AssertionError("%d KiB: stderr %r" % (kib, p.stderr))
+        for f in os.listdir("."):
+            if f.startswith("fsz.db"):
+                os.unlink(f)
+
+
 if __name__ == "__main__":
     harness.run(globals())
