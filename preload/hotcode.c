@@ -100,16 +100,18 @@ static int hotcode_find(struct dl_phdr_info *info, size_t size, void *arg)
 }
 
 /* Whether a debugger (or strace, or anything else) traces the process: TracerPid in
- * /proc/self/status, kept open among memprof's descriptors (fds.h), so that a program
- * closing or reusing descriptors never has one of its own read or closed here. */
-static int hotcode_status_fd = -1;
-
+ * /proc/self/status, read through a descriptor moved among memprof's (fds.h) at once and
+ * closed after, so that a program closing or reusing descriptors never has one of its
+ * own read or closed here, and none is kept from the program between drops. */
 static bool hotcode_traced(void)
 {
-	if (hotcode_status_fd < 0)
-		hotcode_status_fd = fds_take(open("/proc/self/status", O_RDONLY | O_CLOEXEC));
+	int fd = fds_take(open("/proc/self/status", O_RDONLY | O_CLOEXEC));
+	if (fd < 0)
+		return true;
 	char buf[2048];
-	ssize_t n = hotcode_status_fd < 0 ? -1 : pread(hotcode_status_fd, buf, sizeof buf - 1, 0);
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	fds_release(fd);
+	close(fd);
 	if (n <= 0)
 		return true;
 	buf[n] = 0;
@@ -146,10 +148,4 @@ void hotcode_tick(uint64_t now)
 void hotcode_fork_child(void)
 {
 	hotcode_next = 0;
-	/* the parent's /proc/self, opened as its own: the child opens its own */
-	if (hotcode_status_fd >= 0) {
-		fds_release(hotcode_status_fd);
-		close(hotcode_status_fd);
-		hotcode_status_fd = -1;
-	}
 }
