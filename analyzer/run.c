@@ -27,7 +27,8 @@ void run_usage(FILE *f)
 	fputs("usage: memprof run [OPTIONS] PROGRAM [ARGS...]\n"
 	      "  runs PROGRAM with libmemprof.so preloaded (a PROGRAM ending in .py: python3 PROGRAM),\n"
 	      "  exits as it does, and says on stderr which file holds its profile\n"
-	      "  -o, --output=PATTERN  the profile's file (MEMPROF_OUTPUT; %p: the pid; default memprof.%p.db)\n"
+	      "  -o, --output=PATTERN  the profile's file (MEMPROF_OUTPUT; %p: the pid; a directory: memprof.<pid>.db in\n"
+	      "                        it; default memprof.%p.db)\n"
 	      "  --native              native stacks too (MEMPROF_NATIVE=1; mixed stacks in Python)\n"
 	      "  --sample-bytes=N      sampling mode, one sample per N bytes on average (MEMPROF_SAMPLE_BYTES)\n"
 	      "  --follow=WHICH        python|all|root: which processes write a file (MEMPROF_FOLLOW)\n",

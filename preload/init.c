@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -130,10 +131,26 @@ static bool init_is_wrapper(void)
  * MEMPROF_ROOT_FILE names with its absolute path (the pattern's name may be someone
  * else's file, which made the root take name.1.db): that file alone is replaced, and
  * only if it is a name of this pattern in this working directory. */
+/* A pattern that names a directory (one that exists, or any ending in '/') gets the
+ * default name in it: MEMPROF_OUTPUT=profiles writes profiles/memprof.<pid>.db (it wrote
+ * profiles.1, beside the directory). */
+static void init_in_directory(char *base, size_t cap)
+{
+	size_t n = strlen(base);
+	struct stat st;
+	if (!n || (base[n - 1] != '/' && (stat(base, &st) != 0 || !S_ISDIR(st.st_mode))))
+		return;
+	char name[64];
+	mp_name_expand(MP_DEFAULT_OUTPUT, getpid(), name, sizeof name);
+	if (n + 1 + strlen(name) < cap)
+		snprintf(base + n, cap - n, "%s%s", base[n - 1] == '/' ? "" : "/", name);
+}
+
 static int init_claim(bool replace)
 {
 	char base[4096], abs_base[4096];
 	mp_name_expand(config.output ? config.output : MP_DEFAULT_OUTPUT, getpid(), base, sizeof base);
+	init_in_directory(base, sizeof base);
 	const char *prev = replace && init_root_file[0] ? init_root_file : NULL;
 	if (prev && init_absolute(base, abs_base, sizeof abs_base) && init_claimed_name(prev, abs_base)) {
 		init_unlink_db(prev);

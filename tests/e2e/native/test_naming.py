@@ -48,6 +48,24 @@ def test_fixed_name_in_a_directory_without_extension():
         check(os.path.join("out", name), pid)
 
 
+def test_directory():
+    """A pattern that names a directory (one that exists, or any ending in '/') puts
+    memprof.<pid>.db in it (it wrote profiles.1 beside the directory); a missing one
+    ending in '/' is said in one line, and the program runs as without memprof."""
+    os.mkdir("profiles")
+    pids = [run({"MEMPROF_OUTPUT": out}) for out in ("profiles", "profiles/", os.path.abspath("profiles"))]
+    names = ["memprof.%d.db" % pid for pid in pids]
+    expect_eq((sorted(os.listdir("profiles")), sorted(os.listdir("."))), (sorted(names), ["profiles"]), "files")
+    for name, pid in zip(names, pids):
+        check(os.path.join("profiles", name), pid)
+    p = subprocess.Popen([prog("forks"), "naming"], env=preload_env({"MEMPROF_OUTPUT": "missing/"}),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = p.communicate(timeout=120)
+    expect_eq((p.returncode, out), (0, b"naming done\n"), "missing/: exit status and stdout")
+    expect_eq(err.decode(), "memprof: cannot create missing/memprof.%d.db: No such file or directory\n" % p.pid,
+              "missing/: stderr")
+
+
 def test_existing_file_not_overwritten():
     with open("fixed.db", "wb") as f:
         f.write(b"not a memprof file\n")
