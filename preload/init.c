@@ -282,8 +282,9 @@ static void init_write_meta(void)
  * writer_run; the writer thread holds every signal): past a file size limit (`ulimit -f`)
  * a write raises it, and its default action ended the program (exit status 153 where it
  * ran plain). Held, the write fails (EFBIG) and memprof says so and records nothing; the
- * signal it raised is taken back before the mask is restored, unless one was pending
- * already (the program's). */
+ * signal it raised (on this thread: taken before a process-wide one) is taken back
+ * before the mask is restored, only if a write of memprof's failed so and no SIGXFSZ was
+ * pending already (the program's, which one more would merge with). */
 typedef struct init_xfsz {
 	sigset_t old;
 	bool pending;
@@ -303,7 +304,7 @@ static void init_xfsz_release(init_xfsz_t *h)
 	sigset_t xfsz, pend;
 	sigemptyset(&xfsz);
 	sigaddset(&xfsz, SIGXFSZ);
-	if (!h->pending && sigpending(&pend) == 0 && sigismember(&pend, SIGXFSZ)) {
+	if (!h->pending && writer_io_errno() == EFBIG && sigpending(&pend) == 0 && sigismember(&pend, SIGXFSZ)) {
 		struct timespec now = {0, 0};
 		sigtimedwait(&xfsz, NULL, &now);
 	}

@@ -123,11 +123,14 @@ static void *writer_zstd_alloc(void *opaque, size_t n) { return mem_alloc(n); }
 static void writer_zstd_free(void *opaque, void *p) { mem_free(p); }
 
 /* Why the last statement failed: SQLite's message and, for an I/O error, the system's
- * ("disk I/O error (File too large)": a file size limit; "(No space left on device)"). */
+ * ("disk I/O error (File too large)": a file size limit; "(No space left on device)"):
+ * the last failed write's, else what SQLite kept. */
 static const char *writer_why(const char *msg, char *buf, size_t n)
 {
-	int code = sqlite3_extended_errcode(writer_db) & 0xff, e = sqlite3_system_errno(writer_db);
-	if ((code != SQLITE_IOERR && code != SQLITE_CANTOPEN) || e <= 0)
+	int code = sqlite3_extended_errcode(writer_db) & 0xff, e = writer_io_errno();
+	if (!e)
+		e = sqlite3_system_errno(writer_db);
+	if ((code != SQLITE_IOERR && code != SQLITE_CANTOPEN && code != SQLITE_FULL) || e <= 0)
 		return msg;
 	snprintf(buf, n, "%s (%s)", msg, strerror(e));
 	return buf;
@@ -726,6 +729,57 @@ static int writer_sqlite_open(const char *path, int flags, mode_t mode)
 	return fds_take(open(path, flags, mode));
 }
 
+/* The errno of the last failed write or truncation of memprof's files (0: none), kept by
+ * wrappers of SQLite's system calls: sqlite3_system_errno reads errno after other calls
+ * on SQLite's failure path, where EFBIG (a file size limit) or ENOSPC is often gone. */
+static atomic_int writer_io_err;
+static ssize_t (*writer_real_write)(int, const void *, size_t);
+static ssize_t (*writer_real_pwrite)(int, const void *, size_t, off_t);
+static ssize_t (*writer_real_pwrite64)(int, const void *, size_t, off_t);
+static int (*writer_real_ftruncate)(int, off_t);
+
+int writer_io_errno(void)
+{
+	return atomic_load(&writer_io_err);
+}
+
+static ssize_t writer_io_check(ssize_t r)
+{
+	if (r < 0)
+		atomic_store(&writer_io_err, errno);
+	return r;
+}
+
+static ssize_t writer_sqlite_write(int fd, const void *b, size_t n)
+{
+	return writer_io_check(writer_real_write(fd, b, n));
+}
+
+static ssize_t writer_sqlite_pwrite(int fd, const void *b, size_t n, off_t off)
+{
+	return writer_io_check(writer_real_pwrite(fd, b, n, off));
+}
+
+static ssize_t writer_sqlite_pwrite64(int fd, const void *b, size_t n, off_t off)
+{
+	return writer_io_check(writer_real_pwrite64(fd, b, n, off));
+}
+
+static int writer_sqlite_ftruncate(int fd, off_t len)
+{
+	return (int)writer_io_check(writer_real_ftruncate(fd, len));
+}
+
+/* Wraps SQLite's call `name` (real: where its own goes) with `wrapper`, if it has it. */
+static void writer_wrap_syscall(sqlite3_vfs *vfs, const char *name, void *real, sqlite3_syscall_ptr wrapper)
+{
+	sqlite3_syscall_ptr cur = vfs->xGetSystemCall(vfs, name);
+	if (!cur)
+		return;
+	memcpy(real, &cur, sizeof cur);
+	vfs->xSetSystemCall(vfs, name, wrapper);
+}
+
 int writer_start(const char *path)
 {
 	static bool sqlite_configured;
@@ -736,8 +790,15 @@ int writer_start(const char *path)
 		sqlite3_config(SQLITE_CONFIG_MALLOC, &mm);
 		/* the file, its -wal and -shm on memprof's own descriptor numbers (fds.h) */
 		sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
-		if (vfs && vfs->iVersion >= 3 && vfs->xSetSystemCall)
+		if (vfs && vfs->iVersion >= 3 && vfs->xSetSystemCall && vfs->xGetSystemCall) {
 			vfs->xSetSystemCall(vfs, "open", (sqlite3_syscall_ptr)writer_sqlite_open);
+			writer_wrap_syscall(vfs, "write", &writer_real_write, (sqlite3_syscall_ptr)writer_sqlite_write);
+			writer_wrap_syscall(vfs, "pwrite", &writer_real_pwrite, (sqlite3_syscall_ptr)writer_sqlite_pwrite);
+			writer_wrap_syscall(vfs, "pwrite64", &writer_real_pwrite64,
+					    (sqlite3_syscall_ptr)writer_sqlite_pwrite64);
+			writer_wrap_syscall(vfs, "ftruncate", &writer_real_ftruncate,
+					    (sqlite3_syscall_ptr)writer_sqlite_ftruncate);
+		}
 		sqlite_configured = true;
 	}
 	if (writer_zstd_open() < 0) {

@@ -43,6 +43,8 @@ void writer_set_meta(const char *key, const char *value);
  * sources table). */
 void writer_note_cwd(const char *cwd);
 void writer_add_sample(uint64_t ts, uint64_t rss);
+/* The errno of the last failed write or truncation of memprof's files, 0 if none. */
+int writer_io_errno(void);
 
 void writer_fork_prepare(void);
 void writer_fork_parent(void);
