@@ -15,9 +15,8 @@
  * the code, whose constants are in use). The drop is repeated every HOTCODE_EVERY_NS,
  * for what a rare path (a fork, a new module's build id) brought back.
  *
- * Not while the process is traced: a debugger's breakpoints are written into the pages
- * (private copies), which the drop would discard; uprobes (perf probe, bpftrace) on
- * memprof's own functions are lost at the next drop. */
+ * Pages that are no longer the file's (a debugger's breakpoints, code patched in place,
+ * uprobes) are left as they are (hotcode_drop_range). */
 #define _GNU_SOURCE
 #include "hotcode.h"
 #include "fds.h"
@@ -99,35 +98,45 @@ static int hotcode_find(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
-/* Whether a debugger (or strace, or anything else) traces the process: TracerPid in
- * /proc/self/status, read through a descriptor moved among memprof's (fds.h) at once and
- * closed after, so that a program closing or reusing descriptors never has one of its
- * own read or closed here, and none is kept from the program between drops. */
-static bool hotcode_traced(void)
-{
-	int fd = fds_take(open("/proc/self/status", O_RDONLY | O_CLOEXEC));
-	if (fd < 0)
-		return true;
-	char buf[2048];
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	fds_release(fd);
-	close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = 0;
-	const char *t = strstr(buf, "\nTracerPid:");
-	return !t || strtol(t + sizeof "\nTracerPid:" - 1, NULL, 10) != 0;
-}
+/* Only pages that are still the file's are dropped: /proc/self/pagemap tells, for each
+ * page, whether it is present and whether it is a file page (bit 61) rather than
+ * anonymous memory. A page a debugger wrote a breakpoint into, a function hooked in
+ * place (funchook, Frida), a uprobe, or a segment remapped onto anonymous memory (as
+ * large-page remappers do) is a private copy, which MADV_DONTNEED would discard (the
+ * code read again from the file, or zeros): such pages are left alone. The descriptor
+ * is opened once among memprof's (fds.h) and read with pread; a fork's child opens its
+ * own (its /proc/self is another process's). */
+#define HOTCODE_PM_PRESENT (1ull << 63)
+#define HOTCODE_PM_FILE (1ull << 61)
+#define HOTCODE_PM_BATCH 512 /* pages read at a time */
+static int hotcode_pagemap = -1;
 
-/* Drops the whole pages of [lo, hi) from the page tables (a system call of its own:
- * memprof's hooks never see it). */
+/* Drops the runs of file pages within the whole pages of [lo, hi) (system calls of
+ * their own: memprof's hooks never see them). */
 static void hotcode_drop_range(uintptr_t lo, uintptr_t hi)
 {
 	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
 	lo = (lo + pg - 1) & ~(pg - 1);
 	hi &= ~(pg - 1);
-	if (hi > lo)
-		syscall(SYS_madvise, (void *)lo, hi - lo, MADV_DONTNEED);
+	uint64_t pm[HOTCODE_PM_BATCH];
+	while (lo < hi) {
+		size_t n = (hi - lo) / pg;
+		if (n > HOTCODE_PM_BATCH)
+			n = HOTCODE_PM_BATCH;
+		ssize_t got = pread(hotcode_pagemap, pm, n * sizeof pm[0], (off_t)(lo / pg * sizeof pm[0]));
+		if (got < (ssize_t)sizeof pm[0])
+			return;
+		n = (size_t)got / sizeof pm[0];
+		for (size_t i = 0; i < n;) {
+			size_t j = i;
+			while (j < n && (pm[j] & (HOTCODE_PM_PRESENT | HOTCODE_PM_FILE)) == (HOTCODE_PM_PRESENT | HOTCODE_PM_FILE))
+				j++;
+			if (j > i)
+				syscall(SYS_madvise, (void *)(lo + i * pg), (j - i) * pg, MADV_DONTNEED);
+			i = j + 1;
+		}
+		lo += n * pg;
+	}
 }
 
 void hotcode_tick(uint64_t now)
@@ -139,7 +148,9 @@ void hotcode_tick(uint64_t now)
 		hotcode_looked = true;
 		dl_iterate_phdr(hotcode_find, NULL);
 	}
-	if (!hotcode_n || hotcode_traced())
+	if (hotcode_n && hotcode_pagemap < 0)
+		hotcode_pagemap = fds_take(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+	if (hotcode_pagemap < 0)
 		return;
 	for (unsigned i = 0; i < hotcode_n; i++)
 		hotcode_drop_range(hotcode_ranges[i].lo, hotcode_ranges[i].hi);
@@ -148,4 +159,9 @@ void hotcode_tick(uint64_t now)
 void hotcode_fork_child(void)
 {
 	hotcode_next = 0;
+	if (hotcode_pagemap >= 0) {
+		fds_release(hotcode_pagemap);
+		close(hotcode_pagemap);
+		hotcode_pagemap = -1;
+	}
 }

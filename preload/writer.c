@@ -664,6 +664,20 @@ static void writer_cycle(bool final)
 	writer_last_commit_ns = now;
 }
 
+/* Finalizes the statements and closes the connection (its descriptors with it). */
+static void writer_disconnect(void)
+{
+	sqlite3_stmt **sts[] = {&writer_st_chunk, &writer_st_node,  &writer_st_code,   &writer_st_module,
+				&writer_st_sample, &writer_st_meta,  &writer_st_thread, &writer_st_source,
+				&writer_st_begin,  &writer_st_commit};
+	for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) {
+		sqlite3_finalize(*sts[i]);
+		*sts[i] = NULL;
+	}
+	sqlite3_close(writer_db);
+	writer_db = NULL;
+}
+
 static void writer_close(void)
 {
 	writer_begin();
@@ -672,14 +686,7 @@ static void writer_close(void)
 		writer_txn(writer_st_commit, "COMMIT");
 	writer_in_txn = false;
 	sqlite3_exec(writer_db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;", NULL, NULL, NULL);
-	sqlite3_stmt *sts[] = {writer_st_chunk, writer_st_node,	  writer_st_code,  writer_st_module,
-			       writer_st_sample, writer_st_meta, writer_st_thread, writer_st_source,
-			       writer_st_begin,	 writer_st_commit};
-	for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++)
-		sqlite3_finalize(sts[i]);
-	writer_st_meta = writer_st_begin = writer_st_commit = NULL;
-	sqlite3_close(writer_db);
-	writer_db = NULL;
+	writer_disconnect();
 }
 
 static _Atomic pid_t writer_tid_;
@@ -815,8 +822,10 @@ int writer_start(const char *path)
 	/* synchronous=OFF before the switch to WAL, which would otherwise sync the new file
 	 * four times (fdatasync: 2-3 ms of the program's start-up here) */
 	if (writer_exec("PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL; PRAGMA cache_size=-256;") < 0 ||
-	    writer_exec(MP_SCHEMA_SQL) < 0)
+	    writer_exec(MP_SCHEMA_SQL) < 0) {
+		writer_disconnect(); /* the caller removes the file */
 		return -EIO;
+	}
 	if (writer_prepare("INSERT INTO events(thread,count,first_ts,last_ts,raw_bytes,data) VALUES(?,?,?,?,?,?)",
 			   &writer_st_chunk) ||
 	    writer_prepare("INSERT INTO stack_nodes(id,parent,frame) VALUES(?,?,?)", &writer_st_node) ||
@@ -829,6 +838,7 @@ int writer_start(const char *path)
 	    writer_prepare("INSERT OR REPLACE INTO sources(filename,size,mtime_ns) VALUES(?,?,?)", &writer_st_source) ||
 	    writer_prepare("BEGIN", &writer_st_begin) || writer_prepare("COMMIT", &writer_st_commit)) {
 		mp_log("cannot prepare statements: %s; not recording", sqlite3_errmsg(writer_db));
+		writer_disconnect();
 		return -EIO;
 	}
 	const char *zfail = getenv("MEMPROF_TEST_FAIL_COMPRESS");

@@ -88,5 +88,32 @@ def test_cold_code_dropped():
     expect_eq((s["status"], s["dropped_events"]), ("complete", 0), "(status, dropped)")
 
 
+PATCHED = """import ctypes, time
+lz = ctypes.CDLL("liblzma.so.5")
+f = lz.lzma_version_number
+f.restype = ctypes.c_uint32
+addr = ctypes.cast(f, ctypes.c_void_p).value
+libc = ctypes.CDLL(None)
+libc.mprotect.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+page = addr & ~4095
+assert libc.mprotect(page, 8192, 7) == 0
+ctypes.memmove(addr, b"\\xb8\\x78\\x56\\x34\\x12\\xc3", 6)  # mov eax, 0x12345678; ret
+assert libc.mprotect(page, 8192, 5) == 0
+print(hex(f()), flush=True)
+time.sleep(2.5)
+print(hex(f()), flush=True)
+"""
+
+
+def test_patched_code_kept():
+    """Code patched in place (as a debugger's breakpoint, a hooking library or a uprobe
+    does) is a private copy of its page, which memprof's drops leave alone: liblzma's
+    lzma_version_number, rewritten to return 0x12345678, still does after a drop
+    (before, the drop read the file's page again: the real version)."""
+    p, files = harness.profile(["/usr/bin/python3", "-c", PATCHED], env={"MEMPROF_OUTPUT": "patched.db"})
+    expect_eq((p.returncode, p.stdout, p.stderr), (0, b"0x12345678\n0x12345678\n", b""),
+              "exit status, stdout, stderr")
+
+
 if __name__ == "__main__":
     harness.run(globals())
