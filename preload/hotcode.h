@@ -8,7 +8,8 @@
 /* The writer's cycles call it (now: clock_mono_ns()): it acts at the first, as the
  * program starts, then every HOTCODE_EVERY_NS. */
 void hotcode_tick(uint64_t now);
-/* A fork's child starts over (its first drop at its writer's first cycle). */
+/* A fork's child starts over: its first drop at its writer's first cycle, through its
+ * own /proc/self/pagemap. */
 void hotcode_fork_child(void);
 
 #endif
