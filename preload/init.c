@@ -125,12 +125,6 @@ static bool init_is_wrapper(void)
 	return false;
 }
 
-/* Claims a file name exclusively: the pattern's name, else name.1.db, name.2.db, ... so
- * that processes (and pids reused by later processes) never overwrite each other. The
- * new image of a root that execs (`replace`) takes over the file the root made, which
- * MEMPROF_ROOT_FILE names with its absolute path (the pattern's name may be someone
- * else's file, which made the root take name.1.db): that file alone is replaced, and
- * only if it is a name of this pattern in this working directory. */
 /* A pattern that names a directory (one that exists, or any ending in '/') gets the
  * default name in it: MEMPROF_OUTPUT=profiles writes profiles/memprof.<pid>.db (it wrote
  * profiles.1, beside the directory). */
@@ -146,6 +140,12 @@ static void init_in_directory(char *base, size_t cap)
 		snprintf(base + n, cap - n, "%s%s", base[n - 1] == '/' ? "" : "/", name);
 }
 
+/* Claims a file name exclusively: the pattern's name, else name.1.db, name.2.db, ... so
+ * that processes (and pids reused by later processes) never overwrite each other. The
+ * new image of a root that execs (`replace`) takes over the file the root made, which
+ * MEMPROF_ROOT_FILE names with its absolute path (the pattern's name may be someone
+ * else's file, which made the root take name.1.db): that file alone is replaced, and
+ * only if it is a name of this pattern in this working directory. */
 static int init_claim(bool replace)
 {
 	char base[4096], abs_base[4096];
@@ -311,25 +311,7 @@ static void init_xfsz_release(init_xfsz_t *h)
 	pthread_sigmask(SIG_SETMASK, &h->old, NULL);
 }
 
-/* Opens the file and starts the threads; recording is on when it returns 0. The root
- * names its file in the environment (MEMPROF_ROOT_FILE, for an image it execs) before
- * memprof's threads start: setenv while another thread reads the environment is a race. */
-static int init_start_writing(bool replace, bool is_root);
-
-static int init_start_recording(bool replace, bool is_root)
-{
-	init_xfsz_t xfsz;
-	init_xfsz_hold(&xfsz);
-	int rc = init_start_writing(replace, is_root);
-	init_xfsz_release(&xfsz);
-	if (rc < 0)
-		return -1;
-	sampler_start();
-	maps_init();
-	atomic_store(&mp_recording, 1);
-	return 0;
-}
-
+/* What init_start_recording does up to the writer thread's start (SIGXFSZ held). */
 static int init_start_writing(bool replace, bool is_root)
 {
 	record_native = config.native >= 0 ? config.native == 1 : !python_active;
@@ -357,6 +339,23 @@ static int init_start_writing(bool replace, bool is_root)
 			unsetenv("MEMPROF_ROOT_FILE");
 		return -1;
 	}
+	return 0;
+}
+
+/* Opens the file and starts the threads; recording is on when it returns 0. The root
+ * names its file in the environment (MEMPROF_ROOT_FILE, for an image it execs) before
+ * memprof's threads start: setenv while another thread reads the environment is a race. */
+static int init_start_recording(bool replace, bool is_root)
+{
+	init_xfsz_t xfsz;
+	init_xfsz_hold(&xfsz);
+	int rc = init_start_writing(replace, is_root);
+	init_xfsz_release(&xfsz);
+	if (rc < 0)
+		return -1;
+	sampler_start();
+	maps_init();
+	atomic_store(&mp_recording, 1);
 	return 0;
 }
 

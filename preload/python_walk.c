@@ -584,9 +584,8 @@ static inline __attribute__((always_inline)) python_compared_t python_compare(co
  * (python_compare), supposing the depth has not changed (the common case: the loop that
  * allocates calls the same functions), so that the unchanged prefix is known without a
  * second pass over the frames: the outermost difference seen bounds it. Nothing is
- * stored: the commonest
- * stacks need no frame but the innermost (python_intern), and the others are walked
- * again (python_frames). */
+ * stored: the commonest stacks need no frame but the innermost (python_intern), and the
+ * others are walked again (python_frames). */
 static inline __attribute__((always_inline)) python_walked_t python_walk(const python_tcache_t *c,
 									  const py_frame_t *f)
 {

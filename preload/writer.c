@@ -664,16 +664,25 @@ static void writer_cycle(bool final)
 	writer_last_commit_ns = now;
 }
 
+/* Every prepared statement of the connection. */
+static sqlite3_stmt **const writer_statements[] = {
+	&writer_st_chunk, &writer_st_node,   &writer_st_code,   &writer_st_module, &writer_st_sample,
+	&writer_st_meta,  &writer_st_thread, &writer_st_source, &writer_st_begin,  &writer_st_commit};
+
+/* Forgets the statements, finalizing them first if `finalize`. */
+static void writer_forget_statements(bool finalize)
+{
+	for (size_t i = 0; i < sizeof writer_statements / sizeof writer_statements[0]; i++) {
+		if (finalize)
+			sqlite3_finalize(*writer_statements[i]);
+		*writer_statements[i] = NULL;
+	}
+}
+
 /* Finalizes the statements and closes the connection (its descriptors with it). */
 static void writer_disconnect(void)
 {
-	sqlite3_stmt **sts[] = {&writer_st_chunk, &writer_st_node,  &writer_st_code,   &writer_st_module,
-				&writer_st_sample, &writer_st_meta,  &writer_st_thread, &writer_st_source,
-				&writer_st_begin,  &writer_st_commit};
-	for (size_t i = 0; i < sizeof sts / sizeof sts[0]; i++) {
-		sqlite3_finalize(*sts[i]);
-		*sts[i] = NULL;
-	}
+	writer_forget_statements(true);
 	sqlite3_close(writer_db);
 	writer_db = NULL;
 }
@@ -1022,8 +1031,7 @@ void writer_fork_child(void)
 	/* The parent's connection and statements belong to the parent: leave them (their
 	 * descriptors are close-on-exec) and never touch its file. */
 	writer_db = NULL;
-	writer_st_chunk = writer_st_node = writer_st_code = writer_st_module = writer_st_sample = writer_st_meta =
-		writer_st_thread = writer_st_source = writer_st_begin = writer_st_commit = NULL;
+	writer_forget_statements(false);
 	writer_in_txn = false;
 	writer_samples = NULL;
 	writer_samples_n = writer_samples_cap = 0;

@@ -10,7 +10,6 @@ import time
 import harness
 from harness import expect_eq
 
-PAGE = 4096
 FAULT_AROUND = 64 << 10  # the kernel maps a file's pages in windows of 64 KiB
 
 
@@ -110,7 +109,7 @@ def test_patched_code_kept():
     does) is a private copy of its page, which memprof's drops leave alone: liblzma's
     lzma_version_number, rewritten to return 0x12345678, still does after a drop
     (before, the drop read the file's page again: the real version)."""
-    p, files = harness.profile(["/usr/bin/python3", "-c", PATCHED], env={"MEMPROF_OUTPUT": "patched.db"})
+    p, _ = harness.profile(["/usr/bin/python3", "-c", PATCHED], env={"MEMPROF_OUTPUT": "patched.db"})
     expect_eq((p.returncode, p.stdout, p.stderr), (0, b"0x12345678\n0x12345678\n", b""),
               "exit status, stdout, stderr")
 
