@@ -333,8 +333,12 @@ static int init_start_writing(bool replace, bool is_root)
 	bool named = is_root && init_absolute(init_path, abs_path, sizeof abs_path);
 	if (named)
 		setenv("MEMPROF_ROOT_FILE", abs_path, 1);
-	if (writer_run() < 0) {
-		mp_log("cannot start the writer thread; not recording");
+	int rc = writer_run();
+	if (rc < 0) {
+		if (rc == -EIO) /* its first commit failed, said: no file of no meta rows left */
+			init_unlink_db(init_path);
+		else
+			mp_log("cannot start the writer thread; not recording");
 		if (named)
 			unsetenv("MEMPROF_ROOT_FILE");
 		return -1;

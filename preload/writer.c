@@ -106,6 +106,17 @@ static size_t writer_raw_total; /* capacity of all threads' encoder buffers */
 static bool writer_in_txn;
 static uint64_t writer_last_commit_ns;
 static uint64_t writer_last_ticks;
+/* A write of the profile failed (a full disk, a file size limit, an I/O error): the
+ * transaction was rolled back, and from then on the writer writes only why and when
+ * recording stopped (a few rows, which a failed transaction's room in the -wal file
+ * may still take), so that the file says so rather than look like a killed process's.
+ * Events, stacks and samples are dropped. The stop's time is the last commit that went
+ * through (the time its cycle began, when its events were taken), not the failure's:
+ * what the rolled-back transaction held is lost. */
+static bool writer_broken;
+static uint64_t writer_cycle_ticks;     /* clock_now() as this cycle began */
+static uint64_t writer_committed_ticks; /* writer_cycle_ticks of the last commit made */
+static uint64_t writer_committed_last;  /* writer_last_ticks then */
 
 /* ---- SQLite on memprof's own memory ----------------------------------------------- */
 
@@ -121,6 +132,19 @@ static void writer_sq_shutdown(void *x) {}
 
 static void *writer_zstd_alloc(void *opaque, size_t n) { return mem_alloc(n); }
 static void writer_zstd_free(void *opaque, void *p) { mem_free(p); }
+
+static void writer_write_failed(void)
+{
+	if (!writer_db)
+		return;
+	if (!sqlite3_get_autocommit(writer_db))
+		sqlite3_exec(writer_db, "ROLLBACK", NULL, NULL, NULL);
+	/* the -wal file's room for the rows saying so: what it holds moved into the file,
+	 * when that can still grow (best effort: not while a reader holds it) */
+	sqlite3_wal_checkpoint_v2(writer_db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	writer_in_txn = false;
+	writer_broken = true;
+}
 
 /* Why the last statement failed: SQLite's message and, for an I/O error, the system's
  * ("disk I/O error (File too large)": a file size limit; "(No space left on device)"):
@@ -145,6 +169,7 @@ static int writer_exec(const char *sql)
 		mp_fail("cannot write the profile (%.32s%s): %s", sql, strlen(sql) > 32 ? "..." : "",
 			writer_why(err ? err : sqlite3_errstr(rc), why, sizeof why));
 		sqlite3_free(err);
+		writer_write_failed();
 		return -1;
 	}
 	return 0;
@@ -164,17 +189,25 @@ static int writer_txn(sqlite3_stmt *st, const char *sql)
 	if (rc != SQLITE_DONE)
 		mp_fail("cannot write the profile (%s): %s", sql, writer_why(sqlite3_errmsg(writer_db), why, sizeof why));
 	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		writer_write_failed();
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static int writer_step(sqlite3_stmt *st)
 {
+	if (mp_unlikely(writer_broken) && st != writer_st_meta) {
+		sqlite3_clear_bindings(st);
+		return -1;
+	}
 	char why[256];
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		mp_fail("cannot write the profile: %s", writer_why(sqlite3_errmsg(writer_db), why, sizeof why));
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE)
+		writer_write_failed();
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -255,6 +288,11 @@ static bool writer_enc_growable(const writer_enc_t *e)
  * starts a new chunk. */
 static void writer_chunk_write(mp_thread_t *t, writer_enc_t *e, size_t z)
 {
+	if (writer_broken) {
+		e->len = 0;
+		e->count = 0;
+		return;
+	}
 	writer_begin();
 	sqlite3_bind_int64(writer_st_chunk, 1, t->id);
 	sqlite3_bind_int64(writer_st_chunk, 2, e->count);
@@ -620,6 +658,28 @@ void writer_add_sample(uint64_t ts, uint64_t rss)
 	pthread_mutex_unlock(&writer_sample_lock);
 }
 
+/* The meta rows every commit rewrites, in the transaction (begun here if need be). After
+ * a failed write (writer_broken) the data ends, and recording stopped, at the last commit
+ * that went through. */
+static void writer_meta_rows(bool complete)
+{
+	writer_begin();
+	char buf[64];
+	snprintf(buf, sizeof buf, "%.3f", clock_ticks_per_sec());
+	writer_set_meta("clock_ticks_per_sec", buf);
+	uint64_t data_end = writer_committed_last > writer_committed_ticks ? writer_committed_last : writer_committed_ticks;
+	writer_meta_u64("last_ticks", writer_broken ? data_end : writer_last_ticks);
+	writer_meta_u64("dropped_events", atomic_load(&thread_dropped));
+	writer_meta_u64("queued_bytes_peak", thread_queued_peak_bytes());
+	uint64_t stop_ticks;
+	const char *stop = mp_stopped(&stop_ticks);
+	if (stop) {
+		writer_set_meta("stopped_reason", stop);
+		writer_meta_u64("stopped_ticks", writer_broken && data_end < stop_ticks ? data_end : stop_ticks);
+	}
+	writer_set_meta("status", complete ? "complete" : "running");
+}
+
 /* One pass: drain all threads; on the timer (or at the end) also write the dimension
  * tables and commit. Dimension rows are taken after the events, so every node an event
  * refers to is in the same commit. */
@@ -627,6 +687,7 @@ static void writer_cycle(bool final)
 {
 	uint64_t now = clock_mono_ns();
 	bool timer = final || now - writer_last_commit_ns >= (uint64_t)writer_flush_ms * 1000000u;
+	writer_cycle_ticks = clock_now();
 	hotcode_tick(now);
 	modules_scan_if_changed();
 	thread_foreach(writer_drain, &timer);
@@ -634,22 +695,12 @@ static void writer_cycle(bool final)
 	if (!timer)
 		return;
 	writer_dimensions();
-	writer_begin();
-	char buf[64];
-	snprintf(buf, sizeof buf, "%.3f", clock_ticks_per_sec());
-	writer_set_meta("clock_ticks_per_sec", buf);
-	writer_meta_u64("last_ticks", writer_last_ticks);
-	writer_meta_u64("dropped_events", atomic_load(&thread_dropped));
-	writer_meta_u64("queued_bytes_peak", thread_queued_peak_bytes());
-	uint64_t stop_ticks;
-	const char *stop = mp_stopped(&stop_ticks);
-	if (stop) { /* as dropped_events: rewritten at every commit */
-		writer_set_meta("stopped_reason", stop);
-		writer_meta_u64("stopped_ticks", stop_ticks);
-	}
-	writer_set_meta("status", atomic_load(&writer_status_complete) ? "complete" : "running");
+	writer_meta_rows(atomic_load(&writer_status_complete));
 	if (writer_in_txn) {
-		writer_txn(writer_st_commit, "COMMIT");
+		if (writer_txn(writer_st_commit, "COMMIT") == 0 && !writer_broken) {
+			writer_committed_ticks = writer_cycle_ticks;
+			writer_committed_last = writer_last_ticks;
+		}
 		writer_in_txn = false;
 	}
 	/* Before an exec the file is left as one file (no -wal, -shm beside it), as after a
@@ -689,8 +740,7 @@ static void writer_disconnect(void)
 
 static void writer_close(void)
 {
-	writer_begin();
-	writer_set_meta("status", "complete");
+	writer_meta_rows(true);
 	if (writer_in_txn)
 		writer_txn(writer_st_commit, "COMMIT");
 	writer_in_txn = false;
@@ -831,7 +881,7 @@ int writer_start(const char *path)
 	/* synchronous=OFF before the switch to WAL, which would otherwise sync the new file
 	 * four times (fdatasync: 2-3 ms of the program's start-up here) */
 	if (writer_exec("PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL; PRAGMA cache_size=-256;") < 0 ||
-	    writer_exec(MP_SCHEMA_SQL) < 0) {
+	    writer_exec("BEGIN;" MP_SCHEMA_SQL "COMMIT;") < 0) { /* one commit: fewer pages in the -wal file */
 		writer_disconnect(); /* the caller removes the file */
 		return -EIO;
 	}
@@ -864,9 +914,14 @@ int writer_start(const char *path)
 int writer_run(void);
 int writer_run(void)
 {
-	writer_txn(writer_st_commit, "COMMIT");
+	if (writer_txn(writer_st_commit, "COMMIT") < 0) { /* said; the caller removes the file */
+		writer_disconnect();
+		return -EIO;
+	}
 	writer_in_txn = false;
 	writer_last_commit_ns = clock_mono_ns();
+	writer_committed_ticks = clock_now();
+	writer_committed_last = writer_last_ticks;
 	sem_init(&writer_sem, 0, 0);
 	atomic_store(&writer_stop, 0);
 	atomic_store(&writer_finished, 0);
@@ -1033,6 +1088,8 @@ void writer_fork_child(void)
 	writer_db = NULL;
 	writer_forget_statements(false);
 	writer_in_txn = false;
+	writer_broken = false;
+	writer_committed_ticks = writer_committed_last = 0;
 	writer_samples = NULL;
 	writer_samples_n = writer_samples_cap = 0;
 	writer_last_ticks = 0;

@@ -200,9 +200,14 @@ def test_file_size_limit():
     """Under a file size limit (`ulimit -f`) too small for memprof's file, the program runs
     as without memprof (exit status 0, its output) and memprof says why it stops, once.
     memprof's start-up wrote its file on the program's thread, whose SIGXFSZ ended the
-    program (exit status 153); the writer thread holds every signal."""
+    program (exit status 153); the writer thread holds every signal. And the file says
+    so too: either there is none (start-up could not write it) or it reads as complete,
+    with the stop and its reason, its data ending at the last commit that went through
+    (the rows saying so went in after the failed transaction was rolled back and the
+    -wal file's pages moved into the file; before, from about 40 to 200 KiB, the file
+    read as a killed process's, "not closed cleanly", or had no meta rows at all)."""
     code = "x = [str(i) for i in range(300000)]\nprint('done', len(x))\n"
-    for kib in (4, 256):
+    for kib in (4, 40, 48, 64, 96, 128, 192, 256, 512):
         def limit(kib=kib):
             resource.setrlimit(resource.RLIMIT_FSIZE, (kib << 10, kib << 10))
         p = subprocess.run(["/usr/bin/python3", "-c", code], env=harness.preload_env({"MEMPROF_OUTPUT": "fsz.db"}),
@@ -212,6 +217,12 @@ def test_file_size_limit():
         if len(lines) != 1 or not lines[0].startswith("memprof: cannot write the profile") or \
                 not lines[0].endswith("disk I/O error (File too large); recording stopped"):
             raise AssertionError("%d KiB: stderr %r" % (kib, p.stderr))
+        if os.path.exists("fsz.db"):
+            s = harness.stats("fsz.db")
+            stop = s.get("recording_stopped") or {}
+            if s["status"] != "complete" or "(File too large)" not in stop.get("reason", "") or \
+                    not 0 <= stop.get("time_s", -1) <= s["duration_s"] + 0.001:
+                raise AssertionError("%d KiB: the file says %r" % (kib, s))
         for f in os.listdir("."):
             if f.startswith("fsz.db"):
                 os.unlink(f)
