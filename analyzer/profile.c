@@ -87,7 +87,7 @@ void profile_text_notes(FILE *f, const profile_t *p, const char *who)
 	char b1[UNITS_BUF];
 	if (strcmp(p->db.status, "running") == 0)
 		fprintf(f, p->still_running ? "note: %sthe program is still running: data ends at %.3f s\n"
-					    : "note: %sthe profile was not closed cleanly (process killed?): "
+					    : "note: %sthe profile was not closed cleanly (process killed, or its file unwritable?): "
 					      "data ends at %.3f s\n",
 			who, p->duration_s);
 	if (p->db.stopped_reason)

@@ -155,7 +155,7 @@ static void stats_text(FILE *f, const stats_view_t *v, const rows_row_t *rows, s
 		profile_text_header(f, p, "stats");
 		const char *why = strcmp(p->db.status, "running") != 0 ? ""
 				  : p->still_running ? " (the program is still running)"
-						     : " (not closed cleanly: the process was killed?)";
+						     : " (not closed cleanly: the process was killed, or its file unwritable?)";
 		fprintf(f, "\n%-22s %s%s\n", "status:", p->db.status, why);
 	}
 	fprintf(f, "%-22s %" PRIu64 "\n", "threads:", v->threads);
