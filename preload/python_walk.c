@@ -911,13 +911,29 @@ static unsigned python_native_unwind(python_tcache_t *c, bool pyframes, uint64_t
 	return native_backtrace(ips, record_max_depth, false, NULL, cut);
 }
 
+/* libunwind's answer below the Python frames (node `id`), where memprof's unwinder gave
+ * none: its arrays of frames (4 KiB) in a frame of their own, so that the common path's
+ * stays small (as record.c's record_stack_libunwind). */
+static __attribute__((noinline)) uint32_t python_stack_libunwind(mp_thread_t *t, python_tcache_t *c, bool pyframes,
+								  const unwind_chain_t *ch, uintptr_t ra, uint32_t id)
+{
+	uint64_t ips[STACK_MAX_FRAMES];
+	bool cut;
+	unsigned n = python_native_unwind(c, pyframes, ips, &cut);
+	if (mp_unlikely(unwind_check) && ra)
+		unwind_check_chain(ch, ips, n, cut);
+	/* native frames cut short (more than MEMPROF_MAX_DEPTH before the eval loop, or in
+	 * a stack without Python frames) hang from the truncation marker: below the Python
+	 * frames, or at the root */
+	return native_intern(t->cache, id, ips, n, cut);
+}
+
 /* `ra`, `fp`: where the hook was called from (RECORD_CALLER), for memprof's own
  * unwinder (unwind.h), which answers most stacks from its chain cache, with the node
  * interned for it last time; libunwind answers the rest. */
 static inline __attribute__((always_inline)) uint32_t python_stack_mixed(mp_thread_t *t, PyThreadState *ts,
 									  uintptr_t ra, uintptr_t fp)
 {
-	uint64_t ips[STACK_MAX_FRAMES];
 	python_tcache_t *c = python_tcache(t);
 	if (!c)
 		return 0;
@@ -938,14 +954,7 @@ static inline __attribute__((always_inline)) uint32_t python_stack_mixed(mp_thre
 		if (ch && mp_likely(!unwind_check))
 			return unwind_chain_node(ch, t->cache, id);
 	}
-	bool cut;
-	unsigned n = python_native_unwind(c, pyframes, ips, &cut);
-	if (mp_unlikely(unwind_check) && ra)
-		unwind_check_chain(ch, ips, n, cut);
-	/* native frames cut short (more than MEMPROF_MAX_DEPTH before the eval loop, or in
-	 * a stack without Python frames) hang from the truncation marker: below the Python
-	 * frames, or at the root */
-	return native_intern(t->cache, id, ips, n, cut);
+	return python_stack_libunwind(t, c, pyframes, ch, ra, id);
 }
 
 /* With the GIL held, the thread holding it is the caller: its thread state, read as

@@ -190,6 +190,21 @@ static inline bool record_holds_gil(int allocator)
 }
 bool record_native = true;
 
+/* libunwind's answer, where memprof's unwinder gave none: its array of frames (2 KiB) in a
+ * frame of its own, so that the common path's stays small. A signal handler on an
+ * alternate stack of 8 KiB (SIGSTKSZ) that allocates runs through it: with the array in
+ * record_alloc's frame (4 KiB in all), memprof's unwinder overflowed such a stack. */
+static __attribute__((noinline)) uint32_t record_stack_libunwind(mp_thread_t *t, const unwind_chain_t *ch,
+								  uintptr_t ra)
+{
+	uint64_t ips[STACK_MAX_FRAMES];
+	bool cut;
+	unsigned n = native_backtrace(ips, record_max_depth, false, NULL, &cut);
+	if (mp_unlikely(unwind_check) && ra)
+		unwind_check_chain(ch, ips, n, cut);
+	return native_intern(t->cache, 0, ips, n, cut);
+}
+
 /* Inlined: see native_backtrace. */
 static inline __attribute__((always_inline)) uint32_t record_stack(mp_thread_t *t, int allocator, uintptr_t ra,
 								 uintptr_t fp)
@@ -209,12 +224,7 @@ static inline __attribute__((always_inline)) uint32_t record_stack(mp_thread_t *
 		if (ch && mp_likely(!unwind_check))
 			return unwind_chain_node(ch, t->cache, 0);
 	}
-	uint64_t ips[STACK_MAX_FRAMES];
-	bool cut;
-	unsigned n = native_backtrace(ips, record_max_depth, false, NULL, &cut);
-	if (mp_unlikely(unwind_check) && ra)
-		unwind_check_chain(ch, ips, n, cut);
-	return native_intern(t->cache, 0, ips, n, cut);
+	return record_stack_libunwind(t, ch, ra);
 }
 
 void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp)
