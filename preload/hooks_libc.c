@@ -41,6 +41,20 @@ static __attribute__((noinline)) void *hooks_malloc(size_t size)
 	return p;
 }
 
+__thread uintptr_t record_altstack_lo MP_TLS;
+__thread size_t record_altstack_size MP_TLS;
+
+/* Notes the thread's alternate signal stack (record_on_small_altstack). */
+MP_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
+{
+	int rc = (int)syscall(SYS_sigaltstack, ss, old);
+	if (rc == 0 && ss) {
+		record_altstack_lo = (uintptr_t)ss->ss_sp;
+		record_altstack_size = ss->ss_flags & SS_DISABLE ? 0 : ss->ss_size;
+	}
+	return rc;
+}
+
 MP_EXPORT void *malloc(size_t size)
 {
 	if (mp_likely(real.malloc) && (!mp_should_record() || record_skip_alloc(size)))

@@ -954,6 +954,8 @@ static inline __attribute__((always_inline)) uint32_t python_stack_mixed(mp_thre
 		if (ch && mp_likely(!unwind_check))
 			return unwind_chain_node(ch, t->cache, id);
 	}
+	if (record_on_small_altstack())
+		return native_intern(t->cache, id, NULL, 0, true);
 	return python_stack_libunwind(t, c, pyframes, ch, ra, id);
 }
 

@@ -224,6 +224,8 @@ static inline __attribute__((always_inline)) uint32_t record_stack(mp_thread_t *
 		if (ch && mp_likely(!unwind_check))
 			return unwind_chain_node(ch, t->cache, 0);
 	}
+	if (record_on_small_altstack())
+		return native_intern(t->cache, 0, NULL, 0, true);
 	return record_stack_libunwind(t, ch, ra);
 }
 

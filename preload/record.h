@@ -20,6 +20,21 @@ extern bool record_native;
 extern uint64_t record_sample_bytes;
 int record_sampling_init(void);
 
+/* The calling thread's alternate signal stack as it last set it with sigaltstack
+ * (hooks_libc.c; size 0: none). libunwind, memprof's fallback unwinder, needs several KiB
+ * of stack besides its 4 KiB of frames: on an alternate stack smaller than
+ * RECORD_ALTSTACK_UNWIND (a crash handler's SIGSTKSZ, 8 KiB) it is not run, and the
+ * native frames are recorded as not recorded (the truncation marker). */
+extern __thread uintptr_t record_altstack_lo MP_TLS;
+extern __thread size_t record_altstack_size MP_TLS;
+#define RECORD_ALTSTACK_UNWIND (64u << 10)
+static inline bool record_on_small_altstack(void)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	return mp_unlikely(record_altstack_size) && record_altstack_size < RECORD_ALTSTACK_UNWIND &&
+	       sp - record_altstack_lo < record_altstack_size;
+}
+
 /* Sampling mode's fast paths, inlined into the hooks. */
 /* The addresses of sampled live blocks: buckets of 8 slots, a bucket one cache line; a
  * block whose bucket is full spills into a hash set under a mutex (record.c). The
