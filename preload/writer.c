@@ -114,9 +114,15 @@ static uint64_t writer_last_ticks;
  * through (the time its cycle began, when its events were taken), not the failure's:
  * what the rolled-back transaction held is lost. */
 static bool writer_broken;
-static uint64_t writer_cycle_ticks;     /* clock_now() as this cycle began */
-static uint64_t writer_committed_ticks; /* writer_cycle_ticks of the last commit made */
-static uint64_t writer_committed_last;  /* writer_last_ticks then */
+static uint64_t writer_cycle_ticks; /* clock_now() as this cycle began */
+static uint64_t writer_data_end;    /* where the committed data ends (writer_committed) */
+
+/* A commit went through, of the events taken at `at` (clock_now()): the data ends there,
+ * or at its newest event or sample if later. */
+static void writer_committed(uint64_t at)
+{
+	writer_data_end = writer_last_ticks > at ? writer_last_ticks : at;
+}
 
 /* ---- SQLite on memprof's own memory ----------------------------------------------- */
 
@@ -667,15 +673,14 @@ static void writer_meta_rows(bool complete)
 	char buf[64];
 	snprintf(buf, sizeof buf, "%.3f", clock_ticks_per_sec());
 	writer_set_meta("clock_ticks_per_sec", buf);
-	uint64_t data_end = writer_committed_last > writer_committed_ticks ? writer_committed_last : writer_committed_ticks;
-	writer_meta_u64("last_ticks", writer_broken ? data_end : writer_last_ticks);
+	writer_meta_u64("last_ticks", writer_broken ? writer_data_end : writer_last_ticks);
 	writer_meta_u64("dropped_events", atomic_load(&thread_dropped));
 	writer_meta_u64("queued_bytes_peak", thread_queued_peak_bytes());
 	uint64_t stop_ticks;
 	const char *stop = mp_stopped(&stop_ticks);
 	if (stop) {
 		writer_set_meta("stopped_reason", stop);
-		writer_meta_u64("stopped_ticks", writer_broken && data_end < stop_ticks ? data_end : stop_ticks);
+		writer_meta_u64("stopped_ticks", writer_broken && writer_data_end < stop_ticks ? writer_data_end : stop_ticks);
 	}
 	writer_set_meta("status", complete ? "complete" : "running");
 }
@@ -698,8 +703,7 @@ static void writer_cycle(bool final)
 	writer_meta_rows(atomic_load(&writer_status_complete));
 	if (writer_in_txn) {
 		if (writer_txn(writer_st_commit, "COMMIT") == 0 && !writer_broken) {
-			writer_committed_ticks = writer_cycle_ticks;
-			writer_committed_last = writer_last_ticks;
+			writer_committed(writer_cycle_ticks);
 		}
 		writer_in_txn = false;
 	}
@@ -920,8 +924,7 @@ int writer_run(void)
 	}
 	writer_in_txn = false;
 	writer_last_commit_ns = clock_mono_ns();
-	writer_committed_ticks = clock_now();
-	writer_committed_last = writer_last_ticks;
+	writer_committed(clock_now());
 	sem_init(&writer_sem, 0, 0);
 	atomic_store(&writer_stop, 0);
 	atomic_store(&writer_finished, 0);
@@ -1089,7 +1092,7 @@ void writer_fork_child(void)
 	writer_forget_statements(false);
 	writer_in_txn = false;
 	writer_broken = false;
-	writer_committed_ticks = writer_committed_last = 0;
+	writer_data_end = 0;
 	writer_samples = NULL;
 	writer_samples_n = writer_samples_cap = 0;
 	writer_last_ticks = 0;
