@@ -745,8 +745,11 @@ static void writer_disconnect(void)
 static void writer_close(void)
 {
 	writer_meta_rows(true);
-	if (writer_in_txn)
+	if (writer_in_txn && writer_txn(writer_st_commit, "COMMIT") < 0) {
+		/* rolled back (writer_broken): the rows of the stop alone, once more */
+		writer_meta_rows(true);
 		writer_txn(writer_st_commit, "COMMIT");
+	}
 	writer_in_txn = false;
 	sqlite3_exec(writer_db, "PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;", NULL, NULL, NULL);
 	writer_disconnect();
