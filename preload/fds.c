@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,7 +19,16 @@
 
 static int fds_base = -1;
 static _Atomic uint64_t fds_mask; /* bit i: fds_base + i is memprof's */
+/* What file each of memprof's descriptors is (fds_intact): a system call memprof does
+ * not see (syscall(SYS_close_range, ...), syscall(SYS_close, ...)) can close one, and
+ * the program's next open may then get its number. */
+typedef struct fds_ident {
+	dev_t dev;
+	ino_t ino;
+} fds_ident_t;
+static fds_ident_t fds_id[FDS_SLOTS];
 static int fds_err = STDERR_FILENO;
+static fds_ident_t fds_err_id; /* the file fds_err is a copy of */
 static pid_t fds_err_pid; /* the process fds_err is open in */
 static pid_t fds_pid;     /* the process fds_mask is about (not a vfork child sharing it) */
 
@@ -43,7 +53,9 @@ void fds_keep_stderr(void)
 	if (fds_base < 64 || fcntl(STDERR_FILENO, F_GETFD) < 0)
 		return;
 	int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, fds_base);
-	if (fd >= 0) {
+	struct stat st;
+	if (fd >= 0 && fstat(fd, &st) == 0) {
+		fds_err_id = (fds_ident_t){st.st_dev, st.st_ino};
 		fds_err = fd;
 		fds_err_pid = getpid();
 	}
@@ -76,16 +88,85 @@ int fds_take(int fd)
 		return fd;
 	int nfd = fd;
 	if (fd < fds_base || fd >= fds_base + FDS_SLOTS) {
-		nfd = fcntl(fd, F_DUPFD_CLOEXEC, fds_base);
-		if (nfd < 0 || nfd >= fds_base + FDS_SLOTS) {
-			if (nfd >= 0)
+		/* not on the number of one of memprof's that was closed behind its back, which
+		 * its owner opens again there (fds_reopen): such a number is held meanwhile */
+		int held[FDS_SLOTS], nheld = 0;
+		int err = 0;
+		for (int from = fds_base;; from = nfd + 1) {
+			nfd = fcntl(fd, F_DUPFD_CLOEXEC, from);
+			err = errno;
+			if (nfd < 0 || nfd >= fds_base + FDS_SLOTS || !fds_ours(nfd) || nheld == FDS_SLOTS)
+				break;
+			held[nheld++] = nfd;
+		}
+		while (nheld)
+			fds_real_close(held[--nheld]);
+		if (nfd < 0 && err == EBADF) {
+			errno = EBADF;
+			return -1; /* closed by the program already (a loop of raw close_range) */
+		}
+		if (nfd < 0 || nfd >= fds_base + FDS_SLOTS || fds_ours(nfd)) {
+			if (nfd >= 0 && !fds_ours(nfd))
 				fds_real_close(nfd);
 			return fd;
 		}
-		fds_real_close(fd);
 	}
+	/* what file it is, asked of the copy or else of the original (the program may have
+	 * closed either meanwhile) */
+	struct stat st;
+	if (fstat(nfd, &st) != 0 && fstat(fd, &st) != 0) {
+		errno = EBADF; /* both closed by the program */
+		return -1;
+	}
+	if (nfd != fd)
+		fds_real_close(fd);
+	fds_id[nfd - fds_base] = (fds_ident_t){st.st_dev, st.st_ino};
 	atomic_fetch_or(&fds_mask, 1ull << (nfd - fds_base));
 	return nfd;
+}
+
+static bool fds_same(const struct stat *st, const fds_ident_t *id)
+{
+	return st->st_dev == id->dev && st->st_ino == id->ino;
+}
+
+bool fds_intact(int fd)
+{
+	struct stat st;
+	return !fds_ours(fd) || (fstat(fd, &st) == 0 && fds_same(&st, &fds_id[fd - fds_base]));
+}
+
+bool fds_reopen(int fd, const char *path, int flags)
+{
+	struct stat st;
+	if (!fds_ours(fd))
+		return false;
+	if (fstat(fd, &st) == 0 || errno != EBADF)
+		return fds_same(&st, &fds_id[fd - fds_base]); /* intact, or the program's now */
+	/* The file is opened at the lowest free number, where the program may close it too
+	 * (a loop of raw close_range) and open a file of its own: a number that is not the
+	 * file memprof wants is never closed here, and a copy the program closed is opened
+	 * again; so is one that did not land on fd (held for a moment by fds_take). */
+	const fds_ident_t *want = &fds_id[fd - fds_base];
+	for (int tries = 0; tries < 100; tries++) {
+		if (tries && (fstat(fd, &st) == 0 || errno != EBADF))
+			return fds_same(&st, want);
+		int tmp = open(path, (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
+		if (tmp < 0)
+			return false;
+		if (fstat(tmp, &st) != 0)
+			continue; /* closed by the program already */
+		if (!fds_same(&st, want))
+			return false; /* the name is another file's now (or tmp the program's) */
+		int got = fcntl(tmp, F_DUPFD_CLOEXEC, fd); /* the lowest free number from fd on */
+		if (fstat(tmp, &st) == 0 && fds_same(&st, want))
+			fds_real_close(tmp);
+		if (got == fd)
+			return true;
+		if (got >= 0) /* fd was taken meanwhile: got is a copy of memprof's */
+			fds_real_close(got);
+	}
+	return false;
 }
 
 bool fds_ours(int fd)
@@ -102,6 +183,11 @@ void fds_release(int fd)
 
 int fds_stderr(void)
 {
+	/* a copy closed by a system call memprof does not see, its number maybe the
+	 * program's file now: stderr itself, if it is still the same file */
+	struct stat st;
+	if (fds_err > STDERR_FILENO && (fstat(fds_err, &st) != 0 || !fds_same(&st, &fds_err_id)))
+		fds_err = fstat(STDERR_FILENO, &st) == 0 && fds_same(&st, &fds_err_id) ? STDERR_FILENO : -1;
 	return fds_err;
 }
 
@@ -120,7 +206,10 @@ MP_EXPORT int close(int fd)
 	if (mp_unlikely(fds_ours(fd))) {
 		if (!mp_guard)
 			return 0; /* the program's: memprof's stays open */
+		bool intact = fds_intact(fd);
 		fds_release(fd);
+		if (!intact) /* closed behind memprof's back: the number may be the program's now */
+			return 0;
 	}
 	return fds_real_close(fd);
 }

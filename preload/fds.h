@@ -12,12 +12,22 @@
 
 /* Once, early (the constructor): where memprof's descriptors go, and the copy of stderr. */
 void fds_init(void);
-/* fd moved up (the original closed) and marked memprof's; fd itself if it cannot be. */
+/* fd moved up (the original closed) and marked memprof's; fd itself if it cannot be;
+ * -1 (errno EBADF) if the program closed it first. */
 int fds_take(int fd);
 /* Whether fd is one of memprof's (a hint: the hooks of close ask it). */
 bool fds_ours(int fd);
-/* memprof closes one of its own. */
+/* memprof closes one of its own, or forgets one that is no longer its own (fds_intact:
+ * not closed then). */
 void fds_release(int fd);
+/* A system call memprof does not see (syscall(SYS_close_range, ...)) may close memprof's
+ * descriptors behind its back, and the program's next open take a number. False when fd
+ * is one of memprof's and no longer the file it was. */
+bool fds_intact(int fd);
+/* Opens `path` (the file fd was: the same device and inode) again on fd's number, which
+ * must be free (closed behind memprof's back): true when fd is that file again (or still
+ * was); false when it cannot be (the number or the file taken by the program). */
+bool fds_reopen(int fd, const char *path, int flags);
 /* In a process memprof records: a copy of stderr for its messages, which reach the
  * program's stderr even after it closed fd 2 and opened a file there. */
 void fds_keep_stderr(void);

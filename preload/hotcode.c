@@ -148,6 +148,11 @@ void hotcode_tick(uint64_t now)
 		hotcode_looked = true;
 		dl_iterate_phdr(hotcode_find, NULL);
 	}
+	if (hotcode_pagemap >= 0 && !fds_intact(hotcode_pagemap)) {
+		/* closed behind memprof's back (fds.h): its number is not memprof's any more */
+		fds_release(hotcode_pagemap);
+		hotcode_pagemap = -1;
+	}
 	if (hotcode_n && hotcode_pagemap < 0)
 		hotcode_pagemap = fds_take(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
 	if (hotcode_pagemap < 0)

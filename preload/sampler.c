@@ -33,7 +33,14 @@ static void sampler_take(void)
 	/* before the sample's stamp: a GIL event made after it cannot carry an older one */
 	record_gil_stamp_expire();
 	char buf[128];
-	ssize_t n = pread(sampler_fd, buf, sizeof buf - 1, 0);
+	if (!fds_intact(sampler_fd)) {
+		/* closed behind memprof's back (fds.h): its number is not memprof's any more */
+		if (!pthread_equal(pthread_self(), sampler_thread))
+			return;
+		fds_release(sampler_fd);
+		sampler_fd = fds_take(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
+	}
+	ssize_t n = sampler_fd >= 0 ? pread(sampler_fd, buf, sizeof buf - 1, 0) : -1;
 	if (n <= 0)
 		return;
 	buf[n] = 0;

@@ -23,7 +23,9 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #define ZSTD_STATIC_LINKING_ONLY
@@ -116,6 +118,14 @@ static uint64_t writer_last_ticks;
 static bool writer_broken;
 static uint64_t writer_cycle_ticks; /* clock_now() as this cycle began */
 static uint64_t writer_data_end;    /* where the committed data ends (writer_committed) */
+static bool writer_single_file; /* the journal out of WAL mode: one file, before an exec */
+static bool writer_reopened; /* a descriptor of the profile was opened again (writer_fd_ok) */
+/* A descriptor of the profile is the program's now (writer_files_ok): SQLite is never
+ * called again; the events are taken from the threads and dropped (writer_broken). */
+static bool writer_abandoned;
+static bool writer_files_ok(void);
+static void writer_reconnect(void);
+static int writer_connect(const char *path, bool create);
 
 /* A commit went through, of the events taken at `at` (clock_now()): the data ends there,
  * or at its newest event or sample if later. */
@@ -141,7 +151,7 @@ static void writer_zstd_free(void *opaque, void *p) { mem_free(p); }
 
 static void writer_write_failed(void)
 {
-	if (!writer_db)
+	if (!writer_db || writer_abandoned)
 		return;
 	if (!sqlite3_get_autocommit(writer_db))
 		sqlite3_exec(writer_db, "ROLLBACK", NULL, NULL, NULL);
@@ -202,7 +212,7 @@ static int writer_txn(sqlite3_stmt *st, const char *sql)
 
 static int writer_step(sqlite3_stmt *st)
 {
-	if (mp_unlikely(writer_broken) && st != writer_st_meta) {
+	if (mp_unlikely(writer_broken) && (st != writer_st_meta || writer_abandoned)) {
 		sqlite3_clear_bindings(st);
 		return -1;
 	}
@@ -235,7 +245,7 @@ static void writer_meta_u64(const char *key, uint64_t v)
 
 static void writer_begin(void)
 {
-	if (!writer_in_txn && writer_txn(writer_st_begin, "BEGIN") == 0)
+	if (!writer_in_txn && !writer_abandoned && writer_txn(writer_st_begin, "BEGIN") == 0)
 		writer_in_txn = true;
 }
 
@@ -693,11 +703,12 @@ static void writer_cycle(bool final)
 	uint64_t now = clock_mono_ns();
 	bool timer = final || now - writer_last_commit_ns >= (uint64_t)writer_flush_ms * 1000000u;
 	writer_cycle_ticks = clock_now();
+	bool usable = writer_abandoned || writer_files_ok();
 	hotcode_tick(now);
 	modules_scan_if_changed();
 	thread_foreach(writer_drain, &timer);
 	thread_reap(writer_thread_gone);
-	if (!timer)
+	if ((!timer && !writer_reopened) || !usable || writer_abandoned)
 		return;
 	writer_dimensions();
 	writer_meta_rows(atomic_load(&writer_status_complete));
@@ -709,12 +720,15 @@ static void writer_cycle(bool final)
 	}
 	/* Before an exec the file is left as one file (no -wal, -shm beside it), as after a
 	 * clean exit; if the exec fails, back to WAL for the next commits. */
-	static bool single_file;
+	if (writer_reopened)
+		writer_reconnect();
+	if (!writer_db)
+		return;
 	bool want_single = atomic_load(&writer_status_complete);
-	if (want_single != single_file) {
+	if (want_single != writer_single_file) {
 		sqlite3_exec(writer_db, want_single ? "PRAGMA journal_mode=DELETE" : "PRAGMA journal_mode=WAL", NULL,
 			     NULL, NULL);
-		single_file = want_single;
+		writer_single_file = want_single;
 	}
 	writer_last_commit_ns = now;
 }
@@ -781,7 +795,7 @@ static void *writer_main(void *arg)
 		if (writer_db)
 			writer_cycle(stop || req != atomic_load(&writer_sync_done));
 		atomic_store(&writer_sync_done, req);
-		if (stop && writer_db)
+		if (stop && writer_db && !writer_abandoned)
 			writer_close();
 		pthread_mutex_unlock(&writer_lock);
 		if (stop)
@@ -797,9 +811,175 @@ static int writer_prepare(const char *sql, sqlite3_stmt **st)
 	return sqlite3_prepare_v3(writer_db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+/* ---- the profile's descriptors, closed behind memprof's back ------------------------
+ * A program can close memprof's descriptors with a system call memprof does not see
+ * (syscall(SYS_close_range, 3, ~0U, 0)), and its next open may then get one of their
+ * numbers. Every system call SQLite makes on one of them first makes sure that it is
+ * still the file it was (one fstat; a few thousand a second at most), and opens the file
+ * again on its number if it was closed; when it cannot (the number or the file is the
+ * program's now), the call fails with EBADF without touching it, and recording stops.
+ * The file's locks went with the descriptors: once the cycle has committed, the
+ * connection is closed and opened again (writer_reconnect). */
+#define WRITER_FILES 8
+typedef struct writer_file {
+	int fd; /* -1: a free entry */
+	int flags;
+	char *path; /* SQLite's full path of the file (its own name, -wal, -shm) */
+} writer_file_t;
+static writer_file_t writer_files[WRITER_FILES] = {[0 ... WRITER_FILES - 1] = {-1, 0, NULL}};
+
+static writer_file_t *writer_file(int fd)
+{
+	for (unsigned i = 0; i < WRITER_FILES; i++)
+		if (writer_files[i].fd == fd)
+			return &writer_files[i];
+	return NULL;
+}
+
 static int writer_sqlite_open(const char *path, int flags, mode_t mode)
 {
-	return fds_take(open(path, flags, mode));
+	int fd = -1;
+	for (int tries = 0; fd < 0 && tries < 100; tries++) {
+		/* (again when the program closed it before it was moved up: the file is there) */
+		fd = fds_take(open(path, tries ? flags & ~O_EXCL : flags, mode));
+		if (fd < 0 && errno != EBADF)
+			break;
+	}
+	if (fd < 0 || !fds_ours(fd))
+		return fd;
+	writer_file_t *f = writer_file(fd);
+	if (!f)
+		f = writer_file(-1);
+	if (f) {
+		size_t n = strlen(path) + 1;
+		char *copy = mem_alloc(n);
+		if (copy)
+			memcpy(copy, path, n);
+		mem_free(f->path);
+		*f = (writer_file_t){copy ? fd : -1, flags, copy};
+	}
+	return fd;
+}
+
+/* fd may be used: not one of memprof's, or the file it was (opened again on its number
+ * if it was closed). Otherwise errno is EBADF. */
+static bool writer_fd_ok(int fd)
+{
+	if (mp_likely(fds_intact(fd)))
+		return true;
+	writer_file_t *f = writer_file(fd);
+	if (f && f->path && fds_reopen(fd, f->path, f->flags)) {
+		writer_reopened = true;
+		return true;
+	}
+	if (!writer_abandoned)
+		mp_fail("the program closed memprof's file (descriptor %d) with a system call memprof does not see, "
+			"and took its number or the file: it cannot be opened again",
+			fd);
+	writer_abandoned = writer_broken = true;
+	errno = EBADF;
+	return false;
+}
+
+/* SQLite's waits for a lock (the WAL's, up to about 10 s in all) are not waited once the
+ * file is abandoned: its locks fail at once then. */
+static int (*writer_real_sleep)(sqlite3_vfs *, int);
+
+static int writer_sqlite_sleep(sqlite3_vfs *vfs, int us)
+{
+	return writer_abandoned ? us : writer_real_sleep(vfs, us);
+}
+
+/* `call` on fd once writer_fd_ok, again if the program closed fd meanwhile (EBADF):
+ * its result, or `failed` with errno EBADF. */
+#define WRITER_FD_CALL(fd, failed, call)                                                          \
+	__extension__({                                                                          \
+		__typeof__(call) r_ = (failed);                                                   \
+		for (int t_ = 0; t_ < 100 && writer_fd_ok(fd); t_++)                              \
+			if ((r_ = (call)) != (failed) || errno != EBADF || !fds_ours(fd))         \
+				break;                                                            \
+		r_;                                                                              \
+	})
+
+static int (*writer_real_close)(int);
+static int (*writer_real_fstat)(int, struct stat *);
+static int (*writer_real_fcntl)(int, int, ...);
+static ssize_t (*writer_real_read)(int, void *, size_t);
+static ssize_t (*writer_real_pread)(int, void *, size_t, off_t);
+static ssize_t (*writer_real_pread64)(int, void *, size_t, off_t);
+static void *(*writer_real_mmap)(void *, size_t, int, int, int, off_t);
+
+static int writer_sqlite_close(int fd)
+{
+	writer_file_t *f = writer_file(fd);
+	if (f) {
+		mem_free(f->path);
+		*f = (writer_file_t){-1, 0, NULL};
+	}
+	if (fds_intact(fd))
+		return writer_real_close(fd);
+	fds_release(fd); /* its number is not memprof's any more: left alone */
+	return 0;
+}
+
+static int writer_sqlite_fstat(int fd, struct stat *st)
+{
+	return WRITER_FD_CALL(fd, -1, writer_real_fstat(fd, st));
+}
+
+static int writer_sqlite_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *); /* SQLite's calls pass an int or a pointer, or nothing */
+	va_end(ap);
+	return WRITER_FD_CALL(fd, -1, writer_real_fcntl(fd, cmd, arg));
+}
+
+static ssize_t writer_sqlite_read(int fd, void *b, size_t n)
+{
+	return WRITER_FD_CALL(fd, (ssize_t)-1, writer_real_read(fd, b, n));
+}
+
+static ssize_t writer_sqlite_pread(int fd, void *b, size_t n, off_t off)
+{
+	return WRITER_FD_CALL(fd, (ssize_t)-1, writer_real_pread(fd, b, n, off));
+}
+
+static ssize_t writer_sqlite_pread64(int fd, void *b, size_t n, off_t off)
+{
+	return WRITER_FD_CALL(fd, (ssize_t)-1, writer_real_pread64(fd, b, n, off));
+}
+
+static int (*writer_real_fchmod)(int, mode_t);
+static int (*writer_real_fchown)(int, uid_t, gid_t);
+
+static int writer_sqlite_fchmod(int fd, mode_t m)
+{
+	return WRITER_FD_CALL(fd, -1, writer_real_fchmod(fd, m));
+}
+
+static int writer_sqlite_fchown(int fd, uid_t u, gid_t g)
+{
+	return WRITER_FD_CALL(fd, -1, writer_real_fchown(fd, u, g));
+}
+
+static void *writer_sqlite_mmap(void *at, size_t n, int prot, int flags, int fd, off_t off)
+{
+	return fd < 0 ? writer_real_mmap(at, n, prot, flags, fd, off)
+		      : WRITER_FD_CALL(fd, MAP_FAILED, writer_real_mmap(at, n, prot, flags, fd, off));
+}
+
+/* Before SQLite runs in a cycle: every descriptor of the profile is the file it was, or
+ * was opened again (writer_reopened). False, and recording stopped, when one cannot be:
+ * the connection is then left as it is, never used again (closing it would close
+ * descriptors that are the program's now). */
+static bool writer_files_ok(void)
+{
+	for (unsigned i = 0; i < WRITER_FILES && !writer_abandoned; i++)
+		if (writer_files[i].fd >= 0)
+			writer_fd_ok(writer_files[i].fd);
+	return !writer_abandoned;
 }
 
 /* The errno of the last failed write or truncation of memprof's files (0: none), kept by
@@ -825,22 +1005,22 @@ static ssize_t writer_io_check(ssize_t r)
 
 static ssize_t writer_sqlite_write(int fd, const void *b, size_t n)
 {
-	return writer_io_check(writer_real_write(fd, b, n));
+	return writer_io_check(WRITER_FD_CALL(fd, (ssize_t)-1, writer_real_write(fd, b, n)));
 }
 
 static ssize_t writer_sqlite_pwrite(int fd, const void *b, size_t n, off_t off)
 {
-	return writer_io_check(writer_real_pwrite(fd, b, n, off));
+	return writer_io_check(WRITER_FD_CALL(fd, (ssize_t)-1, writer_real_pwrite(fd, b, n, off)));
 }
 
 static ssize_t writer_sqlite_pwrite64(int fd, const void *b, size_t n, off_t off)
 {
-	return writer_io_check(writer_real_pwrite64(fd, b, n, off));
+	return writer_io_check(WRITER_FD_CALL(fd, (ssize_t)-1, writer_real_pwrite64(fd, b, n, off)));
 }
 
 static int writer_sqlite_ftruncate(int fd, off_t len)
 {
-	return (int)writer_io_check(writer_real_ftruncate(fd, len));
+	return (int)writer_io_check(WRITER_FD_CALL(fd, -1, writer_real_ftruncate(fd, len)));
 }
 
 /* Wraps SQLite's call `name` (real: where its own goes) with `wrapper`, if it has it. */
@@ -851,6 +1031,69 @@ static void writer_wrap_syscall(sqlite3_vfs *vfs, const char *name, void *real, 
 		return;
 	memcpy(real, &cur, sizeof cur);
 	vfs->xSetSystemCall(vfs, name, wrapper);
+}
+
+/* Opens the connection and prepares its statements; `create`: the file is new, and the
+ * schema is made. Says why it fails (and that memprof does not record) at start-up. */
+static int writer_connect(const char *path, bool create)
+{
+	int rc = sqlite3_open_v2(path, &writer_db, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0), NULL);
+	if (rc != SQLITE_OK) {
+		if (create)
+			mp_log("cannot open %s: %s; not recording", path, sqlite3_errstr(rc));
+		else
+			mp_fail("cannot open the profile again: %s", sqlite3_errstr(rc));
+		sqlite3_close(writer_db);
+		writer_db = NULL;
+		return -EIO;
+	}
+	/* synchronous=OFF before the switch to WAL, which would otherwise sync the new file
+	 * four times (fdatasync: 2-3 ms of the program's start-up here) */
+	if (writer_exec("PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL; PRAGMA cache_size=-256;") < 0 ||
+	    (create && writer_exec("BEGIN;" MP_SCHEMA_SQL "COMMIT;") < 0)) { /* one commit: fewer pages in the -wal file */
+		writer_disconnect(); /* the caller removes the file */
+		return -EIO;
+	}
+	if (writer_prepare("INSERT INTO events(thread,count,first_ts,last_ts,raw_bytes,data) VALUES(?,?,?,?,?,?)",
+			   &writer_st_chunk) ||
+	    writer_prepare("INSERT INTO stack_nodes(id,parent,frame) VALUES(?,?,?)", &writer_st_node) ||
+	    writer_prepare("INSERT INTO pycode(id,filename,name,qualname,firstlineno,linetable) VALUES(?,?,?,?,?,?)",
+			   &writer_st_code) ||
+	    writer_prepare("INSERT INTO modules(path,build_id,base,lo,hi,ts,gen) VALUES(?,?,?,?,?,?,?)", &writer_st_module) ||
+	    writer_prepare("INSERT INTO samples(ts,rss) VALUES(?,?)", &writer_st_sample) ||
+	    writer_prepare("INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)", &writer_st_meta) ||
+	    writer_prepare("INSERT OR REPLACE INTO threads(id,tid,name) VALUES(?,?,?)", &writer_st_thread) ||
+	    writer_prepare("INSERT OR REPLACE INTO sources(filename,size,mtime_ns) VALUES(?,?,?)", &writer_st_source) ||
+	    writer_prepare("BEGIN", &writer_st_begin) || writer_prepare("COMMIT", &writer_st_commit)) {
+		if (create)
+			mp_log("cannot prepare statements: %s; not recording", sqlite3_errmsg(writer_db));
+		else
+			mp_fail("cannot open the profile again: %s", sqlite3_errmsg(writer_db));
+		writer_disconnect();
+		return -EIO;
+	}
+	return 0;
+}
+
+/* After a descriptor of the profile was opened again (writer_reopened) and the cycle
+ * committed: the connection again, with its locks, if its name is still the file. */
+static void writer_reconnect(void)
+{
+	writer_reopened = false;
+	char path[4096];
+	const char *name = sqlite3_db_filename(writer_db, "main");
+	int n = name ? snprintf(path, sizeof path, "%s", name) : -1;
+	writer_file_t *f = NULL;
+	for (unsigned i = 0; name && i < WRITER_FILES; i++)
+		if (writer_files[i].fd >= 0 && writer_files[i].path && !strcmp(writer_files[i].path, name))
+			f = &writer_files[i];
+	struct stat a, b;
+	if (n <= 0 || (size_t)n >= sizeof path || !f || fstat(f->fd, &a) != 0 || stat(path, &b) != 0 ||
+	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return; /* renamed or removed: the connection goes on without its locks */
+	writer_disconnect();
+	writer_single_file = false; /* the new connection is in WAL mode */
+	writer_connect(path, false);
 }
 
 int writer_start(const char *path)
@@ -871,6 +1114,17 @@ int writer_start(const char *path)
 					    (sqlite3_syscall_ptr)writer_sqlite_pwrite64);
 			writer_wrap_syscall(vfs, "ftruncate", &writer_real_ftruncate,
 					    (sqlite3_syscall_ptr)writer_sqlite_ftruncate);
+			writer_wrap_syscall(vfs, "close", &writer_real_close, (sqlite3_syscall_ptr)writer_sqlite_close);
+			writer_wrap_syscall(vfs, "fstat", &writer_real_fstat, (sqlite3_syscall_ptr)writer_sqlite_fstat);
+			writer_wrap_syscall(vfs, "fcntl", &writer_real_fcntl, (sqlite3_syscall_ptr)writer_sqlite_fcntl);
+			writer_wrap_syscall(vfs, "read", &writer_real_read, (sqlite3_syscall_ptr)writer_sqlite_read);
+			writer_wrap_syscall(vfs, "pread", &writer_real_pread, (sqlite3_syscall_ptr)writer_sqlite_pread);
+			writer_wrap_syscall(vfs, "pread64", &writer_real_pread64, (sqlite3_syscall_ptr)writer_sqlite_pread64);
+			writer_wrap_syscall(vfs, "mmap", &writer_real_mmap, (sqlite3_syscall_ptr)writer_sqlite_mmap);
+			writer_wrap_syscall(vfs, "fchmod", &writer_real_fchmod, (sqlite3_syscall_ptr)writer_sqlite_fchmod);
+			writer_wrap_syscall(vfs, "fchown", &writer_real_fchown, (sqlite3_syscall_ptr)writer_sqlite_fchown);
+			writer_real_sleep = vfs->xSleep;
+			vfs->xSleep = writer_sqlite_sleep;
 		}
 		sqlite_configured = true;
 	}
@@ -878,35 +1132,9 @@ int writer_start(const char *path)
 		mp_log("cannot allocate the compressor; not recording");
 		return -ENOMEM;
 	}
-	int rc = sqlite3_open_v2(path, &writer_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-	if (rc != SQLITE_OK) {
-		mp_log("cannot open %s: %s; not recording", path, sqlite3_errstr(rc));
-		sqlite3_close(writer_db);
-		writer_db = NULL;
-		return -EIO;
-	}
-	/* synchronous=OFF before the switch to WAL, which would otherwise sync the new file
-	 * four times (fdatasync: 2-3 ms of the program's start-up here) */
-	if (writer_exec("PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL; PRAGMA cache_size=-256;") < 0 ||
-	    writer_exec("BEGIN;" MP_SCHEMA_SQL "COMMIT;") < 0) { /* one commit: fewer pages in the -wal file */
-		writer_disconnect(); /* the caller removes the file */
-		return -EIO;
-	}
-	if (writer_prepare("INSERT INTO events(thread,count,first_ts,last_ts,raw_bytes,data) VALUES(?,?,?,?,?,?)",
-			   &writer_st_chunk) ||
-	    writer_prepare("INSERT INTO stack_nodes(id,parent,frame) VALUES(?,?,?)", &writer_st_node) ||
-	    writer_prepare("INSERT INTO pycode(id,filename,name,qualname,firstlineno,linetable) VALUES(?,?,?,?,?,?)",
-			   &writer_st_code) ||
-	    writer_prepare("INSERT INTO modules(path,build_id,base,lo,hi,ts,gen) VALUES(?,?,?,?,?,?,?)", &writer_st_module) ||
-	    writer_prepare("INSERT INTO samples(ts,rss) VALUES(?,?)", &writer_st_sample) ||
-	    writer_prepare("INSERT OR REPLACE INTO meta(key,value) VALUES(?,?)", &writer_st_meta) ||
-	    writer_prepare("INSERT OR REPLACE INTO threads(id,tid,name) VALUES(?,?,?)", &writer_st_thread) ||
-	    writer_prepare("INSERT OR REPLACE INTO sources(filename,size,mtime_ns) VALUES(?,?,?)", &writer_st_source) ||
-	    writer_prepare("BEGIN", &writer_st_begin) || writer_prepare("COMMIT", &writer_st_commit)) {
-		mp_log("cannot prepare statements: %s; not recording", sqlite3_errmsg(writer_db));
-		writer_disconnect();
-		return -EIO;
-	}
+	int rc = writer_connect(path, true);
+	if (rc < 0)
+		return rc;
 	const char *zfail = getenv("MEMPROF_TEST_FAIL_COMPRESS");
 	writer_test_zfail = zfail ? strtol(zfail, NULL, 10) : 0;
 	writer_begin();
@@ -1093,6 +1321,9 @@ void writer_fork_child(void)
 	 * descriptors are close-on-exec) and never touch its file. */
 	writer_db = NULL;
 	writer_forget_statements(false);
+	for (unsigned i = 0; i < WRITER_FILES; i++)
+		writer_files[i].fd = -1; /* the parent's (their paths are freed when reused) */
+	writer_reopened = writer_abandoned = false;
 	writer_in_txn = false;
 	writer_broken = false;
 	writer_data_end = 0;

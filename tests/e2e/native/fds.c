@@ -4,12 +4,21 @@
  * got, allocates again and exits 0. memprof's own descriptors must survive all three,
  * and the program must get the numbers it gets without memprof. `fds dup2` instead puts a
  * file of its own on every number from 900 to 1023 (memprof's among them) with dup2,
- * writes a line through 1000, allocates again and exits 0. */
+ * writes a line through 1000, allocates again and exits 0.
+ * `raw` closes every descriptor from 3 on as `range` does, with the system call itself
+ * (syscall(SYS_close_range, ...)), which memprof does not see. `rawloop` allocates
+ * 100,000 blocks of 100 bytes at a known line in 50 rounds, closing every descriptor from
+ * 3 on that way after each round, and exits 0. `rawtake` allocates, waits 150 ms (a
+ * commit), closes every descriptor from 3 on that way, then opens t.txt on every number
+ * up to its limit of descriptors (memprof's among them), allocates again, waits 150 ms,
+ * says whether t.txt is still empty and exits 0. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static void *volatile sink;
@@ -32,7 +41,35 @@ int main(int argc, char **argv)
 			close(n);
 		return close(fd);
 	}
-	if (!strcmp(mode, "range"))
+	if (!strcmp(mode, "rawloop")) {
+		for (int round = 0; round < 50; round++) {
+			for (int i = 0; i < 2000; i++) {
+				sink = malloc(100); /* @LOOP */
+				free(sink);
+			}
+			syscall(SYS_close_range, 3u, ~0u, 0u);
+			if (round % 10 == 9)
+				usleep(30000);
+		}
+		printf("rounds 50\n");
+		return 0;
+	}
+	if (!strcmp(mode, "rawtake")) {
+		usleep(150000);
+		syscall(SYS_close_range, 3u, ~0u, 0u);
+		int n = 0;
+		while (open("t.txt", O_RDWR | O_CREAT | O_APPEND, 0644) >= 0)
+			n++;
+		for (int i = 0; i < 3; i++)
+			sink = malloc(1 << 20); /* @TAKEN */
+		usleep(150000);
+		struct stat st;
+		printf("%s\n", n > 50 && stat("t.txt", &st) == 0 && st.st_size == 0 ? "untouched" : "touched");
+		return 0;
+	}
+	if (!strcmp(mode, "raw"))
+		syscall(SYS_close_range, 3u, ~0u, 0u);
+	else if (!strcmp(mode, "range"))
 		close_range(3, ~0u, 0);
 	else if (!strcmp(mode, "from"))
 		closefrom(3);

@@ -5,6 +5,7 @@ kept high and kept open, fds.h). Before, memprof's file sat on fds 3-8: closed b
 program, it went on writing into the program's new files (a file of the program's became
 a SQLite database). Also a shell's `exec 6>file`."""
 import os
+import subprocess
 
 import harness
 from harness import expect_eq
@@ -14,8 +15,13 @@ SRC = src("fds.c")
 
 
 def test_close_everything():
+    """`raw` closes them with the system call itself (syscall(SYS_close_range, ...)),
+    which memprof does not see: its descriptors are opened again on their numbers (the
+    profile's connection then opened again too, for its locks). Before, the writer spun
+    in SQLite's lock retries on the closed descriptors: the program's exit waited ~50 s
+    for the final flush, and the profile held nothing."""
     L = marks(SRC, "BEFORE", "AFTER")
-    for mode in ("loop", "range", "from"):
+    for mode in ("loop", "range", "from", "raw"):
         for f in os.listdir("."):
             os.unlink(f)
         p, files = run_both([prog("fds"), mode], expect_rc=0)
@@ -29,6 +35,51 @@ def test_close_everything():
         expect_row(rows, SRC, L["AFTER"], mode + ": after", allocations=10, allocated_bytes=20000)
         s = harness.stats(db)
         expect_eq((s["status"], s["dropped_events"]), ("complete", 0), mode + ": (status, dropped)")
+
+
+def test_raw_close_while_recording():
+    """A program that closes every descriptor from 3 on with the system call itself 50
+    times while it allocates (100,000 blocks at one line, at full speed: the closes land
+    anywhere in the writer's work, its reopening included): every allocation is in the
+    profile, nothing dropped, and the file is complete."""
+    L = marks(SRC, "LOOP")
+    for run in range(3):
+        for f in os.listdir("."):
+            os.unlink(f)
+        p, files = run_both([prog("fds"), "rawloop"], expect_rc=0, timeout=60)
+        expect_eq(p.stdout, b"rounds 50\n", "stdout")
+        db = one_file(files)
+        expect_row(harness.report_rows(db), SRC, L["LOOP"], "run %d: the loop" % run, allocations=100000,
+                   allocated_bytes=10000000)
+        s = harness.stats(db)
+        expect_eq((s["status"], s["dropped_events"], s["recording_stopped"]), ("complete", 0, None),
+                  "run %d: (status, dropped, stop)" % run)
+
+
+def test_raw_close_then_numbers_taken():
+    """A program that closes memprof's descriptors with the system call itself, then opens
+    a file of its own on every number it may use (a limit of 128 descriptors: memprof's
+    are at 96 and up): memprof cannot open its file again there and stops recording, in
+    one line on stderr; the program's file stays empty (nothing of memprof's written to
+    it), its run is as without memprof, and the profile holds what was committed before
+    (it reads as not closed cleanly: its connection is left as it was)."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+    L = marks(SRC, "BEFORE")
+    plain = subprocess.run([prog("fds"), "rawtake"], capture_output=True, timeout=60, preexec_fn=limit)
+    expect_eq((plain.returncode, plain.stdout, plain.stderr), (0, b"untouched\n", b""), "plain run")
+    os.unlink("t.txt")
+    p = subprocess.run([prog("fds"), "rawtake"], env=harness.preload_env({"MEMPROF_OUTPUT": "take.db"}),
+                       capture_output=True, timeout=60, preexec_fn=limit)
+    expect_eq((p.returncode, p.stdout), (0, b"untouched\n"), "exit status and stdout")
+    lines = p.stderr.decode().splitlines()
+    if len(lines) != 1 or "took its number or the file: it cannot be opened again; recording stopped" not in lines[0]:
+        raise AssertionError("stderr: %r" % p.stderr)
+    expect_row(harness.report_rows("take.db"), SRC, L["BEFORE"], "before the close", allocations=10,
+               allocated_bytes=10000)
+    expect_eq(harness.stats("take.db")["status"], "running", "status")
 
 
 def test_dup2_onto_memprofs_descriptors():
