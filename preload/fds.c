@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -19,6 +20,14 @@
 
 static int fds_base = -1;
 static _Atomic uint64_t fds_mask; /* bit i: fds_base + i is memprof's */
+/* Of those, the numbers that are the program's files now (closed behind memprof's back,
+ * then opened by the program): never memprof's again, and not kept from the program's
+ * close; still marked, so that memprof's code that held one finds it lost (fds_intact)
+ * and fds_take never hands it out again. */
+static _Atomic uint64_t fds_lost;
+/* fds_take's moving and fds_reopen, one at a time: fds_take holds the free numbers of
+ * memprof's closed descriptors for a moment, which fds_reopen must not find taken. */
+static pthread_mutex_t fds_lock = PTHREAD_MUTEX_INITIALIZER;
 /* What file each of memprof's descriptors is (fds_intact): a system call memprof does
  * not see (syscall(SYS_close_range, ...), syscall(SYS_close, ...)) can close one, and
  * the program's next open may then get its number. */
@@ -63,6 +72,7 @@ void fds_keep_stderr(void)
 
 void fds_fork_child(void)
 {
+	pthread_mutex_init(&fds_lock, NULL);
 	fds_err_pid = fds_pid = getpid();
 }
 
@@ -82,103 +92,182 @@ static void fds_closing(unsigned first, unsigned last)
 		fds_err = -1;
 }
 
-int fds_take(int fd)
-{
-	if (fd < 0 || fds_base < 0)
-		return fd;
-	int nfd = fd;
-	if (fd < fds_base || fd >= fds_base + FDS_SLOTS) {
-		/* not on the number of one of memprof's that was closed behind its back, which
-		 * its owner opens again there (fds_reopen): such a number is held meanwhile */
-		int held[FDS_SLOTS], nheld = 0;
-		int err = 0;
-		for (int from = fds_base;; from = nfd + 1) {
-			nfd = fcntl(fd, F_DUPFD_CLOEXEC, from);
-			err = errno;
-			if (nfd < 0 || nfd >= fds_base + FDS_SLOTS || !fds_ours(nfd) || nheld == FDS_SLOTS)
-				break;
-			held[nheld++] = nfd;
-		}
-		while (nheld)
-			fds_real_close(held[--nheld]);
-		if (nfd < 0 && err == EBADF) {
-			errno = EBADF;
-			return -1; /* closed by the program already (a loop of raw close_range) */
-		}
-		if (nfd < 0 || nfd >= fds_base + FDS_SLOTS || fds_ours(nfd)) {
-			if (nfd >= 0 && !fds_ours(nfd))
-				fds_real_close(nfd);
-			return fd;
-		}
-	}
-	/* what file it is, asked of the copy or else of the original (the program may have
-	 * closed either meanwhile) */
-	struct stat st;
-	if (fstat(nfd, &st) != 0 && fstat(fd, &st) != 0) {
-		errno = EBADF; /* both closed by the program */
-		return -1;
-	}
-	if (nfd != fd)
-		fds_real_close(fd);
-	fds_id[nfd - fds_base] = (fds_ident_t){st.st_dev, st.st_ino};
-	atomic_fetch_or(&fds_mask, 1ull << (nfd - fds_base));
-	return nfd;
-}
-
 static bool fds_same(const struct stat *st, const fds_ident_t *id)
 {
 	return st->st_dev == id->dev && st->st_ino == id->ino;
 }
 
-bool fds_intact(int fd)
+static uint64_t fds_bit(int fd)
 {
-	struct stat st;
-	return !fds_ours(fd) || (fstat(fd, &st) == 0 && fds_same(&st, &fds_id[fd - fds_base]));
+	return fds_base >= 0 && fd >= fds_base && fd < fds_base + FDS_SLOTS ? 1ull << (fd - fds_base) : 0;
 }
 
-bool fds_reopen(int fd, const char *path, int flags)
+/* Marked memprof's, lost or not. */
+static bool fds_marked(int fd)
+{
+	return atomic_load_explicit(&fds_mask, memory_order_relaxed) & fds_bit(fd);
+}
+
+bool fds_ours(int fd)
+{
+	uint64_t b = fds_bit(fd);
+	return (atomic_load_explicit(&fds_mask, memory_order_relaxed) & b) &&
+	       !(atomic_load_explicit(&fds_lost, memory_order_relaxed) & b);
+}
+
+void fds_release(int fd)
+{
+	uint64_t b = fds_bit(fd);
+	if (b) {
+		atomic_fetch_and(&fds_mask, ~b);
+		atomic_fetch_and(&fds_lost, ~b);
+	}
+}
+
+/* fd, one of memprof's, is open on another file: the program's now. */
+static void fds_lose(int fd)
+{
+	atomic_fetch_or(&fds_lost, fds_bit(fd));
+}
+
+bool fds_intact(int fd)
+{
+	if (!fds_marked(fd))
+		return true;
+	struct stat st;
+	return !(atomic_load_explicit(&fds_lost, memory_order_relaxed) & fds_bit(fd)) && fstat(fd, &st) == 0 &&
+	       fds_same(&st, &fds_id[fd - fds_base]);
+}
+
+/* What a number memprof is about to close or take holds: `want`, or another file
+ * (-1: closed). The program's closes and opens may change it at any moment. */
+static int fds_holds(int fd, const struct stat *want)
 {
 	struct stat st;
-	if (!fds_ours(fd))
-		return false;
-	if (fstat(fd, &st) == 0 || errno != EBADF)
-		return fds_same(&st, &fds_id[fd - fds_base]); /* intact, or the program's now */
+	if (fstat(fd, &st) != 0)
+		return -1;
+	return st.st_dev == want->st_dev && st.st_ino == want->st_ino;
+}
+
+static int fds_take_as(int fd, const char *path)
+{
+	if (fd < 0 || fds_base < 0)
+		return fd;
+	/* the file the caller opened: the name's, or else what fd is now */
+	struct stat want;
+	if (path ? stat(path, &want) != 0 : fstat(fd, &want) != 0) {
+		errno = EBADF;
+		return -1;
+	}
+	if (fds_holds(fd, &want) != 1) {
+		/* closed by the program already (a loop of raw close_range), and perhaps its
+		 * file there now: not memprof's to close */
+		errno = EBADF;
+		return -1;
+	}
+	int nfd = fd;
+	if (fd < fds_base || fd >= fds_base + FDS_SLOTS) {
+		/* not on the number of one of memprof's that was closed behind its back, which
+		 * its owner opens again there (fds_reopen): such a number is held meanwhile */
+		int held[FDS_SLOTS], nheld = 0, err = 0;
+		pthread_mutex_lock(&fds_lock);
+		for (int from = fds_base;; from = nfd + 1) {
+			nfd = fcntl(fd, F_DUPFD_CLOEXEC, from);
+			err = errno;
+			if (nfd < 0 || nfd >= fds_base + FDS_SLOTS || !fds_marked(nfd) || nheld == FDS_SLOTS)
+				break;
+			held[nheld++] = nfd;
+		}
+		while (nheld)
+			fds_real_close(held[--nheld]);
+		pthread_mutex_unlock(&fds_lock);
+		if (nfd < 0 && err == EBADF) {
+			errno = EBADF;
+			return -1;
+		}
+		if (nfd < 0 || nfd >= fds_base + FDS_SLOTS || fds_marked(nfd)) {
+			if (nfd >= 0 && !fds_marked(nfd))
+				fds_real_close(nfd);
+			return fd;
+		}
+		/* the copy is of the file opened (the program may have put one of its own at fd
+		 * in between: then the copy goes, and fd is left as it is) */
+		if (fds_holds(nfd, &want) != 1) {
+			fds_real_close(nfd);
+			errno = EBADF;
+			return -1;
+		}
+		if (fds_holds(fd, &want) == 1)
+			fds_real_close(fd);
+	}
+	fds_id[nfd - fds_base] = (fds_ident_t){want.st_dev, want.st_ino};
+	atomic_fetch_and(&fds_lost, ~fds_bit(nfd));
+	atomic_fetch_or(&fds_mask, fds_bit(nfd));
+	return nfd;
+}
+
+int fds_take(int fd)
+{
+	return fds_take_as(fd, NULL);
+}
+
+int fds_take_path(int fd, const char *path)
+{
+	return fds_take_as(fd, path);
+}
+
+static bool fds_reopen_locked(int fd, const char *path, int flags)
+{
+	const fds_ident_t *want = &fds_id[fd - fds_base];
+	struct stat st;
 	/* The file is opened at the lowest free number, where the program may close it too
 	 * (a loop of raw close_range) and open a file of its own: a number that is not the
-	 * file memprof wants is never closed here, and a copy the program closed is opened
-	 * again; so is one that did not land on fd (held for a moment by fds_take). */
-	const fds_ident_t *want = &fds_id[fd - fds_base];
+	 * file memprof opened is never closed here, and a copy the program closed is opened
+	 * again. */
 	for (int tries = 0; tries < 100; tries++) {
-		if (tries && (fstat(fd, &st) == 0 || errno != EBADF))
-			return fds_same(&st, want);
+		if (fstat(fd, &st) == 0) {
+			if (fds_same(&st, want))
+				return true; /* intact, or opened again meanwhile */
+			fds_lose(fd);
+			return false;
+		}
+		if (errno != EBADF)
+			return false;
 		int tmp = open(path, (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
 		if (tmp < 0)
 			return false;
 		if (fstat(tmp, &st) != 0)
 			continue; /* closed by the program already */
-		if (!fds_same(&st, want))
-			return false; /* the name is another file's now (or tmp the program's) */
+		if (!fds_same(&st, want)) {
+			struct stat named;
+			if (stat(path, &named) == 0 && named.st_dev == st.st_dev && named.st_ino == st.st_ino) {
+				fds_real_close(tmp); /* the name is another file's now */
+				return false;
+			}
+			continue; /* tmp is the program's by now */
+		}
+		if (tmp == fd)
+			return true; /* the lowest free number was fd itself */
+		struct stat was = st;
 		int got = fcntl(tmp, F_DUPFD_CLOEXEC, fd); /* the lowest free number from fd on */
-		if (fstat(tmp, &st) == 0 && fds_same(&st, want))
+		if (fds_holds(tmp, &was) == 1)
 			fds_real_close(tmp);
 		if (got == fd)
 			return true;
-		if (got >= 0) /* fd was taken meanwhile: got is a copy of memprof's */
+		if (got >= 0) /* fd was taken meanwhile (found at the next try): got is memprof's copy */
 			fds_real_close(got);
 	}
 	return false;
 }
 
-bool fds_ours(int fd)
+bool fds_reopen(int fd, const char *path, int flags)
 {
-	return fd >= fds_base && fd < fds_base + FDS_SLOTS && fds_base >= 0 &&
-	       (atomic_load_explicit(&fds_mask, memory_order_relaxed) >> (fd - fds_base) & 1);
-}
-
-void fds_release(int fd)
-{
-	if (fds_ours(fd))
-		atomic_fetch_and(&fds_mask, ~(1ull << (fd - fds_base)));
+	if (!fds_ours(fd))
+		return false;
+	pthread_mutex_lock(&fds_lock);
+	bool ok = fds_reopen_locked(fd, path, flags);
+	pthread_mutex_unlock(&fds_lock);
+	return ok;
 }
 
 int fds_stderr(void)
@@ -203,13 +292,19 @@ MP_EXPORT int close(int fd)
 {
 	if (fd >= 0)
 		fds_closing((unsigned)fd, (unsigned)fd);
-	if (mp_unlikely(fds_ours(fd))) {
-		if (!mp_guard)
-			return 0; /* the program's: memprof's stays open */
+	if (mp_unlikely(fds_marked(fd))) {
 		bool intact = fds_intact(fd);
-		fds_release(fd);
-		if (!intact) /* closed behind memprof's back: the number may be the program's now */
-			return 0;
+		if (!mp_guard) {
+			if (intact)
+				return 0; /* the program's close of memprof's: it stays open */
+			/* closed behind memprof's back (fds.h), and maybe the program's file now */
+			if (fcntl(fd, F_GETFD) >= 0)
+				fds_lose(fd);
+		} else {
+			fds_release(fd);
+			if (!intact) /* not memprof's file any more: left as it is */
+				return 0;
+		}
 	}
 	return fds_real_close(fd);
 }
@@ -222,6 +317,10 @@ static int fds_close_around(unsigned first, unsigned last, int flags, bool to_en
 	unsigned lo = first;
 	for (int fd = fds_base > (int)first ? fds_base : (int)first; fd < fds_base + FDS_SLOTS && (unsigned)fd <= last;
 	     fd++) {
+		/* one that is the program's file now (closed behind memprof's back, then
+		 * opened by it) is closed with the rest */
+		if (fds_ours(fd) && !fds_intact(fd) && fcntl(fd, F_GETFD) >= 0)
+			fds_lose(fd);
 		if (!fds_ours(fd))
 			continue;
 		if ((unsigned)fd > lo && fds_real_close_range(lo, (unsigned)fd - 1, flags) != 0)
@@ -301,9 +400,15 @@ static bool fds_make_room(int fd)
 			return true;
 	}
 	/* a vfork child shares fds_mask with its parent, not its descriptors: its dup2
-	 * changes its own table only */
+	 * changes its own table only. One of memprof's that is not its file any more
+	 * (closed behind its back) is the program's to replace. */
 	if (!fds_ours(fd) || getpid() != fds_pid)
 		return true;
+	if (!fds_intact(fd)) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			fds_lose(fd);
+		return true;
+	}
 	/* (in a process whose file memprof does not write, such as a fork child it does not
 	 * follow, the descriptors are copies it does not use: closed, nothing said) */
 	if (writer_records_here()) {
@@ -316,11 +421,17 @@ static bool fds_make_room(int fd)
 			return false;
 	}
 	mp_guard++;
-	for (int i = 0; i < FDS_SLOTS; i++)
-		if (fds_ours(fds_base + i)) {
-			fds_real_close(fds_base + i);
-			fds_release(fds_base + i);
+	for (int i = 0; i < FDS_SLOTS; i++) {
+		int n = fds_base + i;
+		if (!fds_ours(n))
+			continue;
+		if (fds_intact(n)) {
+			fds_real_close(n);
+			fds_release(n);
+		} else if (fcntl(n, F_GETFD) >= 0) {
+			fds_lose(n); /* the program's file now: left open */
 		}
+	}
 	mp_guard--;
 	return true;
 }

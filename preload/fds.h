@@ -15,7 +15,12 @@ void fds_init(void);
 /* fd moved up (the original closed) and marked memprof's; fd itself if it cannot be;
  * -1 (errno EBADF) if the program closed it first. */
 int fds_take(int fd);
-/* Whether fd is one of memprof's (a hint: the hooks of close ask it). */
+/* The same, the file `path` (what the caller opened): -1 (errno EBADF) also when fd is
+ * not that file by the time it is moved (the program closed it and opened one of its own
+ * there, which is left as it is). */
+int fds_take_path(int fd, const char *path);
+/* Whether fd is one of memprof's (a hint: the hooks of close ask it); not one the
+ * program's file took (fds_intact). */
 bool fds_ours(int fd);
 /* memprof closes one of its own, or forgets one that is no longer its own (fds_intact:
  * not closed then). */

@@ -154,7 +154,7 @@ void hotcode_tick(uint64_t now)
 		hotcode_pagemap = -1;
 	}
 	if (hotcode_n && hotcode_pagemap < 0)
-		hotcode_pagemap = fds_take(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+		hotcode_pagemap = fds_take_path(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), "/proc/self/pagemap");
 	if (hotcode_pagemap < 0)
 		return;
 	for (unsigned i = 0; i < hotcode_n; i++)

@@ -23,7 +23,13 @@
 unsigned sampler_interval_ms = 10;
 static pthread_t sampler_thread;
 static atomic_int sampler_running, sampler_stopping;
-static int sampler_fd = -1;
+static atomic_int sampler_fd = -1;
+
+static int sampler_open(void)
+{
+	static const char path[] = "/proc/self/statm";
+	return fds_take_path(open(path, O_RDONLY | O_CLOEXEC), path);
+}
 /* posted to wake the thread before its interval is over: a fatal signal to pass on */
 static sem_t sampler_wake;
 static atomic_int sampler_fatal_sig, sampler_fatal_tid;
@@ -33,14 +39,18 @@ static void sampler_take(void)
 	/* before the sample's stamp: a GIL event made after it cannot carry an older one */
 	record_gil_stamp_expire();
 	char buf[128];
-	if (!fds_intact(sampler_fd)) {
-		/* closed behind memprof's back (fds.h): its number is not memprof's any more */
+	int fd = atomic_load(&sampler_fd);
+	if (fd < 0 || !fds_intact(fd)) {
+		/* closed behind memprof's back (fds.h): its number is not memprof's any more;
+		 * opened again (at each sample until it can be) */
 		if (!pthread_equal(pthread_self(), sampler_thread))
 			return;
-		fds_release(sampler_fd);
-		sampler_fd = fds_take(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
+		if (fd >= 0)
+			fds_release(fd);
+		fd = sampler_open();
+		atomic_store(&sampler_fd, fd);
 	}
-	ssize_t n = sampler_fd >= 0 ? pread(sampler_fd, buf, sizeof buf - 1, 0) : -1;
+	ssize_t n = fd >= 0 ? pread(fd, buf, sizeof buf - 1, 0) : -1;
 	if (n <= 0)
 		return;
 	buf[n] = 0;
@@ -130,8 +140,8 @@ bool sampler_defer_fatal(int sig, pid_t tid)
 
 int sampler_start(void)
 {
-	sampler_fd = fds_take(open("/proc/self/statm", O_RDONLY | O_CLOEXEC));
-	if (sampler_fd < 0)
+	atomic_store(&sampler_fd, sampler_open());
+	if (atomic_load(&sampler_fd) < 0)
 		return -1;
 	atomic_store(&sampler_stopping, 0);
 	atomic_store(&sampler_fatal_sig, 0);

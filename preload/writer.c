@@ -841,7 +841,7 @@ static int writer_sqlite_open(const char *path, int flags, mode_t mode)
 	int fd = -1;
 	for (int tries = 0; fd < 0 && tries < 100; tries++) {
 		/* (again when the program closed it before it was moved up: the file is there) */
-		fd = fds_take(open(path, tries ? flags & ~O_EXCL : flags, mode));
+		fd = fds_take_path(open(path, tries ? flags & ~O_EXCL : flags, mode), path);
 		if (fd < 0 && errno != EBADF)
 			break;
 	}

@@ -11,7 +11,8 @@
  * 3 on that way after each round, and exits 0. `rawtake` allocates, waits 150 ms (a
  * commit), closes every descriptor from 3 on that way, then opens t.txt on every number
  * up to its limit of descriptors (memprof's among them), allocates again, waits 150 ms,
- * says whether t.txt is still empty and exits 0. */
+ * says whether t.txt is still empty, puts its first file on its last number with dup2,
+ * closes them all, says how many were open after each and exits 0. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -57,14 +58,28 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "rawtake")) {
 		usleep(150000);
 		syscall(SYS_close_range, 3u, ~0u, 0u);
-		int n = 0;
-		while (open("t.txt", O_RDWR | O_CREAT | O_APPEND, 0644) >= 0)
+		int n = 0, fd, last = -1;
+		while ((fd = open("t.txt", O_RDWR | O_CREAT | O_APPEND, 0644)) >= 0) {
 			n++;
+			last = fd;
+		}
 		for (int i = 0; i < 3; i++)
 			sink = malloc(1 << 20); /* @TAKEN */
 		usleep(150000);
 		struct stat st;
 		printf("%s\n", n > 50 && stat("t.txt", &st) == 0 && st.st_size == 0 ? "untouched" : "touched");
+		/* its files are its own: a dup2 onto the last closes that one alone, and
+		 * close() closes each */
+		int open_after_dup2 = 0, open_after_close = 0;
+		if (dup2(3, last) != last)
+			return 1;
+		for (fd = 3; fd <= last; fd++)
+			open_after_dup2 += fcntl(fd, F_GETFD) >= 0;
+		for (fd = 3; fd <= last; fd++)
+			close(fd);
+		for (fd = 3; fd <= last; fd++)
+			open_after_close += fcntl(fd, F_GETFD) >= 0;
+		printf("open after dup2 %d of %d, after close %d\n", open_after_dup2, n, open_after_close);
 		return 0;
 	}
 	if (!strcmp(mode, "raw"))
