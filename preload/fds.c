@@ -297,9 +297,15 @@ MP_EXPORT int close(int fd)
 		if (!mp_guard) {
 			if (intact)
 				return 0; /* the program's close of memprof's: it stays open */
-			/* closed behind memprof's back (fds.h), and maybe the program's file now */
-			if (fcntl(fd, F_GETFD) >= 0)
+			/* closed behind memprof's back (fds.h), and maybe the program's file now
+			 * (asked again under the lock: fds_take may hold the number for a moment) */
+			pthread_mutex_lock(&fds_lock);
+			intact = fds_intact(fd);
+			if (!intact && fcntl(fd, F_GETFD) >= 0)
 				fds_lose(fd);
+			pthread_mutex_unlock(&fds_lock);
+			if (intact)
+				return 0;
 		} else {
 			fds_release(fd);
 			if (!intact) /* not memprof's file any more: left as it is */
@@ -319,8 +325,12 @@ static int fds_close_around(unsigned first, unsigned last, int flags, bool to_en
 	     fd++) {
 		/* one that is the program's file now (closed behind memprof's back, then
 		 * opened by it) is closed with the rest */
-		if (fds_ours(fd) && !fds_intact(fd) && fcntl(fd, F_GETFD) >= 0)
-			fds_lose(fd);
+		if (fds_ours(fd) && !fds_intact(fd)) {
+			pthread_mutex_lock(&fds_lock); /* (as in close) */
+			if (!fds_intact(fd) && fcntl(fd, F_GETFD) >= 0)
+				fds_lose(fd);
+			pthread_mutex_unlock(&fds_lock);
+		}
 		if (!fds_ours(fd))
 			continue;
 		if ((unsigned)fd > lo && fds_real_close_range(lo, (unsigned)fd - 1, flags) != 0)
