@@ -36,6 +36,12 @@ typedef struct fds_ident {
 	ino_t ino;
 } fds_ident_t;
 static fds_ident_t fds_id[FDS_SLOTS];
+
+static fds_ident_t fds_ident_of(const struct stat *st)
+{
+	return (fds_ident_t){st->st_dev, st->st_ino};
+}
+
 static int fds_err = STDERR_FILENO;
 static fds_ident_t fds_err_id; /* the file fds_err is a copy of */
 static pid_t fds_err_pid; /* the process fds_err is open in */
@@ -64,7 +70,7 @@ void fds_keep_stderr(void)
 	int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, fds_base);
 	struct stat st;
 	if (fd >= 0 && fstat(fd, &st) == 0) {
-		fds_err_id = (fds_ident_t){st.st_dev, st.st_ino};
+		fds_err_id = fds_ident_of(&st);
 		fds_err = fd;
 		fds_err_pid = getpid();
 	}
@@ -95,6 +101,16 @@ static void fds_closing(unsigned first, unsigned last)
 static bool fds_same(const struct stat *st, const fds_ident_t *id)
 {
 	return st->st_dev == id->dev && st->st_ino == id->ino;
+}
+
+/* What fd holds: the file `want` (1), another (0), or nothing (-1: closed). The
+ * program's closes and opens may change it at any moment. */
+static int fds_holds(int fd, const fds_ident_t *want)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return -1;
+	return fds_same(&st, want);
 }
 
 static uint64_t fds_bit(int fd)
@@ -132,34 +148,43 @@ static void fds_lose(int fd)
 
 bool fds_intact(int fd)
 {
-	if (!fds_marked(fd))
-		return true;
-	struct stat st;
-	return !(atomic_load_explicit(&fds_lost, memory_order_relaxed) & fds_bit(fd)) && fstat(fd, &st) == 0 &&
-	       fds_same(&st, &fds_id[fd - fds_base]);
+	return !fds_marked(fd) || (!(atomic_load_explicit(&fds_lost, memory_order_relaxed) & fds_bit(fd)) &&
+				   fds_holds(fd, &fds_id[fd - fds_base]) == 1);
 }
 
-/* What a number memprof is about to close or take holds: `want`, or another file
- * (-1: closed). The program's closes and opens may change it at any moment. */
-static int fds_holds(int fd, const struct stat *want)
+bool fds_named(int fd, const char *path)
 {
 	struct stat st;
-	if (fstat(fd, &st) != 0)
-		return -1;
-	return st.st_dev == want->st_dev && st.st_ino == want->st_ino;
+	return fds_marked(fd) && stat(path, &st) == 0 && fds_same(&st, &fds_id[fd - fds_base]);
 }
 
-static int fds_take_as(int fd, const char *path)
+/* Whether fd, marked memprof's, is still its file; if not, and open, it is the
+ * program's now (marked lost). Asked again under fds_take's lock, which may hold the
+ * number for a moment. */
+static bool fds_keep(int fd)
+{
+	if (fds_intact(fd))
+		return true;
+	pthread_mutex_lock(&fds_lock);
+	bool intact = fds_intact(fd);
+	if (!intact && fcntl(fd, F_GETFD) >= 0)
+		fds_lose(fd);
+	pthread_mutex_unlock(&fds_lock);
+	return intact;
+}
+
+int fds_take(int fd, const char *path)
 {
 	if (fd < 0 || fds_base < 0)
 		return fd;
 	/* the file the caller opened: the name's, or else what fd is now */
-	struct stat want;
-	if (path ? stat(path, &want) != 0 : fstat(fd, &want) != 0) {
+	struct stat st;
+	if (path ? stat(path, &st) != 0 : fstat(fd, &st) != 0) {
 		errno = EBADF;
 		return -1;
 	}
-	if (fds_holds(fd, &want) != 1) {
+	fds_ident_t want = fds_ident_of(&st);
+	if (path && fds_holds(fd, &want) != 1) {
 		/* closed by the program already (a loop of raw close_range), and perhaps its
 		 * file there now: not memprof's to close */
 		errno = EBADF;
@@ -200,20 +225,10 @@ static int fds_take_as(int fd, const char *path)
 		if (fds_holds(fd, &want) == 1)
 			fds_real_close(fd);
 	}
-	fds_id[nfd - fds_base] = (fds_ident_t){want.st_dev, want.st_ino};
+	fds_id[nfd - fds_base] = want;
 	atomic_fetch_and(&fds_lost, ~fds_bit(nfd));
 	atomic_fetch_or(&fds_mask, fds_bit(nfd));
 	return nfd;
-}
-
-int fds_take(int fd)
-{
-	return fds_take_as(fd, NULL);
-}
-
-int fds_take_path(int fd, const char *path)
-{
-	return fds_take_as(fd, path);
 }
 
 static bool fds_reopen_locked(int fd, const char *path, int flags)
@@ -225,11 +240,11 @@ static bool fds_reopen_locked(int fd, const char *path, int flags)
 	 * file memprof opened is never closed here, and a copy the program closed is opened
 	 * again. */
 	for (int tries = 0; tries < 100; tries++) {
-		if (fstat(fd, &st) == 0) {
-			if (fds_same(&st, want))
-				return true; /* intact, or opened again meanwhile */
-			fds_lose(fd);
-			return false;
+		int at = fds_holds(fd, want);
+		if (at >= 0) {
+			if (!at)
+				fds_lose(fd);
+			return at; /* intact, or opened again meanwhile; or the program's */
 		}
 		if (errno != EBADF)
 			return false;
@@ -239,8 +254,9 @@ static bool fds_reopen_locked(int fd, const char *path, int flags)
 		if (fstat(tmp, &st) != 0)
 			continue; /* closed by the program already */
 		if (!fds_same(&st, want)) {
+			fds_ident_t opened = fds_ident_of(&st);
 			struct stat named;
-			if (stat(path, &named) == 0 && named.st_dev == st.st_dev && named.st_ino == st.st_ino) {
+			if (stat(path, &named) == 0 && fds_same(&named, &opened)) {
 				fds_real_close(tmp); /* the name is another file's now */
 				return false;
 			}
@@ -248,9 +264,8 @@ static bool fds_reopen_locked(int fd, const char *path, int flags)
 		}
 		if (tmp == fd)
 			return true; /* the lowest free number was fd itself */
-		struct stat was = st;
 		int got = fcntl(tmp, F_DUPFD_CLOEXEC, fd); /* the lowest free number from fd on */
-		if (fds_holds(tmp, &was) == 1)
+		if (fds_holds(tmp, want) == 1)
 			fds_real_close(tmp);
 		if (got == fd)
 			return true;
@@ -274,9 +289,8 @@ int fds_stderr(void)
 {
 	/* a copy closed by a system call memprof does not see, its number maybe the
 	 * program's file now: stderr itself, if it is still the same file */
-	struct stat st;
-	if (fds_err > STDERR_FILENO && (fstat(fds_err, &st) != 0 || !fds_same(&st, &fds_err_id)))
-		fds_err = fstat(STDERR_FILENO, &st) == 0 && fds_same(&st, &fds_err_id) ? STDERR_FILENO : -1;
+	if (fds_err > STDERR_FILENO && fds_holds(fds_err, &fds_err_id) != 1)
+		fds_err = fds_holds(STDERR_FILENO, &fds_err_id) == 1 ? STDERR_FILENO : -1;
 	return fds_err;
 }
 
@@ -293,20 +307,13 @@ MP_EXPORT int close(int fd)
 	if (fd >= 0)
 		fds_closing((unsigned)fd, (unsigned)fd);
 	if (mp_unlikely(fds_marked(fd))) {
-		bool intact = fds_intact(fd);
 		if (!mp_guard) {
-			if (intact)
-				return 0; /* the program's close of memprof's: it stays open */
-			/* closed behind memprof's back (fds.h), and maybe the program's file now
-			 * (asked again under the lock: fds_take may hold the number for a moment) */
-			pthread_mutex_lock(&fds_lock);
-			intact = fds_intact(fd);
-			if (!intact && fcntl(fd, F_GETFD) >= 0)
-				fds_lose(fd);
-			pthread_mutex_unlock(&fds_lock);
-			if (intact)
+			/* the program's close of memprof's: it stays open (one closed behind
+			 * memprof's back, fds.h, is the program's to close) */
+			if (fds_keep(fd))
 				return 0;
 		} else {
+			bool intact = fds_intact(fd);
 			fds_release(fd);
 			if (!intact) /* not memprof's file any more: left as it is */
 				return 0;
@@ -324,13 +331,9 @@ static int fds_close_around(unsigned first, unsigned last, int flags, bool to_en
 	for (int fd = fds_base > (int)first ? fds_base : (int)first; fd < fds_base + FDS_SLOTS && (unsigned)fd <= last;
 	     fd++) {
 		/* one that is the program's file now (closed behind memprof's back, then
-		 * opened by it) is closed with the rest */
-		if (fds_ours(fd) && !fds_intact(fd)) {
-			pthread_mutex_lock(&fds_lock); /* (as in close) */
-			if (!fds_intact(fd) && fcntl(fd, F_GETFD) >= 0)
-				fds_lose(fd);
-			pthread_mutex_unlock(&fds_lock);
-		}
+		 * opened by it) is marked lost, and closed with the rest */
+		if (fds_ours(fd))
+			fds_keep(fd);
 		if (!fds_ours(fd))
 			continue;
 		if ((unsigned)fd > lo && fds_real_close_range(lo, (unsigned)fd - 1, flags) != 0)
@@ -384,8 +387,8 @@ MP_EXPORT int pipe2(int fd[2], int flags)
 		real_init();
 	int rc = real.pipe2 ? real.pipe2(fd, flags) : (int)syscall(SYS_pipe2, fd, flags);
 	if (rc == 0 && mp_guard) {
-		fd[0] = fds_take(fd[0]);
-		fd[1] = fds_take(fd[1]);
+		fd[0] = fds_take(fd[0], NULL);
+		fd[1] = fds_take(fd[1], NULL);
 	}
 	return rc;
 }
@@ -412,13 +415,8 @@ static bool fds_make_room(int fd)
 	/* a vfork child shares fds_mask with its parent, not its descriptors: its dup2
 	 * changes its own table only. One of memprof's that is not its file any more
 	 * (closed behind its back) is the program's to replace. */
-	if (!fds_ours(fd) || getpid() != fds_pid)
+	if (!fds_ours(fd) || getpid() != fds_pid || !fds_keep(fd))
 		return true;
-	if (!fds_intact(fd)) {
-		if (fcntl(fd, F_GETFD) >= 0)
-			fds_lose(fd);
-		return true;
-	}
 	/* (in a process whose file memprof does not write, such as a fork child it does not
 	 * follow, the descriptors are copies it does not use: closed, nothing said) */
 	if (writer_records_here()) {
@@ -433,13 +431,9 @@ static bool fds_make_room(int fd)
 	mp_guard++;
 	for (int i = 0; i < FDS_SLOTS; i++) {
 		int n = fds_base + i;
-		if (!fds_ours(n))
-			continue;
-		if (fds_intact(n)) {
+		if (fds_ours(n) && fds_keep(n)) { /* (not one that is the program's file now) */
 			fds_real_close(n);
 			fds_release(n);
-		} else if (fcntl(n, F_GETFD) >= 0) {
-			fds_lose(n); /* the program's file now: left open */
 		}
 	}
 	mp_guard--;

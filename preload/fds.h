@@ -13,12 +13,10 @@
 /* Once, early (the constructor): where memprof's descriptors go, and the copy of stderr. */
 void fds_init(void);
 /* fd moved up (the original closed) and marked memprof's; fd itself if it cannot be;
- * -1 (errno EBADF) if the program closed it first. */
-int fds_take(int fd);
-/* The same, the file `path` (what the caller opened): -1 (errno EBADF) also when fd is
- * not that file by the time it is moved (the program closed it and opened one of its own
- * there, which is left as it is). */
-int fds_take_path(int fd, const char *path);
+ * -1 (errno EBADF) if the program closed it first, or, given the `path` the caller
+ * opened, when fd is not that file by the time it is moved (the program closed it and
+ * opened one of its own there, which is left as it is). */
+int fds_take(int fd, const char *path);
 /* Whether fd is one of memprof's (a hint: the hooks of close ask it); not one the
  * program's file took (fds_intact). */
 bool fds_ours(int fd);
@@ -29,6 +27,8 @@ void fds_release(int fd);
  * descriptors behind its back, and the program's next open take a number. False when fd
  * is one of memprof's and no longer the file it was. */
 bool fds_intact(int fd);
+/* Whether `path` still names the file fd, one of memprof's, was opened as. */
+bool fds_named(int fd, const char *path);
 /* Opens `path` (the file fd was: the same device and inode) again on fd's number, which
  * must be free (closed behind memprof's back): true when fd is that file again (or still
  * was); false when it cannot be (the number or the file taken by the program). */

@@ -110,6 +110,7 @@ static int hotcode_find(struct dl_phdr_info *info, size_t size, void *arg)
 #define HOTCODE_PM_FILE (1ull << 61)
 #define HOTCODE_PM_BATCH 512 /* pages read at a time */
 static int hotcode_pagemap = -1;
+static const char hotcode_pagemap_path[] = "/proc/self/pagemap";
 
 /* Drops the runs of file pages within the whole pages of [lo, hi) (system calls of
  * their own: memprof's hooks never see them). */
@@ -154,7 +155,7 @@ void hotcode_tick(uint64_t now)
 		hotcode_pagemap = -1;
 	}
 	if (hotcode_n && hotcode_pagemap < 0)
-		hotcode_pagemap = fds_take_path(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), "/proc/self/pagemap");
+		hotcode_pagemap = fds_take(open(hotcode_pagemap_path, O_RDONLY | O_CLOEXEC), hotcode_pagemap_path);
 	if (hotcode_pagemap < 0)
 		return;
 	for (unsigned i = 0; i < hotcode_n; i++)

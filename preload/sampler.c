@@ -28,7 +28,7 @@ static atomic_int sampler_fd = -1;
 static int sampler_open(void)
 {
 	static const char path[] = "/proc/self/statm";
-	return fds_take_path(open(path, O_RDONLY | O_CLOEXEC), path);
+	return fds_take(open(path, O_RDONLY | O_CLOEXEC), path);
 }
 /* posted to wake the thread before its interval is over: a fatal signal to pass on */
 static sem_t sampler_wake;
@@ -140,8 +140,9 @@ bool sampler_defer_fatal(int sig, pid_t tid)
 
 int sampler_start(void)
 {
-	atomic_store(&sampler_fd, sampler_open());
-	if (atomic_load(&sampler_fd) < 0)
+	int fd = sampler_open();
+	atomic_store(&sampler_fd, fd);
+	if (fd < 0)
 		return -1;
 	atomic_store(&sampler_stopping, 0);
 	atomic_store(&sampler_fatal_sig, 0);
