@@ -428,7 +428,7 @@ static bool fds_make_room(int fd)
 		if (writer_alive())
 			return false;
 	}
-	mp_guard++;
+	mp_guard_enter();
 	for (int i = 0; i < FDS_SLOTS; i++) {
 		int n = fds_base + i;
 		if (fds_ours(n) && fds_keep(n)) { /* (not one that is the program's file now) */
@@ -436,7 +436,7 @@ static bool fds_make_room(int fd)
 			fds_release(n);
 		}
 	}
-	mp_guard--;
+	mp_unguard();
 	return true;
 }
 

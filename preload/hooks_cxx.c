@@ -40,9 +40,10 @@ static void cxx_missing(void) __attribute__((noreturn));
 /* The guard taken around the next operator, given back however the block is left: a new
  * that throws leaves it by unwinding (this file is compiled with -fexceptions, so that
  * the cleanup runs then too). */
-static inline void cxx_unguard(unsigned *was)
+static inline void cxx_unguard(bool *taken)
 {
-	mp_guard = *was;
+	if (*taken)
+		mp_unguard();
 }
 
 /* NAME: the mangled symbol; KIND: MP_AL_* of a new, -1 for a delete. For each: the slot
@@ -64,13 +65,15 @@ static inline void cxx_unguard(unsigned *was)
 		bool rec = mp_should_record() && !record_skip_alloc(n);                                        \
 		void *p;                                                                                       \
 		{                                                                                              \
-			unsigned guard __attribute__((cleanup(cxx_unguard))) = mp_guard;                       \
-			mp_guard += (kind) == MP_AL_ALIGNED_ALLOC;                                              \
-			(void)guard;                                                                           \
+			bool guard __attribute__((cleanup(cxx_unguard))) = (kind) == MP_AL_ALIGNED_ALLOC;       \
+			if (guard)                                                                             \
+				mp_guard_enter();                                                              \
 			p = cxx_next_##name(n, a, b);                                                          \
 		}                                                                                              \
 		if (p && rec)                                                                                  \
 			record_alloc(p, n, kind, RECORD_CALLER);                                               \
+		else if (p && mp_in_handler())                                                                 \
+			record_stash(THREAD_STASH_ALLOC, p, n, kind, clock_after());                           \
 		return p;                                                                                      \
 	}
 #define CXX_DELETE(name)                                                                                       \
@@ -88,8 +91,10 @@ static inline void cxx_unguard(unsigned *was)
 	{                                                                                                      \
 		if (p && mp_should_record() && !record_skip_free(p))                                           \
 			record_free(p, RECORD_TS_NOW);                                                         \
-		unsigned guard __attribute__((cleanup(cxx_unguard))) = mp_guard++;                             \
-		(void)guard;                                                                                   \
+		else if (!mp_should_record())                                                                  \
+			record_free_unrecorded(p);                                                             \
+		bool guard __attribute__((cleanup(cxx_unguard))) = true;                                       \
+		mp_guard_enter();                                                                              \
 		cxx_next_##name(p, a, b);                                                                      \
 	}
 
@@ -208,14 +213,14 @@ static void cxx_pick(void **slot, void *first, const char *name, void **next, vo
  * not at start-up, where there are none to find and each look-up costs). */
 static void cxx_resolve(bool search)
 {
-	mp_guard++; /* dlsym may allocate: memprof's business, not the program's */
+	mp_guard_enter(); /* dlsym may allocate: memprof's business, not the program's */
 #define CXX_PICK(name)                                                                                         \
 	cxx_pick(&cxx_slot_##name, (void *)cxx_first_##name, #name, (void **)&cxx_next_##name,                 \
 		 (void *)cxx_rec_##name, search);
 #define CXX_PICK_NEW(name, kind) CXX_PICK(name)
 	CXX_NEWS(CXX_PICK_NEW)
 	CXX_DELETES(CXX_PICK)
-	mp_guard--;
+	mp_unguard();
 }
 
 void real_cxx_init(void)

@@ -36,8 +36,8 @@ static __attribute__((noinline)) void *hooks_malloc(size_t size)
 	if (mp_unlikely(!real.malloc))
 		return real_bootstrap_alloc(size);
 	void *p = real.malloc(size);
-	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, MP_AL_MALLOC, RECORD_CALLER);
+	if (p)
+		record_allocated(p, size, MP_AL_MALLOC, RECORD_CALLER);
 	return p;
 }
 
@@ -57,7 +57,7 @@ MP_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 
 MP_EXPORT void *malloc(size_t size)
 {
-	if (mp_likely(real.malloc) && (!mp_should_record() || record_skip_alloc(size)))
+	if (mp_likely(real.malloc) && (!mp_should_record() ? !mp_in_handler() : record_skip_alloc(size)))
 		return real.malloc(size);
 	return hooks_malloc(size);
 }
@@ -67,14 +67,17 @@ static __attribute__((noinline)) void hooks_free(void *p)
 	if (!p || mp_unlikely(real_is_bootstrap(p)))
 		return;
 	hooks_ensure_real();
-	if (mp_should_record() && !record_skip_free(p))
+	if (!mp_should_record())
+		record_free_unrecorded(p);
+	else if (!record_skip_free(p))
 		record_free(p, RECORD_TS_NOW);
 	real.free(p);
 }
 
 MP_EXPORT void free(void *p)
 {
-	if (mp_likely(p && real.free && !real_is_bootstrap(p)) && (!mp_should_record() || record_skip_free(p)))
+	if (mp_likely(p && real.free && !real_is_bootstrap(p)) &&
+	    (!mp_should_record() ? !mp_in_handler() : record_skip_free(p)))
 		return real.free(p);
 	hooks_free(p);
 }
@@ -89,14 +92,14 @@ static __attribute__((noinline)) void *hooks_calloc(size_t n, size_t size)
 		return real_bootstrap_alloc(total);
 	}
 	void *p = real.calloc(n, size);
-	if (p && mp_should_record() && !record_skip_alloc(n * size))
-		record_alloc(p, n * size, MP_AL_CALLOC, RECORD_CALLER);
+	if (p)
+		record_allocated(p, n * size, MP_AL_CALLOC, RECORD_CALLER);
 	return p;
 }
 
 MP_EXPORT void *calloc(size_t n, size_t size)
 {
-	if (mp_likely(real.calloc) && (!mp_should_record() || record_skip_alloc(n * size)))
+	if (mp_likely(real.calloc) && (!mp_should_record() ? !mp_in_handler() : record_skip_alloc(n * size)))
 		return real.calloc(n, size);
 	return hooks_calloc(n, size);
 }
@@ -112,8 +115,17 @@ MP_EXPORT void *realloc(void *old, size_t size)
 			__builtin_memcpy(p, old, n < size ? n : size);
 		return p;
 	}
-	if (!mp_should_record())
-		return real.realloc(old, size);
+	if (!mp_should_record()) {
+		if (!mp_in_handler())
+			return real.realloc(old, size);
+		uint64_t ts = clock_now();
+		void *p = real.realloc(old, size);
+		if (old && (p || size == 0))
+			record_stash(THREAD_STASH_FREE, old, 0, 0, ts);
+		if (p)
+			record_allocated(p, size, MP_AL_REALLOC, RECORD_CALLER);
+		return p;
+	}
 	uint64_t ts = clock_now();
 	bool taken = record_realloc_begin(old);
 	void *p = real.realloc(old, size);
@@ -131,9 +143,9 @@ MP_EXPORT void *reallocarray(void *old, size_t n, size_t size)
 	/* glibc's reallocarray calls realloc through the PLT, that is our realloc hook:
 	 * guard it so that the call is recorded once, as reallocarray */
 	bool taken = record_realloc_begin(old);
-	mp_guard++;
+	mp_guard_enter();
 	void *p = real.reallocarray(old, n, size);
-	mp_guard--;
+	mp_unguard();
 	bool freed = !p && old && n * size == 0 && errno != ENOMEM;
 	record_realloc_done(taken, old, ts, p, n * size, freed, MP_AL_REALLOCARRAY, RECORD_CALLER);
 	return p;
@@ -143,8 +155,8 @@ MP_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
 	hooks_ensure_real();
 	int r = real.posix_memalign(out, align, size);
-	if (r == 0 && *out && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(*out, size, MP_AL_POSIX_MEMALIGN, RECORD_CALLER);
+	if (r == 0 && *out)
+		record_allocated(*out, size, MP_AL_POSIX_MEMALIGN, RECORD_CALLER);
 	return r;
 }
 
@@ -152,8 +164,8 @@ MP_EXPORT void *aligned_alloc(size_t align, size_t size)
 {
 	hooks_ensure_real();
 	void *p = real.aligned_alloc(align, size);
-	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, MP_AL_ALIGNED_ALLOC, RECORD_CALLER);
+	if (p)
+		record_allocated(p, size, MP_AL_ALIGNED_ALLOC, RECORD_CALLER);
 	return p;
 }
 
@@ -161,8 +173,8 @@ MP_EXPORT void *memalign(size_t align, size_t size)
 {
 	hooks_ensure_real();
 	void *p = real.memalign(align, size);
-	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, MP_AL_MEMALIGN, RECORD_CALLER);
+	if (p)
+		record_allocated(p, size, MP_AL_MEMALIGN, RECORD_CALLER);
 	return p;
 }
 
@@ -170,8 +182,8 @@ MP_EXPORT void *valloc(size_t size)
 {
 	hooks_ensure_real();
 	void *p = real.valloc(size);
-	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, MP_AL_VALLOC, RECORD_CALLER);
+	if (p)
+		record_allocated(p, size, MP_AL_VALLOC, RECORD_CALLER);
 	return p;
 }
 
@@ -179,8 +191,8 @@ MP_EXPORT void *pvalloc(size_t size)
 {
 	hooks_ensure_real();
 	void *p = real.pvalloc(size);
-	if (p && mp_should_record() && !record_skip_alloc(size))
-		record_alloc(p, size, MP_AL_PVALLOC, RECORD_CALLER);
+	if (p)
+		record_allocated(p, size, MP_AL_PVALLOC, RECORD_CALLER);
 	return p;
 }
 

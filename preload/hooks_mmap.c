@@ -201,16 +201,25 @@ static inline uint64_t maps_round(uint64_t n)
  * that maps or unmaps memory while the thread holds the lock goes straight to the system
  * (its mapping unrecorded) instead of waiting for the lock for ever. The caller raised
  * mp_guard. */
+static __thread bool maps_held MP_TLS;
+
 static void maps_lock_take(void)
 {
 	atomic_signal_fence(memory_order_seq_cst);
 	pthread_mutex_lock(&maps_lock);
+	maps_held = true;
 }
 
 static void maps_lock_drop(void)
 {
+	maps_held = false;
 	pthread_mutex_unlock(&maps_lock);
 	atomic_signal_fence(memory_order_seq_cst);
+}
+
+bool maps_held_here(void)
+{
+	return maps_held;
 }
 
 static inline bool maps_anon(int prot, int flags)
@@ -253,9 +262,15 @@ static void *maps_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 			return memprof_sys_mmap(addr, len, prot, flags, fd, (long)off);
 	}
 	bool anon = maps_anon(prot, flags);
+	if (mp_in_handler() && anon && !maps_from_allocator(ra)) {
+		void *p = fn(addr, len, prot, flags, fd, off);
+		if (p != MAP_FAILED)
+			record_stash(THREAD_STASH_MAP, p, len, MP_AL_MMAP, clock_after());
+		return p;
+	}
 	if (!mp_should_record() || (!anon && !(flags & MAP_FIXED)) || maps_from_allocator(ra))
 		return fn(addr, len, prot, flags, fd, off);
-	mp_guard++;
+	mp_guard_enter();
 	uint32_t stack = anon ? record_mapping_stack(MP_AL_MMAP, ra, fp) : RECORD_NO_STACK;
 	maps_lock_take();
 	uint64_t ts = clock_now();
@@ -266,8 +281,19 @@ static void *maps_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 		errno = saved;
 	}
 	maps_lock_drop();
-	mp_guard--;
+	mp_unguard();
 	return p;
+}
+
+void maps_replay(void *p, size_t len, uint64_t ts, uint32_t stack)
+{
+	maps_lock_take();
+	uint64_t lo = (uint64_t)(uintptr_t)p;
+	if (stack == RECORD_NO_STACK)
+		maps_cut(lo, lo + maps_round(len), ts);
+	else
+		maps_placed(p, len, ts, MP_AL_MMAP, stack);
+	maps_lock_drop();
 }
 
 MP_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -287,9 +313,16 @@ MP_EXPORT int munmap(void *addr, size_t len)
 		if (!real.munmap)
 			return memprof_sys_munmap(addr, len);
 	}
+	if (mp_in_handler() && !maps_from_allocator((uintptr_t)__builtin_return_address(0))) {
+		uint64_t ts = clock_now();
+		int r = real.munmap(addr, len);
+		if (r == 0)
+			record_stash(THREAD_STASH_UNMAP, addr, len, 0, ts);
+		return r;
+	}
 	if (!mp_should_record() || maps_from_allocator((uintptr_t)__builtin_return_address(0)))
 		return real.munmap(addr, len);
-	mp_guard++;
+	mp_guard_enter();
 	maps_lock_take();
 	uint64_t ts = clock_now();
 	int r = real.munmap(addr, len);
@@ -300,7 +333,7 @@ MP_EXPORT int munmap(void *addr, size_t len)
 		errno = saved;
 	}
 	maps_lock_drop();
-	mp_guard--;
+	mp_unguard();
 	return r;
 }
 
@@ -321,7 +354,7 @@ MP_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 		return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 	if (!mp_should_record() || maps_from_allocator((uintptr_t)__builtin_return_address(0)))
 		return real.mremap(old, old_len, new_len, flags, new_addr);
-	mp_guard++;
+	mp_guard_enter();
 	uint32_t stack = record_mapping_stack(MP_AL_MREMAP, RECORD_CALLER);
 	maps_lock_take();
 	uint64_t lo = (uint64_t)(uintptr_t)old, hi = lo + maps_round(old_len);
@@ -337,7 +370,7 @@ MP_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 		errno = saved;
 	}
 	maps_lock_drop();
-	mp_guard--;
+	mp_unguard();
 	return p;
 }
 

@@ -52,9 +52,9 @@ static __attribute__((noinline)) void *hooks_pymem_malloc(void *ctx, size_t size
 		atomic_store(&hooks_pymem_probe_seen, (int)d->domain + 1);
 		return NULL;
 	}
-	mp_guard++;
+	mp_guard_enter();
 	void *p = d->orig.malloc(d->orig.ctx, size);
-	mp_guard--;
+	mp_unguard();
 	if (p && mp_should_record() && !record_skip_alloc(size))
 		record_alloc(p, size, d->allocator, RECORD_CALLER);
 	return p;
@@ -63,9 +63,9 @@ static __attribute__((noinline)) void *hooks_pymem_malloc(void *ctx, size_t size
 static void *hooks_pymem_calloc(void *ctx, size_t n, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
-	mp_guard++;
+	mp_guard_enter();
 	void *p = d->orig.calloc(d->orig.ctx, n, size);
-	mp_guard--;
+	mp_unguard();
 	if (p && mp_should_record() && !record_skip_alloc(n * size))
 		record_alloc(p, n * size, d->allocator, RECORD_CALLER);
 	return p;
@@ -98,9 +98,9 @@ static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
 	hooks_pymem_domain_t *d = ctx;
 	uint64_t ts = d->allocator == MP_AL_PYMEM_RAW ? clock_now() : RECORD_TS_GIL;
 	bool taken = mp_should_record() && record_realloc_begin(old);
-	mp_guard++;
+	mp_guard_enter();
 	void *p = d->orig.realloc(d->orig.ctx, old, size);
-	mp_guard--;
+	mp_unguard();
 	if (mp_should_record() || taken)
 		record_realloc_done(taken, old, ts, p, size, false, d->allocator, RECORD_CALLER);
 	return p;
@@ -110,14 +110,17 @@ static __attribute__((noinline)) void hooks_pymem_free_any(void *ctx, void *p)
 {
 	hooks_pymem_domain_t *d = ctx;
 	if (p && mp_should_record() && !record_skip_free(p)) {
-		if (d->allocator == MP_AL_PYMEM_RAW)
+		if (d->allocator == MP_AL_PYMEM_RAW) {
 			record_free(p, RECORD_TS_NOW);
-		else
+		} else {
+			mp_guard_enter();
 			record_free_gil(p);
+			mp_unguard();
+		}
 	}
-	mp_guard++;
+	mp_guard_enter();
 	d->orig.free(d->orig.ctx, p);
-	mp_guard--;
+	mp_unguard();
 }
 
 /* A free made with the GIL held, recorded with no call but the real free's (so the
@@ -127,12 +130,16 @@ static __attribute__((noinline)) void hooks_pymem_free_any(void *ctx, void *p)
 static inline __attribute__((always_inline)) void hooks_pymem_free_as(void *ctx, void *p, bool gil_exact)
 {
 	hooks_pymem_domain_t *d = ctx;
-	if (mp_likely(p) && (gil_exact || d->allocator != MP_AL_PYMEM_RAW) && mp_should_record() &&
-	    record_free_gil_quick(p, gil_exact)) {
-		mp_guard++;
-		d->orig.free(d->orig.ctx, p);
-		mp_guard--;
-		return;
+	if (mp_likely(p) && (gil_exact || d->allocator != MP_AL_PYMEM_RAW) && mp_should_record()) {
+		/* (the guard before the event: a signal handler that allocates must not append to
+		 * the block while this event is half written) */
+		mp_guard_enter();
+		if (mp_likely(record_free_gil_quick(p, gil_exact))) {
+			d->orig.free(d->orig.ctx, p);
+			mp_unguard();
+			return;
+		}
+		mp_unguard();
 	}
 	hooks_pymem_free_any(ctx, p);
 }
@@ -175,9 +182,9 @@ static __attribute__((noinline)) void *hooks_pymem_malloc_sampled(void *ctx, siz
 	hooks_pymem_domain_t *d = ctx;
 	if (size > RECORD_SMALL_REQUEST)
 		return hooks_pymem_malloc(ctx, size);
-	mp_guard++;
+	mp_guard_enter();
 	void *p = d->orig.malloc(d->orig.ctx, HOOKS_PYMEM_OUT_OF_POOLS);
-	mp_guard--;
+	mp_unguard();
 	if (p && mp_should_record())
 		record_alloc(p, size, d->allocator, RECORD_CALLER);
 	return p;
@@ -188,9 +195,9 @@ static __attribute__((noinline)) void *hooks_pymem_calloc_sampled(void *ctx, siz
 	hooks_pymem_domain_t *d = ctx;
 	if (size && n > RECORD_SMALL_REQUEST / size)
 		return hooks_pymem_calloc(ctx, n, size);
-	mp_guard++;
+	mp_guard_enter();
 	void *p = d->orig.calloc(d->orig.ctx, 1, HOOKS_PYMEM_OUT_OF_POOLS);
-	mp_guard--;
+	mp_unguard();
 	if (p && mp_should_record())
 		record_alloc(p, n * size, d->allocator, RECORD_CALLER);
 	return p;
@@ -217,9 +224,9 @@ static void *hooks_pymem_calloc_sampling(void *ctx, size_t n, size_t size)
 static void *hooks_pymem_realloc_sampling(void *ctx, void *old, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
-	mp_guard++;
+	mp_guard_enter();
 	void *p = d->orig.realloc(d->orig.ctx, old, size);
-	mp_guard--;
+	mp_unguard();
 	if (!p || !mp_should_record())
 		return p;
 	if (old)
@@ -228,13 +235,13 @@ static void *hooks_pymem_realloc_sampling(void *ctx, void *old, size_t size)
 		return p;
 	if (size <= RECORD_SMALL_REQUEST) {
 		/* to be sampled: out of pymalloc's pools (its free will not be seen there) */
-		mp_guard++;
+		mp_guard_enter();
 		void *q = d->orig.malloc(d->orig.ctx, HOOKS_PYMEM_OUT_OF_POOLS);
 		if (q) {
 			memcpy(q, p, size);
 			d->orig.free(d->orig.ctx, p);
 		}
-		mp_guard--;
+		mp_unguard();
 		if (!q)
 			return p; /* left unsampled: its free could not be seen */
 		p = q;
@@ -317,18 +324,18 @@ static void (*hooks_arena_set)(PyObjectArenaAllocator *);
 static void *hooks_arena_alloc(void *ctx, size_t size)
 {
 	(void)ctx;
-	mp_guard++;
+	mp_guard_enter();
 	void *p = hooks_arena_orig.alloc(hooks_arena_orig.ctx, size);
-	mp_guard--;
+	mp_unguard();
 	return p;
 }
 
 static void hooks_arena_free(void *ctx, void *p, size_t size)
 {
 	(void)ctx;
-	mp_guard++;
+	mp_guard_enter();
 	hooks_arena_orig.free(hooks_arena_orig.ctx, p, size);
-	mp_guard--;
+	mp_unguard();
 }
 
 /* Wraps the arena allocator unless it is wrapped: at attach, and again wherever the

@@ -370,7 +370,7 @@ static char init_fork_file[4200]; /* a forked child's file (absolute), or "" */
 
 static void init_fork_prepare(void)
 {
-	mp_guard++;
+	mp_guard_enter();
 	maps_fork_prepare();
 	record_fork_prepare();
 	writer_fork_prepare();
@@ -387,7 +387,7 @@ static void init_fork_parent(void)
 	writer_fork_parent();
 	record_fork_parent();
 	maps_fork_parent();
-	mp_guard--;
+	mp_unguard();
 }
 
 static void init_fork_child(void)
@@ -411,7 +411,7 @@ static void init_fork_child(void)
 	if (follow && init_start_recording(false, false) == 0 &&
 	    !init_absolute(init_path, init_fork_file, sizeof init_fork_file))
 		init_fork_file[0] = 0;
-	mp_guard--;
+	mp_unguard();
 }
 
 /* A forked child's file, by its absolute path: the image it execs removes it when the
@@ -522,6 +522,58 @@ static bool init_stands_in(int sig)
 	       !mp_guard;
 }
 
+/* ---- the program's signal handlers ------------------------------------------------------- */
+
+/* The program's handlers run through init_trampoline (init_trampoline1 when installed
+ * with signal()), which the sigaction and signal wrappers install in their place: a
+ * handler whose signal interrupted the thread inside memprof runs with the guard at
+ * MP_GUARD_HANDLER, so that what it allocates, frees, maps or unmaps is stashed and
+ * recorded once the thread leaves memprof (mp.h), not lost. The program is told of its
+ * own handlers and flags, as without memprof. */
+typedef struct init_handler {
+	_Atomic(void *) fn;     /* the program's handler */
+	atomic_int siginfo;     /* it takes three arguments (SA_SIGINFO) */
+} init_handler_t;
+static init_handler_t init_handlers[NSIG];
+
+static void init_call_handler(int sig, siginfo_t *si, void *uc)
+{
+	void *fn = atomic_load_explicit(&init_handlers[sig].fn, memory_order_relaxed);
+	if (!fn)
+		return;
+	int g = mp_guard;
+	if (g)
+		mp_guard = MP_GUARD_HANDLER;
+	if (atomic_load_explicit(&init_handlers[sig].siginfo, memory_order_relaxed))
+		((void (*)(int, siginfo_t *, void *))fn)(sig, si, uc);
+	else
+		((void (*)(int))fn)(sig);
+	/* (a handler nested in one that runs over memprof leaves the stash to it) */
+	if (g && (g & INT_MAX) < MP_GUARD_HANDLER && atomic_load_explicit(&thread_self->stash_n, memory_order_relaxed))
+		g |= MP_GUARD_PENDING;
+	mp_guard = g;
+}
+
+static void init_trampoline(int sig, siginfo_t *si, void *uc)
+{
+	init_call_handler(sig, si, uc);
+}
+
+static void init_trampoline1(int sig)
+{
+	init_call_handler(sig, NULL, NULL);
+}
+
+static bool init_is_trampoline(void *fn)
+{
+	return fn == (void *)init_trampoline || fn == (void *)init_trampoline1;
+}
+
+static bool init_is_function(void *fn)
+{
+	return fn != (void *)SIG_DFL && fn != (void *)SIG_IGN && fn != (void *)SIG_ERR;
+}
+
 MP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	if (!real.sigaction)
@@ -534,7 +586,32 @@ MP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 		init_fatal_action(&ours);
 		act = &ours;
 	}
+	bool known = sig > 0 && sig < NSIG;
+	void *was_fn = known ? atomic_load(&init_handlers[sig].fn) : NULL;
+	int was_info = known ? atomic_load(&init_handlers[sig].siginfo) : 0;
+	bool wrap = known && act && act != &ours &&
+		    init_is_function(act->sa_flags & SA_SIGINFO ? (void *)act->sa_sigaction : (void *)act->sa_handler);
+	if (wrap) {
+		ours = *act;
+		ours.sa_sigaction = init_trampoline;
+		ours.sa_flags |= SA_SIGINFO;
+		atomic_store(&init_handlers[sig].fn, act->sa_flags & SA_SIGINFO ? (void *)act->sa_sigaction
+										: (void *)act->sa_handler);
+		atomic_store(&init_handlers[sig].siginfo, !!(act->sa_flags & SA_SIGINFO));
+		act = &ours;
+	}
 	int rc = fn(sig, act, old);
+	if (rc != 0 && wrap) {
+		atomic_store(&init_handlers[sig].siginfo, was_info);
+		atomic_store(&init_handlers[sig].fn, was_fn);
+	}
+	if (rc == 0 && old && init_is_trampoline((void *)old->sa_sigaction)) {
+		old->sa_flags = (old->sa_flags & ~SA_SIGINFO) | (was_info ? SA_SIGINFO : 0);
+		if (was_info)
+			old->sa_sigaction = (void (*)(int, siginfo_t *, void *))was_fn;
+		else
+			old->sa_handler = (sighandler_t)was_fn;
+	}
 	if (rc == 0 && old && !(old->sa_flags & SA_SIGINFO) && old->sa_handler == init_on_fatal) {
 		memset(old, 0, sizeof *old);
 		old->sa_handler = SIG_DFL;
@@ -552,7 +629,22 @@ MP_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 	if (!real.signal)
 		real_init();
 	sighandler_t (*fn)(int, sighandler_t) = real.signal ? real.signal : (__typeof__(fn))dlsym(RTLD_NEXT, "signal");
-	sighandler_t was = fn(sig, handler);
+	bool known = sig > 0 && sig < NSIG;
+	void *was_fn = known ? atomic_load(&init_handlers[sig].fn) : NULL;
+	int was_info = known ? atomic_load(&init_handlers[sig].siginfo) : 0;
+	bool wrap = known && init_is_function((void *)handler);
+	if (wrap) {
+		/* (glibc's signal sets the mask and SA_RESTART as siginterrupt said) */
+		atomic_store(&init_handlers[sig].fn, (void *)handler);
+		atomic_store(&init_handlers[sig].siginfo, 0);
+	}
+	sighandler_t was = fn(sig, wrap ? init_trampoline1 : handler);
+	if (was == SIG_ERR && wrap) {
+		atomic_store(&init_handlers[sig].siginfo, was_info);
+		atomic_store(&init_handlers[sig].fn, was_fn);
+	}
+	if (init_is_trampoline((void *)was))
+		return (sighandler_t)was_fn;
 	return was == init_on_fatal ? SIG_DFL : was;
 }
 
@@ -586,7 +678,7 @@ static void init_load_fini(void)
 
 __attribute__((constructor)) static void init_main(void)
 {
-	mp_guard++;
+	mp_guard_enter();
 	real_init();
 	real_cxx_init();
 	init_exec_empty_remove();
@@ -672,7 +764,7 @@ __attribute__((constructor)) static void init_main(void)
 	if (config.verbose && is_root && !after_exec)
 		mp_log("recording to %s", init_path);
 out:
-	mp_guard--;
+	mp_unguard();
 }
 
 __attribute__((destructor)) static void init_fini(void)

@@ -164,7 +164,7 @@ static void modules_forget_unseen(void)
 
 void modules_scan(void)
 {
-	mp_guard++;
+	mp_guard_enter();
 	pthread_mutex_lock(&modules_lock);
 	if (!modules_exe[0]) {
 		ssize_t n = readlink("/proc/self/exe", modules_exe, sizeof modules_exe - 1);
@@ -174,7 +174,7 @@ void modules_scan(void)
 	dl_iterate_phdr(modules_cb, NULL);
 	modules_forget_unseen();
 	pthread_mutex_unlock(&modules_lock);
-	mp_guard--;
+	mp_unguard();
 }
 
 static int modules_counters(struct dl_phdr_info *info, size_t size, void *arg)

@@ -9,6 +9,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,47 @@
 static const bool mp_config_debug = false;
 
 extern __thread int mp_guard MP_TLS;
+
+/* A program's signal handler that runs while its thread is inside memprof (or inside an
+ * allocator a hook wraps) does so with mp_guard == MP_GUARD_HANDLER (init.c's trampoline,
+ * installed in place of the program's handlers): its allocations, frees and mappings go
+ * to the thread's stash (record.c) instead of its block of events, which the code it
+ * interrupted may be writing. The trampoline then gives the interrupted code its guard
+ * back with MP_GUARD_PENDING set when the stash holds events, and the mp_unguard that
+ * takes the guard to 0 appends them (mp_guard_settle). So the guard is only ever changed
+ * by single instructions (mp_guard_enter, mp_unguard), which a signal cannot split. */
+#define MP_GUARD_HANDLER (1 << 24)
+#define MP_GUARD_PENDING INT_MIN
+void mp_guard_settle(void);
+
+static inline void mp_guard_enter(void)
+{
+#if defined(__x86_64__)
+	__asm__ volatile("addl $1, %0" : "+m"(mp_guard) : : "cc", "memory");
+#else
+	mp_guard_enter();
+#endif
+}
+
+static inline void mp_unguard(void)
+{
+#if defined(__x86_64__)
+	bool negative;
+	__asm__ volatile("subl $1, %0" : "+m"(mp_guard), "=@ccs"(negative) : : "memory");
+	if (mp_unlikely(negative))
+		mp_guard_settle();
+#else
+	if (mp_unlikely(--mp_guard < 0))
+		mp_guard_settle();
+#endif
+}
+
+/* A program's signal handler runs over memprof on this thread (not inside a wrapper of
+ * its own). */
+static inline bool mp_in_handler(void)
+{
+	return mp_unlikely(mp_guard == MP_GUARD_HANDLER);
+}
 
 /* Recording is on: set once the library is initialized and the process is followed;
  * cleared on internal failure and at the final flush. */

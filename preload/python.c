@@ -145,7 +145,7 @@ static bool python_import_is_safe(void)
 static int python_pending(void *arg)
 {
 	static bool signals_set;
-	mp_guard++;
+	mp_guard_enter();
 	python_hooks_ensure();
 	if (!signals_set) {
 		signals_set = true;
@@ -156,7 +156,7 @@ static int python_pending(void *arg)
 		python_api.ErrClear();
 		if (!python_import_is_safe()) {
 			python_api.AddPendingCall(python_pending, NULL);
-			mp_guard--;
+			mp_unguard();
 			return 0;
 		}
 		mod = python_api.ImportModule("atexit");
@@ -174,7 +174,7 @@ static int python_pending(void *arg)
 		python_api.DecRef(reg);
 	if (mod)
 		python_api.DecRef(mod);
-	mp_guard--;
+	mp_unguard();
 	return 0;
 }
 
@@ -189,9 +189,9 @@ void python_maybe_schedule(bool recheck)
 	}
 	python_scheduled = true;
 	int saved = errno;
-	mp_guard++;
+	mp_guard_enter();
 	python_api.AddPendingCall(python_pending, NULL);
-	mp_guard--;
+	mp_unguard();
 	errno = saved;
 }
 

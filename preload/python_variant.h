@@ -61,8 +61,8 @@ static inline __attribute__((always_inline)) void *
 python_alloc_gil_with(void *ctx, void *(*malloc_fn)(void *, size_t), void *(*calloc_fn)(void *, size_t, size_t),
 		      size_t n, size_t size, int allocator, uint32_t (*stack_gil)(mp_thread_t *t))
 {
-	unsigned guard = mp_guard;
-	mp_guard = guard + 1;
+	int guard = mp_guard;
+	mp_guard_enter();
 	void *p = calloc_fn ? calloc_fn(ctx, n, size) : malloc_fn(ctx, size);
 	if (mp_likely(p) && mp_likely(!guard) && mp_likely(atomic_load_explicit(&mp_recording, memory_order_relaxed))) {
 		mp_thread_t *t = thread_get();
@@ -76,7 +76,7 @@ python_alloc_gil_with(void *ctx, void *(*malloc_fn)(void *, size_t), void *(*cal
 			record_put_gil(t, p, calloc_fn ? n * size : size, stack, MP_EV_ALLOC, allocator);
 		}
 	}
-	mp_guard = guard;
+	mp_unguard();
 	return p;
 }
 

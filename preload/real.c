@@ -44,7 +44,7 @@ void real_init(void)
 		/* another thread is resolving (or this one, re-entered from dlsym) */
 		return;
 	}
-	mp_guard++;
+	mp_guard_enter();
 	real.malloc = REAL_SYM(malloc);
 	real.free = REAL_SYM(free);
 	real.calloc = REAL_SYM(calloc);
@@ -79,7 +79,7 @@ void real_init(void)
 	real.mmap64 = REAL_SYM(mmap64);
 	real.munmap = REAL_SYM(munmap);
 	real.mremap = REAL_SYM(mremap);
-	mp_guard--;
+	mp_unguard();
 	if (!real.malloc || !real.free || !real.calloc || !real.realloc) {
 		static const char msg[] = "memprof: cannot find the real malloc; aborting\n";
 		ssize_t r = write(2, msg, sizeof msg - 1);

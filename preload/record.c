@@ -9,6 +9,7 @@
 #include "thread.h"
 #include "unwind.h"
 #include "u64set.h"
+#include "hooks_mmap.h"
 
 #include <errno.h>
 #include <math.h>
@@ -231,7 +232,7 @@ static inline __attribute__((always_inline)) uint32_t record_stack(mp_thread_t *
 
 void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t fp)
 {
-	mp_guard++;
+	mp_guard_enter();
 	mp_thread_t *t = thread_get();
 	if (mp_likely(t->cap) && record_sample_alloc(t, p, size)) {
 		uint32_t stack = record_stack(t, allocator, ra, fp);
@@ -239,7 +240,7 @@ void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t f
 											    : record_fresh(t, clock_after());
 		record_put(t, ts, p, size, stack, MP_EV_ALLOC, allocator);
 	}
-	mp_guard--;
+	mp_unguard();
 }
 
 bool record_gil_lean;
@@ -248,13 +249,13 @@ static void record_free_event(void *p, uint64_t ts)
 {
 	if (ts == RECORD_TS_NOW)
 		ts = clock_now();
-	mp_guard++;
+	mp_guard_enter();
 	mp_thread_t *t = thread_get();
 	if (mp_likely(t->cap)) {
 		ts = ts == RECORD_TS_GIL ? record_gil_stamp(t) : record_fresh(t, ts);
 		record_put(t, ts, p, 0, 0, MP_EV_FREE, 0);
 	}
-	mp_guard--;
+	mp_unguard();
 }
 
 void record_free(void *p, uint64_t ts)
@@ -302,21 +303,137 @@ void record_mapping_cut(uint64_t ts, uint64_t key, uint64_t rest_key, uint64_t r
 		record_put(t, ts, (void *)(uintptr_t)rest_key, rest, stack, MP_EV_ALLOC, MP_AL_MMAP_REST);
 }
 
+/* ---- a program's signal handlers that run while the thread is inside memprof -------------- */
+
+/* The stash (mp.h): written by a handler, which may itself be interrupted by another
+ * (nested) one, each taking its slot with one atomic increment; read and emptied by the
+ * interrupted thread once it leaves memprof, which no handler of its own interrupts
+ * half-way (a handler runs to its end before the code under it goes on). A thread
+ * without state of its own, or a stash full (THREAD_STASH events in one handler), loses
+ * the event: counted as dropped. */
+void record_stash(unsigned what, const void *addr, uint64_t size, int allocator, uint64_t ts)
+{
+	mp_thread_t *t = thread_self;
+	if (mp_unlikely(!t->cap)) {
+		atomic_fetch_add(&thread_dropped, 1);
+		return;
+	}
+	unsigned i = atomic_fetch_add_explicit(&t->stash_n, 1, memory_order_relaxed);
+	if (mp_unlikely(i >= THREAD_STASH)) {
+		atomic_fetch_sub_explicit(&t->stash_n, 1, memory_order_relaxed);
+		atomic_fetch_add(&thread_dropped, 1);
+		return;
+	}
+	t->stash[i] = (thread_stashed_t){ts, (uint64_t)(uintptr_t)addr, size, what, (uint32_t)allocator};
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* The stack of a handler's allocation, taken once the handler has returned: the Python
+ * stack it interrupted (as a handler's allocation made outside memprof gets in Python
+ * mode), its native frames not recorded (the truncation marker). */
+static uint32_t record_stash_stack(mp_thread_t *t)
+{
+	if (python_active)
+		return python_stack(t, false, false, 0, 0);
+	return record_native ? native_intern(t->cache, 0, NULL, 0, true) : 0;
+}
+
+/* A stamp for an event that happened at `ts` but goes into the thread's stream now, after
+ * events stamped later may have: not earlier than the thread's newest (its stamps never
+ * decrease). A free stamped late pairs wrongly only if another thread got the same
+ * address within that time (a few hundred nanoseconds, the rest of the hook the handler
+ * interrupted). */
+static uint64_t record_stash_stamp(mp_thread_t *t, uint64_t ts)
+{
+	return record_fresh(t, ts > t->stamp ? ts : t->stamp);
+}
+
+static void record_stash_drain(mp_thread_t *t)
+{
+	unsigned i = 0;
+	for (;;) {
+		unsigned n = atomic_load_explicit(&t->stash_n, memory_order_relaxed);
+		atomic_signal_fence(memory_order_seq_cst);
+		for (; i < n; i++) {
+			thread_stashed_t e = t->stash[i];
+			void *p = (void *)(uintptr_t)e.addr;
+			switch (e.what) {
+			case THREAD_STASH_ALLOC:
+				if (record_sample_alloc(t, p, e.size))
+					record_put(t, record_stash_stamp(t, e.ts), p, e.size, record_stash_stack(t),
+						   MP_EV_ALLOC, (int)e.allocator);
+				break;
+			case THREAD_STASH_FREE:
+				if (record_sample_free(p))
+					record_put(t, record_stash_stamp(t, e.ts), p, 0, 0, MP_EV_FREE, 0);
+				break;
+			case THREAD_STASH_MAP:
+				maps_replay(p, e.size, record_stash_stamp(t, e.ts), record_stash_stack(t));
+				break;
+			default:
+				maps_replay(p, e.size, record_stash_stamp(t, e.ts), RECORD_NO_STACK);
+				break;
+			}
+		}
+		if (atomic_compare_exchange_strong(&t->stash_n, &n, 0))
+			return;
+	}
+}
+
+/* The stash taken while the thread waits for the writer inside thread_block_full (a
+ * signal ends the wait early): it may wait that long with a handler stashing events
+ * meanwhile. The event the thread is appending is stamped no earlier than these
+ * (thread_append_as); an allocation's stamp may be later than the allocation, and a
+ * free's real free has not run yet. Not while the thread holds the table of mappings'
+ * lock (it appends a mapping's cut) and the stash holds a mapping: that waits for
+ * mp_guard_settle. True if anything was appended. */
+bool record_stash_take(mp_thread_t *t)
+{
+	unsigned n = atomic_load_explicit(&t->stash_n, memory_order_relaxed);
+	if (!n || !atomic_load_explicit(&mp_recording, memory_order_relaxed))
+		return false;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (maps_held_here())
+		for (unsigned i = 0; i < n; i++)
+			if (t->stash[i].what == THREAD_STASH_MAP || t->stash[i].what == THREAD_STASH_UNMAP)
+				return false;
+	record_stash_drain(t);
+	return true;
+}
+
+/* The guard came back to 0 with MP_GUARD_PENDING set: the stash goes into the stream,
+ * under the guard (a handler that runs meanwhile stashes again and sets the bit again). */
+void mp_guard_settle(void)
+{
+	while (mp_guard == MP_GUARD_PENDING) {
+		int saved = errno;
+		mp_guard = 1;
+		mp_thread_t *t = thread_self;
+		if (t->cap && atomic_load_explicit(&mp_recording, memory_order_relaxed))
+			record_stash_drain(t);
+		else
+			atomic_store(&t->stash_n, 0);
+		errno = saved;
+		mp_unguard();
+	}
+}
+
 void record_end(bool restart)
 {
 	int saved = errno;
-	mp_guard++;
+	mp_guard_enter();
 	mp_thread_t *t = thread_get();
 	if (t->cap) {
 		record_put(t, record_fresh(t, clock_after()), restart ? (void *)MP_END_RESTART : NULL, 0, 0, MP_EV_END,
 			   0);
 	}
-	mp_guard--;
+	mp_unguard();
 	errno = saved;
 }
 
 void record_fork_child(void)
 {
+	atomic_store(&thread_self->stash_n, 0); /* (the parent's handlers') */
 	pthread_mutex_init(&record_sample_lock, NULL);
 	record_gil_stamp_expire();
 }

@@ -257,6 +257,35 @@ void record_mapping_cut(uint64_t ts, uint64_t key, uint64_t rest_key, uint64_t r
 /* The Python main program finished ("end of program"); `restart`: Python was initialized
  * again after such an end (a program that embeds it), which is then not the end. */
 void record_end(bool restart);
+/* A program's signal handler running over memprof (mp_in_handler) allocated, freed,
+ * mapped or unmapped (THREAD_STASH_*) at `ts`: kept in the thread's stash, which the
+ * interrupted code appends once it leaves memprof (mp_guard_settle). */
+void record_stash(unsigned what, const void *addr, uint64_t size, int allocator, uint64_t ts);
+/* The stash appended while the thread waits inside memprof (thread_block_full): true if
+ * anything was. */
+bool record_stash_take(mp_thread_t *t);
+
+/* The end of an allocation hook, p the real allocator's block (not NULL): recorded, or,
+ * from a handler running over memprof, stashed. `ra` and `fp`: RECORD_CALLER. */
+static inline __attribute__((always_inline)) void record_allocated(void *p, size_t size, int allocator, uintptr_t ra,
+								   uintptr_t fp)
+{
+	if (mp_should_record()) {
+		if (!record_skip_alloc(size))
+			record_alloc(p, size, allocator, ra, fp);
+	} else if (mp_in_handler()) {
+		record_stash(THREAD_STASH_ALLOC, p, size, allocator, clock_after());
+	}
+}
+
+/* Before a free hook's real free, when it records nothing (mp_should_record false): from a
+ * handler running over memprof, the free is stashed. */
+static inline void record_free_unrecorded(void *p)
+{
+	if (mp_in_handler() && p)
+		record_stash(THREAD_STASH_FREE, p, 0, 0, clock_now());
+}
+
 /* Fork: the prepare handler takes the lock of the sampled blocks' spill set. */
 void record_fork_prepare(void);
 void record_fork_parent(void);

@@ -1,6 +1,7 @@
 /* Per-thread state, block pool and the thread registry (see thread.h). */
 #define _GNU_SOURCE
 #include "thread.h"
+#include "record.h"
 #include "clock.h"
 #include "cpu.h"
 #include "unwind.h"
@@ -208,10 +209,11 @@ size_t thread_queued_peak_bytes(void)
 	return (size_t)atomic_load_explicit(&thread_queued_peak, memory_order_relaxed) * sizeof(thread_block_t);
 }
 
-void thread_block_full(mp_thread_t *t)
+bool thread_block_full(mp_thread_t *t)
 {
 	int saved = errno;
-	mp_guard++; /* the inline free path (record_free_gil) comes here unguarded */
+	bool took = false;
+	mp_guard_enter();
 	thread_block_t *nb = thread_block_new();
 	if (!nb) {
 		/* keep going in the same block: count the overwritten events as dropped */
@@ -219,8 +221,8 @@ void thread_block_full(mp_thread_t *t)
 		t->n = 0;
 		mp_fail("out of memory for event buffers");
 		errno = saved;
-		mp_guard--;
-		return;
+		mp_unguard();
+		return false;
 	}
 	atomic_store_explicit(&t->cur->count, t->n, memory_order_relaxed);
 	unsigned out = atomic_fetch_add_explicit(&t->outstanding, 1, memory_order_relaxed) + 1;
@@ -254,6 +256,9 @@ void thread_block_full(mp_thread_t *t)
 				break;
 			struct timespec ts = {0, THREAD_WAIT_MS * 1000000L};
 			syscall(SYS_futex, &t->outstanding, FUTEX_WAIT_PRIVATE, out, &ts, NULL, 0);
+			/* (a signal handler's events, stashed meanwhile: it ended the wait) */
+			if (mp_unlikely(atomic_load_explicit(&t->stash_n, memory_order_relaxed)))
+				took |= record_stash_take(t);
 			unsigned long now = atomic_load_explicit(&thread_released, memory_order_relaxed);
 			if (now != progress) {
 				progress = now;
@@ -266,7 +271,8 @@ void thread_block_full(mp_thread_t *t)
 		atomic_store(&t->waiting, 0);
 	}
 	errno = saved;
-	mp_guard--;
+	mp_unguard();
+	return took;
 }
 
 bool thread_prefetchw;

@@ -51,6 +51,16 @@ typedef struct thread_block {
 	uint64_t prefetched_past_end[THREAD_PREFETCH_WORDS]; /* never written or read */
 } thread_block_t;
 
+/* An event of a program's signal handler that ran while the thread was inside memprof
+ * (mp.h, MP_GUARD_HANDLER), kept until the interrupted code leaves memprof (record.c). */
+enum { THREAD_STASH_ALLOC, THREAD_STASH_FREE, THREAD_STASH_MAP, THREAD_STASH_UNMAP };
+#define THREAD_STASH 32
+typedef struct thread_stashed {
+	uint64_t ts, addr, size;
+	uint32_t what; /* THREAD_STASH_* */
+	uint32_t allocator;
+} thread_stashed_t;
+
 typedef struct mp_thread {
 	/* producer side: touched by the owning thread on every event */
 	thread_block_t *cur;
@@ -75,6 +85,10 @@ typedef struct mp_thread {
 	uint32_t rd_pos;
 	void *writer_data;
 	struct mp_thread *next_all;
+	/* the owning thread's signal handlers (record.c); stash_n only ever changes by one
+	 * atomic instruction */
+	_Alignas(64) atomic_uint stash_n;
+	thread_stashed_t stash[THREAD_STASH];
 } mp_thread_t;
 
 extern __thread mp_thread_t *thread_self MP_TLS;
@@ -91,7 +105,10 @@ static inline mp_thread_t *thread_get(void)
 }
 
 /* Seals the full block and starts a new one; may wait for the writer. */
-void thread_block_full(mp_thread_t *t);
+/* Seals the full block and starts a new one; may wait for the writer. True when events
+ * of the thread's signal handlers went into the stream meanwhile (record_stash_take):
+ * the event being appended is then stamped no earlier than them. */
+bool thread_block_full(mp_thread_t *t);
 
 /* Appends one event to the calling thread's buffer (publish it with thread_publish).
  * `same`: the caller knows that ts is the timestamp of the thread's last event (so none
@@ -99,8 +116,8 @@ void thread_block_full(mp_thread_t *t);
 static inline void thread_append_as(mp_thread_t *t, bool same, uint64_t ts, uint64_t addr, uint64_t size,
 				    uint32_t stack, unsigned kind, unsigned allocator)
 {
-	if (mp_unlikely(t->n > t->cap))
-		thread_block_full(t);
+	if (mp_unlikely(t->n > t->cap) && thread_block_full(t) && ts < t->wts)
+		ts = t->wts;
 	uint64_t *w = &t->cur->w[t->n];
 #if defined(__x86_64__)
 	if (mp_likely(thread_prefetchw))

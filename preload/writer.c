@@ -1226,7 +1226,7 @@ void writer_final_flush(void)
 	if (!writer_owned() || !atomic_load(&writer_running))
 		return;
 	int saved = errno;
-	mp_guard++;
+	mp_guard_enter();
 	sampler_stop();
 	atomic_store(&mp_recording, 0);
 	atomic_store(&writer_stop, 1);
@@ -1239,7 +1239,7 @@ void writer_final_flush(void)
 		       "from its cache), %lu differed",
 		       atomic_load(&unwind_checked), atomic_load(&unwind_answered), atomic_load(&unwind_filled),
 		       atomic_load(&unwind_differed));
-	mp_guard--;
+	mp_unguard();
 	errno = saved;
 }
 
@@ -1248,7 +1248,7 @@ void writer_sync(unsigned timeout_ms)
 	if (!writer_owned() || !writer_alive() || mp_guard)
 		return;
 	int saved = errno;
-	mp_guard++;
+	mp_guard_enter();
 	unsigned req = atomic_fetch_add(&writer_sync_req, 1) + 1;
 	sem_post(&writer_sem);
 	for (unsigned waited = 0; (int)(atomic_load(&writer_sync_done) - req) < 0 && writer_alive() &&
@@ -1257,7 +1257,7 @@ void writer_sync(unsigned timeout_ms)
 		struct timespec ts = {0, 100000};
 		nanosleep(&ts, NULL);
 	}
-	mp_guard--;
+	mp_unguard();
 	errno = saved;
 }
 
@@ -1283,14 +1283,14 @@ void writer_emergency_flush(unsigned timeout_ms)
 {
 	if (!writer_owned() || !atomic_load(&writer_running))
 		return;
-	mp_guard++;
+	mp_guard_enter();
 	atomic_store(&mp_recording, 0);
 	atomic_store(&writer_stop, 1);
 	sem_post(&writer_sem);
 	if (!pthread_equal(pthread_self(), writer_thread))
 		writer_wait_finished(timeout_ms);
 	writer_said(atomic_load(&writer_finished));
-	mp_guard--;
+	mp_unguard();
 }
 
 void writer_before_dlclose(void)

@@ -42,7 +42,7 @@ static void test_words_check_block(mp_thread_t *t)
 }
 
 /* The writer's side of a full block, for this test. */
-void thread_block_full(mp_thread_t *t)
+bool thread_block_full(mp_thread_t *t)
 {
 	if (t->n > t->cap + THREAD_EVENT_MAX_WORDS || t->n <= t->cap) {
 		test_words_failures++;
@@ -52,6 +52,7 @@ void thread_block_full(mp_thread_t *t)
 	test_words_blocks++;
 	memset(t->cur->w, 0xa5, sizeof t->cur->w);
 	t->n = 0;
+	return false;
 }
 
 static uint64_t test_words_rng = 0x9E3779B97F4A7C15ull;

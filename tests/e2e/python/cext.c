@@ -5,6 +5,9 @@
  *   Python callback n times (ctypes callbacks take the GIL with PyGILState_Ensure),
  *   and joins it. ctypes releases the GIL around the call, so the callback can run. */
 #include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,4 +65,48 @@ int cext_run_thread(cext_cb_t cb, int n)
 	if (pthread_create(&t, NULL, cext_thread, &job))
 		return -1;
 	return pthread_join(t, NULL);
+}
+
+/* A signal handler that maps and unmaps MAP_BYTES (async-signal-safe) or mallocs and
+ * frees 1,000 bytes, on SIGALRM every `usec` microseconds while Python runs
+ * (test_signals test_handler_allocations): most land while the thread is inside memprof,
+ * recording one of Python's allocations or frees. */
+#define CEXT_MAP_BYTES (((size_t)128 << 20) + 4096)
+static volatile long cext_hits;
+static int cext_how;
+
+static void cext_on_alarm(int sig)
+{
+	(void)sig;
+	if (cext_how == 0) {
+		void *p = mmap(NULL, CEXT_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED)
+			munmap(p, CEXT_MAP_BYTES);
+	} else {
+		free(malloc(1000));
+	}
+	cext_hits++;
+}
+
+void cext_alarm_start(int usec, int how);
+long cext_alarm_stop(void);
+
+void cext_alarm_start(int usec, int how)
+{
+	cext_how = how;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = cext_on_alarm;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = {{0, usec}, {0, usec}};
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+long cext_alarm_stop(void)
+{
+	struct itimerval off = {{0, 0}, {0, 0}};
+	setitimer(ITIMER_REAL, &off, NULL);
+	signal(SIGALRM, SIG_IGN);
+	return cext_hits;
 }
