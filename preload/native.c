@@ -13,6 +13,7 @@
 #include <string.h>
 
 uint64_t native_self_lo, native_self_hi;
+__thread int native_in_libunwind MP_TLS;
 
 int native_init(void)
 {

@@ -22,6 +22,10 @@ extern atomic_uint native_self_seen;
 
 int native_init(void);
 
+/* The thread is inside libunwind for memprof: a signal handler that runs over memprof
+ * does not unwind (record_stash), libunwind's per-thread cache being half updated. */
+extern __thread int native_in_libunwind MP_TLS;
+
 /* True if ip lies in libmemprof.so itself. */
 static inline bool native_is_self(uint64_t ip)
 {
@@ -47,7 +51,9 @@ static inline __attribute__((always_inline)) unsigned native_backtrace(uint64_t 
 	if (want > STACK_MAX_FRAMES + NATIVE_SELF_MAX)
 		want = STACK_MAX_FRAMES + NATIVE_SELF_MAX;
 	int saved = errno; /* libunwind may probe memory with system calls */
+	native_in_libunwind++;
 	int n = unw_backtrace(buf, (int)want);
+	native_in_libunwind--;
 	errno = saved;
 	if (whole)
 		*whole = n < (int)want;

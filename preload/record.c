@@ -305,6 +305,30 @@ void record_mapping_cut(uint64_t ts, uint64_t key, uint64_t rest_key, uint64_t r
 
 /* ---- a program's signal handlers that run while the thread is inside memprof -------------- */
 
+/* The handler's own frames in native mode, innermost first: up to THREAD_STASH_FRAMES, as
+ * far as the signal frame and the frames under it down to memprof's (the code the signal
+ * interrupted). libunwind is safe to run in a signal handler but for its per-thread
+ * cache of frames: not while the thread was inside libunwind, nor on a small alternate
+ * stack (record_on_small_altstack). */
+static unsigned record_stash_frames(uint64_t *ips)
+{
+	if (native_in_libunwind || record_on_small_altstack())
+		return 0;
+	void *buf[THREAD_STASH_FRAMES + NATIVE_SELF_MAX];
+	int saved = errno;
+	native_in_libunwind++;
+	int n = unw_backtrace(buf, (int)(sizeof buf / sizeof *buf));
+	native_in_libunwind--;
+	errno = saved;
+	int i = 0;
+	while (i < n && native_is_self((uint64_t)(uintptr_t)buf[i]))
+		i++;
+	unsigned k = 0;
+	for (; i < n && k < THREAD_STASH_FRAMES && !native_is_self((uint64_t)(uintptr_t)buf[i]); i++)
+		ips[k++] = (uint64_t)(uintptr_t)buf[i];
+	return k;
+}
+
 /* The stash (mp.h): written by a handler, which may itself be interrupted by another
  * (nested) one, each taking its slot with one atomic increment; read and emptied by the
  * interrupted thread once it leaves memprof, which no handler of its own interrupts
@@ -324,18 +348,22 @@ void record_stash(unsigned what, const void *addr, uint64_t size, int allocator,
 		atomic_fetch_add(&thread_dropped, 1);
 		return;
 	}
-	t->stash[i] = (thread_stashed_t){ts, (uint64_t)(uintptr_t)addr, size, what, (uint32_t)allocator};
+	thread_stashed_t *e = &t->stash[i];
+	*e = (thread_stashed_t){ts, (uint64_t)(uintptr_t)addr, size, what, (uint32_t)allocator, 0, {0}};
+	if ((what == THREAD_STASH_ALLOC || what == THREAD_STASH_MAP) && !python_active && record_native)
+		e->nips = record_stash_frames(e->ips);
 	atomic_signal_fence(memory_order_seq_cst);
 }
 
-/* The stack of a handler's allocation, taken once the handler has returned: the Python
+/* The stack of a handler's allocation, made once the handler has returned: the Python
  * stack it interrupted (as a handler's allocation made outside memprof gets in Python
- * mode), its native frames not recorded (the truncation marker). */
-static uint32_t record_stash_stack(mp_thread_t *t)
+ * mode, here without native frames); in native mode the handler's frames it took
+ * (record_stash_frames), hung from the truncation marker (the rest not recorded). */
+static uint32_t record_stash_stack(mp_thread_t *t, thread_stashed_t *e)
 {
 	if (python_active)
 		return python_stack(t, false, false, 0, 0);
-	return record_native ? native_intern(t->cache, 0, NULL, 0, true) : 0;
+	return record_native ? native_intern(t->cache, 0, e->ips, e->nips, true) : 0;
 }
 
 /* A stamp for an event that happened at `ts` but goes into the thread's stream now, after
@@ -360,7 +388,7 @@ static void record_stash_drain(mp_thread_t *t)
 			switch (e.what) {
 			case THREAD_STASH_ALLOC:
 				if (record_sample_alloc(t, p, e.size))
-					record_put(t, record_stash_stamp(t, e.ts), p, e.size, record_stash_stack(t),
+					record_put(t, record_stash_stamp(t, e.ts), p, e.size, record_stash_stack(t, &e),
 						   MP_EV_ALLOC, (int)e.allocator);
 				break;
 			case THREAD_STASH_FREE:
@@ -368,7 +396,7 @@ static void record_stash_drain(mp_thread_t *t)
 					record_put(t, record_stash_stamp(t, e.ts), p, 0, 0, MP_EV_FREE, 0);
 				break;
 			case THREAD_STASH_MAP:
-				maps_replay(p, e.size, record_stash_stamp(t, e.ts), record_stash_stack(t));
+				maps_replay(p, e.size, record_stash_stamp(t, e.ts), record_stash_stack(t, &e));
 				break;
 			default:
 				maps_replay(p, e.size, record_stash_stamp(t, e.ts), RECORD_NO_STACK);

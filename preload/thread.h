@@ -55,10 +55,13 @@ typedef struct thread_block {
  * (mp.h, MP_GUARD_HANDLER), kept until the interrupted code leaves memprof (record.c). */
 enum { THREAD_STASH_ALLOC, THREAD_STASH_FREE, THREAD_STASH_MAP, THREAD_STASH_UNMAP };
 #define THREAD_STASH 32
+#define THREAD_STASH_FRAMES 8
 typedef struct thread_stashed {
 	uint64_t ts, addr, size;
 	uint32_t what; /* THREAD_STASH_* */
 	uint32_t allocator;
+	uint32_t nips; /* native mode: the handler's frames, innermost first */
+	uint64_t ips[THREAD_STASH_FRAMES];
 } thread_stashed_t;
 
 typedef struct mp_thread {

@@ -23,11 +23,11 @@ static void handler(int sig)
 {
 	(void)sig;
 	if (use_mmap) {
-		void *p = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *p = mmap(NULL, MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); /* @MAP */
 		if (p != MAP_FAILED)
 			munmap(p, MAP_BYTES);
 	} else {
-		free(malloc(1000));
+		free(malloc(1000)); /* @MALLOC */
 	}
 	hits++;
 }
