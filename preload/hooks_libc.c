@@ -128,9 +128,13 @@ MP_EXPORT void *realloc(void *old, size_t size)
 	}
 	uint64_t ts = clock_now();
 	bool taken = record_realloc_begin(old);
+	/* (under the guard until both events are in: a signal handler's allocation at old's
+	 * address, made meanwhile, goes into the stream after old's free) */
+	mp_guard_enter();
 	void *p = real.realloc(old, size);
 	/* (realloc(p, 0) freed p) */
 	record_realloc_done(taken, old, ts, p, size, !p && old && size == 0, MP_AL_REALLOC, RECORD_CALLER);
+	mp_unguard();
 	return p;
 }
 
@@ -145,9 +149,9 @@ MP_EXPORT void *reallocarray(void *old, size_t n, size_t size)
 	bool taken = record_realloc_begin(old);
 	mp_guard_enter();
 	void *p = real.reallocarray(old, n, size);
-	mp_unguard();
 	bool freed = !p && old && n * size == 0 && errno != ENOMEM;
 	record_realloc_done(taken, old, ts, p, n * size, freed, MP_AL_REALLOCARRAY, RECORD_CALLER);
+	mp_unguard();
 	return p;
 }
 

@@ -97,12 +97,13 @@ static void *hooks_pymem_realloc(void *ctx, void *old, size_t size)
 {
 	hooks_pymem_domain_t *d = ctx;
 	uint64_t ts = d->allocator == MP_AL_PYMEM_RAW ? clock_now() : RECORD_TS_GIL;
-	bool taken = mp_should_record() && record_realloc_begin(old);
-	mp_guard_enter();
+	bool rec = mp_should_record();
+	bool taken = rec && record_realloc_begin(old);
+	mp_guard_enter(); /* (until both events are in, as in the realloc hook) */
 	void *p = d->orig.realloc(d->orig.ctx, old, size);
-	mp_unguard();
-	if (mp_should_record() || taken)
+	if (rec || taken)
 		record_realloc_done(taken, old, ts, p, size, false, d->allocator, RECORD_CALLER);
+	mp_unguard();
 	return p;
 }
 

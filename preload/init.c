@@ -524,49 +524,63 @@ static bool init_stands_in(int sig)
 
 /* ---- the program's signal handlers ------------------------------------------------------- */
 
-/* The program's handlers run through init_trampoline (init_trampoline1 when installed
- * with signal()), which the sigaction and signal wrappers install in their place: a
+/* The program's handlers run through init_trampoline (installed with SA_SIGINFO, for a
+ * handler that takes three arguments) or init_trampoline1 (the rest), which the sigaction
+ * and signal wrappers install in their place with the program's own flags and mask: a
  * handler whose signal interrupted the thread inside memprof runs with the guard at
  * MP_GUARD_HANDLER, so that what it allocates, frees, maps or unmaps is stashed and
- * recorded once the thread leaves memprof (mp.h), not lost. The program is told of its
- * own handlers and flags, as without memprof. */
-typedef struct init_handler {
-	_Atomic(void *) fn;     /* the program's handler */
-	atomic_int siginfo;     /* it takes three arguments (SA_SIGINFO) */
-} init_handler_t;
-static init_handler_t init_handlers[NSIG];
+ * recorded once the thread leaves memprof (mp.h), not lost. Each trampoline reads the
+ * program's handler from a table of its own kind, so that the kernel's action (flags,
+ * mask, which trampoline) and the handler called always agree. The program is told of
+ * its own handlers, as without memprof. */
+static _Atomic(void *) init_handlers1[NSIG], init_handlers3[NSIG];
+/* The innermost trampoline's frame on this thread while a handler runs over memprof: a
+ * hook that finds the guard at MP_GUARD_HANDLER but itself outside that handler knows
+ * the handler was left by a jump (siglongjmp) and puts the guard back (record_stash). */
+__thread uintptr_t init_handler_frame MP_TLS;
 
-static void init_call_handler(int sig, siginfo_t *si, void *uc)
+static inline void init_call_handler(int sig, siginfo_t *si, void *uc, bool three)
 {
-	void *fn = atomic_load_explicit(&init_handlers[sig].fn, memory_order_relaxed);
+	void *fn = atomic_load_explicit(three ? &init_handlers3[sig] : &init_handlers1[sig], memory_order_relaxed);
 	if (!fn)
 		return;
 	int g = mp_guard;
-	if (g)
+	uintptr_t frame = init_handler_frame;
+	if (g) {
 		mp_guard = MP_GUARD_HANDLER;
-	if (atomic_load_explicit(&init_handlers[sig].siginfo, memory_order_relaxed))
+		init_handler_frame = (uintptr_t)__builtin_frame_address(0);
+	}
+	if (three)
 		((void (*)(int, siginfo_t *, void *))fn)(sig, si, uc);
 	else
 		((void (*)(int))fn)(sig);
 	/* (a handler nested in one that runs over memprof leaves the stash to it) */
-	if (g && (g & INT_MAX) < MP_GUARD_HANDLER && atomic_load_explicit(&thread_self->stash_n, memory_order_relaxed))
+	if (g && (g & INT_MAX) < MP_GUARD_HANDLER && thread_stash_pending(thread_self))
 		g |= MP_GUARD_PENDING;
+	init_handler_frame = frame;
 	mp_guard = g;
 }
 
 static void init_trampoline(int sig, siginfo_t *si, void *uc)
 {
-	init_call_handler(sig, si, uc);
+	init_call_handler(sig, si, uc, true);
 }
 
 static void init_trampoline1(int sig)
 {
-	init_call_handler(sig, NULL, NULL);
+	init_call_handler(sig, NULL, NULL, false);
 }
 
-static bool init_is_trampoline(void *fn)
+/* The program's handler that `fn`, the kernel's, stands for: fn itself unless it is a
+ * trampoline (then *three tells which table). */
+static void *init_program_handler(void *fn, void *was1, void *was3, bool *three)
 {
-	return fn == (void *)init_trampoline || fn == (void *)init_trampoline1;
+	*three = fn == (void *)init_trampoline;
+	if (fn == (void *)init_trampoline)
+		return was3;
+	if (fn == (void *)init_trampoline1)
+		return was1;
+	return fn;
 }
 
 static bool init_is_function(void *fn)
@@ -587,30 +601,30 @@ MP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 		act = &ours;
 	}
 	bool known = sig > 0 && sig < NSIG;
-	void *was_fn = known ? atomic_load(&init_handlers[sig].fn) : NULL;
-	int was_info = known ? atomic_load(&init_handlers[sig].siginfo) : 0;
-	bool wrap = known && act && act != &ours &&
-		    init_is_function(act->sa_flags & SA_SIGINFO ? (void *)act->sa_sigaction : (void *)act->sa_handler);
+	void *was1 = known ? atomic_load(&init_handlers1[sig]) : NULL;
+	void *was3 = known ? atomic_load(&init_handlers3[sig]) : NULL;
+	bool three = act && (act->sa_flags & SA_SIGINFO);
+	void *handler = act ? (three ? (void *)act->sa_sigaction : (void *)act->sa_handler) : NULL;
+	bool wrap = known && act && act != &ours && init_is_function(handler);
 	if (wrap) {
 		ours = *act;
-		ours.sa_sigaction = init_trampoline;
-		ours.sa_flags |= SA_SIGINFO;
-		atomic_store(&init_handlers[sig].fn, act->sa_flags & SA_SIGINFO ? (void *)act->sa_sigaction
-										: (void *)act->sa_handler);
-		atomic_store(&init_handlers[sig].siginfo, !!(act->sa_flags & SA_SIGINFO));
+		if (three)
+			ours.sa_sigaction = init_trampoline;
+		else
+			ours.sa_handler = init_trampoline1;
+		atomic_store(three ? &init_handlers3[sig] : &init_handlers1[sig], handler);
 		act = &ours;
 	}
 	int rc = fn(sig, act, old);
-	if (rc != 0 && wrap) {
-		atomic_store(&init_handlers[sig].siginfo, was_info);
-		atomic_store(&init_handlers[sig].fn, was_fn);
-	}
-	if (rc == 0 && old && init_is_trampoline((void *)old->sa_sigaction)) {
-		old->sa_flags = (old->sa_flags & ~SA_SIGINFO) | (was_info ? SA_SIGINFO : 0);
-		if (was_info)
-			old->sa_sigaction = (void (*)(int, siginfo_t *, void *))was_fn;
-		else
-			old->sa_handler = (sighandler_t)was_fn;
+	if (rc != 0 && wrap)
+		atomic_store(three ? &init_handlers3[sig] : &init_handlers1[sig], three ? was3 : was1);
+	if (rc == 0 && old) {
+		bool old3;
+		void *h = init_program_handler((void *)old->sa_sigaction, was1, was3, &old3);
+		if (old3)
+			old->sa_sigaction = (void (*)(int, siginfo_t *, void *))h;
+		else if (h != (void *)old->sa_handler)
+			old->sa_handler = (sighandler_t)h;
 	}
 	if (rc == 0 && old && !(old->sa_flags & SA_SIGINFO) && old->sa_handler == init_on_fatal) {
 		memset(old, 0, sizeof *old);
@@ -630,21 +644,17 @@ MP_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 		real_init();
 	sighandler_t (*fn)(int, sighandler_t) = real.signal ? real.signal : (__typeof__(fn))dlsym(RTLD_NEXT, "signal");
 	bool known = sig > 0 && sig < NSIG;
-	void *was_fn = known ? atomic_load(&init_handlers[sig].fn) : NULL;
-	int was_info = known ? atomic_load(&init_handlers[sig].siginfo) : 0;
+	void *was1 = known ? atomic_load(&init_handlers1[sig]) : NULL;
+	void *was3 = known ? atomic_load(&init_handlers3[sig]) : NULL;
 	bool wrap = known && init_is_function((void *)handler);
-	if (wrap) {
-		/* (glibc's signal sets the mask and SA_RESTART as siginterrupt said) */
-		atomic_store(&init_handlers[sig].fn, (void *)handler);
-		atomic_store(&init_handlers[sig].siginfo, 0);
-	}
+	/* (glibc's signal sets the mask and SA_RESTART as siginterrupt said) */
+	if (wrap)
+		atomic_store(&init_handlers1[sig], (void *)handler);
 	sighandler_t was = fn(sig, wrap ? init_trampoline1 : handler);
-	if (was == SIG_ERR && wrap) {
-		atomic_store(&init_handlers[sig].siginfo, was_info);
-		atomic_store(&init_handlers[sig].fn, was_fn);
-	}
-	if (init_is_trampoline((void *)was))
-		return (sighandler_t)was_fn;
+	if (was == SIG_ERR && wrap)
+		atomic_store(&init_handlers1[sig], was1);
+	bool three;
+	was = (sighandler_t)init_program_handler((void *)was, was1, was3, &three);
 	return was == init_on_fatal ? SIG_DFL : was;
 }
 

@@ -45,13 +45,16 @@ extern __thread int mp_guard MP_TLS;
 #define MP_GUARD_HANDLER (1 << 24)
 #define MP_GUARD_PENDING INT_MIN
 void mp_guard_settle(void);
+/* The innermost trampoline's frame while a handler runs over memprof (init.c). */
+extern __thread uintptr_t init_handler_frame MP_TLS;
 
 static inline void mp_guard_enter(void)
 {
 #if defined(__x86_64__)
 	__asm__ volatile("addl $1, %0" : "+m"(mp_guard) : : "cc", "memory");
 #else
-	mp_guard_enter();
+	/* (an atomic read-modify-write: a signal cannot split it, an LL/SC pair retries) */
+	__atomic_add_fetch(&mp_guard, 1, __ATOMIC_RELAXED);
 #endif
 }
 
@@ -63,7 +66,7 @@ static inline void mp_unguard(void)
 	if (mp_unlikely(negative))
 		mp_guard_settle();
 #else
-	if (mp_unlikely(--mp_guard < 0))
+	if (mp_unlikely(__atomic_sub_fetch(&mp_guard, 1, __ATOMIC_RELAXED) < 0))
 		mp_guard_settle();
 #endif
 }

@@ -309,16 +309,19 @@ void record_mapping_cut(uint64_t ts, uint64_t key, uint64_t rest_key, uint64_t r
  * far as the signal frame and the frames under it down to memprof's (the code the signal
  * interrupted). libunwind is safe to run in a signal handler but for its per-thread
  * cache of frames: not while the thread was inside libunwind, nor on a small alternate
- * stack (record_on_small_altstack). */
+ * stack (record_on_small_altstack). Under the guard: libunwind's own first mapping on a
+ * thread is not the program's. */
 static unsigned record_stash_frames(uint64_t *ips)
 {
 	if (native_in_libunwind || record_on_small_altstack())
 		return 0;
 	void *buf[THREAD_STASH_FRAMES + NATIVE_SELF_MAX];
 	int saved = errno;
+	mp_guard_enter();
 	native_in_libunwind++;
 	int n = unw_backtrace(buf, (int)(sizeof buf / sizeof *buf));
 	native_in_libunwind--;
+	mp_unguard();
 	errno = saved;
 	int i = 0;
 	while (i < n && native_is_self((uint64_t)(uintptr_t)buf[i]))
@@ -329,30 +332,67 @@ static unsigned record_stash_frames(uint64_t *ips)
 	return k;
 }
 
-/* The stash (mp.h): written by a handler, which may itself be interrupted by another
- * (nested) one, each taking its slot with one atomic increment; read and emptied by the
- * interrupted thread once it leaves memprof, which no handler of its own interrupts
- * half-way (a handler runs to its end before the code under it goes on). A thread
- * without state of its own, or a stash full (THREAD_STASH events in one handler), loses
- * the event: counted as dropped. */
+/* Whether the handler that set MP_GUARD_HANDLER was left by a jump (siglongjmp) rather
+ * than by returning to its trampoline: the calling hook is not inside it. The trampoline's
+ * frame is on the alternate stack when the handler ran there. */
+static bool record_handler_left(void)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0), f = init_handler_frame;
+	size_t alt = record_altstack_size;
+	bool f_alt = alt && f - record_altstack_lo < alt;
+	bool sp_alt = alt && sp - record_altstack_lo < alt;
+	return f_alt ? !sp_alt : sp > f;
+}
+
+/* The stash (mp.h): a ring written by the handlers, which may themselves be interrupted
+ * by other (nested) ones, each taking its slot with one atomic increment of the tail;
+ * read by the interrupted thread once it leaves memprof, which no handler of its own
+ * interrupts half-way (a handler runs to its end before the code under it goes on): so
+ * every slot between the head and the tail is whole when the thread reads it. A thread
+ * without state of its own, or a ring full (THREAD_STASH events while the thread stays
+ * inside memprof), loses the event: counted as dropped. */
 void record_stash(unsigned what, const void *addr, uint64_t size, int allocator, uint64_t ts)
 {
 	mp_thread_t *t = thread_self;
+	bool left = record_handler_left();
+	if (mp_unlikely(left)) {
+		/* the thread is neither in the handler nor inside memprof any more: what is
+		 * stashed is recorded now, and this event as the thread's own */
+		init_handler_frame = 0;
+		mp_guard = MP_GUARD_PENDING;
+		mp_guard_settle();
+		if (what == THREAD_STASH_ALLOC) {
+			if (!record_skip_alloc(size))
+				record_alloc((void *)addr, size, allocator, 0, 0);
+			return;
+		}
+		if (what == THREAD_STASH_FREE) {
+			if (!record_skip_free(addr))
+				record_free((void *)addr, ts);
+			return;
+		}
+		mp_guard_enter(); /* (a mapping: into the stash, recorded at once) */
+	}
 	if (mp_unlikely(!t->cap)) {
 		atomic_fetch_add(&thread_dropped, 1);
-		return;
+	} else {
+		unsigned i = atomic_fetch_add_explicit(&t->stash_tail, 1, memory_order_relaxed);
+		if (mp_unlikely(i - atomic_load_explicit(&t->stash_head, memory_order_relaxed) >= THREAD_STASH)) {
+			atomic_fetch_sub_explicit(&t->stash_tail, 1, memory_order_relaxed);
+			atomic_fetch_add(&thread_dropped, 1);
+		} else {
+			thread_stashed_t *e = &t->stash[i % THREAD_STASH];
+			*e = (thread_stashed_t){ts, (uint64_t)(uintptr_t)addr, size, what, (uint32_t)allocator, 0, {0}};
+			if ((what == THREAD_STASH_ALLOC || what == THREAD_STASH_MAP) && !python_active && record_native &&
+			    !left)
+				e->nips = record_stash_frames(e->ips);
+			atomic_signal_fence(memory_order_seq_cst);
+		}
 	}
-	unsigned i = atomic_fetch_add_explicit(&t->stash_n, 1, memory_order_relaxed);
-	if (mp_unlikely(i >= THREAD_STASH)) {
-		atomic_fetch_sub_explicit(&t->stash_n, 1, memory_order_relaxed);
-		atomic_fetch_add(&thread_dropped, 1);
-		return;
+	if (mp_unlikely(left)) {
+		mp_guard |= MP_GUARD_PENDING;
+		mp_unguard();
 	}
-	thread_stashed_t *e = &t->stash[i];
-	*e = (thread_stashed_t){ts, (uint64_t)(uintptr_t)addr, size, what, (uint32_t)allocator, 0, {0}};
-	if ((what == THREAD_STASH_ALLOC || what == THREAD_STASH_MAP) && !python_active && record_native)
-		e->nips = record_stash_frames(e->ips);
-	atomic_signal_fence(memory_order_seq_cst);
 }
 
 /* The stack of a handler's allocation, made once the handler has returned: the Python
@@ -376,55 +416,59 @@ static uint64_t record_stash_stamp(mp_thread_t *t, uint64_t ts)
 	return record_fresh(t, ts > t->stamp ? ts : t->stamp);
 }
 
+/* Appends the stash in order, one event at a time, the head moved past each before it
+ * is appended (a handler that runs meanwhile may reuse its slot). Meanwhile a full block
+ * does not wait for the writer (thread_block_full): the stash is at most THREAD_STASH
+ * events, and a wait would let handlers fill it. */
 static void record_stash_drain(mp_thread_t *t)
 {
-	unsigned i = 0;
-	for (;;) {
-		unsigned n = atomic_load_explicit(&t->stash_n, memory_order_relaxed);
+	t->stash_draining = true;
+	while (thread_stash_pending(t)) {
+		unsigned h = atomic_load_explicit(&t->stash_head, memory_order_relaxed);
+		thread_stashed_t e = t->stash[h % THREAD_STASH];
 		atomic_signal_fence(memory_order_seq_cst);
-		for (; i < n; i++) {
-			thread_stashed_t e = t->stash[i];
-			void *p = (void *)(uintptr_t)e.addr;
-			switch (e.what) {
-			case THREAD_STASH_ALLOC:
-				if (record_sample_alloc(t, p, e.size))
-					record_put(t, record_stash_stamp(t, e.ts), p, e.size, record_stash_stack(t, &e),
-						   MP_EV_ALLOC, (int)e.allocator);
-				break;
-			case THREAD_STASH_FREE:
-				if (record_sample_free(p))
-					record_put(t, record_stash_stamp(t, e.ts), p, 0, 0, MP_EV_FREE, 0);
-				break;
-			case THREAD_STASH_MAP:
-				maps_replay(p, e.size, record_stash_stamp(t, e.ts), record_stash_stack(t, &e));
-				break;
-			default:
-				maps_replay(p, e.size, record_stash_stamp(t, e.ts), RECORD_NO_STACK);
-				break;
-			}
+		atomic_store_explicit(&t->stash_head, h + 1, memory_order_relaxed);
+		void *p = (void *)(uintptr_t)e.addr;
+		switch (e.what) {
+		case THREAD_STASH_ALLOC:
+			if (record_sample_alloc(t, p, e.size))
+				record_put(t, record_stash_stamp(t, e.ts), p, e.size, record_stash_stack(t, &e), MP_EV_ALLOC,
+					   (int)e.allocator);
+			break;
+		case THREAD_STASH_FREE:
+			if (record_sample_free(p))
+				record_put(t, record_stash_stamp(t, e.ts), p, 0, 0, MP_EV_FREE, 0);
+			break;
+		case THREAD_STASH_MAP:
+			maps_replay(p, e.size, record_stash_stamp(t, e.ts), record_stash_stack(t, &e));
+			break;
+		default:
+			maps_replay(p, e.size, record_stash_stamp(t, e.ts), RECORD_NO_STACK);
+			break;
 		}
-		if (atomic_compare_exchange_strong(&t->stash_n, &n, 0))
-			return;
 	}
+	t->stash_draining = false;
 }
 
 /* The stash taken while the thread waits for the writer inside thread_block_full (a
  * signal ends the wait early): it may wait that long with a handler stashing events
  * meanwhile. The event the thread is appending is stamped no earlier than these
- * (thread_append_as); an allocation's stamp may be later than the allocation, and a
- * free's real free has not run yet. Not while the thread holds the table of mappings'
- * lock (it appends a mapping's cut) and the stash holds a mapping: that waits for
- * mp_guard_settle. True if anything was appended. */
+ * (thread_append_as): an allocation's stamp may be later than the allocation, and a
+ * free's real free runs after its event (the free of realloc's old block too: the real
+ * realloc and its events are under the guard). Not while the thread holds the table of
+ * mappings' lock (it appends a mapping's cut) and the stash holds a mapping: that waits
+ * for mp_guard_settle. True if anything was appended. */
 bool record_stash_take(mp_thread_t *t)
 {
-	unsigned n = atomic_load_explicit(&t->stash_n, memory_order_relaxed);
-	if (!n || !atomic_load_explicit(&mp_recording, memory_order_relaxed))
+	if (!thread_stash_pending(t) || !atomic_load_explicit(&mp_recording, memory_order_relaxed))
 		return false;
 	atomic_signal_fence(memory_order_seq_cst);
 	if (maps_held_here())
-		for (unsigned i = 0; i < n; i++)
-			if (t->stash[i].what == THREAD_STASH_MAP || t->stash[i].what == THREAD_STASH_UNMAP)
+		for (unsigned h = atomic_load(&t->stash_head); h != atomic_load(&t->stash_tail); h++) {
+			unsigned what = t->stash[h % THREAD_STASH].what;
+			if (what == THREAD_STASH_MAP || what == THREAD_STASH_UNMAP)
 				return false;
+		}
 	record_stash_drain(t);
 	return true;
 }
@@ -440,7 +484,7 @@ void mp_guard_settle(void)
 		if (t->cap && atomic_load_explicit(&mp_recording, memory_order_relaxed))
 			record_stash_drain(t);
 		else
-			atomic_store(&t->stash_n, 0);
+			atomic_store(&t->stash_head, atomic_load(&t->stash_tail));
 		errno = saved;
 		mp_unguard();
 	}
@@ -461,7 +505,7 @@ void record_end(bool restart)
 
 void record_fork_child(void)
 {
-	atomic_store(&thread_self->stash_n, 0); /* (the parent's handlers') */
+	atomic_store(&thread_self->stash_head, atomic_load(&thread_self->stash_tail)); /* (the parent's handlers') */
 	pthread_mutex_init(&record_sample_lock, NULL);
 	record_gil_stamp_expire();
 }

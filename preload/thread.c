@@ -244,21 +244,21 @@ bool thread_block_full(mp_thread_t *t)
 	 * nothing for about 500 ms, stop waiting and queue more blocks, and wait again only
 	 * once it has made progress. Nothing is dropped either way. */
 	unsigned long progress = atomic_load_explicit(&thread_released, memory_order_relaxed);
-	if (thread_queue_full(out, all) && progress != t->stuck_at) {
+	if (thread_queue_full(out, all) && progress != t->stuck_at && !t->stash_draining) {
 		uint64_t stall_at = clock_mono_ns() + THREAD_STALL_MS * 1000000ull;
 		atomic_store(&t->waiting, 1); /* before outstanding is read again (thread_block_release) */
 		if (out < THREAD_WAKE_AT)
 			writer_wake();
 		for (;;) {
+			/* (a signal handler's events, stashed meanwhile: a signal also ends the wait) */
+			if (mp_unlikely(thread_stash_pending(t)))
+				took |= record_stash_take(t);
 			out = atomic_load(&t->outstanding);
 			all = atomic_load_explicit(&thread_queued, memory_order_relaxed);
 			if (!thread_queue_full(out, all) || !writer_alive())
 				break;
 			struct timespec ts = {0, THREAD_WAIT_MS * 1000000L};
 			syscall(SYS_futex, &t->outstanding, FUTEX_WAIT_PRIVATE, out, &ts, NULL, 0);
-			/* (a signal handler's events, stashed meanwhile: it ended the wait) */
-			if (mp_unlikely(atomic_load_explicit(&t->stash_n, memory_order_relaxed)))
-				took |= record_stash_take(t);
 			unsigned long now = atomic_load_explicit(&thread_released, memory_order_relaxed);
 			if (now != progress) {
 				progress = now;

@@ -54,7 +54,7 @@ typedef struct thread_block {
 /* An event of a program's signal handler that ran while the thread was inside memprof
  * (mp.h, MP_GUARD_HANDLER), kept until the interrupted code leaves memprof (record.c). */
 enum { THREAD_STASH_ALLOC, THREAD_STASH_FREE, THREAD_STASH_MAP, THREAD_STASH_UNMAP };
-#define THREAD_STASH 32
+#define THREAD_STASH 64 /* a power of 2 (a ring) */
 #define THREAD_STASH_FRAMES 8
 typedef struct thread_stashed {
 	uint64_t ts, addr, size;
@@ -88,11 +88,20 @@ typedef struct mp_thread {
 	uint32_t rd_pos;
 	void *writer_data;
 	struct mp_thread *next_all;
-	/* the owning thread's signal handlers (record.c); stash_n only ever changes by one
-	 * atomic instruction */
-	_Alignas(64) atomic_uint stash_n;
+	/* the owning thread's signal handlers' events (record.c): a ring, stash_tail taken by
+	 * the handlers (one atomic instruction each), stash_head advanced by the thread */
+	_Alignas(64) atomic_uint stash_tail;
+	atomic_uint stash_head;
+	bool stash_draining; /* appending the stash: no waiting for the writer meanwhile */
 	thread_stashed_t stash[THREAD_STASH];
 } mp_thread_t;
+
+/* The thread's stash holds events. */
+static inline bool thread_stash_pending(mp_thread_t *t)
+{
+	return atomic_load_explicit(&t->stash_tail, memory_order_relaxed) !=
+	       atomic_load_explicit(&t->stash_head, memory_order_relaxed);
+}
 
 extern __thread mp_thread_t *thread_self MP_TLS;
 

@@ -8,6 +8,7 @@
  * "query": installs handlers with sigaction (SA_SIGINFO and not) and signal and checks
  * that sigaction and signal tell of them, and of their flags, as without memprof. */
 #define _GNU_SOURCE
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,8 +75,56 @@ static int query(void)
 	raise(SIGUSR1);
 	if (sigaction(SIGUSR1, NULL, &old))
 		return 14;
-	bad |= (old.sa_handler != SIG_DFL) << 7;
+	bad |= (old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO)) << 7;
 	printf("query %s %d, handled %ld\n", bad ? "bad" : "ok", bad, hits);
+	return 0;
+}
+
+/* "oneshot": a SIGTERM handler installed with SA_RESETHAND runs once; 1,001 blocks kept;
+ * then SIGTERM again, now the default action (the profile complete, as for any signal
+ * that ends the program). */
+static int oneshot(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sa.sa_flags = SA_RESETHAND;
+	sigaction(SIGTERM, &sa, NULL);
+	raise(SIGTERM);
+	for (int i = 0; i < 1001; i++)
+		if (!malloc(64)) /* @ONESHOT */
+			return 1;
+	printf("handled %ld\n", hits);
+	fflush(stdout);
+	raise(SIGTERM);
+	return 0;
+}
+
+/* "longjmp": a SIGALRM handler leaves by siglongjmp out of a loop allocating at full
+ * speed (most often out of memprof's recording); then 1,000,000 blocks of 48 bytes. */
+static sigjmp_buf jump;
+static void jump_handler(int sig)
+{
+	(void)sig;
+	hits++;
+	siglongjmp(jump, 1);
+}
+
+static int longjmps(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = jump_handler;
+	sigaction(SIGALRM, &sa, NULL);
+	if (!sigsetjmp(jump, 1)) {
+		struct itimerval it = {{0, 0}, {0, 20000}};
+		setitimer(ITIMER_REAL, &it, NULL);
+		for (;;)
+			free(malloc(40));
+	}
+	for (int i = 0; i < 1000000; i++)
+		free(malloc(48)); /* @AFTER_JUMP */
+	printf("handled %ld\n", hits);
 	return 0;
 }
 
@@ -83,6 +132,10 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "query") == 0)
 		return query();
+	if (argc > 1 && strcmp(argv[1], "oneshot") == 0)
+		return oneshot();
+	if (argc > 1 && strcmp(argv[1], "longjmp") == 0)
+		return longjmps();
 	long n = argc > 1 ? atol(argv[1]) : 3000000;
 	long us = argc > 2 ? atol(argv[2]) : 100;
 	use_mmap = argc > 3 && strcmp(argv[3], "mmap") == 0;

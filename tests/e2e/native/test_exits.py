@@ -310,5 +310,37 @@ def test_handler_query():
     expect_eq(p.stdout, b"query ok 0, handled 2\n", "stdout")
 
 
+def test_handler_oneshot_then_signal():
+    """A handler installed with SA_RESETHAND runs once; the same signal then ends the
+    program by its default action, and the profile is complete (a review found the
+    trampoline's SA_SIGINFO left in the reset disposition: memprof then took the default
+    action for a handler's and skipped its final write)."""
+    p, files = run_both([prog("sigalloc"), "oneshot"], expect_rc=-signal.SIGTERM)
+    expect_eq(p.stdout, b"handled 1\n", "stdout")
+    db = one_file(files)
+    expect_eq(harness.stats(db)["status"], "complete", "status")
+    line = marks(src("sigalloc.c"), "ONESHOT")["ONESHOT"]
+    expect_row(harness.report_rows(db), src("sigalloc.c"), line, "1,001 x 64", allocations=1001,
+               allocated_bytes=1001 * 64, end_bytes=1001 * 64)
+
+
+def test_handler_left_by_longjmp():
+    """A handler that leaves by siglongjmp, most often out of memprof's recording: the
+    program's allocations after it are recorded, none dropped (the hooks find the handler
+    gone and give the thread its guard back)."""
+    for env in ({"MEMPROF_NATIVE": "0"}, {}):
+        p, files = run_both([prog("sigalloc"), "longjmp"], env=env, expect_rc=0)
+        expect_eq(p.stdout, b"handled 1\n", "stdout")
+        s = harness.stats(one_file(files))
+        expect_eq(s["dropped_events"], 0, "dropped %r" % env)
+        expect_eq(bucket(s, 32)[0] >= 1000000, True, "48-byte blocks recorded %r: %r" % (env, bucket(s, 32)))
+        if not env:
+            line = marks(src("sigalloc.c"), "AFTER_JUMP")["AFTER_JUMP"]
+            expect_row(harness.report_rows(one_file(files)), src("sigalloc.c"), line, "after the jump",
+                       allocations=1000000, allocated_bytes=48000000, end_bytes=0)
+        for f in files:
+            os.unlink(f)
+
+
 if __name__ == "__main__":
     harness.run(globals())
