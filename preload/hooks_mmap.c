@@ -199,8 +199,8 @@ static inline uint64_t maps_round(uint64_t n)
 
 /* Takes maps_lock, the thread marked as inside memprof (mp_guard) first: a signal handler
  * that maps or unmaps memory while the thread holds the lock goes straight to the system
- * (its mapping unrecorded) instead of waiting for the lock for ever. The caller raised
- * mp_guard. */
+ * instead of waiting for the lock for ever, its call stashed (record.c) and put in the
+ * table once the thread has let the lock go. The caller raised mp_guard. */
 static __thread bool maps_held MP_TLS;
 
 static void maps_lock_take(void)

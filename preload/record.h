@@ -206,7 +206,8 @@ static inline __attribute__((always_inline)) void record_put_gil(mp_thread_t *t,
 
 /* record_free(p, RECORD_TS_GIL) in exact mode, inline once the thread's state exists (a
  * free is a third of what a Python program's thread records, and a call around it cost
- * as much as the rest). */
+ * as much as the rest). The caller holds mp_guard (so does record_free_gil_quick's): a
+ * signal handler's allocation must not be appended while this event is half written. */
 static inline void record_free_gil(void *p)
 {
 	mp_thread_t *t = thread_self;
