@@ -539,9 +539,15 @@ static _Atomic(void *) init_handlers1[NSIG], init_handlers3[NSIG];
  * the handler was left by a jump (siglongjmp) and puts the guard back (record_stash). */
 __thread uintptr_t init_handler_frame MP_TLS;
 
+/* The table entry of the program's handler of `sig` that takes three arguments or one. */
+static inline _Atomic(void *) *init_handler_slot(int sig, bool three)
+{
+	return three ? &init_handlers3[sig] : &init_handlers1[sig];
+}
+
 static inline void init_call_handler(int sig, siginfo_t *si, void *uc, bool three)
 {
-	void *fn = atomic_load_explicit(three ? &init_handlers3[sig] : &init_handlers1[sig], memory_order_relaxed);
+	void *fn = atomic_load_explicit(init_handler_slot(sig, three), memory_order_relaxed);
 	if (!fn)
 		return;
 	int g = mp_guard;
@@ -572,10 +578,9 @@ static void init_trampoline1(int sig)
 }
 
 /* The program's handler that `fn`, the kernel's, stands for: fn itself unless it is a
- * trampoline (then *three tells which table). */
-static void *init_program_handler(void *fn, void *was1, void *was3, bool *three)
+ * trampoline (then the one its table held, was1 or was3). */
+static void *init_program_handler(void *fn, void *was1, void *was3)
 {
-	*three = fn == (void *)init_trampoline;
 	if (fn == (void *)init_trampoline)
 		return was3;
 	if (fn == (void *)init_trampoline1)
@@ -601,8 +606,8 @@ MP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 		act = &ours;
 	}
 	bool known = sig > 0 && sig < NSIG;
-	void *was1 = known ? atomic_load(&init_handlers1[sig]) : NULL;
-	void *was3 = known ? atomic_load(&init_handlers3[sig]) : NULL;
+	void *was1 = known ? atomic_load(init_handler_slot(sig, false)) : NULL;
+	void *was3 = known ? atomic_load(init_handler_slot(sig, true)) : NULL;
 	bool three = act && (act->sa_flags & SA_SIGINFO);
 	void *handler = act ? (three ? (void *)act->sa_sigaction : (void *)act->sa_handler) : NULL;
 	bool wrap = known && act && act != &ours && init_is_function(handler);
@@ -612,20 +617,14 @@ MP_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 			ours.sa_sigaction = init_trampoline;
 		else
 			ours.sa_handler = init_trampoline1;
-		atomic_store(three ? &init_handlers3[sig] : &init_handlers1[sig], handler);
+		atomic_store(init_handler_slot(sig, three), handler);
 		act = &ours;
 	}
 	int rc = fn(sig, act, old);
 	if (rc != 0 && wrap)
-		atomic_store(three ? &init_handlers3[sig] : &init_handlers1[sig], three ? was3 : was1);
-	if (rc == 0 && old) {
-		bool old3;
-		void *h = init_program_handler((void *)old->sa_sigaction, was1, was3, &old3);
-		if (old3)
-			old->sa_sigaction = (void (*)(int, siginfo_t *, void *))h;
-		else if (h != (void *)old->sa_handler)
-			old->sa_handler = (sighandler_t)h;
-	}
+		atomic_store(init_handler_slot(sig, three), three ? was3 : was1);
+	if (rc == 0 && old) /* (sa_handler and sa_sigaction share their storage) */
+		old->sa_handler = (sighandler_t)init_program_handler((void *)old->sa_handler, was1, was3);
 	if (rc == 0 && old && !(old->sa_flags & SA_SIGINFO) && old->sa_handler == init_on_fatal) {
 		memset(old, 0, sizeof *old);
 		old->sa_handler = SIG_DFL;
@@ -644,17 +643,16 @@ MP_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 		real_init();
 	sighandler_t (*fn)(int, sighandler_t) = real.signal ? real.signal : (__typeof__(fn))dlsym(RTLD_NEXT, "signal");
 	bool known = sig > 0 && sig < NSIG;
-	void *was1 = known ? atomic_load(&init_handlers1[sig]) : NULL;
-	void *was3 = known ? atomic_load(&init_handlers3[sig]) : NULL;
+	void *was1 = known ? atomic_load(init_handler_slot(sig, false)) : NULL;
+	void *was3 = known ? atomic_load(init_handler_slot(sig, true)) : NULL;
 	bool wrap = known && init_is_function((void *)handler);
 	/* (glibc's signal sets the mask and SA_RESTART as siginterrupt said) */
 	if (wrap)
-		atomic_store(&init_handlers1[sig], (void *)handler);
+		atomic_store(init_handler_slot(sig, false), (void *)handler);
 	sighandler_t was = fn(sig, wrap ? init_trampoline1 : handler);
 	if (was == SIG_ERR && wrap)
-		atomic_store(&init_handlers1[sig], was1);
-	bool three;
-	was = (sighandler_t)init_program_handler((void *)was, was1, was3, &three);
+		atomic_store(init_handler_slot(sig, false), was1);
+	was = (sighandler_t)init_program_handler((void *)was, was1, was3);
 	return was == init_on_fatal ? SIG_DFL : was;
 }
 

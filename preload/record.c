@@ -315,20 +315,12 @@ static unsigned record_stash_frames(uint64_t *ips)
 {
 	if (native_in_libunwind || record_on_small_altstack())
 		return 0;
-	void *buf[THREAD_STASH_FRAMES + NATIVE_SELF_MAX];
-	int saved = errno;
 	mp_guard_enter();
-	native_in_libunwind++;
-	int n = unw_backtrace(buf, (int)(sizeof buf / sizeof *buf));
-	native_in_libunwind--;
+	unsigned n = native_backtrace(ips, THREAD_STASH_FRAMES, false, NULL, NULL);
 	mp_unguard();
-	errno = saved;
-	int i = 0;
-	while (i < n && native_is_self((uint64_t)(uintptr_t)buf[i]))
-		i++;
 	unsigned k = 0;
-	for (; i < n && k < THREAD_STASH_FRAMES && !native_is_self((uint64_t)(uintptr_t)buf[i]); i++)
-		ips[k++] = (uint64_t)(uintptr_t)buf[i];
+	while (k < n && !native_is_self(ips[k]))
+		k++;
 	return k;
 }
 

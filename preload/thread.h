@@ -116,7 +116,6 @@ static inline mp_thread_t *thread_get(void)
 	return t;
 }
 
-/* Seals the full block and starts a new one; may wait for the writer. */
 /* Seals the full block and starts a new one; may wait for the writer. True when events
  * of the thread's signal handlers went into the stream meanwhile (record_stash_take):
  * the event being appended is then stamped no earlier than them. */

@@ -16,6 +16,8 @@
 #include <sys/mman.h>
 #include <sys/time.h>
 
+#include "../alarm.h"
+
 #define MAP_BYTES (((size_t)128 << 20) + 4096)
 static volatile long hits;
 static int use_mmap;
@@ -139,20 +141,13 @@ int main(int argc, char **argv)
 	long n = argc > 1 ? atol(argv[1]) : 3000000;
 	long us = argc > 2 ? atol(argv[2]) : 100;
 	use_mmap = argc > 3 && strcmp(argv[3], "mmap") == 0;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = handler;
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGALRM, &sa, NULL);
-	struct itimerval it = {{0, us}, {0, us}};
-	setitimer(ITIMER_REAL, &it, NULL);
+	e2e_alarm_every(handler, us);
 	for (long i = 0; i < n; i++) {
 		volatile char *p = malloc(40);
 		p[0] = 1;
 		free((void *)p);
 	}
-	struct itimerval off = {{0, 0}, {0, 0}};
-	setitimer(ITIMER_REAL, &off, NULL);
+	e2e_alarm_off();
 	printf("handled %ld\n", hits);
 	return 0;
 }

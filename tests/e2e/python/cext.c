@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/time.h>
+
+#include "../alarm.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,19 +96,12 @@ long cext_alarm_stop(void);
 void cext_alarm_start(int usec, int how)
 {
 	cext_how = how;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = cext_on_alarm;
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGALRM, &sa, NULL);
-	struct itimerval it = {{0, usec}, {0, usec}};
-	setitimer(ITIMER_REAL, &it, NULL);
+	e2e_alarm_every(cext_on_alarm, usec);
 }
 
 long cext_alarm_stop(void)
 {
-	struct itimerval off = {{0, 0}, {0, 0}};
-	setitimer(ITIMER_REAL, &off, NULL);
+	e2e_alarm_off();
 	signal(SIGALRM, SIG_IGN);
 	return cext_hits;
 }
