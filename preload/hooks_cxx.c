@@ -73,7 +73,7 @@ static inline void cxx_unguard(bool *taken)
 		if (p && rec)                                                                                  \
 			record_alloc(p, n, kind, RECORD_CALLER);                                               \
 		else if (p && mp_in_handler())                                                                 \
-			record_stash(THREAD_STASH_ALLOC, p, n, kind, clock_after());                           \
+			record_stash(RECORD_STASH_ALLOC, p, n, kind, clock_after());                           \
 		return p;                                                                                      \
 	}
 #define CXX_DELETE(name)                                                                                       \

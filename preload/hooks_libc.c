@@ -121,7 +121,7 @@ MP_EXPORT void *realloc(void *old, size_t size)
 		uint64_t ts = clock_now();
 		void *p = real.realloc(old, size);
 		if (old && (p || size == 0))
-			record_stash(THREAD_STASH_FREE, old, 0, 0, ts);
+			record_stash(RECORD_STASH_FREE, old, 0, 0, ts);
 		if (p)
 			record_allocated(p, size, MP_AL_REALLOC, RECORD_CALLER);
 		return p;

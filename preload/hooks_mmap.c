@@ -265,7 +265,7 @@ static void *maps_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	if (mp_in_handler() && anon && !maps_from_allocator(ra)) {
 		void *p = fn(addr, len, prot, flags, fd, off);
 		if (p != MAP_FAILED)
-			record_stash(THREAD_STASH_MAP, p, len, MP_AL_MMAP, clock_after());
+			record_stash(RECORD_STASH_MAP, p, len, MP_AL_MMAP, clock_after());
 		return p;
 	}
 	if (!mp_should_record() || (!anon && !(flags & MAP_FIXED)) || maps_from_allocator(ra))
@@ -317,7 +317,7 @@ MP_EXPORT int munmap(void *addr, size_t len)
 		uint64_t ts = clock_now();
 		int r = real.munmap(addr, len);
 		if (r == 0)
-			record_stash(THREAD_STASH_UNMAP, addr, len, 0, ts);
+			record_stash(RECORD_STASH_UNMAP, addr, len, 0, ts);
 		return r;
 	}
 	if (!mp_should_record() || maps_from_allocator((uintptr_t)__builtin_return_address(0)))

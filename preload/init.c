@@ -561,7 +561,7 @@ static inline void init_call_handler(int sig, siginfo_t *si, void *uc, bool thre
 	else
 		((void (*)(int))fn)(sig);
 	/* (a handler nested in one that runs over memprof leaves the stash to it) */
-	if (g && (g & INT_MAX) < MP_GUARD_HANDLER && thread_stash_pending(thread_self))
+	if (g && (g & INT_MAX) < MP_GUARD_HANDLER && record_stash_pending())
 		g |= MP_GUARD_PENDING;
 	init_handler_frame = frame;
 	mp_guard = g;

@@ -12,6 +12,9 @@
 #include "hooks_mmap.h"
 
 #include <errno.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <math.h>
 #include "mem.h"
 
@@ -305,7 +308,31 @@ void record_mapping_cut(uint64_t ts, uint64_t key, uint64_t rest_key, uint64_t r
 
 /* ---- a program's signal handlers that run while the thread is inside memprof -------------- */
 
-/* The handler's own frames in native mode, innermost first: up to THREAD_STASH_FRAMES, as
+/* The stash: a ring written by the handlers, which may themselves be interrupted by
+ * other (nested) ones, each taking its slot with one atomic increment of the tail; read
+ * by the interrupted thread once it leaves memprof, which no handler of its own
+ * interrupts half-way (a handler runs to its end before the code under it goes on): so
+ * every slot between the head and the tail is whole when the thread reads it. Mapped by
+ * the first handler that needs it (a system call, safe in a handler), given back at the
+ * thread's exit. A ring full (RECORD_STASH events while the thread stays inside memprof)
+ * loses the event: counted as dropped. */
+#define RECORD_STASH 64 /* a power of 2 */
+#define RECORD_STASH_FRAMES 8
+typedef struct record_stashed {
+	uint64_t ts, addr, size;
+	uint32_t what; /* RECORD_STASH_* */
+	uint32_t allocator;
+	uint32_t nips; /* native mode: the handler's frames, innermost first */
+	uint64_t ips[RECORD_STASH_FRAMES];
+} record_stashed_t;
+typedef struct record_stash {
+	atomic_uint tail, head;
+	bool draining; /* appending the stash: no waiting for the writer meanwhile */
+	record_stashed_t e[RECORD_STASH];
+} record_stash_t;
+static __thread record_stash_t *record_stash_area MP_TLS;
+
+/* The handler's own frames in native mode, innermost first: up to RECORD_STASH_FRAMES, as
  * far as the signal frame and the frames under it down to memprof's (the code the signal
  * interrupted). libunwind is safe to run in a signal handler but for its per-thread
  * cache of frames: not while the thread was inside libunwind, nor on a small alternate
@@ -316,7 +343,7 @@ static unsigned record_stash_frames(uint64_t *ips)
 	if (native_in_libunwind || record_on_small_altstack())
 		return 0;
 	mp_guard_enter();
-	unsigned n = native_backtrace(ips, THREAD_STASH_FRAMES, false, NULL, NULL);
+	unsigned n = native_backtrace(ips, RECORD_STASH_FRAMES, false, NULL, NULL);
 	mp_unguard();
 	unsigned k = 0;
 	while (k < n && !native_is_self(ips[k]))
@@ -336,16 +363,42 @@ static bool record_handler_left(void)
 	return f_alt ? !sp_alt : sp > f;
 }
 
-/* The stash (mp.h): a ring written by the handlers, which may themselves be interrupted
- * by other (nested) ones, each taking its slot with one atomic increment of the tail;
- * read by the interrupted thread once it leaves memprof, which no handler of its own
- * interrupts half-way (a handler runs to its end before the code under it goes on): so
- * every slot between the head and the tail is whole when the thread reads it. A thread
- * without state of its own, or a ring full (THREAD_STASH events while the thread stays
- * inside memprof), loses the event: counted as dropped. */
+bool record_stash_pending(void)
+{
+	record_stash_t *s = record_stash_area;
+	return s && atomic_load_explicit(&s->tail, memory_order_relaxed) !=
+			    atomic_load_explicit(&s->head, memory_order_relaxed);
+}
+
+bool record_stash_draining(void)
+{
+	return record_stash_area && record_stash_area->draining;
+}
+
+static record_stash_t *record_stash_get(void)
+{
+	if (mp_likely(record_stash_area))
+		return record_stash_area;
+	/* (the system call: the mmap hook would stash this mapping) */
+	void *p = (void *)syscall(SYS_mmap, NULL, sizeof(record_stash_t), PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	record_stash_area = p;
+	return p;
+}
+
+void record_stash_release(void)
+{
+	record_stash_t *s = record_stash_area;
+	if (s && !record_stash_pending()) {
+		record_stash_area = NULL;
+		syscall(SYS_munmap, s, sizeof *s);
+	}
+}
+
 void record_stash(unsigned what, const void *addr, uint64_t size, int allocator, uint64_t ts)
 {
-	mp_thread_t *t = thread_self;
 	bool left = record_handler_left();
 	if (mp_unlikely(left)) {
 		/* the thread is neither in the handler nor inside memprof any more: what is
@@ -353,34 +406,33 @@ void record_stash(unsigned what, const void *addr, uint64_t size, int allocator,
 		init_handler_frame = 0;
 		mp_guard = MP_GUARD_PENDING;
 		mp_guard_settle();
-		if (what == THREAD_STASH_ALLOC) {
+		if (what == RECORD_STASH_ALLOC) {
 			if (!record_skip_alloc(size))
 				record_alloc((void *)addr, size, allocator, 0, 0);
 			return;
 		}
-		if (what == THREAD_STASH_FREE) {
+		if (what == RECORD_STASH_FREE) {
 			if (!record_skip_free(addr))
 				record_free((void *)addr, ts);
 			return;
 		}
 		mp_guard_enter(); /* (a mapping: into the stash, recorded at once) */
 	}
-	if (mp_unlikely(!t->cap)) {
+	int saved = errno;
+	record_stash_t *s = record_stash_get();
+	unsigned i = s ? atomic_fetch_add_explicit(&s->tail, 1, memory_order_relaxed) : 0;
+	if (mp_unlikely(!s || i - atomic_load_explicit(&s->head, memory_order_relaxed) >= RECORD_STASH)) {
+		if (s)
+			atomic_fetch_sub_explicit(&s->tail, 1, memory_order_relaxed);
 		atomic_fetch_add(&thread_dropped, 1);
 	} else {
-		unsigned i = atomic_fetch_add_explicit(&t->stash_tail, 1, memory_order_relaxed);
-		if (mp_unlikely(i - atomic_load_explicit(&t->stash_head, memory_order_relaxed) >= THREAD_STASH)) {
-			atomic_fetch_sub_explicit(&t->stash_tail, 1, memory_order_relaxed);
-			atomic_fetch_add(&thread_dropped, 1);
-		} else {
-			thread_stashed_t *e = &t->stash[i % THREAD_STASH];
-			*e = (thread_stashed_t){ts, (uint64_t)(uintptr_t)addr, size, what, (uint32_t)allocator, 0, {0}};
-			if ((what == THREAD_STASH_ALLOC || what == THREAD_STASH_MAP) && !python_active && record_native &&
-			    !left)
-				e->nips = record_stash_frames(e->ips);
-			atomic_signal_fence(memory_order_seq_cst);
-		}
+		record_stashed_t *e = &s->e[i % RECORD_STASH];
+		*e = (record_stashed_t){ts, (uint64_t)(uintptr_t)addr, size, what, (uint32_t)allocator, 0, {0}};
+		if ((what == RECORD_STASH_ALLOC || what == RECORD_STASH_MAP) && !python_active && record_native && !left)
+			e->nips = record_stash_frames(e->ips);
+		atomic_signal_fence(memory_order_seq_cst);
 	}
+	errno = saved;
 	if (mp_unlikely(left)) {
 		mp_guard |= MP_GUARD_PENDING;
 		mp_unguard();
@@ -391,7 +443,7 @@ void record_stash(unsigned what, const void *addr, uint64_t size, int allocator,
  * stack it interrupted (as a handler's allocation made outside memprof gets in Python
  * mode, here without native frames); in native mode the handler's frames it took
  * (record_stash_frames), hung from the truncation marker (the rest not recorded). */
-static uint32_t record_stash_stack(mp_thread_t *t, thread_stashed_t *e)
+static uint32_t record_stash_stack(mp_thread_t *t, record_stashed_t *e)
 {
 	if (python_active)
 		return python_stack(t, false, false, 0, 0);
@@ -409,29 +461,40 @@ static uint64_t record_stash_stamp(mp_thread_t *t, uint64_t ts)
 }
 
 /* Appends the stash in order, one event at a time, the head moved past each before it
- * is appended (a handler that runs meanwhile may reuse its slot). Meanwhile a full block
- * does not wait for the writer (thread_block_full): the stash is at most THREAD_STASH
- * events, and a wait would let handlers fill it. */
-static void record_stash_drain(mp_thread_t *t)
+ * is appended (a handler that runs meanwhile may reuse its slot), with the thread's
+ * state (made now if the thread has none: a handler's events on a thread that had not
+ * allocated yet, or whose state its exit took down, as an allocation of the thread's
+ * then makes one). Meanwhile a full block does not wait for the writer
+ * (thread_block_full): the stash is at most RECORD_STASH events, and a wait would let
+ * handlers fill it. The caller holds the guard. */
+static void record_stash_drain(void)
 {
-	t->stash_draining = true;
-	while (thread_stash_pending(t)) {
-		unsigned h = atomic_load_explicit(&t->stash_head, memory_order_relaxed);
-		thread_stashed_t e = t->stash[h % THREAD_STASH];
+	record_stash_t *s = record_stash_area;
+	mp_thread_t *t = thread_get();
+	if (!t->cap) { /* (no memory for a state: counted as dropped) */
+		unsigned tail = atomic_load(&s->tail);
+		atomic_fetch_add(&thread_dropped, tail - atomic_load(&s->head));
+		atomic_store(&s->head, tail);
+		return;
+	}
+	s->draining = true;
+	while (record_stash_pending()) {
+		unsigned h = atomic_load_explicit(&s->head, memory_order_relaxed);
+		record_stashed_t e = s->e[h % RECORD_STASH];
 		atomic_signal_fence(memory_order_seq_cst);
-		atomic_store_explicit(&t->stash_head, h + 1, memory_order_relaxed);
+		atomic_store_explicit(&s->head, h + 1, memory_order_relaxed);
 		void *p = (void *)(uintptr_t)e.addr;
 		switch (e.what) {
-		case THREAD_STASH_ALLOC:
+		case RECORD_STASH_ALLOC:
 			if (record_sample_alloc(t, p, e.size))
 				record_put(t, record_stash_stamp(t, e.ts), p, e.size, record_stash_stack(t, &e), MP_EV_ALLOC,
 					   (int)e.allocator);
 			break;
-		case THREAD_STASH_FREE:
+		case RECORD_STASH_FREE:
 			if (record_sample_free(p))
 				record_put(t, record_stash_stamp(t, e.ts), p, 0, 0, MP_EV_FREE, 0);
 			break;
-		case THREAD_STASH_MAP:
+		case RECORD_STASH_MAP:
 			maps_replay(p, e.size, record_stash_stamp(t, e.ts), record_stash_stack(t, &e));
 			break;
 		default:
@@ -439,7 +502,7 @@ static void record_stash_drain(mp_thread_t *t)
 			break;
 		}
 	}
-	t->stash_draining = false;
+	s->draining = false;
 }
 
 /* The stash taken while the thread waits for the writer inside thread_block_full (a
@@ -450,18 +513,19 @@ static void record_stash_drain(mp_thread_t *t)
  * realloc and its events are under the guard). Not while the thread holds the table of
  * mappings' lock (it appends a mapping's cut) and the stash holds a mapping: that waits
  * for mp_guard_settle. True if anything was appended. */
-bool record_stash_take(mp_thread_t *t)
+bool record_stash_take(void)
 {
-	if (!thread_stash_pending(t) || !atomic_load_explicit(&mp_recording, memory_order_relaxed))
+	record_stash_t *s = record_stash_area;
+	if (!record_stash_pending() || !atomic_load_explicit(&mp_recording, memory_order_relaxed))
 		return false;
 	atomic_signal_fence(memory_order_seq_cst);
 	if (maps_held_here())
-		for (unsigned h = atomic_load(&t->stash_head); h != atomic_load(&t->stash_tail); h++) {
-			unsigned what = t->stash[h % THREAD_STASH].what;
-			if (what == THREAD_STASH_MAP || what == THREAD_STASH_UNMAP)
+		for (unsigned h = atomic_load(&s->head); h != atomic_load(&s->tail); h++) {
+			unsigned what = s->e[h % RECORD_STASH].what;
+			if (what == RECORD_STASH_MAP || what == RECORD_STASH_UNMAP)
 				return false;
 		}
-	record_stash_drain(t);
+	record_stash_drain();
 	return true;
 }
 
@@ -472,11 +536,11 @@ void mp_guard_settle(void)
 	while (mp_guard == MP_GUARD_PENDING) {
 		int saved = errno;
 		mp_guard = 1;
-		mp_thread_t *t = thread_self;
-		if (t->cap && atomic_load_explicit(&mp_recording, memory_order_relaxed))
-			record_stash_drain(t);
-		else
-			atomic_store(&t->stash_head, atomic_load(&t->stash_tail));
+		record_stash_t *s = record_stash_area;
+		if (s && atomic_load_explicit(&mp_recording, memory_order_relaxed))
+			record_stash_drain();
+		else if (s)
+			atomic_store(&s->head, atomic_load(&s->tail));
 		errno = saved;
 		mp_unguard();
 	}
@@ -497,7 +561,8 @@ void record_end(bool restart)
 
 void record_fork_child(void)
 {
-	atomic_store(&thread_self->stash_head, atomic_load(&thread_self->stash_tail)); /* (the parent's handlers') */
+	if (record_stash_area) /* (the parent's handlers') */
+		atomic_store(&record_stash_area->head, atomic_load(&record_stash_area->tail));
 	pthread_mutex_init(&record_sample_lock, NULL);
 	record_gil_stamp_expire();
 }

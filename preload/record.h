@@ -258,13 +258,24 @@ void record_mapping_cut(uint64_t ts, uint64_t key, uint64_t rest_key, uint64_t r
 /* The Python main program finished ("end of program"); `restart`: Python was initialized
  * again after such an end (a program that embeds it), which is then not the end. */
 void record_end(bool restart);
-/* A program's signal handler running over memprof (mp_in_handler) allocated, freed,
- * mapped or unmapped (THREAD_STASH_*) at `ts`: kept in the thread's stash, which the
- * interrupted code appends once it leaves memprof (mp_guard_settle). */
+/* What a program's signal handler does while its thread is inside memprof (mp.h,
+ * MP_GUARD_HANDLER), kept in the thread's stash until the interrupted code leaves memprof
+ * (record.c). The stash is the OS thread's, mapped at its first use: a thread without
+ * memprof's state (its first allocation being set up, or its state already taken down
+ * at its exit) can be inside memprof too. */
+enum { RECORD_STASH_ALLOC, RECORD_STASH_FREE, RECORD_STASH_MAP, RECORD_STASH_UNMAP };
+/* The handler allocated, freed, mapped or unmapped (RECORD_STASH_*) at `ts`: stashed, and
+ * appended once the thread leaves memprof (mp_guard_settle). */
 void record_stash(unsigned what, const void *addr, uint64_t size, int allocator, uint64_t ts);
+/* The thread's stash holds events. */
+bool record_stash_pending(void);
+/* The thread is appending its stash (no waiting for the writer meanwhile). */
+bool record_stash_draining(void);
 /* The stash appended while the thread waits inside memprof (thread_block_full): true if
  * anything was. */
-bool record_stash_take(mp_thread_t *t);
+bool record_stash_take(void);
+/* At the thread's exit: its stash, if empty, unmapped. */
+void record_stash_release(void);
 
 /* The end of an allocation hook, p the real allocator's block (not NULL): recorded, or,
  * from a handler running over memprof, stashed. `ra` and `fp`: RECORD_CALLER. */
@@ -275,7 +286,7 @@ static inline __attribute__((always_inline)) void record_allocated(void *p, size
 		if (!record_skip_alloc(size))
 			record_alloc(p, size, allocator, ra, fp);
 	} else if (mp_in_handler()) {
-		record_stash(THREAD_STASH_ALLOC, p, size, allocator, clock_after());
+		record_stash(RECORD_STASH_ALLOC, p, size, allocator, clock_after());
 	}
 }
 
@@ -284,7 +295,7 @@ static inline __attribute__((always_inline)) void record_allocated(void *p, size
 static inline void record_free_unrecorded(void *p)
 {
 	if (mp_in_handler() && p)
-		record_stash(THREAD_STASH_FREE, p, 0, 0, clock_now());
+		record_stash(RECORD_STASH_FREE, p, 0, 0, clock_now());
 }
 
 /* Fork: the prepare handler takes the lock of the sampled blocks' spill set. */

@@ -155,6 +155,7 @@ static void thread_exit(void *arg)
 	thread_spare_put(t);
 	atomic_store_explicit(&t->exited, 1, memory_order_release);
 	thread_wake_writer();
+	record_stash_release();
 }
 
 mp_thread_t *thread_attach(void)
@@ -244,15 +245,15 @@ bool thread_block_full(mp_thread_t *t)
 	 * nothing for about 500 ms, stop waiting and queue more blocks, and wait again only
 	 * once it has made progress. Nothing is dropped either way. */
 	unsigned long progress = atomic_load_explicit(&thread_released, memory_order_relaxed);
-	if (thread_queue_full(out, all) && progress != t->stuck_at && !t->stash_draining) {
+	if (thread_queue_full(out, all) && progress != t->stuck_at && !record_stash_draining()) {
 		uint64_t stall_at = clock_mono_ns() + THREAD_STALL_MS * 1000000ull;
 		atomic_store(&t->waiting, 1); /* before outstanding is read again (thread_block_release) */
 		if (out < THREAD_WAKE_AT)
 			writer_wake();
 		for (;;) {
 			/* (a signal handler's events, stashed meanwhile: a signal also ends the wait) */
-			if (mp_unlikely(thread_stash_pending(t)))
-				took |= record_stash_take(t);
+			if (mp_unlikely(record_stash_pending()))
+				took |= record_stash_take();
 			out = atomic_load(&t->outstanding);
 			all = atomic_load_explicit(&thread_queued, memory_order_relaxed);
 			if (!thread_queue_full(out, all) || !writer_alive())

@@ -51,19 +51,6 @@ typedef struct thread_block {
 	uint64_t prefetched_past_end[THREAD_PREFETCH_WORDS]; /* never written or read */
 } thread_block_t;
 
-/* An event of a program's signal handler that ran while the thread was inside memprof
- * (mp.h, MP_GUARD_HANDLER), kept until the interrupted code leaves memprof (record.c). */
-enum { THREAD_STASH_ALLOC, THREAD_STASH_FREE, THREAD_STASH_MAP, THREAD_STASH_UNMAP };
-#define THREAD_STASH 64 /* a power of 2 (a ring) */
-#define THREAD_STASH_FRAMES 8
-typedef struct thread_stashed {
-	uint64_t ts, addr, size;
-	uint32_t what; /* THREAD_STASH_* */
-	uint32_t allocator;
-	uint32_t nips; /* native mode: the handler's frames, innermost first */
-	uint64_t ips[THREAD_STASH_FRAMES];
-} thread_stashed_t;
-
 typedef struct mp_thread {
 	/* producer side: touched by the owning thread on every event */
 	thread_block_t *cur;
@@ -88,20 +75,7 @@ typedef struct mp_thread {
 	uint32_t rd_pos;
 	void *writer_data;
 	struct mp_thread *next_all;
-	/* the owning thread's signal handlers' events (record.c): a ring, stash_tail taken by
-	 * the handlers (one atomic instruction each), stash_head advanced by the thread */
-	_Alignas(64) atomic_uint stash_tail;
-	atomic_uint stash_head;
-	bool stash_draining; /* appending the stash: no waiting for the writer meanwhile */
-	thread_stashed_t stash[THREAD_STASH];
 } mp_thread_t;
-
-/* The thread's stash holds events. */
-static inline bool thread_stash_pending(mp_thread_t *t)
-{
-	return atomic_load_explicit(&t->stash_tail, memory_order_relaxed) !=
-	       atomic_load_explicit(&t->stash_head, memory_order_relaxed);
-}
 
 extern __thread mp_thread_t *thread_self MP_TLS;
 
@@ -117,8 +91,8 @@ static inline mp_thread_t *thread_get(void)
 }
 
 /* Seals the full block and starts a new one; may wait for the writer. True when events
- * of the thread's signal handlers went into the stream meanwhile (record_stash_take):
- * the event being appended is then stamped no earlier than them. */
+ * of the thread's signal handlers went into the stream meanwhile (record.h,
+ * record_stash_take): the event being appended is then stamped no earlier than them. */
 bool thread_block_full(mp_thread_t *t);
 
 /* Appends one event to the calling thread's buffer (publish it with thread_publish).
