@@ -162,6 +162,14 @@ void hotcode_tick(uint64_t now)
 		hotcode_drop_range(hotcode_ranges[i].lo, hotcode_ranges[i].hi);
 }
 
+void hotcode_stop(void)
+{
+	hotcode_n = 0;
+	if (hotcode_pagemap >= 0)
+		close(hotcode_pagemap); /* (memprof's close: fds.c, the hook under the guard) */
+	hotcode_pagemap = -1;
+}
+
 void hotcode_fork_child(void)
 {
 	hotcode_next = 0;

@@ -24,6 +24,7 @@ unsigned sampler_interval_ms = 10;
 static pthread_t sampler_thread;
 static atomic_int sampler_running, sampler_stopping;
 static atomic_int sampler_fd = -1;
+static atomic_int sampler_given_up;
 
 static int sampler_open(void)
 {
@@ -40,6 +41,13 @@ static void sampler_take(void)
 	record_gil_stamp_expire();
 	char buf[128];
 	int fd = atomic_load(&sampler_fd);
+	if (mp_unlikely(atomic_load(&sampler_given_up))) {
+		if (fd >= 0 && pthread_equal(pthread_self(), sampler_thread)) {
+			atomic_store(&sampler_fd, -1);
+			close(fd); /* (memprof's close: fds.c, the hook under the guard) */
+		}
+		return;
+	}
 	if (fd < 0 || !fds_intact(fd)) {
 		/* closed behind memprof's back (fds.h): its number is not memprof's any more;
 		 * opened again (at each sample until it can be) */
@@ -157,6 +165,11 @@ int sampler_start(void)
 	return rc ? -1 : 0;
 }
 
+void sampler_give_up(void)
+{
+	atomic_store(&sampler_given_up, 1);
+}
+
 void sampler_stop(void)
 {
 	if (!atomic_exchange(&sampler_running, 0))
@@ -170,6 +183,7 @@ void sampler_fork_child(void)
 {
 	atomic_store(&sampler_main_gone, 0);
 	atomic_store(&sampler_running, 0);
+	atomic_store(&sampler_given_up, 0); /* (the child's file is its own) */
 	if (sampler_fd >= 0)
 		close(sampler_fd);
 	sampler_fd = -1;

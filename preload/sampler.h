@@ -11,6 +11,9 @@ int sampler_start(void);
 /* Takes a last sample and stops the thread. */
 void sampler_stop(void);
 void sampler_fork_child(void);
+/* memprof's file is lost for good (writer.c): no sample will be written, and the
+ * sampler's descriptor is given back at its next tick (its number the program's: fds.h). */
+void sampler_give_up(void);
 /* From a handler of a signal that ends the process, on a thread that was inside memprof
  * (init.c): the sampler thread writes everything recorded, then sends `sig` to thread
  * `tid` with the default action restored. False when the sampler is not running (the

@@ -703,9 +703,12 @@ static void writer_cycle(bool final)
 	uint64_t now = clock_mono_ns();
 	bool timer = final || now - writer_last_commit_ns >= (uint64_t)writer_flush_ms * 1000000u;
 	writer_cycle_ticks = clock_now();
-	if (!writer_abandoned)
+	if (!writer_abandoned) {
 		writer_files_ok();
-	hotcode_tick(now);
+		hotcode_tick(now);
+	} else {
+		hotcode_stop(); /* (nothing of memprof's opened or kept open any more) */
+	}
 	modules_scan_if_changed();
 	thread_foreach(writer_drain, &timer);
 	thread_reap(writer_thread_gone);
@@ -878,6 +881,7 @@ static bool writer_fd_ok(int fd)
 			"and took its number or the file: it cannot be opened again",
 			fd);
 	writer_abandoned = writer_broken = true;
+	sampler_give_up();
 	errno = EBADF;
 	return false;
 }

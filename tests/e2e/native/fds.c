@@ -1,7 +1,8 @@
 /* Descriptors: fds MODE allocates at known lines, closes every descriptor from 3 on
  * (MODE: `loop` close() on each up to 4095, `range` close_range(3, ~0U, 0), `from`
  * closefrom(3)), opens 12 files and writes a line to each, says which number the first
- * got, allocates again and exits 0. memprof's own descriptors must survive all three,
+ * got and how many numbers below it are open once the files are written, allocates
+ * again and exits 0. memprof's own descriptors must survive all three,
  * and the program must get the numbers it gets without memprof. `fds dup2` instead puts a
  * file of its own on every number from 900 to 1023 (memprof's among them) with dup2,
  * writes a line through 1000, allocates again and exits 0.
@@ -9,9 +10,11 @@
  * (syscall(SYS_close_range, ...)), which memprof does not see. `rawloop` allocates
  * 100,000 blocks of 100 bytes at a known line in 50 rounds, closing every descriptor from
  * 3 on that way after each round, and exits 0. `rawtake` allocates, waits 150 ms (a
- * commit), closes every descriptor from 3 on that way, then opens t.txt on every number
- * up to its limit of descriptors (memprof's among them), allocates again, waits 150 ms,
- * says whether t.txt is still empty, puts its first file on its last number with dup2,
+ * commit), opens t.txt and puts it on every other number up to its limit of descriptors
+ * (memprof's among them) with the system call dup3 itself (no number is free at any
+ * moment, as it would be between a close and an open, for memprof to open its files
+ * again on: what happens is the same in every run), allocates again, waits 150 ms, says
+ * whether t.txt is still empty, puts its first file on its last number with dup2,
  * closes them all, says how many were open after each and exits 0. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -57,9 +60,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "rawtake")) {
 		usleep(150000);
-		syscall(SYS_close_range, 3u, ~0u, 0u);
-		int n = 0, fd, last = -1;
-		while ((fd = open("t.txt", O_RDWR | O_CREAT | O_APPEND, 0644)) >= 0) {
+		int fd, first = open("t.txt", O_RDWR | O_CREAT | O_APPEND, 0644), n = 1, last = first;
+		if (first < 0)
+			return 1;
+		for (fd = first + 1; syscall(SYS_dup3, first, fd, 0) == fd; fd++) {
 			n++;
 			last = fd;
 		}
@@ -99,7 +103,10 @@ int main(int argc, char **argv)
 		if (fds[i] < 0 || write(fds[i], "program data\n", 13) != 13)
 			return 1;
 	}
-	printf("first fd %d\n", fds[0]);
+	int below = 0; /* numbers under the first file's that are open by now */
+	for (int fd = 3; fd < fds[0]; fd++)
+		below += fcntl(fd, F_GETFD) >= 0;
+	printf("first fd %d, %d open below it\n", fds[0], below);
 	for (int i = 0; i < 10; i++)
 		sink = malloc(2000); /* @AFTER */
 	for (int i = 0; i < 12; i++)
