@@ -656,6 +656,72 @@ MP_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 	return was == init_on_fatal ? SIG_DFL : was;
 }
 
+/* The other names glibc gives `signal` (the same function), which a program calling them
+ * by name reaches without memprof's `signal`. */
+sighandler_t bsd_signal(int sig, sighandler_t handler); /* (not declared under _GNU_SOURCE) */
+MP_EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
+{
+	return signal(sig, handler);
+}
+
+MP_EXPORT sighandler_t ssignal(int sig, sighandler_t handler)
+{
+	return signal(sig, handler);
+}
+
+/* Not a signal, or not an action (errno EINVAL). */
+static bool init_bad_signal(int sig, sighandler_t handler)
+{
+	if (handler != SIG_ERR && sig > 0 && sig < NSIG)
+		return false;
+	errno = EINVAL;
+	return true;
+}
+
+/* System V's signal, which glibc's headers make a program's `signal` when it is built for
+ * strict ISO C or X/Open (-std=c99 without _DEFAULT_SOURCE): the handler reset to the
+ * default once it runs, its own signal not blocked meanwhile, a system call it interrupts
+ * not restarted. Through memprof's sigaction, so its handler gets the trampoline and the
+ * program hears of its own handlers (not memprof's stand-in for a fatal signal). */
+MP_EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler)
+{
+	if (init_bad_signal(sig, handler))
+		return SIG_ERR;
+	struct sigaction sa, was;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = handler;
+	sa.sa_flags = (int)(SA_RESETHAND | SA_NODEFER);
+	return sigaction(sig, &sa, &was) == 0 ? was.sa_handler : SIG_ERR;
+}
+MP_EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
+{
+	return __sysv_signal(sig, handler);
+}
+
+/* System V's sigset, as POSIX has it: `disp` SIG_HOLD adds sig to the thread's mask and
+ * leaves its action; any other sets the action (the signal blocked while its handler
+ * runs) and takes sig out of the mask. Returns SIG_HOLD when sig was in the mask, else
+ * the action it had. Through memprof's sigaction, as __sysv_signal. */
+MP_EXPORT sighandler_t sigset(int sig, sighandler_t disp)
+{
+	if (init_bad_signal(sig, disp))
+		return SIG_ERR;
+	sigset_t one, mask;
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	struct sigaction sa, was;
+	if (disp == SIG_HOLD) {
+		if (pthread_sigmask(SIG_BLOCK, &one, &mask) != 0 || sigaction(sig, NULL, &was) != 0)
+			return SIG_ERR;
+	} else {
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = disp;
+		if (sigaction(sig, &sa, &was) != 0 || pthread_sigmask(SIG_UNBLOCK, &one, &mask) != 0)
+			return SIG_ERR;
+	}
+	return sigismember(&mask, sig) ? SIG_HOLD : was.sa_handler;
+}
+
 /* libmemprof_fini.so (fini.c) writes everything at exit, after the destructors of the
  * program's libraries: libmemprof.so's own destructor then leaves it to it. */
 static bool init_fini_later;

@@ -5,9 +5,15 @@
  * main loop. Prints the handler's count. Most signals land while the thread is inside
  * memprof, recording one of the loop's blocks.
  *
+ * argv[4] "sigset": the handler installed with System V's sigset instead of sigaction.
+ *
  * "query": installs handlers with sigaction (SA_SIGINFO and not) and signal and checks
- * that sigaction and signal tell of them, and of their flags, as without memprof. */
+ * that sigaction and signal tell of them, and of their flags, as without memprof.
+ * "legacy": the same of the other names: sysv_signal (a strict ISO C program's `signal`),
+ * sigset (SIG_HOLD too), bsd_signal, ssignal, on signals whose default action ends the
+ * process (memprof's stand-in must not show). */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -82,6 +88,37 @@ static int query(void)
 	return 0;
 }
 
+sighandler_t bsd_signal(int sig, sighandler_t handler);
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* (sigset: what is tested) */
+
+static int legacy(void)
+{
+	int bad = 0;
+	struct sigaction old;
+	bad |= (sysv_signal(SIGTERM, handler) != SIG_DFL) << 0;
+	if (sigaction(SIGTERM, NULL, &old))
+		return 10;
+	bad |= (old.sa_handler != handler || !(old.sa_flags & SA_RESETHAND) || !(old.sa_flags & SA_NODEFER) ||
+		(old.sa_flags & SA_RESTART))
+	       << 1;
+	raise(SIGTERM); /* handled once, then the default again */
+	bad |= (sysv_signal(SIGTERM, SIG_DFL) != SIG_DFL) << 2;
+	bad |= (sigset(SIGHUP, handler) != SIG_DFL) << 3;
+	bad |= (sigset(SIGHUP, SIG_HOLD) != handler) << 4;
+	sigset_t mask;
+	pthread_sigmask(SIG_SETMASK, NULL, &mask);
+	bad |= !sigismember(&mask, SIGHUP) << 5;
+	raise(SIGHUP); /* held */
+	bad |= (sigset(SIGHUP, handler) != SIG_HOLD) << 6; /* and delivered now */
+	bad |= (sigset(SIGHUP, SIG_DFL) != handler) << 7;
+	bad |= (bsd_signal(SIGQUIT, handler) != SIG_DFL) << 8;
+	bad |= (ssignal(SIGQUIT, SIG_DFL) != handler) << 9;
+	bad |= (ssignal(SIGQUIT, SIG_IGN) != SIG_DFL) << 10;
+	bad |= (sigset(0, handler) != SIG_ERR) << 11;
+	printf("legacy %s %d, handled %ld\n", bad ? "bad" : "ok", bad, hits);
+	return 0;
+}
+
 /* "oneshot": a SIGTERM handler installed with SA_RESETHAND runs once; 1,001 blocks kept;
  * then SIGTERM again, now the default action (the profile complete, as for any signal
  * that ends the program). */
@@ -134,6 +171,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "query") == 0)
 		return query();
+	if (argc > 1 && strcmp(argv[1], "legacy") == 0)
+		return legacy();
 	if (argc > 1 && strcmp(argv[1], "oneshot") == 0)
 		return oneshot();
 	if (argc > 1 && strcmp(argv[1], "longjmp") == 0)
@@ -142,6 +181,8 @@ int main(int argc, char **argv)
 	long us = argc > 2 ? atol(argv[2]) : 100;
 	use_mmap = argc > 3 && strcmp(argv[3], "mmap") == 0;
 	e2e_alarm_every(handler, us);
+	if (argc > 4 && strcmp(argv[4], "sigset") == 0)
+		sigset(SIGALRM, handler);
 	for (long i = 0; i < n; i++) {
 		volatile char *p = malloc(40);
 		p[0] = 1;
