@@ -313,10 +313,16 @@ MP_EXPORT int close(int fd)
 			if (fds_keep(fd))
 				return 0;
 		} else {
-			bool intact = fds_intact(fd);
-			fds_release(fd);
-			if (!intact) /* not memprof's file any more: left as it is */
+			if (!fds_intact(fd)) { /* not memprof's file any more: left as it is */
+				fds_release(fd);
 				return 0;
+			}
+			/* closed first: a number still marked is one fds_take does not move a
+			 * file of memprof's to, and the program's dup2 onto it, finding it
+			 * closed, goes on (fds_make_room) */
+			int rc = fds_real_close(fd);
+			fds_release(fd);
+			return rc;
 		}
 	}
 	return fds_real_close(fd);

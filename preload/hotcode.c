@@ -165,14 +165,16 @@ void hotcode_tick(uint64_t now)
 void hotcode_stop(void)
 {
 	hotcode_n = 0;
-	if (hotcode_pagemap >= 0)
-		close(hotcode_pagemap); /* (memprof's close: fds.c, the hook under the guard) */
+	if (hotcode_pagemap >= 0 && fds_ours(hotcode_pagemap))
+		close(hotcode_pagemap); /* (as the sampler's: sampler.c) */
 	hotcode_pagemap = -1;
 }
 
 void hotcode_fork_child(void)
 {
 	hotcode_next = 0;
+	hotcode_n = 0; /* (looked for again: the parent may have stopped) */
+	hotcode_looked = false;
 	if (hotcode_pagemap >= 0) {
 		fds_release(hotcode_pagemap);
 		close(hotcode_pagemap);

@@ -384,17 +384,31 @@ static record_stash_t *record_stash_get(void)
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	record_stash_area = p;
-	return p;
+	/* (a handler nested in this one may have mapped one meanwhile: the first kept) */
+	record_stash_t *none = NULL;
+	if (__atomic_compare_exchange_n(&record_stash_area, &none, p, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return p;
+	syscall(SYS_munmap, p, sizeof(record_stash_t));
+	return none;
+}
+
+/* The thread's stash unmapped, its events (if any: the thread exits still in a handler
+ * that ran over memprof) counted as dropped. The caller holds the guard, or the thread
+ * is leaving memprof behind (its exit). */
+static void record_stash_unmap(void)
+{
+	record_stash_t *s = record_stash_area;
+	if (!s)
+		return;
+	atomic_fetch_add(&thread_dropped, atomic_load(&s->tail) - atomic_load(&s->head));
+	record_stash_area = NULL;
+	atomic_signal_fence(memory_order_seq_cst);
+	syscall(SYS_munmap, s, sizeof *s);
 }
 
 void record_stash_release(void)
 {
-	record_stash_t *s = record_stash_area;
-	if (s && !record_stash_pending()) {
-		record_stash_area = NULL;
-		syscall(SYS_munmap, s, sizeof *s);
-	}
+	record_stash_unmap();
 }
 
 void record_stash(unsigned what, const void *addr, uint64_t size, int allocator, uint64_t ts)
@@ -470,6 +484,8 @@ static uint64_t record_stash_stamp(mp_thread_t *t, uint64_t ts)
 static void record_stash_drain(void)
 {
 	record_stash_t *s = record_stash_area;
+	if (!record_stash_pending())
+		return;
 	mp_thread_t *t = thread_get();
 	if (!t->cap) { /* (no memory for a state: counted as dropped) */
 		unsigned tail = atomic_load(&s->tail);
@@ -539,8 +555,11 @@ void mp_guard_settle(void)
 		record_stash_t *s = record_stash_area;
 		if (s && atomic_load_explicit(&mp_recording, memory_order_relaxed))
 			record_stash_drain();
-		else if (s)
-			atomic_store(&s->head, atomic_load(&s->tail));
+		else if (s) {
+			atomic_store(&s->head, atomic_load(&s->tail)); /* (not recording) */
+			if (!thread_self->cap)
+				record_stash_unmap(); /* (no state of the thread's, whose exit would) */
+		}
 		errno = saved;
 		mp_unguard();
 	}
@@ -563,6 +582,7 @@ void record_fork_child(void)
 {
 	if (record_stash_area) /* (the parent's handlers') */
 		atomic_store(&record_stash_area->head, atomic_load(&record_stash_area->tail));
+	mp_guard &= INT_MAX; /* (nothing pending: no state made for an empty stash) */
 	pthread_mutex_init(&record_sample_lock, NULL);
 	record_gil_stamp_expire();
 }

@@ -274,7 +274,8 @@ bool record_stash_draining(void);
 /* The stash appended while the thread waits inside memprof (thread_block_full): true if
  * anything was. */
 bool record_stash_take(void);
-/* At the thread's exit: its stash, if empty, unmapped. */
+/* At the thread's exit: its stash unmapped (events still in it, the thread ending inside
+ * a handler that ran over memprof, counted as dropped). */
 void record_stash_release(void);
 
 /* The end of an allocation hook, p the real allocator's block (not NULL): recorded, or,

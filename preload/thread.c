@@ -151,10 +151,14 @@ static void thread_exit(void *arg)
 	mp_thread_t *t = arg;
 	if (!t || t == &thread_empty)
 		return;
+	/* (a signal handler's allocation meanwhile is stashed: recorded at the unguard, on a
+	 * fresh state, rather than take the pool's lock this thread may hold) */
+	mp_guard_enter();
 	thread_self = &thread_empty;
 	thread_spare_put(t);
 	atomic_store_explicit(&t->exited, 1, memory_order_release);
 	thread_wake_writer();
+	mp_unguard();
 	record_stash_release();
 }
 

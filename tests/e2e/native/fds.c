@@ -11,12 +11,13 @@
  * 100,000 blocks of 100 bytes at a known line in 50 rounds, closing every descriptor from
  * 3 on that way after each round, and exits 0. `rawtake` allocates, waits 150 ms (a
  * commit), opens t.txt and puts it on every other number up to its limit of descriptors
- * (memprof's among them) with the system call dup3 itself (no number is free at any
- * moment, as it would be between a close and an open, for memprof to open its files
- * again on: what happens is the same in every run), allocates again, waits 150 ms, says
+ * (memprof's among them) with the system call dup3 itself (no number it has reached is
+ * free at any moment, as it would be between a close and an open, for memprof to open
+ * its files again on: what happens is the same in every run), allocates again, waits 150 ms, says
  * whether t.txt is still empty, puts its first file on its last number with dup2,
  * closes them all, says how many were open after each and exits 0. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,14 @@ int main(int argc, char **argv)
 		int fd, first = open("t.txt", O_RDWR | O_CREAT | O_APPEND, 0644), n = 1, last = first;
 		if (first < 0)
 			return 1;
-		for (fd = first + 1; syscall(SYS_dup3, first, fd, 0) == fd; fd++) {
+		for (fd = first + 1;; fd++) {
+			long r;
+			/* (EBUSY: an open of memprof's, reopening a file the loop replaced, holds
+			 * that number for a moment) */
+			while ((r = syscall(SYS_dup3, first, fd, 0)) < 0 && errno == EBUSY)
+				;
+			if (r != fd)
+				break;
 			n++;
 			last = fd;
 		}
