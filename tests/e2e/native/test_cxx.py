@@ -157,7 +157,8 @@ def test_exports():
     # that initializes it again: test_embed)
     hooks = ["Py_Initialize", "Py_InitializeEx", "Py_InitializeFromConfig", "_Exit", "_exit", "aligned_alloc", "calloc", "close", "close_range", "closefrom", "dlclose", "dlsym", "dup2", "dup3", "execl", "execle", "execlp", "execv", "execve",
              "execvp", "execvpe", "fexecve", "free", "kill", "malloc", "memalign", "mmap", "mmap64", "mremap", "munmap", "pipe", "pipe2", "posix_memalign", "pthread_exit",
-             "pvalloc", "quick_exit", "raise", "realloc", "reallocarray", "sigaction", "sigaltstack", "signal", "valloc"]
+             "pvalloc", "quick_exit", "raise", "realloc", "reallocarray", "sigaction", "sigaltstack", "signal", "valloc",
+             "__sysv_signal", "sysv_signal", "sigset", "bsd_signal", "ssignal"]  # (signal's other names)
     # operator new and delete, the twenty of the Itanium ABI (hooks_cxx.c)
     cxx = ["_Zda" + s for s in ("Pv", "PvRKSt9nothrow_t", "PvSt11align_val_t", "PvSt11align_val_tRKSt9nothrow_t", "Pvm",
                                 "PvmSt11align_val_t")]
