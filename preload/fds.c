@@ -140,6 +140,15 @@ void fds_release(int fd)
 	}
 }
 
+void fds_give_back(int fd)
+{
+	if (fds_ours(fd)) {
+		mp_guard_enter();
+		close(fd); /* (the hook: memprof's close) */
+		mp_unguard();
+	}
+}
+
 /* fd, one of memprof's, is open on another file: the program's now. */
 static void fds_lose(int fd)
 {

@@ -23,6 +23,10 @@ bool fds_ours(int fd);
 /* memprof closes one of its own, or forgets one that is no longer its own (fds_intact:
  * not closed then). */
 void fds_release(int fd);
+/* memprof gives back fd, a descriptor of its own it no longer needs: closed if it is
+ * marked memprof's (by memprof's close, under the guard); one fds_take could not move up
+ * is not marked, and may be the program's number by now: left open. */
+void fds_give_back(int fd);
 /* A system call memprof does not see (syscall(SYS_close_range, ...)) may close memprof's
  * descriptors behind its back, and the program's next open take a number. False when fd
  * is one of memprof's and no longer the file it was. */

@@ -165,8 +165,8 @@ void hotcode_tick(uint64_t now)
 void hotcode_stop(void)
 {
 	hotcode_n = 0;
-	if (hotcode_pagemap >= 0 && fds_ours(hotcode_pagemap))
-		close(hotcode_pagemap); /* (as the sampler's: sampler.c) */
+	if (hotcode_pagemap >= 0)
+		fds_give_back(hotcode_pagemap);
 	hotcode_pagemap = -1;
 }
 

@@ -392,23 +392,27 @@ static record_stash_t *record_stash_get(void)
 	return none;
 }
 
-/* The thread's stash unmapped, its events (if any: the thread exits still in a handler
- * that ran over memprof) counted as dropped. The caller holds the guard, or the thread
- * is leaving memprof behind (its exit). */
-static void record_stash_unmap(void)
+/* The stash emptied: its events counted as dropped when `lost` (not when recording is
+ * off, or they are the parent's in a fork child). */
+static void record_stash_discard(record_stash_t *s, bool lost)
+{
+	unsigned tail = atomic_load(&s->tail);
+	if (lost)
+		atomic_fetch_add(&thread_dropped, tail - atomic_load(&s->head));
+	atomic_store(&s->head, tail);
+}
+
+/* (record.h; also for a thread without state once recording is off: the caller holds the
+ * guard, or the thread is leaving memprof behind at its exit) */
+void record_stash_release(void)
 {
 	record_stash_t *s = record_stash_area;
 	if (!s)
 		return;
-	atomic_fetch_add(&thread_dropped, atomic_load(&s->tail) - atomic_load(&s->head));
+	record_stash_discard(s, true);
 	record_stash_area = NULL;
 	atomic_signal_fence(memory_order_seq_cst);
 	syscall(SYS_munmap, s, sizeof *s);
-}
-
-void record_stash_release(void)
-{
-	record_stash_unmap();
 }
 
 void record_stash(unsigned what, const void *addr, uint64_t size, int allocator, uint64_t ts)
@@ -487,10 +491,8 @@ static void record_stash_drain(void)
 	if (!record_stash_pending())
 		return;
 	mp_thread_t *t = thread_get();
-	if (!t->cap) { /* (no memory for a state: counted as dropped) */
-		unsigned tail = atomic_load(&s->tail);
-		atomic_fetch_add(&thread_dropped, tail - atomic_load(&s->head));
-		atomic_store(&s->head, tail);
+	if (!t->cap) { /* (no memory for a state) */
+		record_stash_discard(s, true);
 		return;
 	}
 	s->draining = true;
@@ -556,9 +558,9 @@ void mp_guard_settle(void)
 		if (s && atomic_load_explicit(&mp_recording, memory_order_relaxed))
 			record_stash_drain();
 		else if (s) {
-			atomic_store(&s->head, atomic_load(&s->tail)); /* (not recording) */
+			record_stash_discard(s, false); /* (not recording) */
 			if (!thread_self->cap)
-				record_stash_unmap(); /* (no state of the thread's, whose exit would) */
+				record_stash_release(); /* (no state of the thread's, whose exit would) */
 		}
 		errno = saved;
 		mp_unguard();
@@ -581,7 +583,7 @@ void record_end(bool restart)
 void record_fork_child(void)
 {
 	if (record_stash_area) /* (the parent's handlers') */
-		atomic_store(&record_stash_area->head, atomic_load(&record_stash_area->tail));
+		record_stash_discard(record_stash_area, false);
 	mp_guard &= INT_MAX; /* (nothing pending: no state made for an empty stash) */
 	pthread_mutex_init(&record_sample_lock, NULL);
 	record_gil_stamp_expire();

@@ -44,10 +44,7 @@ static void sampler_take(void)
 	if (mp_unlikely(atomic_load(&sampler_given_up))) {
 		if (fd >= 0 && pthread_equal(pthread_self(), sampler_thread)) {
 			atomic_store(&sampler_fd, -1);
-			/* (memprof's close: fds.c, the hook under the guard; one fds_take could not
-			 * move up is not marked, and may be the program's number by now: kept) */
-			if (fds_ours(fd))
-				close(fd);
+			fds_give_back(fd);
 		}
 		return;
 	}
