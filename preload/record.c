@@ -312,11 +312,23 @@ void record_mapping_cut(uint64_t ts, uint64_t key, uint64_t rest_key, uint64_t r
  * other (nested) ones, each taking its slot with one atomic increment of the tail; read
  * by the interrupted thread once it leaves memprof, which no handler of its own
  * interrupts half-way (a handler runs to its end before the code under it goes on): so
- * every slot between the head and the tail is whole when the thread reads it. Mapped by
- * the first handler that needs it (a system call, safe in a handler), given back at the
- * thread's exit. A ring full (RECORD_STASH events while the thread stays inside memprof)
- * loses the event: counted as dropped. */
-#define RECORD_STASH 64 /* a power of 2 */
+ * every slot between the head and the tail is whole when the thread reads it. Head and
+ * tail share one word, so that the reader, having emptied the ring, puts both back to 0
+ * in one compare-and-swap (a handler that ran meanwhile makes it fail, and its event is
+ * read next): the slots are taken from the first again, and only the pages of the
+ * deepest the ring has been are ever touched. Mapped by the first handler that needs it
+ * (a system call, safe in a handler), given back at the thread's exit. A ring full
+ * (RECORD_STASH events while the thread stays inside memprof) loses the event: counted
+ * as dropped.
+ *
+ * RECORD_STASH was 64 until session 31: on a loaded machine a thread that waited for the
+ * writer (thread_block_full) could go 20-60 ms without running a single instruction of
+ * its own between one handler and the next (each handler's return found the next signal
+ * pending), and a handler every 100 us that maps and unmaps filled the ring (test_signals
+ * test_handler_allocations under UBSan: 25 and 42 events dropped; with the writer slowed
+ * to 20 ms a block, 52 dropped in 1 run of 4). 1,024 slots are 104 KiB of address space
+ * a thread, resident only as deep as the ring went. */
+#define RECORD_STASH 1024 /* a power of 2 */
 #define RECORD_STASH_FRAMES 8
 typedef struct record_stashed {
 	uint64_t ts, addr, size;
@@ -326,7 +338,7 @@ typedef struct record_stashed {
 	uint64_t ips[RECORD_STASH_FRAMES];
 } record_stashed_t;
 typedef struct record_stash {
-	atomic_uint tail, head;
+	_Atomic uint64_t ends; /* the tail in the low 32 bits, the head in the high 32 */
 	bool draining; /* appending the stash: no waiting for the writer meanwhile */
 	record_stashed_t e[RECORD_STASH];
 } record_stash_t;
@@ -363,11 +375,25 @@ static bool record_handler_left(void)
 	return f_alt ? !sp_alt : sp > f;
 }
 
+#define RECORD_STASH_HEAD (UINT64_C(1) << 32)
+
+static inline unsigned record_stash_tail(uint64_t ends)
+{
+	return (uint32_t)ends;
+}
+
+static inline unsigned record_stash_head(uint64_t ends)
+{
+	return (uint32_t)(ends >> 32);
+}
+
 bool record_stash_pending(void)
 {
 	record_stash_t *s = record_stash_area;
-	return s && atomic_load_explicit(&s->tail, memory_order_relaxed) !=
-			    atomic_load_explicit(&s->head, memory_order_relaxed);
+	if (!s)
+		return false;
+	uint64_t v = atomic_load_explicit(&s->ends, memory_order_relaxed);
+	return record_stash_tail(v) != record_stash_head(v);
 }
 
 bool record_stash_draining(void)
@@ -396,10 +422,11 @@ static record_stash_t *record_stash_get(void)
  * off, or they are the parent's in a fork child). */
 static void record_stash_discard(record_stash_t *s, bool lost)
 {
-	unsigned tail = atomic_load(&s->tail);
+	uint64_t v = atomic_load(&s->ends);
+	while (!atomic_compare_exchange_weak(&s->ends, &v, 0))
+		;
 	if (lost)
-		atomic_fetch_add(&thread_dropped, tail - atomic_load(&s->head));
-	atomic_store(&s->head, tail);
+		atomic_fetch_add(&thread_dropped, record_stash_tail(v) - record_stash_head(v));
 }
 
 /* (record.h; also for a thread without state once recording is off: the caller holds the
@@ -438,10 +465,11 @@ void record_stash(unsigned what, const void *addr, uint64_t size, int allocator,
 	}
 	int saved = errno;
 	record_stash_t *s = record_stash_get();
-	unsigned i = s ? atomic_fetch_add_explicit(&s->tail, 1, memory_order_relaxed) : 0;
-	if (mp_unlikely(!s || i - atomic_load_explicit(&s->head, memory_order_relaxed) >= RECORD_STASH)) {
+	uint64_t v = s ? atomic_fetch_add_explicit(&s->ends, 1, memory_order_relaxed) : 0;
+	unsigned i = record_stash_tail(v);
+	if (mp_unlikely(!s || i - record_stash_head(v) >= RECORD_STASH)) {
 		if (s)
-			atomic_fetch_sub_explicit(&s->tail, 1, memory_order_relaxed);
+			atomic_fetch_sub_explicit(&s->ends, 1, memory_order_relaxed);
 		atomic_fetch_add(&thread_dropped, 1);
 	} else {
 		record_stashed_t *e = &s->e[i % RECORD_STASH];
@@ -496,11 +524,19 @@ static void record_stash_drain(void)
 		return;
 	}
 	s->draining = true;
-	while (record_stash_pending()) {
-		unsigned h = atomic_load_explicit(&s->head, memory_order_relaxed);
+	for (;;) {
+		uint64_t v = atomic_load_explicit(&s->ends, memory_order_relaxed);
+		unsigned h = record_stash_head(v);
+		if (h == record_stash_tail(v)) {
+			/* emptied: the slots from the first again, unless a handler ran meanwhile */
+			if (atomic_compare_exchange_strong_explicit(&s->ends, &v, 0, memory_order_relaxed,
+								    memory_order_relaxed))
+				break;
+			continue;
+		}
 		record_stashed_t e = s->e[h % RECORD_STASH];
 		atomic_signal_fence(memory_order_seq_cst);
-		atomic_store_explicit(&s->head, h + 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->ends, RECORD_STASH_HEAD, memory_order_relaxed);
 		void *p = (void *)(uintptr_t)e.addr;
 		switch (e.what) {
 		case RECORD_STASH_ALLOC:
@@ -538,7 +574,8 @@ bool record_stash_take(void)
 		return false;
 	atomic_signal_fence(memory_order_seq_cst);
 	if (maps_held_here())
-		for (unsigned h = atomic_load(&s->head); h != atomic_load(&s->tail); h++) {
+		for (unsigned h = record_stash_head(atomic_load(&s->ends));
+		     h != record_stash_tail(atomic_load(&s->ends)); h++) {
 			unsigned what = s->e[h % RECORD_STASH].what;
 			if (what == RECORD_STASH_MAP || what == RECORD_STASH_UNMAP)
 				return false;

@@ -69,25 +69,35 @@ int cext_run_thread(cext_cb_t cb, int n)
 	return pthread_join(t, NULL);
 }
 
-/* A signal handler that maps and unmaps MAP_BYTES (async-signal-safe) or mallocs and
- * frees 1,000 bytes, on SIGALRM every `usec` microseconds while Python runs
- * (test_signals test_handler_allocations): most land while the thread is inside memprof,
- * recording one of Python's allocations or frees. */
+/* A signal handler that maps and unmaps MAP_BYTES (async-signal-safe; `how` 0), does
+ * that CEXT_BURST times in a row (`how` 2: more events than memprof's stash held until
+ * session 31), or mallocs and frees 1,000 bytes (`how` 1), on SIGALRM every `usec`
+ * microseconds while Python runs (test_signals test_handler_allocations): most land while
+ * the thread is inside memprof, recording one of Python's allocations or frees. */
 #define CEXT_MAP_BYTES (((size_t)128 << 20) + 4096)
+#define CEXT_BURST 40
 static volatile long cext_hits;
 static int cext_how;
+
+static void cext_map_unmap(void)
+{
+	void *p = mmap(NULL, CEXT_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p != MAP_FAILED)
+		munmap(p, CEXT_MAP_BYTES);
+}
 
 static void cext_on_alarm(int sig)
 {
 	(void)sig;
-	if (cext_how == 0) {
-		void *p = mmap(NULL, CEXT_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p != MAP_FAILED)
-			munmap(p, CEXT_MAP_BYTES);
-	} else {
+	if (cext_how == 1) {
 		free(malloc(1000));
+		cext_hits++;
+		return;
 	}
-	cext_hits++;
+	for (int i = 0; i < (cext_how == 2 ? CEXT_BURST : 1); i++) {
+		cext_map_unmap();
+		cext_hits++;
+	}
 }
 
 void cext_alarm_start(int usec, int how);

@@ -105,10 +105,12 @@ def test_handler_allocations():
     128 MiB), and none of the blocks is lost or dropped. Until session 29 a handler's
     allocation that landed while memprof appended a Python free wrote into the same
     words of the thread's block: the file could not be read ("corrupt event chunk",
-    3 runs of 3), and about half of the handler's blocks went unrecorded."""
+    3 runs of 3), and about half of the handler's blocks went unrecorded. "burst": 40
+    mappings in one handler, 80 events, more than the 64 that memprof's stash held until
+    session 31 (it dropped 16 of them whenever the signal landed inside memprof)."""
     MAP = (128 << 20) + 4096
     for py in pythons():
-        for how in ("mmap", "malloc"):
+        for how in ("mmap", "malloc", "burst"):
             w = "%s %s" % (tag(py), how)
             p, files = harness.profile([py, prog("sigalloc.py"), cext_lib(), how, "1000000"])
             harness.expect_eq((p.returncode, p.stderr), (0, b""), w + " exit status and stderr")
@@ -117,10 +119,10 @@ def test_handler_allocations():
             harness.expect_eq(st["status"], "complete", w + " status")
             harness.expect_eq(st["dropped_events"], 0, w + " dropped")
             big = [(h["count"], h["bytes"]) for h in st["histogram"] if h["min"] == 1 << 27]
-            harness.expect_eq(big, [(hits, hits * MAP)] if how == "mmap" else [], w + " 128 MiB mappings")
+            harness.expect_eq(big, [] if how == "malloc" else [(hits, hits * MAP)], w + " 128 MiB mappings")
             kb = sum(h["count"] for h in st["histogram"] if h["min"] == 512)
             if hits < 1000 or kb < (hits if how == "malloc" else 0):
-                raise AssertionError("%s: %d signals handled, %d blocks of 512-1023 bytes" % (w, hits, kb))
+                raise AssertionError("%s: %d handler blocks, %d blocks of 512-1023 bytes" % (w, hits, kb))
             for f in files:
                 os.unlink(f)
 
