@@ -321,13 +321,15 @@ void record_mapping_cut(uint64_t ts, uint64_t key, uint64_t rest_key, uint64_t r
  * (RECORD_STASH events while the thread stays inside memprof) loses the event: counted
  * as dropped.
  *
- * RECORD_STASH was 64 until session 31: on a loaded machine a thread that waited for the
- * writer (thread_block_full) could go 20-60 ms without running a single instruction of
- * its own between one handler and the next (each handler's return found the next signal
- * pending), and a handler every 100 us that maps and unmaps filled the ring (test_signals
- * test_handler_allocations under UBSan: 25 and 42 events dropped; with the writer slowed
- * to 20 ms a block, 52 dropped in 1 run of 4). 1,024 slots are 104 KiB of address space
- * a thread, resident only as deep as the ring went. */
+ * RECORD_STASH was 64 until session 31. A handler every 100 us that maps and unmaps
+ * filled it while its thread waited for a slow writer (thread_block_full; test_signals
+ * test_handler_allocations under UBSan on a loaded machine: 25 and 42 events dropped;
+ * with the writer slowed to 20 ms a block, 52 dropped in 1 run of 4): a diagnostic build
+ * showed the thread inside one futex wait of that loop for 20-60 ms while 32 handlers
+ * ran, its 10 ms timeout not ending it and the loop that takes the stash not running
+ * once (a small program's same wait returns EINTR at each signal: not explained). And
+ * a handler that makes 40 mappings at once has 80 events. 1,024 slots are 104 KiB of
+ * address space a thread, resident only as deep as the ring went. */
 #define RECORD_STASH 1024 /* a power of 2 */
 #define RECORD_STASH_FRAMES 8
 typedef struct record_stashed {
