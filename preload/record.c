@@ -389,13 +389,18 @@ static inline unsigned record_stash_head(uint64_t ends)
 	return (uint32_t)(ends >> 32);
 }
 
+/* The events in the stash. */
+static inline unsigned record_stash_depth(uint64_t ends)
+{
+	return record_stash_tail(ends) - record_stash_head(ends);
+}
+
 bool record_stash_pending(void)
 {
 	record_stash_t *s = record_stash_area;
 	if (!s)
 		return false;
-	uint64_t v = atomic_load_explicit(&s->ends, memory_order_relaxed);
-	return record_stash_tail(v) != record_stash_head(v);
+	return record_stash_depth(atomic_load_explicit(&s->ends, memory_order_relaxed)) != 0;
 }
 
 bool record_stash_draining(void)
@@ -428,7 +433,7 @@ static void record_stash_discard(record_stash_t *s, bool lost)
 	while (!atomic_compare_exchange_weak(&s->ends, &v, 0))
 		;
 	if (lost)
-		atomic_fetch_add(&thread_dropped, record_stash_tail(v) - record_stash_head(v));
+		atomic_fetch_add(&thread_dropped, record_stash_depth(v));
 }
 
 /* (record.h; also for a thread without state once recording is off: the caller holds the
@@ -468,13 +473,12 @@ void record_stash(unsigned what, const void *addr, uint64_t size, int allocator,
 	int saved = errno;
 	record_stash_t *s = record_stash_get();
 	uint64_t v = s ? atomic_fetch_add_explicit(&s->ends, 1, memory_order_relaxed) : 0;
-	unsigned i = record_stash_tail(v);
-	if (mp_unlikely(!s || i - record_stash_head(v) >= RECORD_STASH)) {
+	if (mp_unlikely(!s || record_stash_depth(v) >= RECORD_STASH)) {
 		if (s)
 			atomic_fetch_sub_explicit(&s->ends, 1, memory_order_relaxed);
 		atomic_fetch_add(&thread_dropped, 1);
 	} else {
-		record_stashed_t *e = &s->e[i % RECORD_STASH];
+		record_stashed_t *e = &s->e[record_stash_tail(v) % RECORD_STASH];
 		*e = (record_stashed_t){ts, (uint64_t)(uintptr_t)addr, size, what, (uint32_t)allocator, 0, {0}};
 		if ((what == RECORD_STASH_ALLOC || what == RECORD_STASH_MAP) && !python_active && record_native && !left)
 			e->nips = record_stash_frames(e->ips);
@@ -528,15 +532,14 @@ static void record_stash_drain(void)
 	s->draining = true;
 	for (;;) {
 		uint64_t v = atomic_load_explicit(&s->ends, memory_order_relaxed);
-		unsigned h = record_stash_head(v);
-		if (h == record_stash_tail(v)) {
+		if (!record_stash_depth(v)) {
 			/* emptied: the slots from the first again, unless a handler ran meanwhile */
 			if (atomic_compare_exchange_strong_explicit(&s->ends, &v, 0, memory_order_relaxed,
 								    memory_order_relaxed))
 				break;
 			continue;
 		}
-		record_stashed_t e = s->e[h % RECORD_STASH];
+		record_stashed_t e = s->e[record_stash_head(v) % RECORD_STASH];
 		atomic_signal_fence(memory_order_seq_cst);
 		atomic_fetch_add_explicit(&s->ends, RECORD_STASH_HEAD, memory_order_relaxed);
 		void *p = (void *)(uintptr_t)e.addr;
