@@ -322,14 +322,19 @@ void record_mapping_cut(uint64_t ts, uint64_t key, uint64_t rest_key, uint64_t r
  * as dropped.
  *
  * RECORD_STASH was 64 until session 31. A handler every 100 us that maps and unmaps
- * filled it while its thread waited for a slow writer (thread_block_full; test_signals
- * test_handler_allocations under UBSan on a loaded machine: 25 and 42 events dropped;
- * with the writer slowed to 20 ms a block, 52 dropped in 1 run of 4): a diagnostic build
- * showed the thread inside one futex wait of that loop for 20-60 ms while 32 handlers
- * ran, its 10 ms timeout not ending it and the loop that takes the stash not running
- * once (a small program's same wait returns EINTR at each signal: not explained). And
- * a handler that makes 40 mappings at once has 80 events. 1,024 slots are 104 KiB of
- * address space a thread, resident only as deep as the ring went. */
+ * filled it while its thread stayed inside memprof (test_signals test_handler_allocations
+ * under UBSan on a loaded machine: 25 and 42 events dropped), and a handler that makes 40
+ * mappings at once has 80 events. Session 32 found why a thread stays inside memprof
+ * that long (diagnostic builds with the writer at nice 19 beside a busy process on one
+ * CPU): waiting for the writer while it held the table of mappings' lock, where it cannot
+ * take the stash (mended: thread_block_full stops waiting then); waiting for a lock of
+ * memprof's that the writer held while it was not running; and running nothing but
+ * handlers: a handler that takes longer than its timer's period runs again as soon as it
+ * returns, before one instruction of the code it interrupted (33 handlers in 63 ms over
+ * one futex wait, whose return to the loop that takes the stash never came between them:
+ * perf's trace showed the next SIGALRM delivered at each rt_sigreturn, the thread
+ * preempted by the busy process at each tick of the 100 us timer). 1,024 slots are 104
+ * KiB of address space a thread, resident only as deep as the ring went. */
 #define RECORD_STASH 1024 /* a power of 2 */
 #define RECORD_STASH_FRAMES 8
 typedef struct record_stashed {

@@ -272,7 +272,8 @@ bool record_stash_pending(void);
 /* The thread is appending its stash (no waiting for the writer meanwhile). */
 bool record_stash_draining(void);
 /* The stash appended while the thread waits inside memprof (thread_block_full): true if
- * anything was. */
+ * anything was. Left in the stash (record_stash_pending still true) while the thread
+ * holds the table of mappings' lock and the stash holds a mapping. */
 bool record_stash_take(void);
 /* At the thread's exit: its stash unmapped (events still in it, the thread ending inside
  * a handler that ran over memprof, counted as dropped). */

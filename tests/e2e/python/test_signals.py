@@ -127,5 +127,56 @@ def test_handler_allocations():
                 os.unlink(f)
 
 
+def writer_tid(pid, timeout=10):
+    """The thread id of memprof's writer in process pid, once it has started."""
+    end = time.time() + timeout
+    while time.time() < end:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                    if f.read().strip() == "memprof-writer":
+                        return int(tid)
+            except OSError:
+                pass
+        time.sleep(0.005)
+    raise AssertionError("no memprof-writer thread in %d after %d s" % (pid, timeout))
+
+
+def test_starved_writer():
+    """The burst handler over a loop that also maps and unmaps 64 KiB at each step
+    (sigalloc.py "maps"), with memprof's writer starved: the program and a busy process
+    on one CPU, the writer at nice 19. The program's thread then often finds the
+    writer's queue full while it records one of its own mappings, holding the table of
+    mappings' lock, where it cannot take its stash. Until session 32 it waited for the
+    writer there, up to 500 ms, while the handler stashed 80 events a millisecond: 3 runs
+    of 4 dropped 2,896 to 29,616 events. Now it waits at its next event instead (0 of 8
+    dropped). Every mapping of the handler's is in the profile."""
+    MAP = (128 << 20) + 4096
+    cpu = min(os.sched_getaffinity(0))
+    pin = lambda: os.sched_setaffinity(0, {cpu})
+    for py in pythons():
+        w = tag(py) + " starved"
+        spin = subprocess.Popen([py, "-c", "while True: pass"], preexec_fn=pin)
+        try:
+            before = set(f for f in os.listdir(".") if f.endswith(".db"))
+            p = subprocess.Popen([py, prog("sigalloc.py"), cext_lib(), "burst", "60000", "maps"],
+                                 env=harness.preload_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 preexec_fn=pin)
+            os.setpriority(os.PRIO_PROCESS, writer_tid(p.pid), 19)
+            out, err = p.communicate(timeout=300)
+        finally:
+            spin.kill()
+            spin.wait()
+        harness.expect_eq((p.returncode, err), (0, b""), w + " exit status and stderr")
+        hits = int(out.split()[-1])
+        db = one([f for f in os.listdir(".") if f.endswith(".db") and f not in before], w)
+        st = harness.stats(db)
+        harness.expect_eq(st["status"], "complete", w + " status")
+        harness.expect_eq(st["dropped_events"], 0, w + " dropped")
+        big = [(h["count"], h["bytes"]) for h in st["histogram"] if h["min"] == 1 << 27]
+        harness.expect_eq(big, [(hits, hits * MAP)], w + " 128 MiB mappings")
+        os.unlink(db)
+
+
 if __name__ == "__main__":
     harness.run(globals())
