@@ -41,8 +41,9 @@ typedef struct maps_piece {
 } maps_piece_t;
 
 typedef struct maps_map {
-	uint64_t key;   /* the block's address: the mapping's lowest byte still mapped */
-	uint64_t bytes; /* still mapped */
+	uint64_t key;    /* the block's address: the mapping's lowest byte still mapped */
+	uint64_t bytes;  /* still mapped */
+	uint64_t placed; /* in place by then: a stamp taken after the call that made it */
 	uint32_t stack;
 	uint32_t next_free; /* free list: index + 1 */
 } maps_map_t;
@@ -107,16 +108,26 @@ static void maps_release(uint32_t m)
 	maps_free_head = m + 1;
 }
 
-/* [lo, hi) is no longer mapped: every recorded mapping with pages there loses them, each
- * piece cut recorded at ts (the free of the block, and what is left of it). With no room
- * to split a piece in two, its part above lo is taken as unmapped. */
-static void maps_cut(uint64_t lo, uint64_t hi, uint64_t ts)
+/* [lo, hi) was unmapped at `when` (MAPS_NOW: by the thread that holds the lock now):
+ * every mapping recorded there before then loses its pages there, each piece cut
+ * recorded at ts (the free of the block, and what is left of it). A mapping placed after
+ * `when` is the kernel's later use of those addresses, kept: `when` is earlier than now
+ * for a signal handler's call, replayed from the stash once its thread left memprof,
+ * after other threads may have mapped what it unmapped. With no room to split a piece in
+ * two, its part above lo is taken as unmapped. */
+#define MAPS_NOW UINT64_MAX
+
+static void maps_cut(uint64_t lo, uint64_t hi, uint64_t when, uint64_t ts)
 {
 	size_t i = maps_find(hi);
 	while (i < maps_n && maps_pieces[i].hi > lo) {
 		maps_piece_t *p = &maps_pieces[i];
 		uint32_t m = p->map;
 		maps_map_t *mp = &maps_maps[m];
+		if (mp->placed > when) {
+			i++;
+			continue;
+		}
 		uint64_t a = p->lo, b = p->hi;
 		uint64_t cut_lo = a > lo ? a : lo, cut_hi = b < hi ? b : hi;
 		uint64_t key = mp->key;
@@ -151,8 +162,9 @@ static void maps_cut(uint64_t lo, uint64_t hi, uint64_t ts)
 	}
 }
 
-/* A mapping recorded at [lo, hi) with its stack. */
-static void maps_add(uint64_t lo, uint64_t hi, uint32_t stack)
+/* A mapping recorded at [lo, hi) with its stack, in place at `placed` (a stamp taken
+ * after the system call that made it). */
+static void maps_add(uint64_t lo, uint64_t hi, uint32_t stack, uint64_t placed)
 {
 	uint32_t m;
 	if (maps_free_head) {
@@ -173,7 +185,7 @@ static void maps_add(uint64_t lo, uint64_t hi, uint32_t stack)
 		maps_release(m);
 		goto lost;
 	}
-	maps_maps[m] = (maps_map_t){lo, hi - lo, stack, 0};
+	maps_maps[m] = (maps_map_t){lo, hi - lo, placed, stack, 0};
 	size_t i = maps_find(hi);
 	memmove(&maps_pieces[i + 1], &maps_pieces[i], (maps_n - i) * sizeof *maps_pieces);
 	maps_pieces[i] = (maps_piece_t){lo, hi, m};
@@ -233,17 +245,40 @@ static inline bool maps_from_allocator(uint64_t ra)
 	return ra >= maps_alloc_lo && ra < maps_alloc_hi;
 }
 
-/* len bytes were mapped at p: what was there is gone (MAP_FIXED, MREMAP_FIXED replace it;
- * a mapping the kernel placed where a recorded one was means that one was unmapped
- * unseen), and, with an `allocator` (not -1) and a stack, the mapping is recorded. */
-static void maps_placed(void *p, size_t len, uint64_t ts, int allocator, uint32_t stack)
+/* Whether a mapping placed after `when` has pages in [lo, hi). */
+static bool maps_newer(uint64_t lo, uint64_t hi, uint64_t when)
+{
+	for (size_t i = maps_find(hi); i < maps_n && maps_pieces[i].hi > lo; i++)
+		if (maps_maps[maps_pieces[i].map].placed > when)
+			return true;
+	return false;
+}
+
+/* len bytes were mapped at p, at `when` (MAPS_NOW: by the thread that holds the lock,
+ * now): what was there is gone (MAP_FIXED, MREMAP_FIXED replace it; a mapping the kernel
+ * placed where a recorded one was means that one was unmapped unseen), each cut stamped
+ * cut_ts; and, with an `allocator` (not -1) and a stack, the mapping is recorded, stamped
+ * ts (MAPS_NOW: the stash of the thread's handlers first, then the stamp taken). A signal
+ * handler's mapping replayed after another thread got some of its addresses was unmapped
+ * before that: recorded with its free at once (its unmapping, replayed next, finds
+ * nothing of it). */
+static void maps_placed(void *p, size_t len, uint64_t when, uint64_t cut_ts, uint64_t ts, int allocator,
+			uint32_t stack)
 {
 	uint64_t lo = (uint64_t)(uintptr_t)p, hi = lo + maps_round(len);
-	maps_cut(lo, hi, ts);
+	maps_cut(lo, hi, when, cut_ts);
+	if (when == MAPS_NOW) {
+		record_stash_take_mapping();
+		ts = clock_after();
+	}
 	if (allocator < 0 || stack == RECORD_NO_STACK)
 		return;
-	if (record_mapping_put(p, hi - lo, stack, allocator))
-		maps_add(lo, hi, stack);
+	if (!record_mapping_put(p, hi - lo, stack, allocator, ts))
+		return;
+	if (mp_unlikely(when != MAPS_NOW && maps_newer(lo, hi, when)))
+		record_mapping_cut(ts, lo, 0, 0, stack);
+	else
+		maps_add(lo, hi, stack, when == MAPS_NOW ? ts : when);
 }
 
 /* mmap and mmap64. The stack is taken before the lock (capturing it may call libunwind,
@@ -277,7 +312,7 @@ static void *maps_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	void *p = fn(addr, len, prot, flags, fd, off);
 	if (p != MAP_FAILED) {
 		int saved = errno;
-		maps_placed(p, len, ts, anon ? MP_AL_MMAP : -1, stack);
+		maps_placed(p, len, MAPS_NOW, ts, MAPS_NOW, anon ? MP_AL_MMAP : -1, stack);
 		errno = saved;
 	}
 	maps_lock_drop();
@@ -285,15 +320,18 @@ static void *maps_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	return p;
 }
 
-void maps_replay(void *p, size_t len, uint64_t ts, uint32_t stack)
+void maps_replay(void *p, size_t len, uint64_t when, uint64_t ts, uint32_t stack)
 {
-	maps_lock_take();
+	bool held = maps_held; /* (record_stash_take_mapping) */
+	if (!held)
+		maps_lock_take();
 	uint64_t lo = (uint64_t)(uintptr_t)p;
 	if (stack == RECORD_NO_STACK)
-		maps_cut(lo, lo + maps_round(len), ts);
+		maps_cut(lo, lo + maps_round(len), when, ts);
 	else
-		maps_placed(p, len, ts, MP_AL_MMAP, stack);
-	maps_lock_drop();
+		maps_placed(p, len, when, ts, ts, MP_AL_MMAP, stack);
+	if (!held)
+		maps_lock_drop();
 }
 
 MP_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -329,9 +367,10 @@ MP_EXPORT int munmap(void *addr, size_t len)
 	if (r == 0 && maps_n) {
 		int saved = errno;
 		uint64_t lo = (uint64_t)(uintptr_t)addr;
-		maps_cut(lo, lo + maps_round(len), ts);
+		maps_cut(lo, lo + maps_round(len), MAPS_NOW, ts);
 		errno = saved;
 	}
+	record_stash_take_mapping();
 	maps_lock_drop();
 	mp_unguard();
 	return r;
@@ -365,8 +404,8 @@ MP_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 	if (p != MAP_FAILED && (recorded || (flags & MREMAP_FIXED))) {
 		int saved = errno;
 		if (!(flags & MREMAP_DONTUNMAP))
-			maps_cut(lo, hi, ts);
-		maps_placed(p, new_len, ts, recorded ? MP_AL_MREMAP : -1, stack);
+			maps_cut(lo, hi, MAPS_NOW, ts);
+		maps_placed(p, new_len, MAPS_NOW, ts, MAPS_NOW, recorded ? MP_AL_MREMAP : -1, stack);
 		errno = saved;
 	}
 	maps_lock_drop();

@@ -239,8 +239,13 @@ void record_alloc(void *p, size_t size, int allocator, uintptr_t ra, uintptr_t f
 	mp_thread_t *t = thread_get();
 	if (mp_likely(t->cap) && record_sample_alloc(t, p, size)) {
 		uint32_t stack = record_stack(t, allocator, ra, fp);
-		uint64_t ts = record_holds_gil(allocator) && size <= RECORD_SMALL_REQUEST ? record_gil_stamp(t)
-											    : record_fresh(t, clock_after());
+		uint64_t ts;
+		if (record_holds_gil(allocator) && size <= RECORD_SMALL_REQUEST) {
+			ts = record_gil_stamp(t);
+		} else {
+			record_stash_before_stamp();
+			ts = record_fresh(t, clock_after());
+		}
 		record_put(t, ts, p, size, stack, MP_EV_ALLOC, allocator);
 	}
 	mp_unguard();
@@ -287,12 +292,12 @@ uint32_t record_mapping_stack(int allocator, uintptr_t ra, uintptr_t fp)
 	return t->cap ? record_stack(t, allocator, ra, fp) : RECORD_NO_STACK;
 }
 
-bool record_mapping_put(void *p, size_t size, uint32_t stack, int allocator)
+bool record_mapping_put(void *p, size_t size, uint32_t stack, int allocator, uint64_t ts)
 {
 	mp_thread_t *t = thread_get();
 	if (!t->cap)
 		return false;
-	record_put(t, record_fresh(t, clock_after()), p, size, stack, MP_EV_ALLOC, allocator);
+	record_put(t, record_fresh(t, ts), p, size, stack, MP_EV_ALLOC, allocator);
 	return true;
 }
 
@@ -558,11 +563,13 @@ static void record_stash_drain(void)
 			if (record_sample_free(p))
 				record_put(t, record_stash_stamp(t, e.ts), p, 0, 0, MP_EV_FREE, 0);
 			break;
-		case RECORD_STASH_MAP:
-			maps_replay(p, e.size, record_stash_stamp(t, e.ts), record_stash_stack(t, &e));
+		case RECORD_STASH_MAP: {
+			uint32_t stack = record_stash_stack(t, &e);
+			maps_replay(p, e.size, e.ts, record_stash_stamp(t, e.ts), stack);
 			break;
+		}
 		default:
-			maps_replay(p, e.size, record_stash_stamp(t, e.ts), RECORD_NO_STACK);
+			maps_replay(p, e.size, e.ts, record_stash_stamp(t, e.ts), RECORD_NO_STACK);
 			break;
 		}
 	}
@@ -592,6 +599,24 @@ bool record_stash_take(void)
 		}
 	record_stash_drain();
 	return true;
+}
+
+/* (record.h) */
+void record_stash_take_early(void)
+{
+	if (!maps_held_here())
+		record_stash_take_mapping();
+}
+
+/* (record.h) */
+void record_stash_take_mapping(void)
+{
+	if (mp_likely(!record_stash_pending()) || record_stash_area->draining ||
+	    !atomic_load_explicit(&mp_recording, memory_order_relaxed))
+		return;
+	int saved = errno;
+	record_stash_drain();
+	errno = saved;
 }
 
 /* The guard came back to 0 with MP_GUARD_PENDING set: the stash goes into the stream,

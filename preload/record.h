@@ -163,10 +163,26 @@ static inline bool record_gil_stamp_reusable(const mp_thread_t *t)
 	       t->stamp_uses + 1 < RECORD_STAMP_REUSE;
 }
 
+/* The stash appended before the thread takes a fresh stamp for the event it is about to
+ * append, when a signal handler ran over memprof since the thread entered it (the
+ * guard's MP_GUARD_PENDING): the handler's events happened before that stamp. Appended
+ * at the guard's end instead, they went in after the event, stamped as late as it (the
+ * stream's stamps never decrease): later than what other threads did meanwhile, such as
+ * mapping the addresses the handler unmapped (test_signals
+ * test_replayed_mapping_reused). The caller holds mp_guard and is between two events. */
+void record_stash_take_early(void);
+
+static inline void record_stash_before_stamp(void)
+{
+	if (mp_unlikely(mp_guard < 0))
+		record_stash_take_early();
+}
+
 /* The stamp of an event made with the GIL held. */
 static inline uint64_t record_gil_stamp(mp_thread_t *t)
 {
 	if (mp_unlikely(!record_gil_stamp_reusable(t))) {
+		record_stash_before_stamp();
 		atomic_store_explicit(&record_gil_last, t->id, memory_order_relaxed);
 		return record_fresh(t, clock_now());
 	}
@@ -247,10 +263,12 @@ void record_realloc_done(bool taken, void *old, uint64_t ts_free, void *p, size_
 			 uintptr_t ra, uintptr_t fp);
 /* Mapped memory (hooks_mmap.c), recorded exactly in sampling mode too. The stack of a
  * mapping about to be made, or RECORD_NO_STACK when nothing can be recorded (no thread
- * state); then its allocation, stamped now. The caller holds mp_guard. */
+ * state); then its allocation, stamped `ts` (taken after the system call; a signal
+ * handler's mapping, replayed from the stash, at the stamp it was given there). The
+ * caller holds mp_guard. */
 #define RECORD_NO_STACK UINT32_MAX
 uint32_t record_mapping_stack(int allocator, uintptr_t ra, uintptr_t fp);
-bool record_mapping_put(void *p, size_t size, uint32_t stack, int allocator);
+bool record_mapping_put(void *p, size_t size, uint32_t stack, int allocator, uint64_t ts);
 /* A mapping cut (munmap, mremap or mmap with MAP_FIXED over it) at `ts`, stamped before
  * the system call: the free of its block at `key`, then, if `rest` bytes are left, the
  * block at `rest_key` (format.h, MP_AL_MMAP_REST). The caller holds mp_guard. */
@@ -275,6 +293,13 @@ bool record_stash_draining(void);
  * anything was. Left in the stash (record_stash_pending still true) while the thread
  * holds the table of mappings' lock and the stash holds a mapping. */
 bool record_stash_take(void);
+/* The stash appended by a thread that holds the table of mappings' lock where the table
+ * is whole (hooks_mmap.c), before it records its own mapping call: a handler that ran
+ * during that system call made its mappings before it, and their addresses may be the
+ * ones the call gets (or, for an unmapping, ones the kernel reuses for the handler's).
+ * Replayed once the thread left memprof, they came after its own events in the stream,
+ * stamped as late (the stream's stamps never decrease): an address two blocks at once. */
+void record_stash_take_mapping(void);
 /* At the thread's exit: its stash unmapped (events still in it, the thread ending inside
  * a handler that ran over memprof, counted as dropped). */
 void record_stash_release(void);

@@ -115,3 +115,86 @@ long cext_alarm_stop(void)
 	signal(SIGALRM, SIG_IGN);
 	return cext_hits;
 }
+
+/* test_signals test_replayed_mapping_reused: a handler on the calling (main) thread, sent
+ * SIGUSR1 by a thread of this file `delay_ms` later, maps and unmaps CEXT_MAP_BYTES, then
+ * waits (up to 2 s) while another thread of this file maps the same size, which the
+ * kernel places where the handler's was, and keeps it to the end. Python's imports keep
+ * the main thread inside memprof meanwhile (MEMPROF_TEST_SLOW_CODE_US), so the handler's
+ * calls are stashed and replayed after the other thread's mapping. */
+#include <stdatomic.h>
+#include <time.h>
+int cext_reuse_start(int delay_ms);
+int cext_reuse_join(void);
+static pthread_t cext_reuse_main, cext_reuse_threads[2];
+static void *cext_reuse_mine, *cext_reuse_theirs;
+static atomic_int cext_reuse_state; /* 1: the handler unmapped; 2: the thread mapped */
+static int cext_reuse_delay_ms;
+
+static void cext_nap(long ns)
+{
+	struct timespec ts = {0, ns};
+	nanosleep(&ts, NULL);
+}
+
+static void cext_reuse_on_usr1(int sig)
+{
+	(void)sig;
+	void *p = mmap(NULL, CEXT_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	munmap(p, CEXT_MAP_BYTES);
+	cext_reuse_mine = p;
+	atomic_store(&cext_reuse_state, 1);
+	for (int i = 0; i < 20000 && atomic_load(&cext_reuse_state) != 2; i++)
+		cext_nap(100000);
+}
+
+static void *cext_reuse_mapper(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 100000 && atomic_load(&cext_reuse_state) != 1; i++)
+		cext_nap(100000);
+	void *p = mmap(NULL, CEXT_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cext_reuse_theirs = p == MAP_FAILED ? NULL : p;
+	atomic_store(&cext_reuse_state, 2);
+	return NULL;
+}
+
+static void *cext_reuse_killer(void *arg)
+{
+	(void)arg;
+	cext_nap(cext_reuse_delay_ms * 1000000L);
+	pthread_kill(cext_reuse_main, SIGUSR1);
+	return NULL;
+}
+
+int cext_reuse_start(int delay_ms)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = cext_reuse_on_usr1;
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGUSR1, &sa, NULL))
+		return -1;
+	cext_reuse_main = pthread_self();
+	cext_reuse_delay_ms = delay_ms;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old); /* (the threads' mask: SIGUSR1 only for this one) */
+	int r = pthread_create(&cext_reuse_threads[0], NULL, cext_reuse_mapper, NULL) ||
+		pthread_create(&cext_reuse_threads[1], NULL, cext_reuse_killer, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r ? -1 : 0;
+}
+
+/* 1 if the other thread got the handler's addresses (what the test is about), 0 if not,
+ * -1 if the handler did not run. */
+int cext_reuse_join(void)
+{
+	pthread_join(cext_reuse_threads[1], NULL);
+	pthread_join(cext_reuse_threads[0], NULL);
+	if (atomic_load(&cext_reuse_state) != 2 || !cext_reuse_mine)
+		return -1;
+	return cext_reuse_mine == cext_reuse_theirs;
+}

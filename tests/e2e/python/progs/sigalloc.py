@@ -3,7 +3,8 @@
 and unmaps 40 times in a row every millisecond ("burst"), while Python allocates and
 frees small objects at full speed: most signals land while the thread is inside
 memprof. With "maps" after the count, each step also maps and unmaps 64 KiB (Python's
-mmap module). Prints the count of the handler's blocks."""
+mmap module); after that, the signals' period in microseconds. Prints the count of the
+handler's blocks."""
 import ctypes
 import mmap
 import sys
@@ -21,6 +22,7 @@ def work(n, maps):
         ring[i % 100] = bytes(64) + str(i).encode()
 
 
-cext.cext_alarm_start(1000 if how == 2 else 100, how)
-work(int(sys.argv[3]), sys.argv[4:] == ["maps"])
+usec = int(sys.argv[5]) if len(sys.argv) > 5 else 1000 if how == 2 else 100
+cext.cext_alarm_start(usec, how)
+work(int(sys.argv[3]), sys.argv[4:5] == ["maps"])
 print("handled", cext.cext_alarm_stop())
