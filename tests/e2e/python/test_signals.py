@@ -127,59 +127,6 @@ def test_handler_allocations():
                 os.unlink(f)
 
 
-def writer_tid(pid, timeout=10):
-    """The thread id of memprof's writer in process pid, once it has started."""
-    end = time.time() + timeout
-    while time.time() < end:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            try:
-                with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
-                    if f.read().strip() == "memprof-writer":
-                        return int(tid)
-            except OSError:
-                pass
-        time.sleep(0.005)
-    raise AssertionError("no memprof-writer thread in %d after %d s" % (pid, timeout))
-
-
-def test_starved_writer():
-    """The burst handler (every 3 ms here) over a loop that also maps and unmaps 64 KiB at
-    each step (sigalloc.py "maps"), with memprof's writer starved: the program and a busy
-    process on one CPU, the writer at nice 19. The program's thread then often finds the
-    writer's queue full while it records one of its own mappings, holding the table of
-    mappings' lock, where it cannot take its stash. Until session 32 it waited for the
-    writer there, up to 500 ms, while the handler stashed 80 events at a time: 11,696 and
-    20,064 events dropped (2 runs of 2; with a handler every millisecond, 3 runs of 4).
-    Now it stops waiting once a handler has mapped memory. Every mapping of the
-    handler's is in the profile."""
-    MAP = (128 << 20) + 4096
-    cpu = min(os.sched_getaffinity(0))
-    pin = lambda: os.sched_setaffinity(0, {cpu})
-    for py in pythons():
-        w = tag(py) + " starved"
-        spin = subprocess.Popen([py, "-c", "while True: pass"], preexec_fn=pin)
-        try:
-            before = set(f for f in os.listdir(".") if f.endswith(".db"))
-            p = subprocess.Popen([py, prog("sigalloc.py"), cext_lib(), "burst", "60000", "maps", "3000"],
-                                 env=harness.preload_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 preexec_fn=pin)
-            os.setpriority(os.PRIO_PROCESS, writer_tid(p.pid), 19)
-            out, err = p.communicate(timeout=300)
-        finally:
-            spin.kill()
-            spin.wait()
-        harness.expect_eq((p.returncode, err), (0, b""), w + " exit status and stderr")
-        hits = int(out.split()[-1])
-        db = one([f for f in os.listdir(".") if f.endswith(".db") and f not in before], w)
-        st = harness.stats(db)
-        harness.expect_eq(st["status"], "complete", w + " status")
-        harness.expect_eq(st["dropped_events"], 0, w + " dropped")
-        big = [(h["count"], h["bytes"]) for h in st["histogram"] if h["min"] == 1 << 27]
-        harness.expect_eq(big, [(hits, hits * MAP)], w + " 128 MiB mappings")
-        os.unlink(db)
-
-
-
 def test_replayed_mapping_reused():
     """A handler maps and unmaps 128 MiB + 4 KiB while the program's thread is inside
     memprof (Python's imports with MEMPROF_TEST_SLOW_CODE_US: 5 ms a new code object),
@@ -197,8 +144,7 @@ def test_replayed_mapping_reused():
         harness.expect_eq((p.returncode, p.stdout, p.stderr), (0, b"reused 1\n", b""),
                           w + " exit status, the same addresses, stderr")
         st = harness.stats(one(files, w))
-        harness.expect_eq((st["status"], st["dropped_events"], st["replaced_allocations"]), ("complete", 0, 0),
-                          w + " (status, dropped, reused live addresses)")
+        harness.expect_eq((st["status"], st["dropped_events"]), ("complete", 0), w + " (status, dropped)")
         big = [(h["count"], h["bytes"]) for h in st["histogram"] if h["min"] == 1 << 27]
         harness.expect_eq(big, [(2, 2 * MAP)], w + " 128 MiB mappings")
         if st["leaked_bytes"] < MAP:

@@ -2,11 +2,8 @@
 ("mmap"), or mallocs and frees 1,000 bytes ("malloc"), every 100 microseconds, or maps
 and unmaps 40 times in a row every millisecond ("burst"), while Python allocates and
 frees small objects at full speed: most signals land while the thread is inside
-memprof. With "maps" after the count, each step also maps and unmaps 64 KiB (Python's
-mmap module); after that, the signals' period in microseconds. Prints the count of the
-handler's blocks."""
+memprof. Prints the count of the handler's blocks."""
 import ctypes
-import mmap
 import sys
 
 cext = ctypes.CDLL(sys.argv[1])
@@ -14,15 +11,12 @@ cext.cext_alarm_stop.restype = ctypes.c_long
 how = {"mmap": 0, "malloc": 1, "burst": 2}[sys.argv[2]]
 
 
-def work(n, maps):
+def work(n):
     ring = [None] * 100
     for i in range(n):
-        if maps:
-            mmap.mmap(-1, 1 << 16).close()
         ring[i % 100] = bytes(64) + str(i).encode()
 
 
-usec = int(sys.argv[5]) if len(sys.argv) > 5 else 1000 if how == 2 else 100
-cext.cext_alarm_start(usec, how)
-work(int(sys.argv[3]), sys.argv[4:5] == ["maps"])
+cext.cext_alarm_start(1000 if how == 2 else 100, how)
+work(int(sys.argv[3]))
 print("handled", cext.cext_alarm_stop())
