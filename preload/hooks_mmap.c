@@ -257,16 +257,15 @@ static bool maps_newer(uint64_t lo, uint64_t hi, uint64_t when)
 /* len bytes were mapped at p, at `when` (MAPS_NOW: by the thread that holds the lock,
  * now): what was there is gone (MAP_FIXED, MREMAP_FIXED replace it; a mapping the kernel
  * placed where a recorded one was means that one was unmapped unseen), each cut stamped
- * cut_ts; and, with an `allocator` (not -1) and a stack, the mapping is recorded, stamped
- * ts (MAPS_NOW: the stash of the thread's handlers first, then the stamp taken). A signal
- * handler's mapping replayed after another thread got some of its addresses was unmapped
- * before that: recorded with its free at once (its unmapping, replayed next, finds
- * nothing of it). */
-static void maps_placed(void *p, size_t len, uint64_t when, uint64_t cut_ts, uint64_t ts, int allocator,
-			uint32_t stack)
+ * ts; and, with an `allocator` (not -1) and a stack, the mapping is recorded, stamped ts
+ * too when replayed, else (MAPS_NOW) after the stash of the thread's handlers, stamped
+ * then. A signal handler's mapping replayed after another thread got some of its
+ * addresses was unmapped before that: recorded with its free at once (its unmapping,
+ * replayed next, finds nothing of it). */
+static void maps_placed(void *p, size_t len, uint64_t when, uint64_t ts, int allocator, uint32_t stack)
 {
 	uint64_t lo = (uint64_t)(uintptr_t)p, hi = lo + maps_round(len);
-	maps_cut(lo, hi, when, cut_ts);
+	maps_cut(lo, hi, when, ts);
 	if (when == MAPS_NOW) {
 		record_stash_take_mapping();
 		ts = clock_after();
@@ -312,7 +311,7 @@ static void *maps_mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	void *p = fn(addr, len, prot, flags, fd, off);
 	if (p != MAP_FAILED) {
 		int saved = errno;
-		maps_placed(p, len, MAPS_NOW, ts, MAPS_NOW, anon ? MP_AL_MMAP : -1, stack);
+		maps_placed(p, len, MAPS_NOW, ts, anon ? MP_AL_MMAP : -1, stack);
 		errno = saved;
 	}
 	maps_lock_drop();
@@ -329,7 +328,7 @@ void maps_replay(void *p, size_t len, uint64_t when, uint64_t ts, uint32_t stack
 	if (stack == RECORD_NO_STACK)
 		maps_cut(lo, lo + maps_round(len), when, ts);
 	else
-		maps_placed(p, len, when, ts, ts, MP_AL_MMAP, stack);
+		maps_placed(p, len, when, ts, MP_AL_MMAP, stack);
 	if (!held)
 		maps_lock_drop();
 }
@@ -405,7 +404,7 @@ MP_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...
 		int saved = errno;
 		if (!(flags & MREMAP_DONTUNMAP))
 			maps_cut(lo, hi, MAPS_NOW, ts);
-		maps_placed(p, new_len, MAPS_NOW, ts, MAPS_NOW, recorded ? MP_AL_MREMAP : -1, stack);
+		maps_placed(p, new_len, MAPS_NOW, ts, recorded ? MP_AL_MREMAP : -1, stack);
 		errno = saved;
 	}
 	maps_lock_drop();
