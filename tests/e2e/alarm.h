@@ -8,13 +8,19 @@
 #include <string.h>
 #include <sys/time.h>
 
-static inline void e2e_alarm_every(void (*handler)(int), long usec)
+/* `handler` for `sig` (SA_RESTART); 0 or -1 as sigaction. */
+static inline int e2e_handle(int sig, void (*handler)(int))
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = handler;
 	sa.sa_flags = SA_RESTART;
-	sigaction(SIGALRM, &sa, NULL);
+	return sigaction(sig, &sa, NULL);
+}
+
+static inline void e2e_alarm_every(void (*handler)(int), long usec)
+{
+	e2e_handle(SIGALRM, handler);
 	struct itimerval it = {{0, usec}, {0, usec}};
 	setitimer(ITIMER_REAL, &it, NULL);
 }

@@ -10,8 +10,10 @@
 #include <sys/time.h>
 
 #include "../alarm.h"
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef void (*cext_cb_t)(int);
 
@@ -79,11 +81,14 @@ int cext_run_thread(cext_cb_t cb, int n)
 static volatile long cext_hits;
 static int cext_how;
 
-static void cext_map_unmap(void)
+/* Maps and unmaps CEXT_MAP_BYTES: where they were, or NULL. */
+static void *cext_map_unmap(void)
 {
 	void *p = mmap(NULL, CEXT_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p != MAP_FAILED)
-		munmap(p, CEXT_MAP_BYTES);
+	if (p == MAP_FAILED)
+		return NULL;
+	munmap(p, CEXT_MAP_BYTES);
+	return p;
 }
 
 static void cext_on_alarm(int sig)
@@ -122,8 +127,6 @@ long cext_alarm_stop(void)
  * kernel places where the handler's was, and keeps it to the end. Python's imports keep
  * the main thread inside memprof meanwhile (MEMPROF_TEST_SLOW_CODE_US), so the handler's
  * calls are stashed and replayed after the other thread's mapping. */
-#include <stdatomic.h>
-#include <time.h>
 int cext_reuse_start(int delay_ms);
 int cext_reuse_join(void);
 static pthread_t cext_reuse_main, cext_reuse_threads[2];
@@ -133,17 +136,16 @@ static int cext_reuse_delay_ms;
 
 static void cext_nap(long ns)
 {
-	struct timespec ts = {0, ns};
+	struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
 	nanosleep(&ts, NULL);
 }
 
 static void cext_reuse_on_usr1(int sig)
 {
 	(void)sig;
-	void *p = mmap(NULL, CEXT_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	void *p = cext_map_unmap();
+	if (!p)
 		return;
-	munmap(p, CEXT_MAP_BYTES);
 	cext_reuse_mine = p;
 	atomic_store(&cext_reuse_state, 1);
 	for (int i = 0; i < 20000 && atomic_load(&cext_reuse_state) != 2; i++)
@@ -171,11 +173,7 @@ static void *cext_reuse_killer(void *arg)
 
 int cext_reuse_start(int delay_ms)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = cext_reuse_on_usr1;
-	sa.sa_flags = SA_RESTART;
-	if (sigaction(SIGUSR1, &sa, NULL))
+	if (e2e_handle(SIGUSR1, cext_reuse_on_usr1))
 		return -1;
 	cext_reuse_main = pthread_self();
 	cext_reuse_delay_ms = delay_ms;
