@@ -129,10 +129,10 @@ long cext_alarm_stop(void)
  * calls are stashed and replayed after the other thread's mapping. */
 int cext_reuse_start(int delay_ms);
 int cext_reuse_join(void);
-static pthread_t cext_reuse_main, cext_reuse_threads[2];
+static pthread_t cext_usr1_main, cext_usr1_threads[2]; /* the killer, another or 0 */
 static void *cext_reuse_mine, *cext_reuse_theirs;
 static atomic_int cext_reuse_state; /* 1: the handler unmapped; 2: the thread mapped */
-static int cext_reuse_delay_ms;
+static int cext_usr1_delay_ms;
 
 static void cext_nap(long ns)
 {
@@ -163,36 +163,74 @@ static void *cext_reuse_mapper(void *arg)
 	return NULL;
 }
 
-static void *cext_reuse_killer(void *arg)
+static void *cext_usr1_killer(void *arg)
 {
 	(void)arg;
-	cext_nap(cext_reuse_delay_ms * 1000000L);
-	pthread_kill(cext_reuse_main, SIGUSR1);
+	cext_nap(cext_usr1_delay_ms * 1000000L);
+	pthread_kill(cext_usr1_main, SIGUSR1);
 	return NULL;
+}
+
+/* `handler` for SIGUSR1, which a thread of this file sends the calling thread `delay_ms`
+ * later; `also`: a second thread to start (or NULL). The threads block every signal. */
+static int cext_usr1_later(void (*handler)(int), int delay_ms, void *(*also)(void *))
+{
+	if (e2e_handle(SIGUSR1, handler))
+		return -1;
+	cext_usr1_main = pthread_self();
+	cext_usr1_delay_ms = delay_ms;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old); /* (the threads' mask: SIGUSR1 only for this one) */
+	int r = pthread_create(&cext_usr1_threads[0], NULL, cext_usr1_killer, NULL) ||
+		(also && pthread_create(&cext_usr1_threads[1], NULL, also, NULL));
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r ? -1 : 0;
 }
 
 int cext_reuse_start(int delay_ms)
 {
-	if (e2e_handle(SIGUSR1, cext_reuse_on_usr1))
-		return -1;
-	cext_reuse_main = pthread_self();
-	cext_reuse_delay_ms = delay_ms;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old); /* (the threads' mask: SIGUSR1 only for this one) */
-	int r = pthread_create(&cext_reuse_threads[0], NULL, cext_reuse_mapper, NULL) ||
-		pthread_create(&cext_reuse_threads[1], NULL, cext_reuse_killer, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return r ? -1 : 0;
+	return cext_usr1_later(cext_reuse_on_usr1, delay_ms, cext_reuse_mapper);
 }
 
 /* 1 if the other thread got the handler's addresses (what the test is about), 0 if not,
  * -1 if the handler did not run. */
 int cext_reuse_join(void)
 {
-	pthread_join(cext_reuse_threads[1], NULL);
-	pthread_join(cext_reuse_threads[0], NULL);
+	pthread_join(cext_usr1_threads[0], NULL);
+	pthread_join(cext_usr1_threads[1], NULL);
 	if (atomic_load(&cext_reuse_state) != 2 || !cext_reuse_mine)
 		return -1;
 	return cext_reuse_mine == cext_reuse_theirs;
+}
+
+/* test_signals test_stash_holds_many: a handler on the calling (main) thread, sent
+ * SIGUSR1 `delay_ms` later, maps and unmaps CEXT_MAP_BYTES `n` times in a row (2n events,
+ * more than the 1,024 that memprof kept aside until session 33) while Python's imports
+ * keep the main thread inside memprof. cext_many_join: the mappings the handler made, or
+ * -1 if it did not run. */
+int cext_many_start(int delay_ms, int n);
+long cext_many_join(void);
+static int cext_many_n;
+static atomic_long cext_many_done = -1;
+
+static void cext_many_on_usr1(int sig)
+{
+	(void)sig;
+	long k = 0;
+	for (int i = 0; i < cext_many_n; i++)
+		k += cext_map_unmap() != NULL;
+	atomic_store(&cext_many_done, k);
+}
+
+int cext_many_start(int delay_ms, int n)
+{
+	cext_many_n = n;
+	return cext_usr1_later(cext_many_on_usr1, delay_ms, NULL);
+}
+
+long cext_many_join(void)
+{
+	pthread_join(cext_usr1_threads[0], NULL);
+	return atomic_load(&cext_many_done);
 }

@@ -153,5 +153,29 @@ def test_replayed_mapping_reused():
             os.unlink(f)
 
 
+
+def test_stash_holds_many():
+    """A handler that maps and unmaps 128 MiB + 4 KiB 5,000 times in a row (10,000
+    events) while the program's thread is inside memprof (Python's imports with
+    MEMPROF_TEST_SLOW_CODE_US), so that all of them are kept aside until the thread
+    leaves memprof (progs/sigmany.py): every mapping is in the profile, none dropped.
+    Until session 33 memprof kept 1,024 events aside a thread and dropped the rest (8,976
+    here, every run); that session's fresh-clone test run, tests side by side, had dropped
+    432 of test_handler_allocations' "burst" handler (80 events every millisecond)."""
+    MAP = (128 << 20) + 4096
+    N = 5000
+    for py in pythons():
+        w = tag(py) + " many"
+        p, files = harness.profile([py, prog("sigmany.py"), cext_lib(), "300", str(N)],
+                                   env={"MEMPROF_TEST_SLOW_CODE_US": "5000"})
+        harness.expect_eq((p.returncode, p.stdout, p.stderr), (0, b"mapped %d\n" % N, b""),
+                          w + " exit status, the handler's mappings, stderr")
+        st = harness.stats(one(files, w))
+        harness.expect_eq((st["status"], st["dropped_events"]), ("complete", 0), w + " (status, dropped)")
+        big = [(h["count"], h["bytes"]) for h in st["histogram"] if h["min"] == 1 << 27]
+        harness.expect_eq(big, [(N, N * MAP)], w + " 128 MiB mappings")
+        for f in files:
+            os.unlink(f)
+
 if __name__ == "__main__":
     harness.run(globals())
