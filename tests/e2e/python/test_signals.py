@@ -14,6 +14,24 @@ from pycommon import cext_lib, line_sum, one, prog, pythons, tag
 
 PROG = prog("signals.py")
 BLOCK = 7000001 + 57
+MAP = (128 << 20) + 4096  # what cext.c's handlers map: nothing else maps 128 MiB or more
+
+
+def big_mappings(st):
+    """(count, bytes) of the profile's blocks of 128 MiB to 256 MiB: cext.c's mappings."""
+    return [(h["count"], h["bytes"]) for h in st["histogram"] if h["min"] == 1 << 27]
+
+
+def profile_inside_imports(py, w, script, args, want_stdout):
+    """Runs progs/SCRIPT (a cext.c handler while Python's imports keep the main thread
+    inside memprof, MEMPROF_TEST_SLOW_CODE_US holding it 5 ms a new code object) and
+    checks its exit status, stdout and stderr, and that the profile is complete with
+    nothing dropped. Returns the profile's stats and files."""
+    p, files = harness.profile([py, prog(script), cext_lib()] + args, env={"MEMPROF_TEST_SLOW_CODE_US": "5000"})
+    harness.expect_eq((p.returncode, p.stdout, p.stderr), (0, want_stdout, b""), w + " exit status, stdout, stderr")
+    st = harness.stats(one(files, w))
+    harness.expect_eq((st["status"], st["dropped_events"]), ("complete", 0), w + " (status, dropped)")
+    return st, files
 
 
 def check(py, how, want_rc):
@@ -108,7 +126,6 @@ def test_handler_allocations():
     3 runs of 3), and about half of the handler's blocks went unrecorded. "burst": 40
     mappings in one handler, 80 events, more than the 64 that memprof's stash held until
     session 31 (it dropped 16 of them whenever the signal landed inside memprof)."""
-    MAP = (128 << 20) + 4096
     for py in pythons():
         for how in ("mmap", "malloc", "burst"):
             w = "%s %s" % (tag(py), how)
@@ -118,8 +135,7 @@ def test_handler_allocations():
             st = harness.stats(one(files, w))
             harness.expect_eq(st["status"], "complete", w + " status")
             harness.expect_eq(st["dropped_events"], 0, w + " dropped")
-            big = [(h["count"], h["bytes"]) for h in st["histogram"] if h["min"] == 1 << 27]
-            harness.expect_eq(big, [] if how == "malloc" else [(hits, hits * MAP)], w + " 128 MiB mappings")
+            harness.expect_eq(big_mappings(st), [] if how == "malloc" else [(hits, hits * MAP)], w + " 128 MiB mappings")
             kb = sum(h["count"] for h in st["histogram"] if h["min"] == 512)
             if hits < 1000 or kb < (hits if how == "malloc" else 0):
                 raise AssertionError("%s: %d handler blocks, %d blocks of 512-1023 bytes" % (w, hits, kb))
@@ -136,22 +152,14 @@ def test_replayed_mapping_reused():
     end, and every mapping is in the profile. Until session 32 the replay cut the other
     thread's mapping as if the handler's had replaced it: the profile said it was freed
     (0.6 MB never freed instead of 128.6 MB, 2 runs of 2)."""
-    MAP = (128 << 20) + 4096
     for py in pythons():
         w = tag(py) + " reuse"
-        p, files = harness.profile([py, prog("sigreuse.py"), cext_lib(), "300"],
-                                   env={"MEMPROF_TEST_SLOW_CODE_US": "5000"})
-        harness.expect_eq((p.returncode, p.stdout, p.stderr), (0, b"reused 1\n", b""),
-                          w + " exit status, the same addresses, stderr")
-        st = harness.stats(one(files, w))
-        harness.expect_eq((st["status"], st["dropped_events"]), ("complete", 0), w + " (status, dropped)")
-        big = [(h["count"], h["bytes"]) for h in st["histogram"] if h["min"] == 1 << 27]
-        harness.expect_eq(big, [(2, 2 * MAP)], w + " 128 MiB mappings")
+        st, files = profile_inside_imports(py, w, "sigreuse.py", ["300"], b"reused 1\n")
+        harness.expect_eq(big_mappings(st), [(2, 2 * MAP)], w + " 128 MiB mappings")
         if st["leaked_bytes"] < MAP:
             raise AssertionError("%s: %d bytes never freed: the other thread's mapping is not" % (w, st["leaked_bytes"]))
         for f in files:
             os.unlink(f)
-
 
 
 def test_stash_holds_many():
@@ -162,20 +170,14 @@ def test_stash_holds_many():
     Until session 33 memprof kept 1,024 events aside a thread and dropped the rest (8,976
     here, every run); that session's fresh-clone test run, tests side by side, had dropped
     432 of test_handler_allocations' "burst" handler (80 events every millisecond)."""
-    MAP = (128 << 20) + 4096
     N = 5000
     for py in pythons():
         w = tag(py) + " many"
-        p, files = harness.profile([py, prog("sigmany.py"), cext_lib(), "300", str(N)],
-                                   env={"MEMPROF_TEST_SLOW_CODE_US": "5000"})
-        harness.expect_eq((p.returncode, p.stdout, p.stderr), (0, b"mapped %d\n" % N, b""),
-                          w + " exit status, the handler's mappings, stderr")
-        st = harness.stats(one(files, w))
-        harness.expect_eq((st["status"], st["dropped_events"]), ("complete", 0), w + " (status, dropped)")
-        big = [(h["count"], h["bytes"]) for h in st["histogram"] if h["min"] == 1 << 27]
-        harness.expect_eq(big, [(N, N * MAP)], w + " 128 MiB mappings")
+        st, files = profile_inside_imports(py, w, "sigmany.py", ["300", str(N)], b"mapped %d\n" % N)
+        harness.expect_eq(big_mappings(st), [(N, N * MAP)], w + " 128 MiB mappings")
         for f in files:
             os.unlink(f)
+
 
 if __name__ == "__main__":
     harness.run(globals())
